@@ -1,0 +1,265 @@
+"""The model-network file: parsed strictly (unknown keys are errors), errors name the file, line and key.
+
+The YAML describes zones, models, routes and server settings. Secrets never appear in it: a model endpoint names the
+environment variable that holds its API key (``api_key_env``). :func:`load_config` is the only entry point;
+:func:`default_config` is the embedded default (the local SmolLM2 model in an ``onprem`` zone).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from fedinf.data_class import DataClass
+from fedinf.errors import ConfigError
+
+ZoneKind = Literal["onprem", "vpc", "cloud"]
+BackendName = str  # validated against the backend registry at network build time
+_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:/@-]{0,127}$")
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Zone(_Strict):
+    kind: ZoneKind = Field(description="Where the zone's models run: onprem, vpc or cloud.")
+    clearance: DataClass = Field(description="The highest data class this zone may receive.")
+    pseudonymized_clearance: DataClass | None = Field(
+        default=None, description="A higher class the zone may receive if entities are pseudonymized first.")
+    description: str = ""
+
+    @field_validator("clearance", "pseudonymized_clearance", mode="before")
+    @classmethod
+    def _cls(cls, v: Any) -> Any:
+        return None if v is None else DataClass.parse(v)
+
+
+class Endpoint(_Strict):
+    url: str | None = Field(default=None, description="Base URL, e.g. http://10.0.0.5:8000/v1 (remote backends).")
+    api_key_env: str | None = Field(default=None, description="Environment variable holding the API key.")
+    weight: float = Field(default=1.0, gt=0, description="Relative share of traffic for load balancing.")
+    name: str | None = Field(default=None, description="Replica name shown in health and metrics.")
+
+    @field_validator("url")
+    @classmethod
+    def _url(cls, v: str | None) -> str | None:
+        if v is not None and not re.match(r"^https?://[^\s/]+", v):
+            raise ValueError("must be an http:// or https:// URL")
+        return v.rstrip("/") if v else v
+
+    def api_key(self) -> str | None:
+        return os.environ.get(self.api_key_env) if self.api_key_env else None
+
+
+class Timeouts(_Strict):
+    connect_s: float = Field(default=5.0, gt=0, description="TCP/TLS connect timeout per attempt.")
+    read_s: float = Field(default=60.0, gt=0, description="Longest silence while waiting for bytes.")
+    total_s: float = Field(default=120.0, gt=0, description="Overall deadline for one request, all attempts.")
+
+
+class Cost(_Strict):
+    input_per_mtok: float = Field(default=0.0, ge=0, description="Price per million input tokens.")
+    output_per_mtok: float = Field(default=0.0, ge=0, description="Price per million output tokens.")
+
+
+class ModelSpec(_Strict):
+    id: str = Field(description="The name clients use in `model`.")
+    backend: BackendName = Field(description="local | openai | anthropic | fake")
+    zone: str = Field(description="The zone the model runs in (a key of `zones`).")
+    license: str = Field(description="SPDX id or named license of the model weights/terms.")
+    upstream_model: str | None = Field(default=None, description="Model name sent upstream (default: id).")
+    context_window: int = Field(default=8192, gt=0)
+    capabilities: list[str] = Field(
+        default_factory=list, description="Declared extras: tools, vision, embeddings, json_schema, strict, grammar.")
+    cost: Cost = Field(default_factory=Cost)
+    endpoints: list[Endpoint] = Field(default_factory=list, description="One or more replicas.")
+    timeouts: Timeouts = Field(default_factory=Timeouts)
+    options: dict[str, Any] = Field(default_factory=dict, description="Backend-specific options.")
+
+    @field_validator("id")
+    @classmethod
+    def _id(cls, v: str) -> str:
+        if not _ID.match(v):
+            raise ValueError("must be 1-128 characters of letters, digits and . _ : / @ -")
+        return v
+
+
+class Route(_Strict):
+    models: list[str] = Field(min_length=1, description="Model ids, in order of preference.")
+    strategy: Literal["priority", "cost", "latency", "cascade"] = "priority"
+    hedge_after_ms: float | None = Field(default=None, gt=0, description="Hedge idempotent requests after this.")
+
+
+class Server(_Strict):
+    host: str = "127.0.0.1"
+    port: int = Field(default=8080, ge=0, le=65535)
+    max_body_bytes: int = Field(default=4 * 1024 * 1024, gt=0, description="Larger request bodies get 413.")
+    request_timeout_s: float = Field(default=120.0, gt=0, description="Default deadline when a model sets none.")
+    shutdown_grace_s: float = Field(default=30.0, ge=0, description="Time in-flight requests get at shutdown.")
+    state_dir: str = Field(default=".fedinf", description="Where embedded stores (SQLite, keys) live.")
+
+
+class Governance(_Strict):
+    use: Literal["commercial", "research", "personal", "government"] = "commercial"
+    accept_conditional_licenses: bool = False
+    accept_unknown_licenses: bool = False
+    allow_lowering: bool = Field(default=False, description="Let callers declare a lower data class than detected.")
+    default_class: DataClass = DataClass.PUBLIC
+    entity_classes: dict[str, DataClass] = Field(default_factory=dict, description="Override entity -> class map.")
+    custom_patterns: list[dict[str, Any]] = Field(default_factory=list)
+
+    @field_validator("default_class", mode="before")
+    @classmethod
+    def _cls(cls, v: Any) -> Any:
+        return DataClass.parse(v)
+
+    @field_validator("entity_classes", mode="before")
+    @classmethod
+    def _map(cls, v: Any) -> Any:
+        return {k: DataClass.parse(c) for k, c in (v or {}).items()}
+
+
+class Config(_Strict):
+    server: Server = Field(default_factory=Server)
+    zones: dict[str, Zone] = Field(min_length=1)
+    models: list[ModelSpec] = Field(min_length=1)
+    routes: dict[str, Route] = Field(default_factory=dict)
+    governance: Governance = Field(default_factory=Governance)
+    tasks: list[dict[str, Any]] = Field(default_factory=list, description="Declarative tasks (see docs/tasks.md).")
+
+    @field_validator("routes", mode="before")
+    @classmethod
+    def _routes(cls, v: Any) -> Any:
+        # shorthand: `auto: [a, b]` means `auto: {models: [a, b]}`
+        if isinstance(v, dict):
+            return {k: ({"models": r} if isinstance(r, list) else r) for k, r in v.items()}
+        return v
+
+    @model_validator(mode="after")
+    def _refs(self) -> "Config":
+        ids: set[str] = set()
+        for i, m in enumerate(self.models):
+            if m.id in ids:
+                raise ValueError(f"models[{i}].id: duplicate model id {m.id!r}")
+            ids.add(m.id)
+            if m.zone not in self.zones:
+                raise ValueError(f"models[{i}].zone: unknown zone {m.zone!r}; defined zones: {sorted(self.zones)}")
+        for name, route in self.routes.items():
+            if name in ids:
+                raise ValueError(f"routes.{name}: a route may not share its name with a model id")
+            for j, mid in enumerate(route.models):
+                if mid not in ids:
+                    raise ValueError(f"routes.{name}.models[{j}]: unknown model {mid!r}")
+        return self
+
+    def model(self, model_id: str) -> ModelSpec | None:
+        return next((m for m in self.models if m.id == model_id), None)
+
+
+# ---------------------------------------------------------------- loading with line numbers
+
+def _line_index(text: str) -> dict[tuple[Any, ...], int]:
+    """Map each key path in the YAML document to its 1-based line number."""
+    index: dict[tuple[Any, ...], int] = {}
+
+    def walk(node: yaml.Node, path: tuple[Any, ...]) -> None:
+        index.setdefault(path, node.start_mark.line + 1)
+        if isinstance(node, yaml.MappingNode):
+            for k, v in node.value:
+                key = k.value
+                index[path + (key,)] = k.start_mark.line + 1
+                walk(v, path + (key,))
+        elif isinstance(node, yaml.SequenceNode):
+            for i, v in enumerate(node.value):
+                walk(v, path + (i,))
+
+    root = yaml.compose(text, Loader=yaml.SafeLoader)
+    if root is not None:
+        walk(root, ())
+    return index
+
+
+def _locate(index: dict[tuple[Any, ...], int], loc: tuple[Any, ...]) -> int | None:
+    path = tuple(loc)
+    while path:
+        if path in index:
+            return index[path]
+        path = path[:-1]
+    return index.get(())
+
+
+def _fmt_loc(loc: tuple[Any, ...]) -> str:
+    out = ""
+    for p in loc:
+        out += f"[{p}]" if isinstance(p, int) else (f".{p}" if out else str(p))
+    return out or "(root)"
+
+
+def _path_from_message(msg: str) -> tuple[Any, ...]:
+    """`models[1].zone: ...` -> ('models', 1, 'zone')"""
+    head = msg.split(":", 1)[0]
+    parts: list[Any] = []
+    for tok in re.findall(r"[^.\[\]]+|\[\d+\]", head):
+        parts.append(int(tok[1:-1]) if tok.startswith("[") else tok)
+    return tuple(parts)
+
+
+def parse_config(text: str, *, source: str = "<config>") -> Config:
+    """Parse YAML text into a :class:`Config`; raise :class:`ConfigError` naming source, line and key."""
+    try:
+        data = yaml.safe_load(text)
+        index = _line_index(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"{source}:{mark.line + 1}" if mark else source
+        problem = getattr(exc, "problem", None) or str(exc)
+        raise ConfigError(f"{where}: invalid YAML: {problem}") from None
+    if not isinstance(data, dict):
+        raise ConfigError(f"{source}:1: the config must be a mapping with `zones` and `models`")
+    try:
+        return Config.model_validate(data)
+    except ValidationError as exc:
+        errors = []
+        for err in exc.errors():
+            loc = tuple(err["loc"])
+            msg = err["msg"].removeprefix("Value error, ")
+            if not loc and ":" in msg:  # cross-reference errors carry their path in the message
+                loc = _path_from_message(msg)
+                msg = msg.split(":", 1)[1].strip()
+            if err["type"] == "extra_forbidden":
+                msg = "unknown key" + (
+                    " (secrets are never stored in the file: name an environment variable with `api_key_env`)"
+                    if loc and loc[-1] == "api_key" else "")
+            line = _locate(index, loc)
+            errors.append(f"{source}:{line}: {_fmt_loc(loc)}: {msg}")
+        raise ConfigError(f"{len(errors)} error(s) in {source}:\n  " + "\n  ".join(errors), errors=errors) from None
+
+
+def load_config(path: str | os.PathLike[str] | None) -> Config:
+    """Load the config file at ``path``; ``None`` gives the embedded default."""
+    if path is None:
+        return default_config()
+    p = Path(path)
+    try:
+        text = p.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(f"{p}: cannot read config file: {exc.strerror}") from None
+    return parse_config(text, source=str(p))
+
+
+def default_config() -> Config:
+    """The embedded default: the local SmolLM2-135M-Instruct model in an on-prem zone, nothing else."""
+    return Config.model_validate({
+        "zones": {"onprem": {"kind": "onprem", "clearance": "restricted"}},
+        "models": [{
+            "id": "smollm2-135m", "backend": "local", "zone": "onprem", "license": "Apache-2.0",
+            "context_window": 8192, "capabilities": ["grammar"],
+        }],
+        "routes": {"auto": {"models": ["smollm2-135m"]}},
+    })

@@ -1,0 +1,161 @@
+"""OpenAI wire models shared by the HTTP layer, the pipeline and the backends.
+
+Requests are parsed strictly where the contract matters (roles, types, ``n``) and tolerantly elsewhere: unknown
+OpenAI fields are kept (``extra="allow"``) and logged once, never rejected. Responses stay plain dicts in OpenAI's
+shape: they are produced by backends and passed through, so re-validating them would only cost time.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from fedinf.data_class import DataClass
+
+Role = Literal["system", "developer", "user", "assistant", "tool", "function"]
+
+
+class Message(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+    role: Role
+    content: str | list[dict[str, Any]] | None = None
+    name: str | None = None
+    tool_calls: list[dict[str, Any]] | None = None
+    tool_call_id: str | None = None
+
+    def text(self) -> str:
+        """The message's text content (text parts joined)."""
+        if self.content is None:
+            return ""
+        if isinstance(self.content, str):
+            return self.content
+        return "\n".join(str(p.get("text", "")) for p in self.content if p.get("type") in ("text", "input_text"))
+
+    def texts(self) -> list[str]:
+        """Every piece of text a classifier must see: content and tool-call arguments."""
+        out = [self.text()]
+        for call in self.tool_calls or ():
+            fn = call.get("function") or {}
+            out.append(str(fn.get("name", "")))
+            out.append(str(fn.get("arguments", "")))
+        return [t for t in out if t]
+
+
+class StreamOptions(BaseModel):
+    model_config = ConfigDict(extra="allow")
+    include_usage: bool = False
+
+
+class FedinfOptions(BaseModel):
+    """The namespaced gateway extension: ``{"fedinf": {...}}`` in the request body."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    data_class: DataClass | None = Field(
+        default=None, description="Declare the request's data class; raising is free, lowering needs permission."
+    )
+    lower_reason: str | None = Field(default=None, description="Why a lower class than detected is declared.")
+    route: str | None = Field(default=None, description="A route alias to use instead of `model`.")
+    idempotent: bool = Field(default=False, description="Allows hedged requests on routes that hedge.")
+    timeout_s: float | None = Field(default=None, gt=0, le=3600, description="Overall deadline for this request.")
+    regex: str | None = Field(default=None, description="Constrain the output to this regular expression.")
+    grammar: str | None = Field(default=None, description="Constrain the output to this Lark grammar (llguidance).")
+    max_reasks: int | None = Field(default=None, ge=0, le=10, description="Bounded re-asks for structured output.")
+
+    @field_validator("data_class", mode="before")
+    @classmethod
+    def _parse_class(cls, v: Any) -> Any:
+        return None if v is None else DataClass.parse(v)
+
+
+class ChatRequest(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+    model: str = Field(min_length=1)
+    messages: list[Message] = Field(min_length=1)
+    stream: bool = False
+    stream_options: StreamOptions | None = None
+    max_tokens: int | None = Field(default=None, ge=1)
+    max_completion_tokens: int | None = Field(default=None, ge=1)
+    temperature: float | None = Field(default=None, ge=0, le=2)
+    top_p: float | None = Field(default=None, ge=0, le=1)
+    n: int | None = Field(default=None, ge=1)
+    stop: str | list[str] | None = None
+    seed: int | None = None
+    presence_penalty: float | None = Field(default=None, ge=-2, le=2)
+    frequency_penalty: float | None = Field(default=None, ge=-2, le=2)
+    response_format: dict[str, Any] | None = None
+    tools: list[dict[str, Any]] | None = None
+    tool_choice: str | dict[str, Any] | None = None
+    user: str | None = None
+    fedinf: FedinfOptions = Field(default_factory=FedinfOptions)
+
+    @model_validator(mode="after")
+    def _check(self) -> "ChatRequest":
+        if self.n is not None and self.n > 1:
+            raise ValueError("n > 1 is not supported: send one request per completion")
+        if all(not m.texts() for m in self.messages):
+            raise ValueError("messages have no content: at least one message needs non-empty content")
+        return self
+
+    @property
+    def output_limit(self) -> int | None:
+        return self.max_completion_tokens or self.max_tokens
+
+    def unknown_fields(self) -> list[str]:
+        return sorted((self.model_extra or {}).keys())
+
+    def texts(self) -> list[str]:
+        return [t for m in self.messages for t in m.texts()]
+
+    def upstream_body(self, *, model: str, stream: bool | None = None) -> dict[str, Any]:
+        """The OpenAI request body to send upstream: fedinf's namespace removed, the model name replaced."""
+        body = self.model_dump(exclude_none=True, exclude={"fedinf"}, exclude_defaults=False)
+        body["model"] = model
+        if stream is not None:
+            body["stream"] = stream
+        return body
+
+
+def new_completion_id() -> str:
+    return "chatcmpl-" + uuid.uuid4().hex
+
+
+def completion(
+    *, model: str, content: str | None, finish_reason: str = "stop", usage: dict[str, int] | None = None,
+    tool_calls: list[dict[str, Any]] | None = None, id: str | None = None,
+) -> dict[str, Any]:
+    """Build a ``chat.completion`` dict."""
+    message: dict[str, Any] = {"role": "assistant", "content": content}
+    if tool_calls:
+        message["tool_calls"] = tool_calls
+    return {
+        "id": id or new_completion_id(),
+        "object": "chat.completion",
+        "created": int(time.time()),
+        "model": model,
+        "choices": [{"index": 0, "message": message, "finish_reason": finish_reason, "logprobs": None}],
+        "usage": usage or {"prompt_tokens": 0, "completion_tokens": 0, "total_tokens": 0},
+    }
+
+
+def chunk(
+    *, id: str, model: str, created: int, delta: dict[str, Any] | None = None, finish_reason: str | None = None,
+    usage: dict[str, int] | None = None,
+) -> dict[str, Any]:
+    """Build a ``chat.completion.chunk`` dict. ``delta=None`` with ``usage`` gives the final usage chunk."""
+    choices = [] if delta is None else [{"index": 0, "delta": delta, "finish_reason": finish_reason, "logprobs": None}]
+    out: dict[str, Any] = {"id": id, "object": "chat.completion.chunk", "created": created, "model": model,
+                           "choices": choices}
+    if usage is not None:
+        out["usage"] = usage
+    return out
+
+
+def usage(prompt_tokens: int, completion_tokens: int) -> dict[str, int]:
+    return {"prompt_tokens": prompt_tokens, "completion_tokens": completion_tokens,
+            "total_tokens": prompt_tokens + completion_tokens}
