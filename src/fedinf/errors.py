@@ -8,7 +8,10 @@ OpenAI's wire shape happens in exactly one place: :func:`fedinf.server.errors.er
     ├── ConfigError                      (startup; names file, line and key)
     ├── RequestError            400      invalid_request_error
     │   ├── SchemaError         400      response_format schema invalid or unsatisfiable
-    │   └── PayloadTooLarge     413
+    │   ├── PayloadTooLarge     413
+    │   └── InvalidDocument     400      a document that cannot be read (corrupt, wrong type)
+    │       ├── EncryptedDocument 422    password-protected document
+    │       └── NeedsOCR        422      no text layer (image-only): OCR it first
     ├── AuthError               401
     ├── Forbidden               403
     │   └── PolicyViolation     403      no eligible model (reasons, never content)
@@ -89,6 +92,26 @@ class SchemaError(RequestError):
 class PayloadTooLarge(RequestError):
     status_code = 413
     code = "payload_too_large"
+
+
+class InvalidDocument(RequestError):
+    """A document that cannot be read: corrupt, truncated, binary where text was expected, unsupported type."""
+
+    code = "invalid_document"
+
+
+class EncryptedDocument(InvalidDocument):
+    """A password-protected document: fedinf does not take passwords; decrypt it first."""
+
+    status_code = 422
+    code = "encrypted_document"
+
+
+class NeedsOCR(InvalidDocument):
+    """A document without a text layer (e.g. a scanned, image-only PDF): run OCR on it first."""
+
+    status_code = 422
+    code = "needs_ocr"
 
 
 class AuthError(FedinfError):
