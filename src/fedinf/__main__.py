@@ -1,0 +1,3 @@
+from fedinf.cli import main
+
+main()

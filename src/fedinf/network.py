@@ -1,0 +1,126 @@
+"""The model network at runtime: zones, models and routes resolved from the config, with license verdicts.
+
+Built once at startup from :class:`~fedinf.config.Config`. Immutable afterwards; live state (health, latency,
+breakers) lives in :mod:`fedinf.routing`, not here.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from fedinf.backends.base import Capabilities
+from fedinf.config import Config, ModelSpec, Route, Zone
+from fedinf.data_class import DataClass
+from fedinf.errors import NotFound
+
+log = logging.getLogger("fedinf.network")
+
+# Default capabilities per backend; a model's `capabilities:` list adds to them.
+_BACKEND_DEFAULTS: dict[str, dict[str, Any]] = {
+    "local": {"streaming": True, "structured": "grammar"},
+    "openai": {"streaming": True},
+    "anthropic": {"streaming": True, "tools": True},
+    "fake": {"streaming": True},
+}
+_STRUCTURED_ORDER = ("none", "json_object", "json_schema", "strict", "grammar")
+
+
+def declared_capabilities(spec: ModelSpec) -> Capabilities:
+    """Capabilities of a configured model: the backend's defaults plus what the config declares."""
+    kw: dict[str, Any] = dict(_BACKEND_DEFAULTS.get(spec.backend, {}))
+    for cap in spec.capabilities:
+        if cap in ("tools", "vision", "embeddings", "streaming"):
+            kw[cap] = True
+        elif cap == "no_streaming":
+            kw["streaming"] = False
+        elif cap in _STRUCTURED_ORDER:
+            cur = kw.get("structured", "none")
+            if _STRUCTURED_ORDER.index(cap) > _STRUCTURED_ORDER.index(cur):
+                kw["structured"] = cap
+    return Capabilities(**kw)
+
+
+@dataclass(frozen=True, slots=True)
+class LicenseStatus:
+    allowed: bool
+    status: str  # allowed | conditional | forbidden | unknown
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class ModelEntry:
+    spec: ModelSpec
+    zone_name: str
+    zone: Zone
+    capabilities: Capabilities
+    license: LicenseStatus
+
+    @property
+    def id(self) -> str:
+        return self.spec.id
+
+    def clearance_for(self, data_class: DataClass) -> str | None:
+        """'direct' if the zone may receive ``data_class``, 'pseudonymized' if only after pseudonymization, else None."""
+        if self.zone.clearance >= data_class:
+            return "direct"
+        if self.zone.pseudonymized_clearance is not None and self.zone.pseudonymized_clearance >= data_class:
+            return "pseudonymized"
+        return None
+
+
+@dataclass(frozen=True, slots=True)
+class Resolved:
+    """What the `model` field named: a route (ordered model ids + strategy) or a single model."""
+
+    name: str
+    route: Route | None
+    model_ids: tuple[str, ...]
+
+    @property
+    def strategy(self) -> str:
+        return self.route.strategy if self.route else "priority"
+
+
+@dataclass
+class Network:
+    config: Config
+    models: dict[str, ModelEntry] = field(default_factory=dict)
+
+    @classmethod
+    def build(cls, config: Config, *, license_check: Callable[[str], LicenseStatus] | None = None) -> "Network":
+        check = license_check or _default_license_check(config)
+        net = cls(config=config)
+        for spec in config.models:
+            verdict = check(spec.license)
+            if not verdict.allowed:
+                log.warning("model %s excluded from serving: license %s is %s (%s)",
+                            spec.id, spec.license, verdict.status, verdict.reason)
+            net.models[spec.id] = ModelEntry(spec=spec, zone_name=spec.zone, zone=config.zones[spec.zone],
+                                             capabilities=declared_capabilities(spec), license=verdict)
+        return net
+
+    def resolve(self, name: str) -> Resolved:
+        route = self.config.routes.get(name)
+        if route is not None:
+            return Resolved(name=name, route=route, model_ids=tuple(route.models))
+        if name in self.models:
+            return Resolved(name=name, route=None, model_ids=(name,))
+        known = sorted(self.models) + sorted(self.config.routes)
+        raise NotFound(f"unknown model or route {name!r}; available: {', '.join(known)}",
+                       param="model", code="model_not_found")
+
+
+def _default_license_check(config: Config) -> Callable[[str], LicenseStatus]:
+    try:
+        from fedinf.licenses import license_verdict
+    except ImportError:  # pragma: no cover - the registry ships with fedinf
+        return lambda lic: LicenseStatus(True, "unknown", "license registry unavailable")
+
+    def check(lic: str) -> LicenseStatus:
+        v = license_verdict(lic, config.governance)
+        return LicenseStatus(allowed=v.allowed, status=v.status, reason=v.reason)
+
+    return check

@@ -1,0 +1,190 @@
+"""The request pipeline, top to bottom in one place:
+
+    authenticate -> classify -> decide -> execute (+ validate) -> respond -> audit
+
+``run_chat`` is the only orchestration of a chat request. Each step is a call into the module that owns the concept;
+this file only sequences them and carries the facts of one request (:class:`Trace`) to the audit step. A response is
+not finished until its audit record is durable: for JSON the record is written before the body is returned; for
+streams it is written before the final ``data: [DONE]`` line is sent.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from pydantic import ValidationError
+
+from fedinf.errors import FedinfError, RequestError
+from fedinf.protocol import ChatRequest
+from fedinf.routing.decide import Decision, Needs, decide
+
+if TYPE_CHECKING:
+    from fedinf.gateway import Gateway
+    from fedinf.routing.executor import Result
+
+
+@dataclass
+class Trace:
+    """Everything the audit record needs about one request. Never holds content or entity values."""
+
+    request_id: str
+    started: float
+    endpoint: str = "chat.completions"
+    principal: Any = None
+    requested: str | None = None
+    classification: Any = None
+    decision: Decision | None = None
+    result: "Result | None" = None
+    status: int = 200
+    error_code: str | None = None
+    usage: dict[str, int] = field(default_factory=dict)
+    stream: bool = False
+
+    def headers(self) -> dict[str, str]:
+        h = {"x-fedinf-request-id": self.request_id}
+        if self.decision is not None:
+            h["x-fedinf-data-class"] = self.decision.data_class.label
+            if self.decision.route:
+                h["x-fedinf-route"] = self.decision.route
+            h["x-fedinf-strategy"] = self.decision.strategy
+            h["x-fedinf-eligible"] = ",".join(t.model_id for t in self.decision.targets)
+            if self.decision.excluded:
+                h["x-fedinf-excluded"] = ",".join(f"{e.model_id}:{e.reason}" for e in self.decision.excluded)
+        elif self.classification is not None:
+            h["x-fedinf-data-class"] = self.classification.data_class.label
+        if self.result is not None:
+            h["x-fedinf-model"] = self.result.target.model_id
+            h["x-fedinf-zone"] = self.result.target.zone
+            h["x-fedinf-attempts"] = str(len(self.result.attempts))
+            if self.result.target.pseudonymize:
+                h["x-fedinf-pseudonymized"] = "true"
+            if self.result.structured:
+                h["x-fedinf-structured"] = ",".join(f"{k}={v}" for k, v in _flat(self.result.structured))
+        return h
+
+
+@dataclass
+class Reply:
+    status: int
+    headers: dict[str, str]
+    body: dict[str, Any] | None = None
+    stream: AsyncIterator[bytes] | None = None
+    error: FedinfError | None = None
+
+
+def parse_chat(body: Any) -> ChatRequest:
+    """Validate an OpenAI chat body into a ChatRequest; errors say which field and what to fix."""
+    if isinstance(body, ChatRequest):
+        return body
+    if not isinstance(body, dict):
+        raise RequestError("the request body must be a JSON object", code="invalid_body")
+    try:
+        return ChatRequest.model_validate(body)
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        loc = ".".join(str(p) for p in err["loc"])
+        msg = err["msg"].removeprefix("Value error, ")
+        code = "missing_field" if err["type"] == "missing" else "invalid_value"
+        if "n > 1" in msg:
+            code = "unsupported_n"
+        elif "no content" in msg:
+            code = "empty_content"
+        where = f"`{loc}`: " if loc else ""
+        raise RequestError(f"{where}{msg}", param=loc or None, code=code) from None
+
+
+def _needs(request: ChatRequest) -> Needs:
+    vision = any(isinstance(m.content, list) and any(p.get("type") == "image_url" for p in m.content)
+                 for m in request.messages)
+    return Needs(streaming=request.stream, tools=bool(request.tools), vision=vision,
+                 structured=request.response_format is not None and request.response_format.get("type") != "text",
+                 grammar=bool(request.fedinf.regex or request.fedinf.grammar))
+
+
+async def run_chat(gw: "Gateway", body: Any, *, credential: str | None = None,
+                   request_id: str | None = None) -> Reply:
+    """Run one chat completion through the whole pipeline."""
+    trace = Trace(request_id=request_id or uuid.uuid4().hex, started=time.monotonic())
+    try:
+        trace.principal = await gw.authenticate(credential)                       # authenticate
+        request = parse_chat(body)
+        trace.requested, trace.stream = request.fedinf.route or request.model, request.stream
+        gw.admit(trace.principal, request)                                        # rate limits, budgets
+        trace.classification = gw.classify(request, trace.principal)              # classify
+        trace.decision = decide(trace.requested, network=gw.network,              # decide (pure)
+                                data_class=trace.classification.data_class, principal=trace.principal,
+                                needs=_needs(request), latency_ms=gw.latency_snapshot())
+        output = gw.output_spec(request)
+        deadline = trace.started + gw.timeout_for(request, trace.decision)
+        trace.result = await gw.executor.run(request, trace.decision, request_id=trace.request_id,  # execute
+                                             deadline=deadline, output=output)                      # + validate
+    except FedinfError as exc:
+        return await _refuse(gw, trace, exc)
+    if trace.result.stream is not None:                                           # respond
+        return Reply(200, trace.headers(), stream=_sse(gw, trace, trace.result.stream,
+                                                       include_usage=_include_usage(request)))
+    completion = trace.result.completion or {}
+    completion["model"] = trace.result.target.model_id
+    if trace.result.structured:
+        completion["fedinf"] = {"structured": trace.result.structured}
+    trace.usage = completion.get("usage") or {}
+    await gw.audit(trace)                                                         # audit (durable first)
+    return Reply(200, trace.headers(), body=completion)
+
+
+async def _refuse(gw: "Gateway", trace: Trace, exc: FedinfError) -> Reply:
+    trace.status, trace.error_code = exc.status_code, exc.code
+    await gw.audit(trace)
+    headers = trace.headers()
+    retry_after = getattr(exc, "retry_after", None)
+    if retry_after is not None:
+        headers["retry-after"] = str(max(1, int(retry_after + 0.999)))
+    return Reply(exc.status_code, headers, body=exc.to_dict(), error=exc)
+
+
+def _include_usage(request: ChatRequest) -> bool:
+    return bool(request.stream_options and request.stream_options.include_usage)
+
+
+async def _sse(gw: "Gateway", trace: Trace, chunks: AsyncIterator[dict[str, Any]], *,
+               include_usage: bool) -> AsyncIterator[bytes]:
+    """Encode chunks as SSE. The audit record is made durable before the final ``[DONE]``."""
+    model = trace.result.target.model_id if trace.result else ""
+    try:
+        async for chunk in chunks:
+            if chunk.get("usage"):
+                trace.usage = chunk["usage"]
+                if not include_usage:
+                    if not chunk.get("choices"):
+                        continue
+                    chunk = {k: v for k, v in chunk.items() if k != "usage"}
+            elif include_usage and "usage" in chunk:
+                chunk.pop("usage")
+            chunk["model"] = model
+            yield b"data: " + json.dumps(chunk, separators=(",", ":")).encode() + b"\n\n"
+    except FedinfError as exc:
+        trace.status, trace.error_code = exc.status_code, exc.code
+        await gw.audit(trace)
+        yield b"data: " + json.dumps(exc.to_dict(), separators=(",", ":")).encode() + b"\n\n"
+        return
+    except BaseException:  # client went away (cancelled): record it, then let cancellation proceed
+        trace.status, trace.error_code = 499, "client_disconnected"
+        await gw.audit(trace)
+        raise
+    await gw.audit(trace)
+    yield b"data: [DONE]\n\n"
+
+
+def _flat(d: dict[str, Any]) -> list[tuple[str, str]]:
+    out = []
+    for k, v in d.items():
+        if isinstance(v, (list, tuple)):
+            v = "+".join(map(str, v)) or "-"
+        out.append((k, str(v)))
+    return out
+

@@ -1,0 +1,1 @@
+"""Routing: the pure `decide` step, and the executor that walks a Decision's targets."""

@@ -1,0 +1,64 @@
+"""``POST /v1/chat/completions`` and ``GET /v1/models``."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import Response, StreamingResponse
+from starlette.routing import Route
+
+from fedinf.errors import FedinfError
+from fedinf.gateway import Gateway
+from fedinf.pipeline import run_chat
+from fedinf.server.body import bearer, read_json
+from fedinf.server.errors import error_response, json_response
+
+SSE_HEADERS = {"cache-control": "no-cache", "x-accel-buffering": "no"}
+
+
+def routes(gw: Gateway) -> list[Route]:
+    limit = gw.config.server.max_body_bytes
+
+    async def chat_completions(request: Request) -> Response:
+        try:
+            body = await read_json(request, limit)
+        except FedinfError as exc:
+            return error_response(exc)
+        reply = await run_chat(gw, body, credential=bearer(request))
+        if reply.stream is not None:
+            return StreamingResponse(reply.stream, media_type="text/event-stream",
+                                     headers={**SSE_HEADERS, **reply.headers})
+        return json_response(reply.body, reply.status, reply.headers)
+
+    async def models(request: Request) -> Response:
+        principal = await gw.authenticate(bearer(request))
+        return json_response({"object": "list", "data": model_list(gw, principal)})
+
+    return [
+        Route("/v1/chat/completions", chat_completions, methods=["POST"]),
+        Route("/v1/models", models, methods=["GET"]),
+    ]
+
+
+def model_list(gw: Gateway, principal: Any = None) -> list[dict[str, Any]]:
+    created = int(time.time())
+    out = []
+    for mid, entry in gw.network.models.items():
+        if not entry.license.allowed:
+            continue
+        if principal is not None and principal.model_denied(mid, entry.zone_name):
+            continue
+        out.append({
+            "id": mid, "object": "model", "created": created, "owned_by": "fedinf",
+            "fedinf": {"zone": entry.zone_name, "zone_kind": entry.zone.kind,
+                       "clearance": entry.zone.clearance.label, "license": entry.spec.license,
+                       "license_status": entry.license.status, "backend": entry.spec.backend,
+                       "context_window": entry.spec.context_window,
+                       "capabilities": entry.capabilities.names()},
+        })
+    for name, route in gw.config.routes.items():
+        out.append({"id": name, "object": "model", "created": created, "owned_by": "fedinf",
+                    "fedinf": {"route": route.models, "strategy": route.strategy}})
+    return out
