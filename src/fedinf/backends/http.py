@@ -1,0 +1,239 @@
+"""Shared plumbing of the HTTP backends (``openai``, ``anthropic``): one pooled aiohttp session per backend, deadlines,
+a fast Server-Sent-Events reader and the mapping of transport failures to :mod:`fedinf.errors`.
+
+Contract of :class:`HttpUpstream`:
+
+- the ``aiohttp.ClientSession`` is created lazily on first use (inside the running loop) and reused: keep-alive
+  connections are pooled per backend instance; :meth:`HttpUpstream.aclose` releases them;
+- every call takes an absolute ``deadline`` (``time.monotonic()``); the call never outlives it. ``connect_s`` bounds
+  the TCP/TLS connect, ``read_s`` bounds any silence while waiting for bytes;
+- failures become fedinf errors, never aiohttp's: connection refused/reset and upstream 429/5xx ->
+  :class:`BackendUnavailable`; timeouts -> :class:`BackendTimeout`; upstream 4xx -> :class:`BackendRejected`;
+  messages name the upstream and the status, never the request content.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from collections.abc import AsyncIterator, Callable
+from typing import Any
+
+import aiohttp
+
+from fedinf.errors import BackendError, BackendRejected, BackendTimeout, BackendUnavailable, StreamInterrupted
+
+#: Longest SSE line accepted before the stream counts as malformed.
+MAX_SSE_LINE = 8 * 1024 * 1024
+
+#: Upstream statuses that mean "try again / elsewhere" (besides every 5xx).
+RETRYABLE_STATUSES = frozenset({408, 409, 425, 429})
+
+loads: Callable[[bytes | str], Any] = json.loads
+
+
+def dumps(obj: Any) -> bytes:
+    """Compact JSON bytes (no ASCII escaping: upstreams take UTF-8)."""
+    return json.dumps(obj, ensure_ascii=False, separators=(",", ":")).encode()
+
+
+class BadUpstreamResponse(BackendUnavailable):
+    """Internal marker raised by parsers; re-raised as ``BackendUnavailable(code='bad_upstream_response')``."""
+
+    code = "bad_upstream_response"
+
+
+def _clip(text: str, limit: int = 300) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def upstream_error_info(raw: bytes) -> tuple[str, str | None, str | None]:
+    """(message, code, type) from an upstream error body in any common shape.
+
+    Shapes: OpenAI/vLLM ``{"error": {"message", "code", "type"}}``, vLLM ``{"object": "error", "message", "code"}``,
+    TGI ``{"error": "text", "error_type": ...}``, Anthropic ``{"type": "error", "error": {"type", "message"}}``, or
+    plain text.
+    """
+    try:
+        body = loads(raw)
+    except ValueError:
+        return _clip(raw.decode("utf-8", "replace")) or "(empty body)", None, None
+    if not isinstance(body, dict):
+        return _clip(str(body)), None, None
+    err = body.get("error", body)
+    if isinstance(err, str):
+        return _clip(err), None, _str(body.get("error_type"))
+    if not isinstance(err, dict):
+        return _clip(str(err)), None, None
+    message = err.get("message") or err.get("detail") or body.get("message") or "(no message)"
+    return _clip(str(message)), _str(err.get("code")), _str(err.get("type"))
+
+
+def _str(v: Any) -> str | None:
+    return None if v is None else str(v)
+
+
+def status_error(name: str, status: int, raw: bytes, *, headers: Any = None, hint: str = "") -> BackendError:
+    """Map a non-2xx upstream answer to the fedinf error a caller should see.
+
+    429 and 5xx (and 408/409/425) are retryable (:class:`BackendUnavailable`), carrying ``retry_after`` in details
+    when the upstream sent one; other 4xx are :class:`BackendRejected` with the upstream's message and code.
+    """
+    message, code, etype = upstream_error_info(raw)
+    details: dict[str, Any] = {"upstream": name, "upstream_status": status}
+    if code is not None:
+        details["upstream_code"] = code
+    if etype is not None:
+        details["upstream_type"] = etype
+    if status >= 500 or status in RETRYABLE_STATUSES:
+        retry_after = headers.get("retry-after") if headers is not None else None
+        if retry_after:
+            details["retry_after"] = retry_after
+        # 5xx/429 messages may echo input; only the status and error type leave fedinf.
+        kind = f" ({etype})" if etype else ""
+        return BackendUnavailable(f"upstream {name} answered HTTP {status}{kind}", details=details)
+    return BackendRejected(f"upstream {name} rejected the request (HTTP {status}): {message}{hint}", details=details)
+
+
+def transport_error(name: str, exc: BaseException, *, started: bool) -> BackendError:
+    """Map an aiohttp/asyncio exception; ``started`` = a chunk already reached the caller (never retry then)."""
+    if isinstance(exc, BackendError):
+        if started and not isinstance(exc, (StreamInterrupted, BackendRejected)):
+            return StreamInterrupted(f"stream from upstream {name} failed after it started: {exc.message}",
+                                     details={**exc.details, "cause": exc.code})
+        return exc
+    if isinstance(exc, asyncio.TimeoutError):  # includes aiohttp.ServerTimeoutError
+        what = "connect" if isinstance(exc, aiohttp.ConnectionTimeoutError) else "read"
+        if isinstance(exc, aiohttp.ServerTimeoutError):
+            msg = f"upstream {name} timed out ({what} timeout)"
+        else:
+            msg = f"upstream {name} did not finish before the request deadline"
+        if started:
+            return StreamInterrupted(msg + " after the stream started", details={"upstream": name,
+                                                                                 "cause": "backend_timeout"})
+        return BackendTimeout(msg, details={"upstream": name})
+    if isinstance(exc, aiohttp.ClientConnectorError):
+        return BackendUnavailable(f"cannot connect to upstream {name}: {exc.strerror or type(exc).__name__}",
+                                  details={"upstream": name})
+    kind = type(exc).__name__
+    if started:
+        return StreamInterrupted(f"stream from upstream {name} broke after it started ({kind})",
+                                 details={"upstream": name})
+    return BackendUnavailable(f"connection to upstream {name} failed ({kind})", details={"upstream": name})
+
+
+class HttpUpstream:
+    """A pooled HTTP client for one upstream endpoint (one replica).
+
+    ``base_headers`` go on every request (auth, versions, user-configured extras). ``name`` identifies the upstream
+    in error messages (the model id and replica, never a secret).
+    """
+
+    def __init__(
+        self, *, name: str, base_headers: dict[str, str], connect_s: float, read_s: float,
+        max_connections: int = 256,
+    ) -> None:
+        self.name = name
+        self.base_headers = {"content-type": "application/json", "accept": "application/json", **base_headers}
+        self.connect_s = connect_s
+        self.read_s = read_s
+        self.max_connections = max_connections
+        self._session: aiohttp.ClientSession | None = None
+
+    def session(self) -> aiohttp.ClientSession:
+        session = self._session
+        if session is None or session.closed:
+            connector = aiohttp.TCPConnector(limit=self.max_connections, keepalive_timeout=30, ttl_dns_cache=300,
+                                             enable_cleanup_closed=False)
+            session = self._session = aiohttp.ClientSession(
+                connector=connector, headers=self.base_headers, auto_decompress=True, raise_for_status=False,
+                skip_auto_headers=("User-Agent",),
+            )
+        return session
+
+    def timeout(self, deadline: float, *, read_s: float | None = None) -> aiohttp.ClientTimeout:
+        """aiohttp timeouts for a call ending at ``deadline``; raises :class:`BackendTimeout` if already past."""
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            raise BackendTimeout(f"request deadline passed before calling upstream {self.name}",
+                                 details={"upstream": self.name})
+        return aiohttp.ClientTimeout(total=remaining, sock_connect=min(self.connect_s, remaining),
+                                     sock_read=min(read_s or self.read_s, remaining))
+
+    async def post_json(self, url: str, body: bytes, deadline: float, *, hint: str = "") -> Any:
+        """POST ``body`` and return the decoded JSON answer (any 2xx); map every failure to a fedinf error."""
+        try:
+            async with self.session().post(url, data=body, timeout=self.timeout(deadline)) as resp:
+                raw = await resp.read()
+                if resp.status >= 300:
+                    raise status_error(self.name, resp.status, raw, headers=resp.headers, hint=hint)
+        except BackendError:
+            raise
+        except (aiohttp.ClientError, asyncio.TimeoutError, OSError) as exc:
+            raise transport_error(self.name, exc, started=False) from None
+        try:
+            return loads(raw)
+        except ValueError:
+            raise BadUpstreamResponse(f"upstream {self.name} sent malformed JSON (HTTP {resp.status})",
+                                      details={"upstream": self.name}) from None
+
+    async def get_ok(self, url: str, timeout_s: float) -> bool:
+        """True when GET ``url`` answers 2xx within ``timeout_s``."""
+        try:
+            timeout = aiohttp.ClientTimeout(total=timeout_s, sock_connect=min(self.connect_s, timeout_s))
+            async with self.session().get(url, timeout=timeout) as resp:
+                await resp.read()
+                return 200 <= resp.status < 300
+        except (aiohttp.ClientError, asyncio.TimeoutError, OSError):
+            return False
+
+    async def aclose(self) -> None:
+        session, self._session = self._session, None
+        if session is not None and not session.closed:
+            await session.close()
+
+
+async def sse_data(resp: aiohttp.ClientResponse) -> AsyncIterator[bytes]:
+    """Yield the ``data`` payload of each Server-Sent Event of ``resp`` (multi-line data joined with ``\\n``).
+
+    Comments, ``event:``/``id:``/``retry:`` fields and unknown lines are skipped (the JSON payloads of OpenAI and
+    Anthropic carry their own type). A line longer than :data:`MAX_SSE_LINE` raises
+    :class:`BadUpstreamResponse`. Ends at end of stream; a trailing event without its blank line is still yielded.
+    """
+    buf = b""
+    data: list[bytes] = []
+    content = resp.content
+    while True:
+        piece = await content.readany()
+        if not piece:
+            break
+        buf = buf + piece if buf else piece
+        start = 0
+        while True:
+            nl = buf.find(b"\n", start)
+            if nl < 0:
+                break
+            line = buf[start:nl]
+            start = nl + 1
+            if line.endswith(b"\r"):
+                line = line[:-1]
+            if not line:
+                if data:
+                    yield data[0] if len(data) == 1 else b"\n".join(data)
+                    data = []
+            elif line.startswith(b"data:"):
+                data.append(line[6:] if line[5:6] == b" " else line[5:])
+        buf = buf[start:]
+        if len(buf) > MAX_SSE_LINE:
+            raise BadUpstreamResponse("upstream sent an over-long SSE line")
+    if buf.startswith(b"data:"):
+        data.append(buf[6:] if buf[5:6] == b" " else buf[5:])
+    if data:
+        yield b"\n".join(data)
+
+
+def estimate_tokens(text: str) -> int:
+    """Rough token count used only when an upstream reports no usage: ~4 characters per token, at least 1."""
+    return max(1, (len(text) + 3) // 4) if text else 0

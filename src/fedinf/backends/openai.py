@@ -1,0 +1,262 @@
+"""The ``openai`` backend: any OpenAI-compatible chat server (vLLM, SGLang, llama.cpp server, Ollama, TGI, OpenAI,
+Together, Azure OpenAI).
+
+Config (``models[].options``), every key optional, unknown keys are a :class:`ConfigError`:
+
+- ``headers``: extra HTTP headers sent on every call (e.g. ``OpenAI-Organization``);
+- ``api_version`` + ``deployment``: Azure OpenAI. With ``api_version`` set, calls go to
+  ``{url}/openai/deployments/{deployment}/chat/completions?api-version=...`` with an ``api-key`` header
+  (``deployment`` defaults to the upstream model name);
+- ``stream_usage`` (default true): ask for usage on streams (``stream_options.include_usage``); turn off for old
+  servers that reject the field;
+- ``max_connections`` (default 256): size of the keep-alive pool to this endpoint;
+- ``health_path`` (default ``/models``): path, relative to the endpoint URL, probed by :meth:`health`.
+
+Usage is always filled in. When an upstream reports none, fedinf estimates it (~4 characters per token of the
+prompt's and the answer's text) and sets ``ctx.extra["usage_estimated"] = True``.
+
+Capabilities come from ``models[].capabilities``: ``tools``, ``vision``, ``embeddings``, and the structured-output
+mode ``strict`` (OpenAI strict JSON schema) > ``json_schema`` (vLLM / SGLang / llama.cpp guided decoding) >
+``json_object`` (JSON mode only); ``grammar`` is not available on remote OpenAI-compatible servers.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator
+from typing import TYPE_CHECKING, Any
+from urllib.parse import quote
+
+import aiohttp
+
+from fedinf.backends.base import CallContext, Capabilities, StructuredMode
+from fedinf.backends.http import (
+    BadUpstreamResponse, HttpUpstream, dumps, estimate_tokens, loads, sse_data, status_error, transport_error,
+)
+from fedinf.errors import BackendError, BackendRejected, CapabilityError, ConfigError, StreamInterrupted
+from fedinf.protocol import ChatRequest, usage as make_usage
+
+if TYPE_CHECKING:
+    from fedinf.config import Endpoint, ModelSpec
+
+DEFAULT_URL = "https://api.openai.com/v1"
+_OPTIONS = {"headers", "api_version", "deployment", "stream_usage", "max_connections", "health_path"}
+_CAPS = {"tools", "vision", "embeddings", "json_schema", "strict", "json_object"}
+HEALTH_TIMEOUT_S = 3.0
+
+
+def capabilities_from(spec: "ModelSpec", *, backend: str = "openai") -> Capabilities:
+    """Declared capabilities of a remote model; ``grammar`` or unknown names are a :class:`ConfigError`."""
+    declared = set(spec.capabilities)
+    unknown = declared - _CAPS
+    if unknown:
+        raise ConfigError(f"model {spec.id!r}: the {backend} backend cannot declare {sorted(unknown)}; "
+                          f"known capabilities: {sorted(_CAPS)}")
+    structured: StructuredMode = "none"
+    for mode in ("json_object", "json_schema", "strict"):  # the last one declared wins: strongest first
+        if mode in declared:
+            structured = mode  # type: ignore[assignment]
+    return Capabilities(streaming=True, tools="tools" in declared, vision="vision" in declared,
+                        embeddings="embeddings" in declared, structured=structured)
+
+
+def check_options(spec: "ModelSpec", allowed: set[str], backend: str) -> dict[str, Any]:
+    unknown = set(spec.options) - allowed
+    if unknown:
+        raise ConfigError(f"model {spec.id!r}: unknown option(s) {sorted(unknown)} for the {backend} backend; "
+                          f"known options: {sorted(allowed)}")
+    headers = spec.options.get("headers", {})
+    if not isinstance(headers, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in headers.items()):
+        raise ConfigError(f"model {spec.id!r}: options.headers must map header names to strings")
+    return spec.options
+
+
+def replica_name(spec: "ModelSpec", endpoint: "Endpoint | None") -> str:
+    return f"{spec.id}@{endpoint.name}" if endpoint is not None and endpoint.name else spec.id
+
+
+def key_hint(endpoint: "Endpoint | None") -> str:
+    if endpoint is not None and endpoint.api_key_env and endpoint.api_key() is None:
+        return f" (the API key variable {endpoint.api_key_env} is not set)"
+    return ""
+
+
+class OpenAIBackend:
+    """One endpoint (replica) of a model served by an OpenAI-compatible server. See the module docstring."""
+
+    def __init__(self, *, spec: "ModelSpec", endpoint: "Endpoint | None") -> None:
+        options = check_options(spec, _OPTIONS, "openai")
+        self.spec = spec
+        self.endpoint = endpoint
+        self.capabilities = capabilities_from(spec)
+        self.upstream_model = spec.upstream_model or spec.id
+        base = (endpoint.url if endpoint is not None and endpoint.url else None) or DEFAULT_URL
+        headers: dict[str, str] = {}
+        key = endpoint.api_key() if endpoint is not None else None
+        api_version = options.get("api_version")
+        if api_version is not None:
+            deployment = quote(str(options.get("deployment") or self.upstream_model), safe="")
+            root = f"{base}/openai/deployments/{deployment}"
+            query = f"?api-version={quote(str(api_version), safe='')}"
+            self.chat_url, self.embed_url = f"{root}/chat/completions{query}", f"{root}/embeddings{query}"
+            self.health_url = f"{base}/openai/models{query}"
+            if key:
+                headers["api-key"] = key
+        else:
+            self.chat_url, self.embed_url = f"{base}/chat/completions", f"{base}/embeddings"
+            self.health_url = base + str(options.get("health_path", "/models"))
+            if key:
+                headers["authorization"] = f"Bearer {key}"
+        stream_usage = options.get("stream_usage", True)
+        if not isinstance(stream_usage, bool):
+            raise ConfigError(f"model {spec.id!r}: options.stream_usage must be true or false")
+        self.stream_usage = stream_usage
+        headers.update(options.get("headers", {}))
+        self.name = replica_name(spec, endpoint)
+        self._hint = key_hint(endpoint)
+        self.http = HttpUpstream(name=self.name, base_headers=headers, connect_s=spec.timeouts.connect_s,
+                                 read_s=spec.timeouts.read_s,
+                                 max_connections=int(options.get("max_connections", 256)))
+
+    # ------------------------------------------------------------------ chat
+
+    async def chat(self, request: ChatRequest, ctx: CallContext) -> dict[str, Any]:
+        """One non-streamed completion; ``usage`` is filled in (estimated when the upstream gives none)."""
+        body = request.upstream_body(model=ctx.upstream_model or self.upstream_model, stream=False)
+        body.pop("stream_options", None)
+        out = await self.http.post_json(self.chat_url, dumps(body), ctx.deadline, hint=self._hint)
+        choices = out.get("choices") if isinstance(out, dict) else None
+        if not isinstance(choices, list) or not choices:
+            if isinstance(out, dict) and out.get("error"):  # some servers answer 200 with an error body
+                raise status_error(self.name, 502, dumps(out))
+            raise BadUpstreamResponse(f"upstream {self.name} answered without choices", details={"upstream": self.name})
+        if not out.get("usage"):
+            text = "".join(str((c.get("message") or {}).get("content") or "") for c in choices if isinstance(c, dict))
+            out["usage"] = make_usage(estimate_tokens("".join(request.texts())), estimate_tokens(text))
+            ctx.extra["usage_estimated"] = True
+        return out
+
+    # ------------------------------------------------------------------ stream
+
+    def stream(self, request: ChatRequest, ctx: CallContext) -> AsyncIterator[dict[str, Any]]:
+        """Yield ``chat.completion.chunk`` dicts; the last one has empty ``choices`` and the ``usage``.
+
+        Before the first chunk is yielded, failures raise ``BackendUnavailable``/``BackendTimeout``/
+        ``BackendRejected`` (a retry may go elsewhere); after it, ``StreamInterrupted``. Closing the iterator
+        closes the upstream connection, which makes the server stop generating.
+        """
+        body = request.upstream_body(model=ctx.upstream_model or self.upstream_model, stream=True)
+        if self.stream_usage:
+            body["stream_options"] = {**(body.get("stream_options") or {}), "include_usage": True}
+        else:
+            body.pop("stream_options", None)
+        return self._stream(dumps(body), request, ctx)
+
+    async def _stream(self, body: bytes, request: ChatRequest, ctx: CallContext) -> AsyncIterator[dict[str, Any]]:
+        started = False
+        resp = None
+        try:
+            resp = await self.http.session().post(self.chat_url, data=body, timeout=self.http.timeout(ctx.deadline))
+            if resp.status >= 300:
+                raise status_error(self.name, resp.status, await resp.read(), headers=resp.headers, hint=self._hint)
+            state = _StreamState()
+            async for data in sse_data(resp):  # read to the end even after [DONE]: keeps the connection reusable
+                chunk = state.feed(data, self.name)
+                if chunk is not None:
+                    started = True
+                    yield chunk
+            if not state.finished:
+                raise StreamInterrupted(f"stream from upstream {self.name} ended before a finish_reason",
+                                        details={"upstream": self.name})
+            yield state.final_chunk(request, ctx)
+        except (BackendRejected, StreamInterrupted):
+            raise
+        except BackendError as exc:
+            raise transport_error(self.name, exc, started=started) from None
+        except (aiohttp.ClientError, asyncio.TimeoutError, OSError) as exc:
+            raise transport_error(self.name, exc, started=started) from None
+        finally:
+            if resp is not None:
+                if resp.content.is_eof():
+                    resp.release()
+                else:  # closed early (client gone, error): drop the connection so the upstream stops generating
+                    resp.close()
+
+    # ------------------------------------------------------------------ embeddings, health, close
+
+    async def embed(self, inputs: list[str], ctx: CallContext) -> dict[str, Any]:
+        """OpenAI ``/embeddings``: returns the upstream's ``{"object": "list", "data": [...], "usage"}``."""
+        if not self.capabilities.embeddings:
+            raise CapabilityError(f"model {self.spec.id!r} does not declare the `embeddings` capability")
+        body = {"model": ctx.upstream_model or self.upstream_model, "input": inputs}
+        out = await self.http.post_json(self.embed_url, dumps(body), ctx.deadline, hint=self._hint)
+        if not isinstance(out, dict) or not isinstance(out.get("data"), list):
+            raise BadUpstreamResponse(f"upstream {self.name} answered embeddings without data",
+                                      details={"upstream": self.name})
+        if not out.get("usage"):
+            n = sum(estimate_tokens(t) for t in inputs)
+            out["usage"] = {"prompt_tokens": n, "total_tokens": n}
+        return out
+
+    async def health(self) -> bool:
+        """True when ``GET {url}/models`` (or ``health_path``) answers 2xx within a few seconds."""
+        return await self.http.get_ok(self.health_url, min(HEALTH_TIMEOUT_S, self.spec.timeouts.read_s))
+
+    async def aclose(self) -> None:
+        await self.http.aclose()
+
+
+class _StreamState:
+    """Per-stream bookkeeping: usage seen, text produced (for estimates), whether a finish_reason arrived."""
+
+    __slots__ = ("usage", "finished", "done", "chars", "id", "model", "created")
+
+    def __init__(self) -> None:
+        self.usage: dict[str, int] | None = None
+        self.finished = False
+        self.done = False
+        self.chars = 0
+        self.id = ""
+        self.model = ""
+        self.created = 0
+
+    def feed(self, data: bytes, name: str) -> dict[str, Any] | None:
+        """Parse one SSE payload; return the chunk to yield or ``None`` (usage-only chunk, ``[DONE]``)."""
+        if data == b"[DONE]":
+            self.done = True
+            return None
+        try:
+            chunk = loads(data)
+        except ValueError:
+            raise BadUpstreamResponse(f"upstream {name} sent a malformed SSE event", details={"upstream": name}) from None
+        if not isinstance(chunk, dict):
+            raise BadUpstreamResponse(f"upstream {name} sent a non-object SSE event", details={"upstream": name})
+        if "error" in chunk and "choices" not in chunk:
+            raise status_error(name, 502, data)
+        usage = chunk.pop("usage", None)
+        if usage:
+            self.usage = usage
+        choices = chunk.get("choices")
+        if not choices:
+            return None
+        if not self.id:
+            self.id, self.model, self.created = chunk.get("id", ""), chunk.get("model", ""), chunk.get("created", 0)
+        for choice in choices:
+            delta = choice.get("delta") or {}
+            content = delta.get("content")
+            if content:
+                self.chars += len(content)
+            for call in delta.get("tool_calls") or ():
+                self.chars += len(str((call.get("function") or {}).get("arguments") or ""))
+            if choice.get("finish_reason"):
+                self.finished = True
+        return chunk
+
+    def final_chunk(self, request: ChatRequest, ctx: CallContext) -> dict[str, Any]:
+        usage = self.usage
+        if not usage:
+            usage = make_usage(estimate_tokens("".join(request.texts())), max(0, (self.chars + 3) // 4))
+            ctx.extra["usage_estimated"] = True
+        return {"id": self.id, "object": "chat.completion.chunk", "created": self.created or int(time.time()),
+                "model": self.model or ctx.upstream_model, "choices": [], "usage": usage}
