@@ -125,6 +125,39 @@ class Governance(_Strict):
         return {k: DataClass.parse(c) for k, c in (v or {}).items()}
 
 
+class AccessSettings(_Strict):
+    """`access:` — where API keys and tenants are stored, and where rate limits are counted."""
+
+    store: str | None = Field(default=None, description=(
+        "Key store URL: sqlite:///path.db (relative to server.state_dir) or postgresql://user@host/db. "
+        "Default: sqlite keys.db in server.state_dir."))
+    schema_name: str = Field(default="fedinf", description="PostgreSQL schema holding the tables.")
+    key_cache_ttl_s: float = Field(default=5.0, ge=0, description=(
+        "How long a looked-up key is cached in memory; a revocation reaches other processes within this time."))
+    redis_url: str | None = Field(default=None, description=(
+        "redis://host:port/db: count rate limits and budgets in Redis, shared by every replica. "
+        "Default: exact per-process counters."))
+    redis_prefix: str = Field(default="fedinf", description="Prefix of the Redis keys used for limits.")
+    require_keys: bool = Field(default=True, description=(
+        "false serves without API keys; only honoured when server.host is a loopback address."))
+
+
+class AuditSettings(_Strict):
+    """`audit:` — the hash-chained audit trail."""
+
+    enabled: bool = Field(default=True, description="Write one audit record per request (durable before the reply).")
+    store: str | None = Field(default=None, description=(
+        "Audit store URL: sqlite:///path.db (relative to server.state_dir) or postgresql://user@host/db. "
+        "Default: sqlite audit.db in server.state_dir."))
+    schema_name: str = Field(default="fedinf", description="PostgreSQL schema holding the tables.")
+    sqlite_synchronous: Literal["full", "normal"] = Field(default="full", description=(
+        "full: every commit is fsynced (survives power loss); normal: survives a process crash only."))
+    max_batch: int = Field(default=512, ge=1, description="Most records committed in one transaction.")
+    hmac_key_env: str | None = Field(default=None, description=(
+        "Environment variable holding a secret: records are then chained with HMAC-SHA256, so a database "
+        "writer without the secret cannot forge a consistent chain."))
+
+
 class Config(_Strict):
     server: Server = Field(default_factory=Server)
     zones: dict[str, Zone] = Field(min_length=1)
@@ -132,6 +165,8 @@ class Config(_Strict):
     routes: dict[str, Route] = Field(default_factory=dict)
     governance: Governance = Field(default_factory=Governance)
     tasks: list[dict[str, Any]] = Field(default_factory=list, description="Declarative tasks (see docs/tasks.md).")
+    access: AccessSettings = Field(default_factory=AccessSettings)
+    audit: AuditSettings = Field(default_factory=AuditSettings)
 
     @field_validator("routes", mode="before")
     @classmethod

@@ -1,0 +1,69 @@
+"""The tamper-evident audit trail: records, the hash chain, stores (SQLite, PostgreSQL), the writer, verify.
+
+Typical use (the app factory)::
+
+    auditor = build_auditor(config)          # Auditor, or NullAuditor when audit.enabled is false
+    await auditor.start()
+    receipt = await auditor.write(record)    # durable when it returns
+    await auditor.aclose()
+
+Readers (CLI, admin API) open their own store with :func:`open_audit_store`.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from fedinf.audit.chain import GENESIS, Hasher, canonical_json
+from fedinf.audit.db import parse_store_url
+from fedinf.audit.record import Attempt, AuditRecord, ClassificationSummary, DecisionSummary, Usage
+from fedinf.audit.store import AuditQuery, AuditStore, SqliteAuditStore
+from fedinf.audit.verify import Problem, VerifyReport
+from fedinf.audit.writer import Auditor, NullAuditor, Receipt
+from fedinf.errors import ConfigError
+
+if TYPE_CHECKING:
+    from fedinf.config import AuditSettings, Config
+
+__all__ = [
+    "GENESIS", "Attempt", "AuditQuery", "AuditRecord", "AuditStore", "Auditor", "ClassificationSummary",
+    "DecisionSummary", "Hasher", "NullAuditor", "Problem", "Receipt", "SqliteAuditStore", "Usage", "VerifyReport",
+    "build_auditor", "canonical_json", "open_audit_store",
+]
+
+
+def hasher_for(settings: "AuditSettings") -> Hasher:
+    """SHA-256, or HMAC-SHA256 keyed by the environment variable ``settings.hmac_key_env``."""
+    if not settings.hmac_key_env:
+        return Hasher()
+    secret = os.environ.get(settings.hmac_key_env)
+    if not secret:
+        raise ConfigError(f"audit.hmac_key_env: environment variable {settings.hmac_key_env} is not set")
+    return Hasher(secret.encode("utf-8"))
+
+
+def open_audit_store(settings: "AuditSettings", *, state_dir: str | Path = ".fedinf",
+                     check_same_thread: bool = True) -> AuditStore:
+    """Open (and migrate) the store named by ``settings.store`` (default: ``state_dir/audit.db``)."""
+    url = parse_store_url(settings.store or "sqlite:///audit.db", base_dir=state_dir)
+    hasher = hasher_for(settings)
+    if url.kind == "sqlite":
+        assert url.path is not None
+        return SqliteAuditStore(url.path, hasher=hasher, synchronous=settings.sqlite_synchronous,
+                                check_same_thread=check_same_thread)
+    from fedinf.audit.pg import PostgresAuditStore
+
+    assert url.dsn is not None
+    return PostgresAuditStore(url.dsn, schema=settings.schema_name, hasher=hasher)
+
+
+def build_auditor(config: "Config") -> Auditor | NullAuditor:
+    """The auditor for ``config`` (not started)."""
+    settings = config.audit
+    if not settings.enabled:
+        return NullAuditor()
+    hasher_for(settings)  # fail at startup, not at the first request, when the key is missing
+    state_dir = config.server.state_dir
+    return Auditor(lambda: open_audit_store(settings, state_dir=state_dir), max_batch=settings.max_batch)

@@ -1,0 +1,111 @@
+"""Store URLs and connections shared by the audit and access stores.
+
+A store URL is ``sqlite:///relative/path.db``, ``sqlite:////absolute/path.db`` (SQLAlchemy's convention) or
+``postgresql://user@host:port/db``. PostgreSQL objects live in one schema (``schema``), so several deployments or
+test runs can share a database without clashing. Migrations are ordered lists of SQL statements; each store records
+the versions it applied in ``schema_migrations`` and applies the missing ones in one transaction.
+"""
+
+from __future__ import annotations
+
+import re
+import sqlite3
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+from fedinf.errors import ConfigError
+
+_IDENT = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
+
+
+@dataclass(frozen=True, slots=True)
+class StoreUrl:
+    """A parsed store URL: ``kind`` is ``sqlite`` (``path`` set) or ``postgresql`` (``dsn`` set)."""
+
+    kind: Literal["sqlite", "postgresql"]
+    path: Path | None = None
+    dsn: str | None = None
+
+
+def parse_store_url(url: str, *, base_dir: str | Path = ".") -> StoreUrl:
+    """Parse ``url``; a relative SQLite path is resolved against ``base_dir``. Raises ConfigError when unknown."""
+    if url.startswith("sqlite:///"):
+        raw = url[len("sqlite:///"):]
+        if not raw:
+            raise ConfigError(f"store url {url!r}: missing the database file path")
+        p = Path(raw)
+        return StoreUrl("sqlite", path=p if p.is_absolute() else Path(base_dir) / p)
+    if url.startswith(("postgresql://", "postgres://")):
+        return StoreUrl("postgresql", dsn=url)
+    raise ConfigError(f"store url {url!r}: expected sqlite:///path or postgresql://...")
+
+
+def check_ident(name: str) -> str:
+    """Return ``name`` if it is a safe lower-case SQL identifier (it is formatted into SQL), else raise ConfigError."""
+    if not _IDENT.match(name):
+        raise ConfigError(f"invalid schema name {name!r}: use lower-case letters, digits and _")
+    return name
+
+
+def sqlite_connect(path: Path, *, synchronous: str = "FULL", check_same_thread: bool = True) -> sqlite3.Connection:
+    """Open ``path`` in WAL mode, autocommit (explicit BEGIN), with a busy timeout for concurrent processes."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    conn = sqlite3.connect(str(path), isolation_level=None, timeout=30.0, check_same_thread=check_same_thread)
+    conn.execute("PRAGMA journal_mode=WAL")
+    conn.execute(f"PRAGMA synchronous={'FULL' if synchronous.upper() == 'FULL' else 'NORMAL'}")
+    conn.execute("PRAGMA busy_timeout=30000")
+    conn.execute("PRAGMA foreign_keys=ON")
+    return conn
+
+
+def sqlite_migrate(conn: sqlite3.Connection, migrations: list[tuple[int, list[str]]]) -> int:
+    """Apply missing ``(version, statements)`` migrations in order, in one write transaction; return the version."""
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        conn.execute("CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, applied_at REAL)")
+        done = {r[0] for r in conn.execute("SELECT version FROM schema_migrations")}
+        for version, statements in migrations:
+            if version in done:
+                continue
+            for stmt in statements:
+                conn.execute(stmt)
+            conn.execute("INSERT INTO schema_migrations VALUES (?, ?)", (version, time.time()))
+        conn.execute("COMMIT")
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+    return max([v for v, _ in migrations], default=0)
+
+
+def pg_connect(dsn: str) -> Any:
+    """Open a psycopg 3 connection with durable commits (``synchronous_commit=on`` whatever the server default)."""
+    try:
+        import psycopg
+    except ImportError as exc:  # pragma: no cover - depends on the extra
+        raise ConfigError("PostgreSQL stores need the postgres extra: pip install 'fedinf[postgres]'") from exc
+    conn = psycopg.connect(dsn, autocommit=True)
+    conn.execute("SET synchronous_commit = on")
+    return conn
+
+
+def pg_migrate(conn: Any, schema: str, migrations: list[tuple[int, list[str]]], *, lock_id: int) -> int:
+    """Create ``schema`` and apply missing migrations under an advisory lock (safe with concurrent starters).
+
+    Statements may contain ``{s}``, replaced by the schema name.
+    """
+    s = check_ident(schema)
+    with conn.transaction():
+        conn.execute("SELECT pg_advisory_xact_lock(%s)", (lock_id,))
+        conn.execute(f"CREATE SCHEMA IF NOT EXISTS {s}")
+        conn.execute(f"CREATE TABLE IF NOT EXISTS {s}.schema_migrations "
+                     "(version INTEGER PRIMARY KEY, applied_at DOUBLE PRECISION)")
+        done = {r[0] for r in conn.execute(f"SELECT version FROM {s}.schema_migrations")}
+        for version, statements in migrations:
+            if version in done:
+                continue
+            for stmt in statements:
+                conn.execute(stmt.format(s=s))
+            conn.execute(f"INSERT INTO {s}.schema_migrations VALUES (%s, %s)", (version, time.time()))
+    return max([v for v, _ in migrations], default=0)

@@ -1,0 +1,137 @@
+"""The audit record: one per request, what happened and where the data went — never the content itself.
+
+An :class:`AuditRecord` holds only identifiers, entity *types and counts*, classes, model and zone names, outcomes,
+token counts and timings. Raw prompts, completions and entity values have no field here. ``content`` exists only for
+tenants that turned content logging on, and then the pipeline must pass pseudonymized text only.
+
+``to_dict`` gives the JSON-able body that is hash-chained; ``from_dict`` reads it back.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import asdict, dataclass, field
+from datetime import datetime, timezone
+from typing import Any
+
+SCHEMA_VERSION = 1
+
+
+@dataclass(frozen=True, slots=True)
+class ClassificationSummary:
+    """What the classifier found: entity type -> count, the resulting data class and any adjustment.
+
+    ``adjustment`` is ``"lowered"`` or ``"raised"`` when the caller declared a class different from the detected one;
+    ``adjusted_by`` is then the key id that did it.
+    """
+
+    data_class: str = "public"
+    entities: dict[str, int] = field(default_factory=dict)
+    detected_class: str | None = None
+    adjustment: str | None = None
+    adjusted_by: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Attempt:
+    """One try against one target: ``outcome`` is ``ok`` or ``error`` (with ``error_code``)."""
+
+    model: str
+    zone: str | None = None
+    outcome: str = "ok"
+    error_code: str | None = None
+    latency_ms: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class DecisionSummary:
+    """The routing decision: eligible models in order, excluded models with reasons, the chosen target, attempts."""
+
+    route: str | None = None
+    strategy: str | None = None
+    eligible: list[str] = field(default_factory=list)
+    excluded: dict[str, str] = field(default_factory=dict)
+    chosen_model: str | None = None
+    chosen_zone: str | None = None
+    attempts: list[Attempt] = field(default_factory=list)
+
+
+@dataclass(frozen=True, slots=True)
+class Usage:
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+
+    @property
+    def total_tokens(self) -> int:
+        return self.prompt_tokens + self.completion_tokens
+
+
+@dataclass(frozen=True, slots=True)
+class AuditRecord:
+    """One request's audit record (see the module docstring for what may and may not be in it).
+
+    ``time`` is seconds since the epoch (UTC). ``endpoint`` is the HTTP route called (``/v1/chat/completions``);
+    ``model_requested`` the ``model`` field as sent (a model id or a route alias).
+    """
+
+    request_id: str
+    key_id: str | None = None
+    tenant: str | None = None
+    endpoint: str | None = None
+    model_requested: str | None = None
+    classification: ClassificationSummary = field(default_factory=ClassificationSummary)
+    decision: DecisionSummary = field(default_factory=DecisionSummary)
+    status: int = 200
+    error_code: str | None = None
+    usage: Usage = field(default_factory=Usage)
+    latency_ms: float | None = None
+    time: float = field(default_factory=time.time)
+    stream: bool = False
+    content: dict[str, Any] | None = None
+
+    @property
+    def model(self) -> str | None:
+        """The model the request went to, or (when none was chosen) the one asked for."""
+        return self.decision.chosen_model or self.model_requested
+
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON-able body (without chain fields); ``time`` is rendered as ISO 8601 UTC with microseconds."""
+        d = asdict(self)
+        d["v"] = SCHEMA_VERSION
+        d["time"] = iso_time(self.time)
+        d["usage"]["total_tokens"] = self.usage.total_tokens
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> "AuditRecord":
+        """Inverse of :meth:`to_dict` (chain fields and unknown keys are ignored)."""
+        dec = dict(d.get("decision") or {})
+        dec["attempts"] = [Attempt(**a) for a in dec.get("attempts") or []]
+        usage = {k: v for k, v in (d.get("usage") or {}).items() if k != "total_tokens"}
+        return cls(
+            request_id=d["request_id"], key_id=d.get("key_id"), tenant=d.get("tenant"), endpoint=d.get("endpoint"),
+            model_requested=d.get("model_requested"),
+            classification=ClassificationSummary(**(d.get("classification") or {})),
+            decision=DecisionSummary(**dec), status=int(d.get("status", 200)), error_code=d.get("error_code"),
+            usage=Usage(**usage), latency_ms=d.get("latency_ms"), time=parse_time(d["time"]),
+            stream=bool(d.get("stream", False)), content=d.get("content"),
+        )
+
+
+def iso_time(ts: float) -> str:
+    return datetime.fromtimestamp(ts, tz=timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def parse_time(value: str | float) -> float:
+    """ISO 8601 (``Z`` or offset) or epoch seconds -> epoch seconds."""
+    if isinstance(value, (int, float)):
+        return float(value)
+    v = value.strip()
+    try:
+        return float(v)
+    except ValueError:
+        pass
+    dt = datetime.fromisoformat(v.replace("Z", "+00:00"))
+    if dt.tzinfo is None:
+        dt = dt.replace(tzinfo=timezone.utc)
+    return dt.timestamp()

@@ -1,0 +1,176 @@
+"""Audit stores: the interface, the query filter, and the SQLite store (the embedded default).
+
+A store is synchronous and thread-confined: one store object is used by one thread at a time (the :class:`Auditor`
+runs its store in one dedicated writer thread; readers open their own). ``append`` links a batch onto the chain and
+commits it in one transaction; when it returns, every record in the batch is durable.
+
+SQLite durability: WAL mode with ``synchronous=FULL`` (the default) fsyncs the WAL at every commit, so a committed
+record survives a process crash *and* a power loss. ``synchronous=NORMAL`` skips that fsync: commits still survive a
+process crash (SIGKILL — the WAL is in the OS page cache) but the last ones may be lost on power loss or kernel
+panic. Because the writer groups concurrent records into one transaction, FULL costs one fsync per batch, not per
+request, so it is the default. Several processes may append to one file: ``BEGIN IMMEDIATE`` takes SQLite's write
+lock before the head is read, so the chain stays linear.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Iterator, Protocol
+
+from fedinf.audit.chain import COLUMNS, GENESIS, ChainedRow, Hasher, link
+from fedinf.audit.db import sqlite_connect, sqlite_migrate
+from fedinf.audit.verify import VerifyReport, verify_rows
+
+
+@dataclass(frozen=True, slots=True)
+class AuditQuery:
+    """Filters for :meth:`AuditStore.query`; all optional and combined with AND.
+
+    ``model`` matches the chosen model or the one asked for. ``outcome`` is ``ok`` (status < 400), ``error``
+    (>= 400), an HTTP status (``429``) or an error code (``rate_limit_exceeded``). ``since``/``until`` are epoch
+    seconds. Results are in ``seq`` order (``descending`` for newest first), at most ``limit``.
+    """
+
+    key_id: str | None = None
+    tenant: str | None = None
+    model: str | None = None
+    zone: str | None = None
+    data_class: str | None = None
+    since: float | None = None
+    until: float | None = None
+    outcome: str | None = None
+    request_id: str | None = None
+    after_seq: int | None = None
+    before_seq: int | None = None
+    limit: int = 100
+    descending: bool = False
+
+
+def build_where(q: AuditQuery, ph: str) -> tuple[str, list[Any]]:
+    """SQL WHERE clause and parameters for ``q``; ``ph`` is the driver's placeholder (``?`` or ``%s``)."""
+    conds: list[str] = []
+    args: list[Any] = []
+    for col in ("key_id", "tenant", "zone", "data_class", "request_id"):
+        val = getattr(q, col)
+        if val is not None:
+            conds.append(f"{col} = {ph}")
+            args.append(val)
+    if q.model is not None:
+        conds.append(f"(model = {ph} OR model_requested = {ph})")
+        args += [q.model, q.model]
+    for expr, val in (("ts >= ", q.since), ("ts < ", q.until), ("seq > ", q.after_seq), ("seq < ", q.before_seq)):
+        if val is not None:
+            conds.append(f"{expr}{ph}")
+            args.append(val)
+    if q.outcome is not None:
+        o = q.outcome.strip().lower()
+        if o == "ok":
+            conds.append("status < 400")
+        elif o == "error":
+            conds.append("status >= 400")
+        elif o.isdigit():
+            conds.append(f"status = {ph}")
+            args.append(int(o))
+        else:
+            conds.append(f"error_code = {ph}")
+            args.append(q.outcome)
+    return (" WHERE " + " AND ".join(conds)) if conds else "", args
+
+
+class AuditStore(Protocol):
+    """What every audit store provides (SQLite and PostgreSQL implement the same methods)."""
+
+    hasher: Hasher
+
+    def append(self, bodies: list[tuple[dict[str, Any], float]]) -> list[ChainedRow]: ...
+    def head(self) -> tuple[int, str]: ...
+    def iter_rows(self, *, page: int = 2000) -> Iterator[tuple[Any, ...]]: ...
+    def query(self, q: AuditQuery) -> list[dict[str, Any]]: ...
+    def count(self) -> int: ...
+    def verify(self) -> VerifyReport: ...
+    def close(self) -> None: ...
+
+
+SQLITE_MIGRATIONS: list[tuple[int, list[str]]] = [
+    (1, [
+        """CREATE TABLE audit_records (
+            seq INTEGER PRIMARY KEY, prev_hash TEXT NOT NULL, hash TEXT NOT NULL, ts REAL NOT NULL,
+            request_id TEXT, key_id TEXT, tenant TEXT, model_requested TEXT, model TEXT, zone TEXT,
+            data_class TEXT, status INTEGER, error_code TEXT, body TEXT NOT NULL)""",
+        "CREATE INDEX audit_records_ts ON audit_records (ts)",
+        "CREATE INDEX audit_records_key ON audit_records (key_id, seq)",
+        "CREATE INDEX audit_records_tenant ON audit_records (tenant, seq)",
+        "CREATE INDEX audit_records_model ON audit_records (model, seq)",
+        "CREATE INDEX audit_records_request ON audit_records (request_id)",
+        "CREATE TABLE audit_head (id INTEGER PRIMARY KEY CHECK (id = 1), seq INTEGER NOT NULL, hash TEXT NOT NULL)",
+        f"INSERT INTO audit_head VALUES (1, 0, '{GENESIS}')",
+    ]),
+]
+
+_COLS = ", ".join(COLUMNS)
+
+
+class SqliteAuditStore:
+    """The embedded audit store (see the module docstring for the durability contract)."""
+
+    def __init__(self, path: str | Path, *, hasher: Hasher | None = None, synchronous: str = "FULL",
+                 check_same_thread: bool = True) -> None:
+        self.path = Path(path)
+        self.hasher = hasher or Hasher()
+        self._conn = sqlite_connect(self.path, synchronous=synchronous, check_same_thread=check_same_thread)
+        sqlite_migrate(self._conn, SQLITE_MIGRATIONS)
+
+    def append(self, bodies: list[tuple[dict[str, Any], float]]) -> list[ChainedRow]:
+        c = self._conn
+        c.execute("BEGIN IMMEDIATE")
+        try:
+            seq, prev = c.execute("SELECT seq, hash FROM audit_head WHERE id = 1").fetchone()
+            rows = link(bodies, seq, prev, self.hasher)
+            c.executemany(f"INSERT INTO audit_records ({_COLS}) VALUES ({', '.join('?' * len(COLUMNS))})",
+                          [r.columns() for r in rows])
+            c.execute("UPDATE audit_head SET seq = ?, hash = ? WHERE id = 1", (rows[-1].seq, rows[-1].hash))
+            c.execute("COMMIT")
+        except BaseException:
+            c.execute("ROLLBACK")
+            raise
+        return rows
+
+    def head(self) -> tuple[int, str]:
+        seq, h = self._conn.execute("SELECT seq, hash FROM audit_head WHERE id = 1").fetchone()
+        return int(seq), h
+
+    def iter_rows(self, *, page: int = 2000) -> Iterator[tuple[Any, ...]]:
+        last = -1
+        while True:
+            rows = self._conn.execute(f"SELECT {_COLS} FROM audit_records WHERE seq > ? ORDER BY seq LIMIT ?",
+                                      (last, page)).fetchall()
+            yield from rows
+            if len(rows) < page:
+                return
+            last = rows[-1][0]
+
+    def query(self, q: AuditQuery) -> list[dict[str, Any]]:
+        where, args = build_where(q, "?")
+        order = "DESC" if q.descending else "ASC"
+        sql = f"SELECT {_COLS} FROM audit_records{where} ORDER BY seq {order} LIMIT ?"
+        return [ChainedRow(*r).record_dict() for r in self._conn.execute(sql, [*args, q.limit])]
+
+    def count(self) -> int:
+        return int(self._conn.execute("SELECT count(*) FROM audit_records").fetchone()[0])
+
+    def verify(self) -> VerifyReport:
+        """Verify the whole chain inside one read transaction (a consistent snapshot while writers go on)."""
+        self._conn.execute("BEGIN")
+        try:
+            return verify_rows(self.iter_rows(), self.head(), self.hasher)
+        finally:
+            self._conn.execute("COMMIT")
+
+    def execute(self, sql: str, args: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
+        """Run raw SQL (tests and tooling only: this is how tampering is simulated)."""
+        return self._conn.execute(sql, args).fetchall()
+
+    def close(self) -> None:
+        self._conn.close()

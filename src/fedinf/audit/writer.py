@@ -1,0 +1,138 @@
+"""The Auditor: durable writes with group commit.
+
+``await auditor.write(record)`` returns a :class:`Receipt` only once the record is committed (durable). Records
+written while a commit is in flight wait in a queue; the next commit takes all of them (up to ``max_batch``) in one
+transaction, so under load the cost of a commit (an fsync) is shared by many requests and throughput holds, while a
+lone request pays exactly one commit. The store is used from a single dedicated thread (it is thread-confined), so
+the event loop never blocks on the database.
+
+If the store fails, every waiting ``write`` raises :class:`ServiceUnavailable` (``audit_unavailable``): the caller
+must not deliver a response whose record is not durable (fail closed).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import logging
+from dataclasses import dataclass
+from typing import Any, Callable, TypeVar
+
+from fedinf.audit.record import AuditRecord
+from fedinf.audit.store import AuditStore
+from fedinf.errors import ServiceUnavailable
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+
+@dataclass(frozen=True, slots=True)
+class Receipt:
+    """Where a durable record landed in the chain."""
+
+    seq: int
+    hash: str
+
+
+class Auditor:
+    """Group-committing writer over an :class:`AuditStore` built by ``store_factory`` in the writer thread."""
+
+    def __init__(self, store_factory: Callable[[], AuditStore], *, max_batch: int = 512) -> None:
+        self._factory = store_factory
+        self._max_batch = max_batch
+        self._executor = concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="fedinf-audit")
+        self._store: AuditStore | None = None
+        self._queue: asyncio.Queue[tuple[dict[str, Any], float, asyncio.Future[Receipt]] | None] | None = None
+        self._task: asyncio.Task[None] | None = None
+        self._starting: asyncio.Future[None] | None = None
+        self.batches = 0
+        self.records = 0
+
+    async def start(self) -> None:
+        """Open the store (runs migrations) and start the writer task. Idempotent and safe to call concurrently."""
+        if self._starting is None:
+            self._starting = asyncio.ensure_future(self._open())
+        await asyncio.shield(self._starting)
+
+    async def _open(self) -> None:
+        loop = asyncio.get_running_loop()
+        self._store = await loop.run_in_executor(self._executor, self._factory)
+        self._queue = asyncio.Queue()
+        self._task = asyncio.create_task(self._run(), name="fedinf-audit-writer")
+
+    async def write(self, record: AuditRecord) -> Receipt:
+        """Append ``record`` to the chain; return once it is durable. Raises ServiceUnavailable if it cannot be."""
+        if self._queue is None:
+            await self.start()
+        assert self._queue is not None
+        fut: asyncio.Future[Receipt] = asyncio.get_running_loop().create_future()
+        self._queue.put_nowait((record.to_dict(), record.time, fut))
+        return await asyncio.shield(fut)
+
+    async def _run(self) -> None:
+        assert self._queue is not None
+        loop = asyncio.get_running_loop()
+        stop = False
+        while not stop:
+            item = await self._queue.get()
+            if item is None:
+                break
+            batch = [item]
+            while len(batch) < self._max_batch and not self._queue.empty():
+                nxt = self._queue.get_nowait()
+                if nxt is None:
+                    stop = True
+                    break
+                batch.append(nxt)
+            await self._commit(loop, batch)
+
+    async def _commit(self, loop: asyncio.AbstractEventLoop,
+                      batch: list[tuple[dict[str, Any], float, asyncio.Future[Receipt]]]) -> None:
+        assert self._store is not None
+        try:
+            rows = await loop.run_in_executor(self._executor, self._store.append, [(b, t) for b, t, _ in batch])
+        except Exception as exc:  # the database failed: nobody gets a receipt
+            log.error("audit commit of %d record(s) failed: %s", len(batch), exc)
+            for _, _, fut in batch:
+                if not fut.done():
+                    fut.set_exception(ServiceUnavailable("the audit trail is unavailable; request not completed",
+                                                         code="audit_unavailable"))
+            return
+        self.batches += 1
+        self.records += len(rows)
+        for (_, _, fut), row in zip(batch, rows):
+            if not fut.done():
+                fut.set_result(Receipt(row.seq, row.hash))
+
+    async def run(self, fn: Callable[[AuditStore], T]) -> T:
+        """Run ``fn(store)`` in the writer thread (queries from the serving process; keep them short)."""
+        if self._queue is None:
+            await self.start()
+        return await asyncio.get_running_loop().run_in_executor(self._executor, fn, self._store)  # type: ignore[arg-type]
+
+    async def aclose(self) -> None:
+        """Commit everything queued, stop the writer and close the store."""
+        if self._task is not None and self._queue is not None:
+            self._queue.put_nowait(None)
+            await self._task
+            self._task = None
+        if self._store is not None:
+            store, self._store = self._store, None
+            await asyncio.get_running_loop().run_in_executor(self._executor, store.close)
+        self._executor.shutdown(wait=True)
+
+
+class NullAuditor:
+    """Audit off: ``write`` returns at once and stores nothing (benchmarks and explicit opt-out only)."""
+
+    batches = 0
+    records = 0
+
+    async def start(self) -> None:
+        return None
+
+    async def write(self, record: AuditRecord) -> Receipt:
+        return Receipt(0, "")
+
+    async def aclose(self) -> None:
+        return None

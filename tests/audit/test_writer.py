@@ -1,0 +1,104 @@
+"""The Auditor: durable group commit, fail closed, and several writer processes keeping one chain."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from fedinf.audit import AuditQuery, Auditor, AuditRecord, NullAuditor, build_auditor
+from fedinf.config import default_config
+from fedinf.errors import ServiceUnavailable
+
+SRC = str(Path(__file__).resolve().parents[2] / "src")
+
+
+async def test_concurrent_writes_group_commit(store_factory) -> None:
+    auditor = Auditor(store_factory, max_batch=64)
+    await auditor.start()
+    receipts = await asyncio.gather(*(auditor.write(AuditRecord(request_id=f"r{i}", key_id="k")) for i in range(300)))
+    assert sorted(r.seq for r in receipts) == list(range(1, 301))
+    assert auditor.batches < 300 // 2, f"{auditor.batches} commits for 300 records: no grouping"
+    assert await auditor.run(lambda s: s.count()) == 300
+    # every receipt is durable: a fresh connection sees it, hash included
+    reader = store_factory()
+    got = {r["request_id"]: r["hash"] for r in reader.query(AuditQuery(limit=1000))}
+    assert all(got[f"r{i}"] == rc.hash for i, rc in enumerate(receipts))
+    assert reader.verify().ok
+    await auditor.aclose()
+
+
+async def test_lone_write_is_durable_on_return(store_factory) -> None:
+    auditor = Auditor(store_factory)
+    receipt = await auditor.write(AuditRecord(request_id="only"))
+    assert receipt.seq == 1
+    assert store_factory().query(AuditQuery(request_id="only"))[0]["hash"] == receipt.hash
+    await auditor.aclose()
+
+
+async def test_store_failure_fails_closed(store_factory) -> None:
+    auditor = Auditor(store_factory)
+    await auditor.write(AuditRecord(request_id="before"))
+    table = "{s}.audit_records" if store_factory.kind == "postgres" else "audit_records"
+    await auditor.run(lambda s: s.execute(f"DROP TABLE {table}"))
+    with pytest.raises(ServiceUnavailable) as ei:
+        await asyncio.gather(*(auditor.write(AuditRecord(request_id=f"x{i}")) for i in range(5)))
+    assert ei.value.code == "audit_unavailable" and ei.value.status_code == 503
+    await auditor.aclose()
+
+
+async def test_cancelled_caller_still_gets_record_written(store_factory) -> None:
+    auditor = Auditor(store_factory)
+    await auditor.start()
+    task = asyncio.create_task(auditor.write(AuditRecord(request_id="cancelled")))
+    await asyncio.sleep(0)
+    task.cancel()
+    await auditor.aclose()  # drains the queue
+    assert store_factory().query(AuditQuery(request_id="cancelled"))
+
+
+async def test_build_auditor_from_config(tmp_path) -> None:
+    cfg = default_config().model_copy(update={"server": default_config().server.model_copy(
+        update={"state_dir": str(tmp_path)})})
+    auditor = build_auditor(cfg)
+    await auditor.write(AuditRecord(request_id="cfg"))
+    await auditor.aclose()
+    assert (tmp_path / "audit.db").exists()
+    off = build_auditor(cfg.model_copy(update={"audit": cfg.audit.model_copy(update={"enabled": False})}))
+    assert isinstance(off, NullAuditor)
+
+
+CHILD = r"""
+import asyncio, sys
+from fedinf.audit import Auditor, AuditRecord, SqliteAuditStore
+kind, url, schema, tag, n = sys.argv[1:6]
+def factory():
+    if kind == "sqlite":
+        return SqliteAuditStore(url.removeprefix("sqlite:///"))
+    from fedinf.audit.pg import PostgresAuditStore
+    return PostgresAuditStore(url, schema=schema)
+async def main():
+    a = Auditor(factory, max_batch=16)
+    for burst in range(int(n) // 20):
+        await asyncio.gather(*(a.write(AuditRecord(request_id=f"{tag}-{burst}-{i}")) for i in range(20)))
+    await a.aclose()
+asyncio.run(main())
+"""
+
+
+def test_two_writer_processes_keep_one_chain(store_factory) -> None:
+    store = store_factory()  # creates the schema before the children race
+    env = dict(os.environ, PYTHONPATH=SRC)
+    procs = [subprocess.Popen([sys.executable, "-c", CHILD, store_factory.kind, store_factory.url,
+                               store_factory.schema, tag, "400"], env=env) for tag in ("a", "b")]
+    assert [p.wait(timeout=120) for p in procs] == [0, 0]
+    assert store.count() == 800
+    report = store.verify()
+    assert report.ok, report.problems[:5]
+    assert report.last_seq == 800
+    tags = [r["request_id"][0] for r in store.query(AuditQuery(limit=800))]
+    assert tags.count("a") == 400 and tags.count("b") == 400
