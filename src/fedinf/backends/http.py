@@ -17,7 +17,7 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterable
 from typing import Any
 
 import aiohttp
@@ -100,7 +100,7 @@ def status_error(name: str, status: int, raw: bytes, *, headers: Any = None, hin
 def transport_error(name: str, exc: BaseException, *, started: bool) -> BackendError:
     """Map an aiohttp/asyncio exception; ``started`` = a chunk already reached the caller (never retry then)."""
     if isinstance(exc, BackendError):
-        if started and not isinstance(exc, (StreamInterrupted, BackendRejected)):
+        if started and not isinstance(exc, StreamInterrupted):
             return StreamInterrupted(f"stream from upstream {name} failed after it started: {exc.message}",
                                      details={**exc.details, "cause": exc.code})
         return exc
@@ -178,6 +178,39 @@ class HttpUpstream:
         except ValueError:
             raise BadUpstreamResponse(f"upstream {self.name} sent malformed JSON (HTTP {resp.status})",
                                       details={"upstream": self.name}) from None
+
+    async def sse(
+        self, url: str, body: bytes, deadline: float, *, translate: Callable[[bytes], Iterable[dict[str, Any]]],
+        finish: Callable[[], dict[str, Any]], hint: str = "",
+    ) -> AsyncIterator[dict[str, Any]]:
+        """POST ``body`` and stream the answer: each SSE payload goes through ``translate`` (which returns the
+        chunks to yield, possibly none, and raises fedinf errors on bad events); at the end of the stream
+        ``finish()`` gives the last chunk (or raises :class:`BackendUnavailable` if the upstream stopped early).
+
+        Failures before the first yielded chunk keep their retryable class; after it they become
+        :class:`StreamInterrupted`. Closing the iterator early closes the connection (the upstream stops).
+        """
+        started = False
+        resp = None
+        try:
+            resp = await self.session().post(url, data=body, timeout=self.timeout(deadline))
+            if resp.status >= 300:
+                raise status_error(self.name, resp.status, await resp.read(), headers=resp.headers, hint=hint)
+            async for data in sse_data(resp):  # read to the end, even past [DONE]: keeps the connection reusable
+                for chunk in translate(data):
+                    started = True
+                    yield chunk
+            yield finish()
+        except BackendError as exc:
+            raise transport_error(self.name, exc, started=started) from None
+        except (aiohttp.ClientError, asyncio.TimeoutError, OSError) as exc:
+            raise transport_error(self.name, exc, started=started) from None
+        finally:
+            if resp is not None:
+                if resp.content.is_eof():
+                    resp.release()
+                else:  # closed early (client gone, error): drop the connection so the upstream stops generating
+                    resp.close()
 
     async def get_ok(self, url: str, timeout_s: float) -> bool:
         """True when GET ``url`` answers 2xx within ``timeout_s``."""

@@ -22,19 +22,16 @@ mode ``strict`` (OpenAI strict JSON schema) > ``json_schema`` (vLLM / SGLang / l
 
 from __future__ import annotations
 
-import asyncio
 import time
 from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
-import aiohttp
-
 from fedinf.backends.base import CallContext, Capabilities, StructuredMode
 from fedinf.backends.http import (
     BadUpstreamResponse, HttpUpstream, dumps, estimate_tokens, loads, sse_data, status_error, transport_error,
 )
-from fedinf.errors import BackendError, BackendRejected, CapabilityError, ConfigError, StreamInterrupted
+from fedinf.errors import BackendUnavailable, CapabilityError, ConfigError
 from fedinf.protocol import ChatRequest, usage as make_usage
 
 if TYPE_CHECKING:
@@ -153,35 +150,10 @@ class OpenAIBackend:
             body.pop("stream_options", None)
         return self._stream(dumps(body), request, ctx)
 
-    async def _stream(self, body: bytes, request: ChatRequest, ctx: CallContext) -> AsyncIterator[dict[str, Any]]:
-        started = False
-        resp = None
-        try:
-            resp = await self.http.session().post(self.chat_url, data=body, timeout=self.http.timeout(ctx.deadline))
-            if resp.status >= 300:
-                raise status_error(self.name, resp.status, await resp.read(), headers=resp.headers, hint=self._hint)
-            state = _StreamState()
-            async for data in sse_data(resp):  # read to the end even after [DONE]: keeps the connection reusable
-                chunk = state.feed(data, self.name)
-                if chunk is not None:
-                    started = True
-                    yield chunk
-            if not state.finished:
-                raise StreamInterrupted(f"stream from upstream {self.name} ended before a finish_reason",
-                                        details={"upstream": self.name})
-            yield state.final_chunk(request, ctx)
-        except (BackendRejected, StreamInterrupted):
-            raise
-        except BackendError as exc:
-            raise transport_error(self.name, exc, started=started) from None
-        except (aiohttp.ClientError, asyncio.TimeoutError, OSError) as exc:
-            raise transport_error(self.name, exc, started=started) from None
-        finally:
-            if resp is not None:
-                if resp.content.is_eof():
-                    resp.release()
-                else:  # closed early (client gone, error): drop the connection so the upstream stops generating
-                    resp.close()
+    def _stream(self, body: bytes, request: ChatRequest, ctx: CallContext) -> AsyncIterator[dict[str, Any]]:
+        state = _StreamState(self.name)
+        return self.http.sse(self.chat_url, body, ctx.deadline, translate=state.feed,
+                             finish=lambda: state.final_chunk(request, ctx), hint=self._hint)
 
     # ------------------------------------------------------------------ embeddings, health, close
 
@@ -210,22 +182,22 @@ class OpenAIBackend:
 class _StreamState:
     """Per-stream bookkeeping: usage seen, text produced (for estimates), whether a finish_reason arrived."""
 
-    __slots__ = ("usage", "finished", "done", "chars", "id", "model", "created")
+    __slots__ = ("name", "usage", "finished", "chars", "id", "model", "created")
 
-    def __init__(self) -> None:
+    def __init__(self, name: str) -> None:
+        self.name = name
         self.usage: dict[str, int] | None = None
         self.finished = False
-        self.done = False
         self.chars = 0
         self.id = ""
         self.model = ""
         self.created = 0
 
-    def feed(self, data: bytes, name: str) -> dict[str, Any] | None:
-        """Parse one SSE payload; return the chunk to yield or ``None`` (usage-only chunk, ``[DONE]``)."""
+    def feed(self, data: bytes) -> tuple[dict[str, Any], ...]:
+        """Parse one SSE payload; return the chunk to yield, or nothing (usage-only chunk, ``[DONE]``)."""
         if data == b"[DONE]":
-            self.done = True
-            return None
+            return ()
+        name = self.name
         try:
             chunk = loads(data)
         except ValueError:
@@ -239,7 +211,7 @@ class _StreamState:
             self.usage = usage
         choices = chunk.get("choices")
         if not choices:
-            return None
+            return ()
         if not self.id:
             self.id, self.model, self.created = chunk.get("id", ""), chunk.get("model", ""), chunk.get("created", 0)
         for choice in choices:
@@ -251,9 +223,12 @@ class _StreamState:
                 self.chars += len(str((call.get("function") or {}).get("arguments") or ""))
             if choice.get("finish_reason"):
                 self.finished = True
-        return chunk
+        return (chunk,)
 
     def final_chunk(self, request: ChatRequest, ctx: CallContext) -> dict[str, Any]:
+        if not self.finished:
+            raise BackendUnavailable(f"stream from upstream {self.name} ended before a finish_reason",
+                                     details={"upstream": self.name})
         usage = self.usage
         if not usage:
             usage = make_usage(estimate_tokens("".join(request.texts())), max(0, (self.chars + 3) // 4))
