@@ -1,0 +1,162 @@
+"""Turning the per-run records of the gateway overhead bench into ``bench/results/gateway_overhead.md``.
+
+Every figure is the median over the interleaved rounds. "Added" latency is computed per round (gateway minus direct,
+same cell, same round) and then the median is taken, so that slow phases of a noisy machine hit both sides.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+from bench.common import results
+from bench.common.stats import fmt, median, ratio, spread
+
+GOAL_LATENCY_FACTOR = 20  # fedinf added p50 <= LiteLLM's / 20
+GOAL_THROUGHPUT_FACTOR = 10  # fedinf max req/s >= 10 x LiteLLM's
+GOAL_RSS_MB = 300
+
+
+def _runs(records: list[dict], target: str, conc: int, stream: bool) -> list[dict]:
+    return [r for r in records if r["target"] == target and r["concurrency"] == conc and r["stream"] == stream]
+
+
+def cell(records: list[dict], target: str, conc: int, stream: bool) -> dict[str, float]:
+    """Median figures of one (target, concurrency, stream) cell; NaN where not measured."""
+    runs = _runs(records, target, conc, stream)
+    direct = {r["round"]: r for r in _runs(records, "direct", conc, stream)}
+    added50 = [r["p50_ms"] - direct[r["round"]]["p50_ms"] for r in runs if r["round"] in direct]
+    added99 = [r["p99_ms"] - direct[r["round"]]["p99_ms"] for r in runs if r["round"] in direct]
+    reqs = sum(r["requests"] - r["errors"] for r in runs)
+    cpu = sum(r["gateway_cpu_s"] for r in runs if not math.isnan(r["gateway_cpu_s"]))
+    return {"p50": median(r["p50_ms"] for r in runs), "p99": median(r["p99_ms"] for r in runs),
+            "rps": median(r["rps"] for r in runs), "rps_spread": spread(r["rps"] for r in runs),
+            "added_p50": median(added50), "added_p99": median(added99),
+            "errors": float(sum(r["errors"] for r in runs)), "requests": float(sum(r["requests"] for r in runs)),
+            "cpu_ms": cpu * 1000 / reqs if reqs and cpu else math.nan}
+
+
+def _concs(records: list[dict], stream: bool) -> list[int]:
+    return sorted({r["concurrency"] for r in records if r["stream"] == stream})
+
+
+def _targets(records: list[dict]) -> list[str]:
+    return [t for t in ("direct", "fedinf", "litellm") if any(r["target"] == t for r in records)]
+
+
+def max_rps(records: list[dict], target: str, stream: bool = False) -> tuple[float, int]:
+    """Highest median req/s over the measured concurrencies, and the concurrency that gave it."""
+    best = (math.nan, 0)
+    for c in _concs(records, stream):
+        rps = cell(records, target, c, stream)["rps"]
+        if not math.isnan(rps) and (math.isnan(best[0]) or rps > best[0]):
+            best = (rps, c)
+    return best
+
+
+def latency_table(records: list[dict], stream: bool) -> str:
+    rows = []
+    have_lit = "litellm" in _targets(records)
+    for c in _concs(records, stream):
+        d, f = cell(records, "direct", c, stream), cell(records, "fedinf", c, stream)
+        lit = cell(records, "litellm", c, stream) if have_lit else None
+        row = [c, f"{fmt(d['p50'])} / {fmt(d['p99'])}", f"{fmt(f['added_p50'])} / {fmt(f['added_p99'])}"]
+        if lit is not None:
+            row += [f"{fmt(lit['added_p50'])} / {fmt(lit['added_p99'])}",
+                    fmt(ratio(f["added_p50"], lit["added_p50"]), 3)]
+        rows.append(row)
+    heads = ["concurrency", "direct p50 / p99 (ms)", "fedinf added p50 / p99 (ms)"]
+    if have_lit:
+        heads += ["LiteLLM added p50 / p99 (ms)", "fedinf / LiteLLM (added p50)"]
+    return results.table(heads, rows)
+
+
+def throughput_table(records: list[dict], stream: bool) -> str:
+    names = _targets(records)
+    rows = []
+    for c in _concs(records, stream):
+        cells = {t: cell(records, t, c, stream) for t in names}
+        row: list[object] = [c] + [f"{fmt(cells[t]['rps'], 0)} (±{fmt(cells[t]['rps_spread'] * 50, 0)}%)"
+                                   for t in names]
+        if "litellm" in names:
+            row.append(fmt(ratio(cells["fedinf"]["rps"], cells["litellm"]["rps"]), 1) + "x")
+        rows.append(row)
+    best: list[object] = ["**max**"] + [f"**{fmt(max_rps(records, t, stream)[0], 0)}**" for t in names]
+    if "litellm" in names:
+        best.append(f"**{fmt(ratio(max_rps(records, 'fedinf', stream)[0], max_rps(records, 'litellm', stream)[0]), 1)}x**")
+    rows.append(best)
+    heads = ["concurrency"] + [f"{t} req/s" for t in names] + (["fedinf / LiteLLM"] if "litellm" in names else [])
+    return results.table(heads, rows)
+
+
+def process_table(records: list[dict], rss: dict[str, tuple[float, float, float]],
+                  startup: dict[str, float]) -> str:
+    rows = []
+    for name, (idle, now, peak) in rss.items():
+        runs = [r for r in records if r["target"] == name and not r["stream"]]
+        reqs = sum(r["requests"] - r["errors"] for r in runs)
+        cpu = sum(r["gateway_cpu_s"] for r in runs)
+        rows.append([name, fmt(startup.get(name, math.nan), 1), fmt(idle, 0), fmt(now, 0), fmt(peak, 0),
+                     fmt(cpu * 1000 / reqs if reqs else math.nan, 3)])
+    return results.table(["gateway", "startup (s)", "RSS idle (MB)", "RSS after load (MB)", "peak RSS (MB)",
+                          "CPU per request (ms, non-streamed)"], rows)
+
+
+def goals(records: list[dict], rss: dict[str, tuple[float, float, float]]) -> list[str]:
+    """One line per goal of issue 2, with the measured figures and PASS/FAIL (n/a without LiteLLM)."""
+    f1 = cell(records, "fedinf", 1, False)["added_p50"]
+    lit1 = cell(records, "litellm", 1, False)["added_p50"]
+    f_max, l_max = max_rps(records, "fedinf")[0], max_rps(records, "litellm")[0]
+    peak = rss.get("fedinf", (math.nan,) * 3)[2]
+
+    def verdict(ok: bool | None) -> str:
+        return "n/a" if ok is None else ("PASS" if ok else "FAIL")
+
+    lat_ok = None if math.isnan(lit1) or math.isnan(f1) else f1 <= lit1 / GOAL_LATENCY_FACTOR
+    thr = ratio(f_max, l_max)
+    return [
+        f"- added p50 at concurrency 1: fedinf {fmt(f1, 3)} ms vs LiteLLM {fmt(lit1, 2)} ms "
+        f"(goal: at most 1/{GOAL_LATENCY_FACTOR} of LiteLLM's = {fmt(lit1 / GOAL_LATENCY_FACTOR, 2)} ms): "
+        f"**{verdict(lat_ok)}** (ratio {fmt(ratio(lit1, f1), 1)}x)",
+        f"- max sustained req/s: fedinf {fmt(f_max, 0)} vs LiteLLM {fmt(l_max, 0)} "
+        f"(goal: at least {GOAL_THROUGHPUT_FACTOR}x): **{verdict(None if math.isnan(thr) else thr >= GOAL_THROUGHPUT_FACTOR)}** "
+        f"(ratio {fmt(thr, 1)}x)",
+        f"- fedinf peak RSS serving one remote backend: {fmt(peak, 0)} MB (goal: under {GOAL_RSS_MB} MB): "
+        f"**{verdict(None if math.isnan(peak) else peak < GOAL_RSS_MB)}**",
+    ]
+
+
+def render(records: list[dict], *, rss: dict[str, tuple[float, float, float]], startup: dict[str, float],
+           notes: dict[str, str], mode: str, duration: float, rounds: int, tool: str, workers: int) -> str:
+    errors = {t: int(sum(r["errors"] for r in records if r["target"] == t)) for t in _targets(records)}
+    extra = {"load generator": tool, "seconds per cell": f"{duration:g}", "interleaved rounds": str(rounds),
+             "gateway workers": str(workers), "errors (non-2xx or socket)": ", ".join(f"{k} {v}" for k, v in
+                                                                                       errors.items())}
+    parts = [results.header("Gateway overhead: fedinf vs LiteLLM proxy vs direct", mode=mode, extra=extra),
+             "Mock OpenAI-compatible upstream on loopback (`python -m fedinf.testing.upstream`, 16-token answers), "
+             "~200-token prompt, closed loop. Figures are medians over the rounds; \"added\" = gateway minus direct "
+             "in the same round. At concurrency 16/64 latency is mostly queueing, so it follows throughput.",
+             ""]
+    parts += [f"> {v}" for v in notes.values()]
+    parts += ["## Goals (issue 2)", "", *goals(records, rss), "",
+              "## Added latency, non-streamed", "", latency_table(records, False), "",
+              "## Throughput, non-streamed (± = half the spread between rounds)", "", throughput_table(records, False),
+              ""]
+    if _concs(records, True):
+        parts += ["## Streaming (whole stream, 16 tokens + usage)", "", latency_table(records, True), "",
+                  throughput_table(records, True), ""]
+    parts += ["## Gateway processes", "", process_table(records, rss, startup), ""]
+    return "\n".join(parts)
+
+
+def summary_lines(records: list[dict]) -> str:
+    rows = []
+    for t in _targets(records):
+        best, c = max_rps(records, t)
+        rows.append(f"  {t:8s} added p50 c=1 {fmt(cell(records, t, 1, False)['added_p50'], 3)} ms, "
+                    f"max {fmt(best, 0)} req/s (c={c})")
+    return "\n".join(rows)
+
+
+def write(name: str, text: str) -> Path:
+    return results.write(name, text)
