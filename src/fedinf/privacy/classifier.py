@@ -1,0 +1,161 @@
+"""Classification of a request's text pieces: entities (types, spans, scores) and the resulting data class.
+
+:class:`Classifier` is built once from config (:meth:`Classifier.from_config`) and is safe to share: it holds no
+per-request state. :meth:`Classifier.classify` runs every detector over every text piece (normalised first, see
+:mod:`fedinf.privacy.normalize`), resolves overlaps (higher score, then longer span wins) and maps each entity type to
+a data class. Spans are reported in offsets of the ORIGINAL text pieces. A :class:`Classification` never holds the
+values themselves, only types, spans and counts; :meth:`Classification.summary` is safe to log.
+"""
+
+from __future__ import annotations
+
+from bisect import bisect_left
+from collections import Counter
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING, Any
+
+from fedinf.data_class import DataClass
+from fedinf.errors import Forbidden
+from fedinf.privacy import classes as _classes
+from fedinf.privacy.detector import Detector, Span, TextView
+from fedinf.privacy.detectors import build_all, custom
+from fedinf.privacy.normalize import Normalizer
+
+if TYPE_CHECKING:
+    from fedinf.config import Governance
+
+
+@dataclass(frozen=True, slots=True)
+class Entity:
+    """One detected value: its type, its span ``[start, end)`` in text piece number ``source``, and a score."""
+
+    type: str
+    start: int
+    end: int
+    source: int
+    score: float
+
+
+@dataclass(frozen=True)
+class Classification:
+    """The outcome of classifying a request. ``data_class`` is what routing uses; ``detected_class`` is what the
+    content alone implies; ``declared``/``adjustment`` record a caller's declaration (see :func:`apply_declared`)."""
+
+    data_class: DataClass
+    detected_class: DataClass
+    entities: tuple[Entity, ...]
+    declared: DataClass | None = None
+    adjustment: str | None = None  # "raised" | "lowered" | None
+
+    def counts(self) -> dict[str, int]:
+        """Entity type -> number of occurrences."""
+        return dict(Counter(e.type for e in self.entities))
+
+    def summary(self) -> dict[str, Any]:
+        """Loggable summary: classes and entity types with counts; never values or spans."""
+        return {
+            "data_class": self.data_class.label,
+            "detected_class": self.detected_class.label,
+            "declared": self.declared.label if self.declared is not None else None,
+            "adjustment": self.adjustment,
+            "entities": dict(sorted(self.counts().items())),
+        }
+
+
+def apply_declared(c: Classification, declared: DataClass | None, *, may_lower: bool) -> Classification:
+    """Apply a caller-declared class. Raising is always allowed; lowering below the detected class needs
+    ``may_lower`` and is recorded as ``adjustment="lowered"``; otherwise :class:`~fedinf.errors.Forbidden` with code
+    ``lowering_not_permitted`` is raised (the message names the classes, never content)."""
+    if declared is None:
+        return c
+    declared = DataClass.parse(declared)
+    if declared > c.detected_class:
+        return replace(c, data_class=declared, declared=declared, adjustment="raised")
+    if declared < c.detected_class:
+        if not may_lower:
+            raise Forbidden(
+                f"the declared data class '{declared.label}' is lower than the detected class "
+                f"'{c.detected_class.label}'; lowering needs the permission to lower data classes",
+                code="lowering_not_permitted", param="fedinf.data_class",
+                details={"declared": declared.label, "detected": c.detected_class.label,
+                         "entities": dict(sorted(c.counts().items()))},
+            )
+        return replace(c, data_class=declared, declared=declared, adjustment="lowered")
+    return replace(c, declared=declared, adjustment=None)
+
+
+class Classifier:
+    """Detectors + entity -> class map. Build with :meth:`from_config`; share freely (no per-request state)."""
+
+    def __init__(
+        self,
+        detectors: Sequence[Detector],
+        *,
+        entity_classes: Mapping[str, DataClass] | None = None,
+        default_class: DataClass = DataClass.PUBLIC,
+        min_score: float = 0.5,
+    ) -> None:
+        self.detectors = tuple(detectors)
+        self.entity_classes = dict(_classes.DEFAULT_ENTITY_CLASSES)
+        self.entity_classes.update(entity_classes or {})
+        self.default_class = default_class
+        self.min_score = min_score
+        self._normalizer = Normalizer()
+
+    @classmethod
+    def from_config(cls, governance: "Governance | None" = None) -> "Classifier":
+        """All built-in detectors plus ``governance.custom_patterns``; ``governance.entity_classes`` overrides the
+        default map (custom pattern ``class`` entries come first, explicit ``entity_classes`` win)."""
+        if governance is None:
+            from fedinf.config import Governance
+            governance = Governance()
+        extra, extra_classes = custom.build(list(governance.custom_patterns))
+        classes = {**extra_classes, **governance.entity_classes}
+        return cls(build_all() + extra, entity_classes=classes, default_class=governance.default_class)
+
+    def class_of(self, entity_type: str) -> DataClass:
+        return self.entity_classes.get(entity_type, _classes.UNKNOWN_ENTITY_CLASS)
+
+    def detect(self, texts: Iterable[str]) -> tuple[Entity, ...]:
+        """Entities over all text pieces, in original offsets, sorted by (source, start)."""
+        out: list[Entity] = []
+        for i, text in enumerate(texts):
+            if not text:
+                continue
+            norm = self._normalizer.normalize(text)
+            view = TextView(norm.text)
+            spans = [s for d in self.detectors for s in d.detect(view) if s.score >= self.min_score]
+            for s in _resolve(spans):
+                start, end = norm.to_original(s.start, s.end)
+                out.append(Entity(s.entity, start, end, i, round(s.score, 3)))
+        return tuple(out)
+
+    def classify(self, texts: Sequence[str]) -> Classification:
+        """Detect entities and derive the data class (no caller declaration applied)."""
+        entities = self.detect(texts)
+        found = {e.type for e in entities}
+        level = max((self.class_of(t) for t in found), default=self.default_class)
+        level = max(level, self.default_class)
+        for trigger, partners, result in _classes.COMBINATIONS:
+            if found & trigger and found & partners:
+                level = max(level, result)
+        return Classification(data_class=level, detected_class=level, entities=entities)
+
+
+def _resolve(spans: list[Span]) -> list[Span]:
+    """Non-overlapping spans: highest score first, then the longer span; returned in text order."""
+    if len(spans) < 2:
+        return spans
+    spans.sort(key=lambda s: (-s.score, s.start - s.end, s.start))
+    starts: list[int] = []
+    taken: list[Span] = []
+    for s in spans:
+        i = bisect_left(starts, s.start)
+        if i > 0 and taken[i - 1].end > s.start:
+            continue
+        if i < len(taken) and taken[i].start < s.end:
+            continue
+        starts.insert(i, s.start)
+        taken.insert(i, s)
+    return taken

@@ -1,0 +1,168 @@
+"""The detector contract and the data-driven :class:`PatternDetector` most detectors are.
+
+A detector sees a :class:`TextView` (the normalised text, its lower-cased copy, cheap precomputed features) and
+yields :class:`Span` s in normalised offsets. A :class:`PatternDetector` is data: a regex, the cheap ``needs`` that
+must hold before the regex runs at all, context words near the match, and a ``validate`` step (checksums, ranges).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from typing import NamedTuple, Protocol
+
+
+class Span(NamedTuple):
+    """A detected entity in normalised-text offsets."""
+
+    start: int
+    end: int
+    entity: str
+    score: float
+
+
+_DIGIT_RUN = re.compile(r"\d(?:[\d\-.()/ ]*\d)?")
+_SEPARATORS = str.maketrans("", "", "-.()/ ")
+
+
+class TextView:
+    """One normalised text prepared once for all detectors.
+
+    ``runs`` are the maximal runs of digits and number separators (``-./() `` and spaces) with their digit counts:
+    number detectors only look at windows around runs with enough digits, instead of scanning the whole text.
+    """
+
+    __slots__ = ("text", "lower", "has_digit", "_runs", "_cache")
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+        self.lower = text.lower()
+        self.has_digit = any(c in text for c in "0123456789")
+        self._runs: list[tuple[int, int, int]] | None = None
+        self._cache: dict[str, object] = {}
+
+    @property
+    def runs(self) -> list[tuple[int, int, int]]:
+        """``(start, end, digit_count)`` of every digit run, computed once."""
+        if self._runs is None:
+            self._runs = [] if not self.has_digit else [
+                (m.start(), m.end(), len(m.group().translate(_SEPARATORS))) for m in _DIGIT_RUN.finditer(self.text)
+            ]
+        return self._runs
+
+    def memo(self, key: str, compute: Callable[[], object]) -> object:
+        """Compute shared intermediate results (e.g. digit runs) once per text."""
+        if key not in self._cache:
+            self._cache[key] = compute()
+        return self._cache[key]
+
+
+class Detector(Protocol):
+    """Anything that finds entities. ``entities`` lists the types it can emit (for docs and config checks)."""
+
+    name: str
+    entities: tuple[str, ...]
+
+    def detect(self, view: TextView) -> Iterable[Span]: ...
+
+
+def words_regex(words: Iterable[str]) -> re.Pattern[str] | None:
+    """A case-insensitive whole-word alternation of ``words`` (already lower-case), or None when empty."""
+    ws = sorted({w.lower() for w in words}, key=len, reverse=True)
+    if not ws:
+        return None
+    return re.compile(r"(?<![a-z0-9])(?:" + "|".join(re.escape(w) for w in ws) + r")(?![a-z0-9])")
+
+
+@dataclass(frozen=True)
+class PatternDetector:
+    """A regex detector described by data.
+
+    - ``needs``: substrings (lower case) one of which must occur in the text, or ``"#digit"`` for any digit: a
+      failed ``needs`` skips the regex entirely (the cheap pre-filter).
+    - ``group``: the regex group holding the value (0 = whole match).
+    - ``validate``: called with the value; False drops the candidate.
+    - ``context``: words searched within ``window`` characters before (and ``window // 2`` after) the value;
+      a hit raises the score to ``context_score``; with ``context_required`` a candidate without context is dropped.
+    - ``scope="digits"``: the value contains a run of at least ``min_digits`` digits; the regex then only runs in
+      windows from ``before`` characters before such a run to ``after`` characters after it (much cheaper than
+      scanning the whole text, and the lookbehind/lookahead still see the real neighbours).
+    - ``negative``: words that drop a candidate when found in the window before it (e.g. "version" before an
+      IP-like value).
+    """
+
+    name: str
+    entity: str
+    pattern: str
+    flags: int = 0
+    needs: tuple[str, ...] = ()
+    group: int | str = 0
+    validate: Callable[[str], bool] | None = None
+    context: tuple[str, ...] = ()
+    context_required: bool = False
+    negative: tuple[str, ...] = ()
+    score: float = 0.8
+    context_score: float = 0.95
+    window: int = 48
+    scope: str = "text"
+    min_digits: int = 1
+    before: int = 2
+    after: int = 2
+    _rx: re.Pattern[str] = field(init=False, repr=False, compare=False)
+    _ctx: re.Pattern[str] | None = field(init=False, repr=False, compare=False)
+    _neg: re.Pattern[str] | None = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "_rx", re.compile(self.pattern, self.flags))
+        object.__setattr__(self, "_ctx", words_regex(self.context))
+        object.__setattr__(self, "_neg", words_regex(self.negative))
+
+    @property
+    def entities(self) -> tuple[str, ...]:
+        return (self.entity,)
+
+    def _wanted(self, view: TextView) -> bool:
+        if not self.needs:
+            return True
+        for n in self.needs:
+            if n == "#digit":
+                if view.has_digit:
+                    return True
+            elif n in view.lower:
+                return True
+        return False
+
+    def _matches(self, view: TextView) -> Iterator[re.Match[str]]:
+        if self.scope == "text":
+            yield from self._rx.finditer(view.text)
+            return
+        n, seen = len(view.text), set()
+        for a, b, k in view.runs:
+            if k < self.min_digits:
+                continue
+            for m in self._rx.finditer(view.text, max(0, a - self.before), min(n, b + self.after)):
+                if m.span() not in seen:
+                    seen.add(m.span())
+                    yield m
+
+    def detect(self, view: TextView) -> Iterator[Span]:
+        if not self._wanted(view):
+            return
+        for m in self._matches(view):
+            s, e = m.span(self.group)
+            if s < 0:
+                continue
+            if self.validate is not None and not self.validate(view.text[s:e]):
+                continue
+            score = self.score
+            if self._ctx is not None or self._neg is not None:
+                lo = view.lower
+                w0, w1 = max(0, s - self.window), min(len(lo), e + self.window // 2)
+                if self._neg is not None and self._neg.search(lo, w0, s):
+                    continue
+                if self._ctx is not None and self._ctx.search(lo, w0, w1):
+                    score = self.context_score
+                elif self.context_required:
+                    continue
+            yield Span(s, e, self.entity, score)

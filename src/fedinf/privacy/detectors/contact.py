@@ -1,0 +1,70 @@
+"""Contact details: e-mail addresses (plain and ``[at]``-obfuscated) and phone numbers (international formats)."""
+
+from __future__ import annotations
+
+import re
+
+from fedinf.privacy.checksums import digits
+from fedinf.privacy.detector import PatternDetector
+
+_DATE_LIKE = re.compile(r"^(?:\d{4}[-./ ]\d{1,2}[-./ ]\d{1,2}|\d{1,2}[-./ ]\d{1,2}[-./ ]\d{2,4})$")
+_PHONE_CONTEXT = (
+    "phone", "telephone", "tel", "mobile", "cell", "cellphone", "fax", "call", "calling", "called", "ring", "text",
+    "sms", "whatsapp", "signal", "contact", "reach", "dial", "messages", "answering", "number", "desk", "landline",
+    "hotline", "telefon", "téléphone", "handy", "tlf", "ph", "mob",
+)
+_PHONE_NEGATIVE = ("order", "invoice", "isbn", "version", "tracking", "serial", "sku", "ref", "reference", "ticket")
+
+
+def _phone_ok(value: str) -> bool:
+    n = len(digits(value))
+    return 7 <= n <= 15 and not _DATE_LIKE.match(value.strip())
+
+
+def _intl_ok(value: str) -> bool:
+    return 8 <= len(digits(value)) <= 15
+
+
+_EMAIL_LOCAL = r"(?<![A-Za-z0-9._%+\-])[A-Za-z0-9][A-Za-z0-9._%+\-]{0,63}"
+_DOMAIN = r"[A-Za-z0-9](?:[A-Za-z0-9\-]{0,62}[A-Za-z0-9])?"
+
+DETECTORS = [
+    PatternDetector(
+        name="email", entity="EMAIL_ADDRESS", needs=("@",),
+        pattern=_EMAIL_LOCAL + r"@" + _DOMAIN + r"(?:\." + _DOMAIN + r")*\.[A-Za-z]{2,24}(?![A-Za-z0-9\-])",
+        score=0.95,
+    ),
+    PatternDetector(
+        name="email_obfuscated", entity="EMAIL_ADDRESS", needs=("at",), flags=re.IGNORECASE,
+        pattern=_EMAIL_LOCAL + r"\s*[\[({<]\s*at\s*[\])}>]\s*" + _DOMAIN
+        + r"(?:\s*(?:[\[({<]\s*dot\s*[\])}>]|\.)\s*" + _DOMAIN + r")+",
+        score=0.9,
+    ),
+    PatternDetector(  # +CC / 00CC international
+        name="phone_international", entity="PHONE_NUMBER", needs=("#digit",),
+        pattern=r"(?<![\w+])(?:\+|00)[1-9]\d{0,2}(?:[ .\-]?\(0?\d{1,4}\))?(?:[ .\-]?\d{1,5}){1,6}"
+        r"(?:\s?(?:x|ext\.?)\s?\d{1,5})?(?![\w])",
+        validate=_intl_ok, context=_PHONE_CONTEXT, score=0.85, context_score=0.9, scope="digits", min_digits=8, before=3, after=12,
+    ),
+    PatternDetector(  # North American (NXX) NXX-XXXX with separators
+        name="phone_nanp", entity="PHONE_NUMBER", needs=("#digit",),
+        pattern=r"(?<![\w+.\-])(?:1[ .\-]?)?(?:\([2-9]\d{2}\)\s?|[2-9]\d{2}[ .\-])[2-9]\d{2}[ .\-]\d{4}"
+        r"(?:\s?(?:x|ext\.?)\s?\d{1,5})?(?![\w\-])",
+        context=_PHONE_CONTEXT, negative=_PHONE_NEGATIVE, score=0.8, context_score=0.85, scope="digits",
+        min_digits=10,
+        after=12,
+    ),
+    PatternDetector(  # grouped national formats (0688 872 49 99, 699 956 915): weak alone, strong with context
+        name="phone_grouped", entity="PHONE_NUMBER", needs=("#digit",),
+        pattern=r"(?<![\w+.\-/:])\(?\d{2,5}\)?(?:[ .\-]\d{2,5}){1,4}(?:\s?(?:x|ext\.?)\s?\d{1,5})?(?![\w\-/:])",
+        validate=_phone_ok, context=_PHONE_CONTEXT, negative=_PHONE_NEGATIVE, score=0.55, context_score=0.75,
+        scope="digits",
+        min_digits=7, after=12,
+    ),
+    PatternDetector(  # bare digit strings only with context
+        name="phone_bare", entity="PHONE_NUMBER", needs=("#digit",),
+        pattern=r"(?<![\w+.\-])\d{7,12}(?![\w\-])",
+        validate=_phone_ok, context=_PHONE_CONTEXT, context_required=True, negative=_PHONE_NEGATIVE,
+        context_score=0.7, window=24, scope="digits", min_digits=7,
+    ),
+]

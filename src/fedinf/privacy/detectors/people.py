@@ -1,0 +1,311 @@
+"""People and places without a model download: person names, street addresses, dates of birth.
+
+Person names come from capitalised token sequences scored against a shipped lexicon (``data/lexicon.json``: US Census
+first names and surnames, public domain; SCOWL English words, permissive licence - see ``data/NOTICE.md``):
+
+- a token is a *name* (in a name list and not an English word), *ambiguous* (both, e.g. "White", "Will"), a *word*
+  (English only), or *unknown* (neither: often a foreign name, sometimes a place or brand);
+- a title (Mr, Dr, ...) or a strong cue ("my name is", "Name:", "dear") makes the following tokens a name;
+- two or more tokens with at least one name and no plain English word are a name; so are two unknown tokens;
+- one name token alone counts, one unknown token alone counts mid-sentence with a lower score;
+- organisation and street suffixes ("Inc", "Street") veto the sequence.
+
+Street addresses are assembled from parts (house number + street with an English or European street suffix,
+"ul./Rua/Via/Rue" + name + number, apartment/suite/box units, US military PSC/Unit/DPO lines, "City, ST 12345"), and
+a block of short lines after a part (city, region, postcode, country) is merged into the same address.
+Dates of birth are dates with a birth cue nearby.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass
+from importlib import resources
+
+from fedinf.privacy.detector import PatternDetector, Span, TextView
+
+_UPPER = "A-Z" + "".join(
+    c for c in map(chr, list(range(0xC0, 0x250)) + list(range(0x391, 0x3AA)) + list(range(0x400, 0x430)))
+    if c.isupper()
+)
+_L = r"[^\W\d_]"  # any letter
+# the class comes first and the lookbehind second so that the regex engine can skip ahead to capitals quickly
+_CAP_TOKEN = re.compile(rf"[{_UPPER}](?<![\w'’\-][{_UPPER}])(?:{_L}|['’\-](?={_L}))*\.?")
+_PARTICLES = frozenset({"van", "von", "de", "da", "di", "del", "della", "der", "den", "du", "le", "la", "bin",
+                        "ibn", "al", "el", "dos", "das", "y", "ter", "ten", "zu", "af"})
+_TITLES = frozenset({"mr", "mrs", "ms", "miss", "mx", "dr", "prof", "professor", "sir", "madam", "dame", "lord",
+                     "lady", "rev", "fr", "sr", "sra", "srta", "herr", "frau", "mme", "mlle", "m", "capt", "col",
+                     "gen", "sgt", "lt", "officer", "nurse", "judge", "senator", "president", "doctor", "señor",
+                     "señora", "signor", "signora", "dott"})
+_VETO = frozenset({"inc", "ltd", "llc", "gmbh", "corp", "corporation", "company", "co", "plc", "ag", "sa", "bv",
+                   "university", "college", "school", "bank", "group", "foundation", "institute", "hospital",
+                   "hotel", "restaurant", "orchestra", "band", "street", "st", "road", "rd", "avenue", "ave", "lane",
+                   "boulevard", "blvd", "drive", "weekly", "times", "news", "airlines", "airport", "church", "river",
+                   "mountain", "lake", "county", "city", "state", "republic", "kingdom", "ocean", "sea", "island",
+                   "park", "station", "center", "centre", "museum", "club", "team", "records", "studios", "labs",
+                   "technologies", "systems", "solutions", "services", "partners", "associates", "holdings",
+                   "rua", "via", "viale", "rue", "calle", "avenida", "ul", "ulica", "piazza", "corso", "plaza",
+                   "strada", "carrer", "paseo", "largo", "travessa", "praça", "boulevard", "chemin", "allée",
+                   "apt", "suite", "unit", "box"})
+_MONTHS_DAYS = frozenset({"january", "february", "march", "april", "may", "june", "july", "august", "september",
+                          "october", "november", "december", "monday", "tuesday", "wednesday", "thursday", "friday",
+                          "saturday", "sunday", "jan", "feb", "mar", "apr", "jun", "jul", "aug", "sep", "sept", "oct",
+                          "nov", "dec", "mon", "tue", "wed", "thu", "fri", "sat", "sun"})
+_STRONG_CUE = re.compile(
+    r"(?:my name is|my name's|name is|names? ?:|full name|patient ?:|call me|i am|i'm|this is|signed,?|"
+    r"regards,?|sincerely,?|dear|hi|hello|hey|thanks,?|cheers,?|contact ?:|attn:?|from ?:|to ?:|named|called|"
+    r"mr\.?|mrs\.?|ms\.?|dr\.?|by|customer ?:|account holder ?:?|cardholder ?:?|kid|son|daughter|wife|husband|"
+    r"brother|sister|mother|father|friend|colleague|boss|manager)\s*$"
+)
+_LOWER_CUE = re.compile(r"(?:my name is|my name's|name is|call me|name ?:)\s+")
+_WORD = re.compile(rf"{_L}+(?:['’\-]{_L}+)*")
+
+NAME, AMBIGUOUS, WORD, UNKNOWN, TITLE, PROPER = range(6)
+
+
+@dataclass(frozen=True)
+class Lexicon:
+    """Name and word lists, lower-case. Loaded once per classifier from the shipped ``lexicon.json``."""
+
+    first: frozenset[str]
+    last: frozenset[str]
+    words: frozenset[str]
+    proper: frozenset[str]
+
+    @classmethod
+    def load(cls) -> "Lexicon":
+        raw = json.loads(resources.files("fedinf.privacy").joinpath("data/lexicon.json").read_text("utf-8"))
+        return cls(*(frozenset(raw[k]) for k in ("first", "last", "words", "proper")))
+
+    def kind(self, token: str) -> int:
+        t = token.rstrip(".").lower()
+        if t.endswith(("'s", "’s")):
+            t = t[:-2]
+        if t in _TITLES and (token.endswith(".") or t in ("mr", "mrs", "ms", "dr", "prof")):
+            return TITLE
+        named = t in self.first or t in self.last
+        if t in self.words or t in _MONTHS_DAYS or (named and t in self.proper):
+            return AMBIGUOUS if named and t not in _MONTHS_DAYS else WORD
+        if named and not (token.isupper() and len(t) <= 3):
+            return NAME
+        if t in self.proper or t in _TITLES or (token.isupper() and len(t) > 1):
+            return PROPER
+        return UNKNOWN
+
+
+def _sentence_start(text: str, pos: int) -> bool:
+    i = pos - 1
+    while i >= 0 and text[i] in " \t\"'(“‘*-":
+        i -= 1
+    return i < 0 or text[i] in ".!?\n:;>|#"
+
+
+def _trim_possessive(text: str, start: int, end: int) -> int:
+    if text[end - 2:end] in ("'s", "’s"):
+        return end - 2
+    return end - 1 if text[end - 1] == "." and end - start > 2 else end
+
+
+class PersonDetector:
+    """Person names from capitalised sequences, name lists and cues; lower-case names after "my name is"."""
+
+    name = "person"
+    entities = ("PERSON",)
+
+    def __init__(self, lexicon: Lexicon) -> None:
+        self.lex = lexicon
+
+    def detect(self, view: TextView) -> Iterator[Span]:
+        text = view.text
+        yield from self._lowercase_after_cue(view)
+        seq: list[tuple[int, int]] = []
+        last_end = -1
+        for m in _CAP_TOKEN.finditer(text):
+            s, e = m.span()
+            gap = text[last_end:s] if seq else ""
+            if seq and not (gap == " " or (gap.startswith(" ") and gap.endswith(" ")
+                                           and gap.strip().lower() in _PARTICLES)):
+                yield from self._judge(text, view.lower, seq)
+                seq = []
+            seq.append((s, e))
+            last_end = e
+        if seq:
+            yield from self._judge(text, view.lower, seq)
+
+    def _judge(self, text: str, lower: str, seq: list[tuple[int, int]]) -> Iterator[Span]:
+        kinds = [self.lex.kind(text[s:e]) for s, e in seq]
+        titled = False
+        while kinds and kinds[0] == TITLE:
+            titled, kinds, seq = True, kinds[1:], seq[1:]
+        if not seq or len(seq) > 5:
+            return
+        if any(text[s:e].rstrip(".").lower() in _VETO for s, e in seq):
+            return
+        cue = titled or bool(_STRONG_CUE.search(lower, max(0, seq[0][0] - 24), seq[0][0]))
+        if not cue:
+            # leading English words ("Why", "The") at a sentence start are not part of a name
+            while kinds and kinds[0] in (WORD, AMBIGUOUS, PROPER) and _sentence_start(text, seq[0][0]) and len(kinds) > 1:
+                kinds, seq = kinds[1:], seq[1:]
+        score = self._score(kinds, cue, _sentence_start(text, seq[0][0]))
+        if score > 0:
+            s, e = seq[0][0], _trim_possessive(text, seq[-1][0], seq[-1][1])
+            yield Span(s, e, "PERSON", score)
+
+    @staticmethod
+    def _score(kinds: list[int], cue: bool, sent_start: bool) -> float:
+        n = len(kinds)
+        names, amb, unk = kinds.count(NAME), kinds.count(AMBIGUOUS), kinds.count(UNKNOWN)
+        words = kinds.count(WORD) + kinds.count(PROPER)
+        if cue:
+            return 0.9 if words < n else 0.0
+        if n >= 2:
+            if words == 0 and names >= 1:
+                return 0.85
+            if words == 0 and (unk >= 2 or (amb >= 1 and unk >= 1) or amb >= 2):
+                return 0.6 if amb < n else 0.5
+            if names >= 1 and names + unk >= 2 and words <= 1 and kinds[-1] != WORD:
+                return 0.55
+            return 0.0
+        kind = kinds[0]
+        if kind == NAME:
+            return 0.6 if sent_start else 0.7
+        if kind == UNKNOWN and not sent_start:
+            return 0.5
+        return 0.0
+
+    def _lowercase_after_cue(self, view: TextView) -> Iterator[Span]:
+        for m in _LOWER_CUE.finditer(view.lower):
+            pos, end, count = m.end(), None, 0
+            start = pos
+            for w in _WORD.finditer(view.text, pos, min(len(view.text), pos + 60)):
+                if view.text[pos:w.start()].strip() or count == 3:
+                    break
+                t = w.group().lower()
+                if not w.group()[0].islower():
+                    break  # capitalised: the sequence scan handles it
+                if t in self.lex.words and t not in self.lex.first and t not in self.lex.last:
+                    break
+                end, pos, count = w.end(), w.end(), count + 1
+            if end is not None:
+                yield Span(start, end, "PERSON", 0.8)
+
+
+# ---------------------------------------------------------------- street addresses
+
+_EN_SUFFIX = (r"Street|St|Avenue|Ave|Road|Rd|Boulevard|Blvd|Lane|Ln|Drive|Dr|Court|Ct|Place|Pl|Square|Sq|Terrace|"
+              r"Ter|Way|Parkway|Pkwy|Highway|Hwy|Circle|Cir|Trail|Trl|Crescent|Cres|Close|Grove|Gardens|Row|Mews|"
+              r"Alley|Route|Rte|Pike|Plaza|Walk|Hill|Heights|Point|Junction|Loop|Path|Ridge|Run|Crossing|Estates|"
+              r"View|Villas|Green|Bypass|Causeway|Expressway|Freeway|Turnpike|Wharf|Quay|Esplanade|Parade|Rise")
+_EU_MORPH = (r"straße|strasse|str\.|weg|gasse|platz|allee|ring|damm|ufer|utca|út|tér|tie|katu|kuja|polku|kaari|"
+             r"gatan|vägen|väg|gränd|gata|veien|vei|vegen|gate|gaten|gade|vej|laan|straat|plein|singel|gracht|"
+             r"ulica|ulitsa|iela|gatvė|tee|bakken|lia|torget|torg|stien|svingen|kroken|haugen|vænget|parken")
+_EU_LEAD = (r"ul\.|ulica|al\.|aleja|os\.|pl\.|rua|r\.|via|viale|vicolo|piazza|piazzale|corso|largo|rue|avenue|av\.|"
+            r"avenida|calle|c/|carrer|paseo|plaza|camino|carretera|travessa|praça|estrada|boulevard|bd|chemin|allée|"
+            r"impasse|quai|place|route|strada|ulitsa|prospekt|cesta|trg|utca|út|sokak|cadde|caddesi|mahallesi|"
+            r"jalan|jl\.")
+_W = rf"[{_UPPER}0-9][\w'’.\-]*"
+_UNIT = r"(?:Apt\.?|Apartment|Suite|Ste\.?|Unit|Flat|Room|Rm\.?|Floor|Fl\.?|Box|PO Box|P\.O\. Box|Bldg\.?|#)\s*#?\s*\d+[A-Za-z]?"
+_ADDRESS_PARTS = re.compile(
+    rf"(?<![\w\-])(?:\d{{1,6}}[A-Za-z]?,?\s+)?(?:{_W}\s+){{0,4}}?(?:{_EN_SUFFIX})\.?(?![\w])"  # 12 Main Street
+    rf"|(?<![\w\-])(?:\d{{1,6}}[A-Za-z]?\s+)?(?:{_W}\s+)?[{_UPPER}][\w'’\-]*(?:{_EU_MORPH})\.?\s+\d{{1,5}}[A-Za-z]?(?![\w])"
+    rf"|(?<![\w\-])(?:\d{{1,6}}[A-Za-z]?\s+)?(?i:{_EU_LEAD})\s+(?:[\w'’.\-]+\s+){{0,4}}?\d{{1,5}}[A-Za-z]?(?:/\d+)?(?![\w])"
+    rf"|(?<![\w\-])(?:\d{{1,6}}\s+)(?i:{_EU_LEAD})\s+(?:[\w'’\-]+\s?){{1,4}}"
+    rf"|(?<![\w\-])(?:PSC|Unit|USNS|USNV|USS|USCGC)\s+\d{{3,5}},?\s+Box\s+\d{{3,5}}"
+    rf"|(?<![\w\-])(?:APO|FPO|DPO)\s+(?:AA|AE|AP)\s+\d{{5}}"
+    rf"|(?<![\w\-]){_UNIT}(?![\w])"
+    rf"|(?<![\w\-])(?:[{_UPPER}][\w'’.\-]*\s){{0,3}}[{_UPPER}][\w'’.\-]*,\s+[A-Z]{{2}}\s+\d{{5}}(?:-\d{{4}})?(?![\w])"
+)
+_UNIT_ONLY = re.compile(rf"^{_UNIT}$")
+_ADDRESS_CUE = re.compile(r"address|lives? (?:at|on|in)|located|ship(?:ping)? to|deliver|send (?:it )?to|"
+                          r"mail(?:ing)? to|residence|resides|home|billing|return (?:it )?to|drops? you off|"
+                          r"moved to|visit|post to|street")
+_BLOCK_LINE = re.compile(rf"[ \t]*(?:[{_UPPER}0-9][\w'’.\-]*|\([\w ]+\)|nan)(?:[ \t,]+(?:[\w'’.\-]+|\([\w ]+\)))*[ \t]*,?")
+
+
+class AddressDetector:
+    """Street addresses: parts found by one combined regex, merged with their neighbours and the block below."""
+
+    name = "street_address"
+    entities = ("STREET_ADDRESS",)
+
+    def detect(self, view: TextView) -> Iterator[Span]:
+        if not view.has_digit:
+            return
+        text = view.text
+        parts = sorted({m.span() for a, b in self._windows(view) for m in _ADDRESS_PARTS.finditer(text, a, b)})
+        if not parts:
+            return
+        merged: list[list[int]] = []
+        for s, e in parts:
+            if merged and self._joinable(text[merged[-1][1]:s]):
+                merged[-1][1] = max(merged[-1][1], e)
+            else:
+                merged.append([s, e])
+        for s, e in merged:
+            only_unit = bool(_UNIT_ONLY.match(text[s:e]))
+            e = self._extend_block(text, e)
+            if only_unit and e == s + len(text[s:e]) and not _ADDRESS_CUE.search(view.lower, max(0, s - 60), s):
+                continue
+            yield Span(s, e, "STREET_ADDRESS", 0.6 if only_unit else 0.8)
+
+    @staticmethod
+    def _windows(view: TextView) -> list[tuple[int, int]]:
+        """Every address part holds a number: scan only around digit runs (merged windows)."""
+        out: list[list[int]] = []
+        n = len(view.text)
+        for a, b, _k in view.runs:
+            lo, hi = max(0, a - 64), min(n, b + 48)
+            if out and lo <= out[-1][1]:
+                out[-1][1] = hi
+            else:
+                out.append([lo, hi])
+        return [(a, b) for a, b in out]
+
+    @staticmethod
+    def _joinable(gap: str) -> bool:
+        return len(gap) <= 12 and gap.strip(" \t\n,;") == ""
+
+    @staticmethod
+    def _extend_block(text: str, end: int) -> int:
+        """Extend over the address tail: ", City, Country 12345" on the same line and up to 3 short lines below."""
+        same = re.compile(rf",?[ \t]*(?:[{_UPPER}][\w'’.\-]*(?:[ \t]+[\w'’.\-()]+){{0,3}}|\d{{3,6}}(?:[ \-]\d{{2,4}})?)"
+                          rf"(?:,[ \t]*(?:[\w'’.\-()]+[ \t]?){{1,4}}){{0,3}}")
+        m = same.match(text, end)
+        if m and m.end() - end <= 60 and text[end:m.end()].strip(" ,"):
+            ext = text[end:m.end()]
+            stop = re.search(r"\.\s", ext + " ")
+            end = end + (stop.start() if stop else len(ext))
+        for _ in range(4):
+            if end >= len(text) or text[end] != "\n":
+                break
+            m = _BLOCK_LINE.match(text, end + 1)
+            if not m or m.end() - m.start() > 48 or (m.end() < len(text) and text[m.end()] not in "\n"):
+                break
+            line = text[m.start():m.end()].strip()
+            if not line or len(line.split()) > 6:
+                break
+            end = m.end()
+        return end
+
+
+# ---------------------------------------------------------------- dates of birth
+
+_MONTH = r"(?:jan|feb|mar|apr|may|jun|jul|aug|sep|sept|oct|nov|dec)[a-z]*\.?"
+DOB = PatternDetector(
+    name="date_of_birth", entity="DATE_OF_BIRTH", needs=("born", "birth", "dob", "d.o.b", "bday", "b-day", "age",
+                                                         "geboren", "né", "naissance", "nacimiento"),
+    flags=re.IGNORECASE,
+    pattern=rf"(?<![\w/.\-])(?:\d{{4}}[-/.]\d{{1,2}}[-/.]\d{{1,2}}|\d{{1,2}}[-/.]\d{{1,2}}[-/.]\d{{2,4}}"
+    rf"|{_MONTH}\s+\d{{1,2}}(?:st|nd|rd|th)?,?\s+\d{{4}}|\d{{1,2}}(?:st|nd|rd|th)?\s+(?:of\s+)?{_MONTH},?\s+\d{{4}})"
+    r"(?![\w/\-]|\.\d)",
+    context=("born", "birth", "dob", "d.o.b", "date of birth", "birthday", "birthdate", "bday", "b-day",
+             "geboren", "né", "née", "naissance", "nacimiento", "fecha de nacimiento"),
+    context_required=True, window=40, context_score=0.9, scope="digits", before=16, after=12,
+)
+
+
+def build(lexicon: Lexicon | None = None) -> list[object]:
+    """The people-and-places detectors (the person detector needs the lexicon, loaded here when not given)."""
+    return [PersonDetector(lexicon or Lexicon.load()), AddressDetector(), DOB]

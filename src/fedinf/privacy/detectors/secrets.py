@@ -1,0 +1,85 @@
+"""Secrets and credentials: cloud and SaaS API keys and tokens (by their documented prefixes), private-key blocks,
+JWTs, passwords in connection strings and in ``password=...`` assignments."""
+
+from __future__ import annotations
+
+import re
+
+from fedinf.privacy.detector import PatternDetector
+
+
+def _entropy_ok(value: str) -> bool:
+    """A generic secret must look random: several character classes and many distinct characters."""
+    classes = sum((any(c.islower() for c in value), any(c.isupper() for c in value), any(c.isdigit() for c in value)))
+    return classes >= 2 and len(set(value)) >= 10
+
+
+_PLACEHOLDER_VALUES = ("changeme", "password", "example", "xxx", "***", "redacted", "placeholder", "secret", "${",
+                       "{{", "<", "your", "null", "none", "true", "false", "required", "optional")
+
+
+def _password_ok(value: str) -> bool:
+    v = value.lower()
+    return not any(p in v for p in _PLACEHOLDER_VALUES) and len(set(v)) >= 4
+
+
+def _jwt_ok(value: str) -> bool:
+    return value.count(".") == 2 and all(len(p) >= 4 for p in value.split(".")[:2])
+
+
+_B = r"(?![A-Za-z0-9_\-])"
+_A = r"(?<![A-Za-z0-9_\-])"
+
+DETECTORS = [
+    PatternDetector(name="aws_access_key", entity="AWS_ACCESS_KEY", needs=("akia", "asia", "agpa", "aroa", "aida"),
+                    pattern=_A + r"(?:AKIA|ASIA|AGPA|AROA|AIDA|ANPA|ANVA|AIPA)[A-Z0-9]{16}" + _B, score=0.95),
+    PatternDetector(name="aws_secret_key", entity="AWS_SECRET_KEY", needs=("aws", "secret"),
+                    pattern=_A + r"[A-Za-z0-9/+]{40}" + r"(?![A-Za-z0-9/+])", validate=_entropy_ok,
+                    context=("aws_secret", "secret_access_key", "aws secret", "secret key", "secretaccesskey"),
+                    context_required=True),
+    PatternDetector(name="github_token", entity="GITHUB_TOKEN", needs=("gh", "github_pat_"),
+                    pattern=_A + r"(?:gh[pousr]_[A-Za-z0-9]{36,251}|github_pat_[A-Za-z0-9_]{22,255})" + _B,
+                    score=0.99),
+    PatternDetector(name="anthropic_key", entity="ANTHROPIC_API_KEY", needs=("sk-ant-",),
+                    pattern=_A + r"sk-ant-(?:api|admin)\d{2}-[A-Za-z0-9_\-]{20,}" + _B, score=0.99),
+    PatternDetector(name="openai_key", entity="OPENAI_API_KEY", needs=("sk-",),
+                    pattern=_A + r"sk-(?!ant-)(?:proj-|svcacct-|admin-)?[A-Za-z0-9_\-]{20,}" + _B,
+                    validate=_entropy_ok, score=0.95),
+    PatternDetector(name="slack_token", entity="SLACK_TOKEN", needs=("xox",),
+                    pattern=_A + r"xox[abposre]-(?:\d+-)?[A-Za-z0-9\-]{10,}" + _B, score=0.97),
+    PatternDetector(name="slack_webhook", entity="SLACK_WEBHOOK", needs=("hooks.slack.com",),
+                    pattern=r"https://hooks\.slack\.com/services/T[A-Za-z0-9_]+/B[A-Za-z0-9_]+/[A-Za-z0-9_]+",
+                    score=0.97),
+    PatternDetector(name="google_api_key", entity="GOOGLE_API_KEY", needs=("aiza",),
+                    pattern=_A + r"AIza[0-9A-Za-z_\-]{35}" + _B, score=0.97),
+    PatternDetector(name="google_oauth", entity="GOOGLE_OAUTH_TOKEN", needs=("ya29.",),
+                    pattern=_A + r"ya29\.[0-9A-Za-z_\-]{20,}" + _B, score=0.95),
+    PatternDetector(name="stripe_key", entity="STRIPE_KEY", needs=("_live_", "_test_"),
+                    pattern=_A + r"(?:sk|rk|pk)_(?:live|test)_[0-9A-Za-z]{16,}" + _B, score=0.97),
+    PatternDetector(name="twilio_key", entity="TWILIO_KEY", needs=("sk", "ac"),
+                    pattern=_A + r"(?:SK|AC)[0-9a-f]{32}" + _B, context=("twilio", "sid", "account"),
+                    context_required=True),
+    PatternDetector(name="huggingface_token", entity="HUGGINGFACE_TOKEN", needs=("hf_",),
+                    pattern=_A + r"hf_[A-Za-z0-9]{30,40}" + _B, validate=_entropy_ok, score=0.95),
+    PatternDetector(name="gitlab_token", entity="GITLAB_TOKEN", needs=("glpat-",),
+                    pattern=_A + r"glpat-[A-Za-z0-9_\-]{20,}" + _B, score=0.97),
+    PatternDetector(name="npm_token", entity="NPM_TOKEN", needs=("npm_",),
+                    pattern=_A + r"npm_[A-Za-z0-9]{36}" + _B, score=0.95),
+    PatternDetector(name="private_key", entity="PRIVATE_KEY", needs=("private key",),
+                    pattern=r"-----BEGIN (?:[A-Z0-9]+ )*PRIVATE KEY(?: BLOCK)?-----[\s\S]*?"
+                    r"(?:-----END (?:[A-Z0-9]+ )*PRIVATE KEY(?: BLOCK)?-----|\Z)", score=0.99),
+    PatternDetector(name="jwt", entity="JWT", needs=("eyj",),
+                    pattern=_A + r"eyJ[A-Za-z0-9_\-]{6,}\.eyJ[A-Za-z0-9_\-]{6,}\.[A-Za-z0-9_\-]{0,}" + _B,
+                    validate=_jwt_ok, score=0.95),
+    PatternDetector(name="connection_string_password", entity="PASSWORD", needs=("://",),
+                    pattern=r"(?<![A-Za-z0-9+.\-])[a-z][a-z0-9+.\-]{1,20}://[^\s:/@]{1,64}:([^\s@/]{1,128})@[^\s/]+",
+                    group=1, score=0.98),
+    PatternDetector(name="password_assignment", entity="PASSWORD",
+                    needs=("pass", "pwd", "secret", "token", "api_key", "apikey", "api-key", "mot de passe",
+                           "passwort", "contraseña"),
+                    flags=re.IGNORECASE,
+                    pattern=r"(?:password|passwd|pass|pwd|passphrase|secret|client_secret|token|api[_\-]?key|"
+                    r"access[_\-]?key|auth[_\-]?token|mot de passe|passwort|contraseña)"
+                    r"[\"']?\s*(?:[:=]|\bis\b|=>)\s*[\"']?([^\s\"',;]{6,128})",
+                    group=1, validate=_password_ok, score=0.85),
+]
