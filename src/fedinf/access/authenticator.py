@@ -1,0 +1,96 @@
+"""Authenticate ``Authorization: Bearer fk_...`` headers into :class:`Principal` objects.
+
+Keys are cached in memory for ``ttl_s`` seconds (unknown key ids too, so a flood of bad keys does not reach the
+database), so the hot path does not touch the store. Concurrent misses for one key id share one lookup. A revocation
+is seen at once by the process that made it (:meth:`invalidate`) and by other processes within ``ttl_s``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections import OrderedDict
+from typing import Any, Callable
+
+from fedinf.access.keys import KeyRecord, Tenant, matches, parse_key
+from fedinf.access.principal import Principal
+from fedinf.errors import AuthError
+
+_Entry = tuple[float, "tuple[KeyRecord, Tenant] | None"]
+
+
+class Authenticator:
+    """Turns an Authorization header into a Principal or raises :class:`AuthError`.
+
+    Codes: ``missing_api_key`` (no header), ``invalid_api_key`` (malformed, unknown or wrong secret),
+    ``revoked_api_key``, ``expired_api_key``.
+    """
+
+    def __init__(self, store: Any, *, ttl_s: float = 5.0, max_entries: int = 10_000,
+                 clock: Callable[[], float] = time.monotonic, wall: Callable[[], float] = time.time) -> None:
+        self._store = store
+        self._ttl = ttl_s
+        self._max = max_entries
+        self._clock = clock
+        self._wall = wall
+        self._cache: OrderedDict[str, _Entry] = OrderedDict()
+        self._inflight: dict[str, asyncio.Future[tuple[KeyRecord, Tenant] | None]] = {}
+        self.lookups = 0
+
+    async def authenticate(self, authorization: str | None) -> Principal:
+        """The principal for the header value ``authorization`` (e.g. ``"Bearer fk_..."``)."""
+        if not authorization or not authorization.strip():
+            raise AuthError("missing API key: send 'Authorization: Bearer fk_...'", code="missing_api_key")
+        scheme, _, token = authorization.strip().partition(" ")
+        if scheme.lower() != "bearer" or not token.strip():
+            raise AuthError("malformed Authorization header: expected 'Bearer fk_...'", code="invalid_api_key")
+        token = token.strip()
+        key_id = parse_key(token)
+        if key_id is None:
+            raise AuthError("invalid API key", code="invalid_api_key")
+        found = await self._lookup(key_id)
+        if found is None or not matches(token, found[0].key_hash):
+            raise AuthError("invalid API key", code="invalid_api_key")
+        rec, tenant = found
+        state = rec.state(self._wall())
+        if state == "revoked":
+            raise AuthError(f"API key {key_id} has been revoked", code="revoked_api_key")
+        if state == "expired":
+            raise AuthError(f"API key {key_id} has expired", code="expired_api_key")
+        return rec.principal(log_content=tenant.log_content)
+
+    async def _lookup(self, key_id: str) -> tuple[KeyRecord, Tenant] | None:
+        now = self._clock()
+        hit = self._cache.get(key_id)
+        if hit is not None and hit[0] > now:
+            return hit[1]
+        pending = self._inflight.get(key_id)
+        if pending is not None:
+            return await asyncio.shield(pending)
+        fut: asyncio.Future[tuple[KeyRecord, Tenant] | None] = asyncio.get_running_loop().create_future()
+        self._inflight[key_id] = fut
+        try:
+            self.lookups += 1
+            found = await asyncio.to_thread(self._store.get_key, key_id)
+            self._put(key_id, found)
+            fut.set_result(found)
+            return found
+        except BaseException as exc:
+            fut.set_exception(exc)
+            fut.exception()  # mark retrieved when nobody else waits
+            raise
+        finally:
+            del self._inflight[key_id]
+
+    def _put(self, key_id: str, found: tuple[KeyRecord, Tenant] | None) -> None:
+        self._cache[key_id] = (self._clock() + self._ttl, found)
+        self._cache.move_to_end(key_id)
+        while len(self._cache) > self._max:
+            self._cache.popitem(last=False)
+
+    def invalidate(self, key_id: str | None = None) -> None:
+        """Forget ``key_id`` (or every key) so the next request reads the store."""
+        if key_id is None:
+            self._cache.clear()
+        else:
+            self._cache.pop(key_id, None)

@@ -1,0 +1,148 @@
+""":class:`AccessControl`: the one object the server builds from config for keys, authentication and limits.
+
+It owns the key store, the cached :class:`Authenticator` and the rate limiter (in-process, or Redis when
+``access.redis_url`` is set). Key management methods run the store in a worker thread so they are safe to call from
+the event loop (admin API); the CLI uses the store directly.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ipaddress
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from fedinf.access.authenticator import Authenticator
+from fedinf.access.keys import KeyRecord, Tenant, new_key, rotated
+from fedinf.access.limits import Limiter, MemoryLimiter
+from fedinf.access.principal import Limits, Principal, Scopes
+from fedinf.access.store import open_access_store
+from fedinf.errors import ConfigError, NotFound
+
+if TYPE_CHECKING:
+    from fedinf.config import Config
+
+BOOTSTRAP_TENANT = "default"
+
+
+def is_loopback(host: str) -> bool:
+    if host in ("localhost", ""):
+        return host == "localhost"
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def check_serving(host: str, require_keys: bool) -> None:
+    """Refuse to serve without keys on a non-loopback address (raises ConfigError)."""
+    if not require_keys and not is_loopback(host):
+        raise ConfigError(f"access.require_keys is false but server.host is {host!r}: serving without API keys is "
+                          "only allowed on a loopback address (127.0.0.1, ::1, localhost)")
+
+
+class AccessControl:
+    """Keys, tenants, authentication and limits (see the module docstring)."""
+
+    def __init__(self, store: Any, *, limiter: Limiter | None = None, cache_ttl_s: float = 5.0,
+                 require_keys: bool = True) -> None:
+        self.store = store
+        self.authenticator = Authenticator(store, ttl_s=cache_ttl_s)
+        self.limiter: Limiter = limiter or MemoryLimiter()
+        self.require_keys = require_keys
+
+    @classmethod
+    def from_config(cls, config: "Config") -> "AccessControl":
+        s = config.access
+        check_serving(config.server.host, s.require_keys)
+        store = open_access_store(s.store, state_dir=Path(config.server.state_dir), schema=s.schema_name)
+        limiter: Limiter
+        if s.redis_url:
+            from fedinf.access.redis_limits import RedisLimiter
+            limiter = RedisLimiter(s.redis_url, prefix=s.redis_prefix)
+        else:
+            limiter = MemoryLimiter()
+        return cls(store, limiter=limiter, cache_ttl_s=s.key_cache_ttl_s, require_keys=s.require_keys)
+
+    # ---- hot path
+
+    async def authenticate(self, authorization: str | None) -> Principal:
+        """The caller's principal; raises AuthError. With ``require_keys`` off, a missing header is a local admin."""
+        if not self.require_keys and not authorization:
+            return Principal(key_id="anonymous", tenant=BOOTSTRAP_TENANT, roles=frozenset({"admin"}))
+        return await self.authenticator.authenticate(authorization)
+
+    async def admit(self, principal: Principal, *, est_tokens: int = 0) -> None:
+        await self.limiter.admit(principal, est_tokens=est_tokens)
+
+    async def settle(self, principal: Principal, *, tokens: int) -> None:
+        await self.limiter.settle(principal, tokens=tokens)
+
+    # ---- management
+
+    async def ensure_admin_key(self) -> str | None:
+        """On first start (no active key at all) create an admin key and return its secret (print it once)."""
+        rec, secret = new_key(tenant=BOOTSTRAP_TENANT, name="bootstrap-admin", roles=("admin",))
+        created = await asyncio.to_thread(self.store.insert_key_if_none_active, rec)
+        return secret if created else None
+
+    async def create_key(self, *, tenant: str, name: str = "", roles: tuple[str, ...] | list[str] = ("user",),
+                         scopes: Scopes | None = None, limits: Limits | None = None,
+                         expires_at: float | None = None) -> tuple[KeyRecord, str]:
+        """A new key and its secret (shown once). Raises ValueError on bad names or roles."""
+        rec, secret = new_key(tenant=tenant, name=name, roles=tuple(roles), scopes=scopes, limits=limits,
+                              expires_at=expires_at)
+        await asyncio.to_thread(self.store.insert_key, rec)
+        return rec, secret
+
+    async def get_key(self, key_id: str) -> KeyRecord:
+        got = await asyncio.to_thread(self.store.get_key, key_id)
+        if got is None:
+            raise NotFound(f"no API key {key_id}", code="key_not_found")
+        return got[0]
+
+    async def list_keys(self, *, tenant: str | None = None, include_inactive: bool = False) -> list[KeyRecord]:
+        return await asyncio.to_thread(self.store.list_keys, tenant=tenant, include_inactive=include_inactive)
+
+    async def update_key(self, key_id: str, **fields: Any) -> KeyRecord:
+        rec = await asyncio.to_thread(lambda: self.store.update_key(key_id, **fields))
+        if rec is None:
+            raise NotFound(f"no API key {key_id}", code="key_not_found")
+        self.authenticator.invalidate(key_id)
+        return rec
+
+    async def revoke_key(self, key_id: str) -> KeyRecord:
+        rec = await asyncio.to_thread(self.store.revoke_key, key_id)
+        if rec is None:
+            raise NotFound(f"no API key {key_id}", code="key_not_found")
+        self.authenticator.invalidate(key_id)
+        return rec
+
+    async def rotate_key(self, key_id: str, *, grace_s: float = 0.0) -> tuple[KeyRecord, str]:
+        """A successor key (same tenant, roles, scopes, limits); the old one stops working after ``grace_s``."""
+        old = await self.get_key(key_id)
+        new, secret = rotated(old)
+        ok = await asyncio.to_thread(lambda: self.store.rotate_key(key_id, new, old_ends_at=time.time() + grace_s))
+        if not ok:
+            raise NotFound(f"no API key {key_id}", code="key_not_found")
+        self.authenticator.invalidate(key_id)
+        return new, secret
+
+    async def upsert_tenant(self, tenant: Tenant) -> Tenant:
+        t = await asyncio.to_thread(self.store.upsert_tenant, tenant)
+        self.authenticator.invalidate()  # log_content is part of every cached principal of the tenant
+        return t
+
+    async def get_tenant(self, name: str) -> Tenant:
+        t = await asyncio.to_thread(self.store.get_tenant, name)
+        if t is None:
+            raise NotFound(f"no tenant {name}", code="tenant_not_found")
+        return t
+
+    async def list_tenants(self) -> list[Tenant]:
+        return await asyncio.to_thread(self.store.list_tenants)
+
+    async def aclose(self) -> None:
+        await self.limiter.aclose()
+        await asyncio.to_thread(self.store.close)
