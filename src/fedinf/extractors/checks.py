@@ -1,0 +1,66 @@
+"""Arithmetic checks that a human reviewer would do: net + tax = total, line items sum to net (or total).
+
+Each check returns a :class:`Check` (name, passed, message, the fields it involves). Checks never change values;
+the task runner reports them per field.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+TOLERANCE = Decimal("0.02")
+
+
+@dataclass(frozen=True, slots=True)
+class Check:
+    name: str
+    passed: bool
+    message: str
+    fields: tuple[str, ...]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"name": self.name, "passed": self.passed, "message": self.message, "fields": list(self.fields)}
+
+
+def dec(value: Any) -> Decimal | None:
+    if value is None or value == "" or isinstance(value, bool):
+        return None
+    try:
+        return Decimal(str(value))
+    except (InvalidOperation, ValueError):
+        return None
+
+
+def net_plus_tax(net: Any, tax: Any, total: Any, *, names: tuple[str, str, str]) -> Check | None:
+    """``net + tax == total`` within 0.02; None when a value is missing."""
+    n, t, s = dec(net), dec(tax), dec(total)
+    if n is None or t is None or s is None:
+        return None
+    ok = abs(n + t - s) <= TOLERANCE
+    msg = f"{names[0]} + {names[1]} = {n + t}" + (" equals " if ok else " differs from ") + f"{names[2]} {s}"
+    return Check("net_plus_tax_equals_total", ok, msg, names)
+
+
+def lines_sum(amounts: list[Any], target: Any, *, names: tuple[str, str], alt: Any = None,
+              alt_name: str | None = None) -> Check | None:
+    """The sum of line amounts equals ``target`` (or ``alt``, e.g. the total when prices include tax)."""
+    vals = [dec(a) for a in amounts]
+    t = dec(target)
+    if not vals or any(v is None for v in vals) or (t is None and dec(alt) is None):
+        return None
+    total = sum(vals, Decimal(0))
+    for goal, name in ((t, names[1]), (dec(alt), alt_name)):
+        if goal is not None and abs(total - goal) <= TOLERANCE:
+            return Check("line_items_sum", True, f"{names[0]} sum to {total} = {name}", (names[0], name or names[1]))
+    return Check("line_items_sum", False, f"{names[0]} sum to {total}, not {t if t is not None else dec(alt)}",
+                 (names[0], names[1]))
+
+
+def date_order(first: Any, second: Any, *, names: tuple[str, str]) -> Check | None:
+    """``first <= second`` for ISO dates (e.g. bill date before due date)."""
+    if not first or not second:
+        return None
+    ok = str(first) <= str(second)
+    return Check("date_order", ok, f"{names[0]} {first} {'<=' if ok else '>'} {names[1]} {second}", names)
