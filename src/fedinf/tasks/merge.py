@@ -1,0 +1,168 @@
+"""Software 1.0 + 2.0: merge the model's record with the deterministic extractors, field by field, and run checks.
+
+For each field with a rule, the outcome is one of (``source``):
+
+- ``agree``: model and extractor give the same normalised value;
+- ``disagree``: both gave a value and they differ - the preferred side wins (``FieldRule.prefer``; an extractor
+  below ``min_score`` loses), and both values are reported;
+- ``extractor`` / ``model``: only one side found a value;
+- ``none``: neither did.
+
+Checks (validators) then run on the merged record; a failed check is attached to every field it involves. Nothing is
+hidden: a disagreement or a failed check leaves the value in place and says so in ``fields`` and ``warnings``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from fedinf.documents import Document
+from fedinf.extractors import checks as ck
+from fedinf.extractors.banking import iban_valid
+from fedinf.extractors.base import Found
+from fedinf.extractors.checks import Check
+from fedinf.tasks.normalize import normalize, same, to_record_value
+from fedinf.tasks.spec import FieldRule, TaskSpec, Validator
+
+
+@dataclass
+class FieldReport:
+    value: Any
+    source: str
+    model_value: Any = None
+    extractor_value: Any = None
+    span: dict[str, int] | None = None
+    evidence: str | None = None
+    checks: list[dict[str, Any]] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"value": self.value, "source": self.source}
+        if self.source == "disagree":
+            out["model_value"] = self.model_value
+            out["extractor_value"] = self.extractor_value
+        if self.span is not None:
+            out["span"] = self.span
+        if self.evidence:
+            out["evidence"] = self.evidence
+        if self.checks:
+            out["checks"] = self.checks
+        return out
+
+
+def locate(doc: Document, kind: str, value: Any) -> dict[str, int] | None:
+    """Where a model's value appears in the document, if it can be found verbatim (ids, text) or by value."""
+    if value is None:
+        return None
+    if kind == "amount":
+        from fedinf.extractors.amounts import find_amounts
+
+        target = normalize("amount", value)
+        hit = next((h for h in find_amounts(doc.text) if abs(h.value) == abs(target)), None)
+        return doc.span(hit.start, hit.end).to_dict() if hit else None
+    if kind == "date":
+        from fedinf.extractors.dates import find_dates
+
+        hit = next((h for h in find_dates(doc.text) if h.date.isoformat() == value), None)
+        return doc.span(hit.start, hit.end).to_dict() if hit else None
+    s = str(value).strip()
+    if len(s) < 2:
+        return None
+    i = doc.text.find(s)
+    if i < 0:
+        i = doc.text.casefold().find(s.casefold())
+    return doc.span(i, i + len(s)).to_dict() if i >= 0 else None
+
+
+def merge_field(doc: Document, name: str, rule: FieldRule, model_value: Any, hit: Found | None) -> FieldReport:
+    kind = rule.normalize
+    m = to_record_value(kind, model_value)
+    e = to_record_value(kind, hit.value) if hit else None
+    span = hit.span.to_dict() if hit else None
+    evidence = hit.evidence if hit else None
+    if m is None and e is None:
+        return FieldReport(value=None, source="none")
+    if e is None:
+        return FieldReport(value=m, source="model", model_value=m, span=locate(doc, kind, m))
+    if m is None:
+        return FieldReport(value=e, source="extractor", extractor_value=e, span=span, evidence=evidence)
+    if same(kind, m, e):
+        return FieldReport(value=e, source="agree", model_value=m, extractor_value=e, span=span, evidence=evidence)
+    extractor_wins = rule.prefer == "extractor" and hit is not None and hit.score >= rule.min_score
+    if extractor_wins:
+        return FieldReport(value=e, source="disagree", model_value=m, extractor_value=e, span=span, evidence=evidence)
+    return FieldReport(value=m, source="disagree", model_value=m, extractor_value=e, span=locate(doc, kind, m),
+                       evidence=evidence)
+
+
+def run_validator(v: Validator, record: dict[str, Any]) -> list[Check]:
+    """Run one validator over the merged record; checks that lack their inputs are skipped (not failures)."""
+    f = v.fields
+    out: list[Check | None] = []
+    if v.check == "net_plus_tax" and len(f) == 3:
+        out.append(ck.net_plus_tax(record.get(f[0]), record.get(f[1]), record.get(f[2]), names=(f[0], f[1], f[2])))
+    elif v.check == "line_items_sum" and v.items:
+        items = record.get(v.items) or []
+        amounts = [i.get(v.item_amount) for i in items if isinstance(i, dict)]
+        if amounts and f:
+            out.append(ck.lines_sum(amounts, record.get(f[0]), names=(v.items, f[0]),
+                                    alt=record.get(f[1]) if len(f) > 1 else None,
+                                    alt_name=f[1] if len(f) > 1 else None))
+    elif v.check == "date_order" and len(f) == 2:
+        out.append(ck.date_order(record.get(f[0]), record.get(f[1]), names=(f[0], f[1])))
+    elif v.check == "iban":
+        for name in f:
+            if record.get(name):
+                ok = iban_valid(str(record[name]))
+                out.append(Check("iban", ok, f"{name} {'passes' if ok else 'fails'} the IBAN mod-97 check", (name,)))
+    elif v.check == "required":
+        for name in f:
+            if record.get(name) in (None, "", []):
+                out.append(Check("required", False, f"{name} was not found", (name,)))
+    return [c for c in out if c is not None]
+
+
+@dataclass
+class Merged:
+    record: dict[str, Any]
+    fields: dict[str, FieldReport]
+    checks: list[Check]
+    warnings: list[str]
+
+
+def merge(spec: TaskSpec, doc: Document, model_record: dict[str, Any] | None,
+          found: dict[str, Found]) -> Merged:
+    """Merge the model's record (None when no model ran) with the extractors' findings; run the validators."""
+    model_record = model_record or {}
+    record: dict[str, Any] = {}
+    reports: dict[str, FieldReport] = {}
+    for name in spec.property_names():
+        rule = spec.fields.get(name)
+        if rule is None:
+            value = model_record.get(name)
+            record[name] = value if value is not None else _empty(spec.output_schema["properties"][name])
+            continue
+        rep = merge_field(doc, name, rule, model_record.get(name), found.get(name))
+        reports[name] = rep
+        record[name] = rep.value
+    checks = [c for v in spec.validators for c in run_validator(v, record)]
+    warnings = []
+    for c in checks:
+        for name in c.fields:
+            if name in reports:
+                reports[name].checks.append(c.to_dict())
+        if not c.passed:
+            warnings.append(f"check {c.name} failed: {c.message}")
+    for name, rep in reports.items():
+        if rep.source == "disagree":
+            warnings.append(f"{name}: model and extractor disagree (kept the {'extractor' if rep.value == rep.extractor_value else 'model'}'s value)")
+    return Merged(record=record, fields=reports, checks=checks, warnings=warnings)
+
+
+def _empty(prop: dict[str, Any]) -> Any:
+    types = {prop.get("type")} | {s.get("type") for s in prop.get("anyOf", []) if isinstance(s, dict)}
+    if "null" in types:
+        return None
+    if "array" in types:
+        return []
+    return None

@@ -1,0 +1,64 @@
+"""The task registry: built-in tasks plus those declared in the config (inline or ``{file: ...}``)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import ValidationError
+
+from fedinf.errors import ConfigError, NotFound
+from fedinf.tasks.builtin import BUILTIN
+from fedinf.tasks.spec import TaskSpec
+
+
+class TaskRegistry:
+    def __init__(self, tasks: dict[str, TaskSpec]) -> None:
+        self._tasks = dict(tasks)
+
+    @classmethod
+    def from_entries(cls, entries: list[dict[str, Any]], *, base_dir: str | Path = ".",
+                     builtins: bool = True) -> "TaskRegistry":
+        """Parse the config's ``tasks:`` entries. A config task may replace a built-in of the same name."""
+        tasks = dict(BUILTIN) if builtins else {}
+        seen: set[str] = set()
+        for i, entry in enumerate(entries):
+            source = f"tasks[{i}]"
+            if set(entry) == {"file"}:
+                path = Path(base_dir) / str(entry["file"])
+                source = str(path)
+                try:
+                    entry = yaml.safe_load(path.read_text(encoding="utf-8"))
+                except (OSError, yaml.YAMLError) as exc:
+                    raise ConfigError(f"{source}: cannot read task file: {exc}") from None
+                if not isinstance(entry, dict):
+                    raise ConfigError(f"{source}: a task file must hold one mapping")
+            try:
+                spec = TaskSpec.model_validate(entry)
+            except ValidationError as exc:
+                errs = [f"{source}.{'.'.join(map(str, e['loc']))}: {e['msg'].removeprefix('Value error, ')}"
+                        if e["loc"] else f"{source}: {e['msg'].removeprefix('Value error, ')}" for e in exc.errors()]
+                raise ConfigError(f"invalid task in {source}:\n  " + "\n  ".join(errs), errors=errs) from None
+            if spec.name in seen:
+                raise ConfigError(f"{source}.name: duplicate task name {spec.name!r}")
+            seen.add(spec.name)
+            tasks[spec.name] = spec
+        return cls(tasks)
+
+    @classmethod
+    def from_config(cls, config: Any, *, base_dir: str | Path = ".") -> "TaskRegistry":
+        return cls.from_entries(list(getattr(config, "tasks", []) or []), base_dir=base_dir)
+
+    def get(self, name: str) -> TaskSpec:
+        try:
+            return self._tasks[name]
+        except KeyError:
+            raise NotFound(f"unknown task {name!r}; known tasks: {', '.join(sorted(self._tasks))}",
+                           code="task_not_found") from None
+
+    def names(self) -> list[str]:
+        return sorted(self._tasks)
+
+    def __iter__(self):  # type: ignore[no-untyped-def]
+        return iter(self._tasks[n] for n in self.names())
