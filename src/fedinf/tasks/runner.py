@@ -21,6 +21,7 @@ from typing import Any, Protocol, runtime_checkable
 
 import jsonschema_rs
 
+from fedinf.data_class import DataClass
 from fedinf.documents import Document, DocumentLimits, load_bytes, split_document
 from fedinf.errors import InvalidDocument, OutputValidationError, PolicyViolation
 from fedinf.extractors import run_extractors
@@ -45,6 +46,10 @@ class GatewayClient:
 
     async def chat(self, body: dict[str, Any]) -> dict[str, Any]:
         return await self.gateway.chat(body, credential=self.credential)
+
+    def classify(self, texts: list[str]) -> DataClass:
+        """The class the gateway's classifier detects in ``texts`` (so a task declares at least that)."""
+        return self.gateway.classifier.classify(texts).data_class
 
     def targets(self, route: str) -> list[tuple[str, str]]:
         """``(model_id, zone)`` for every model ``route`` (a route alias or a model id) may use."""
@@ -129,6 +134,17 @@ class TaskRunner:
             return ok[0]
         return spec.route
 
+    async def _declared_class(self, spec: TaskSpec, body: dict[str, Any]) -> DataClass:
+        """The task's minimum class, raised to what the client's classifier detects (declaring lower than detected
+        would be refused as lowering)."""
+        floor = spec.policy.min_data_class
+        classify = getattr(self.client, "classify", None)
+        if classify is None:
+            return floor
+        texts = [m["content"] for m in body["messages"] if isinstance(m.get("content"), str)]
+        detected = await asyncio.to_thread(classify, texts)
+        return max(floor, DataClass.parse(detected))
+
     async def _ask_model(self, spec: TaskSpec, doc: Document, meta: dict[str, Any],
                          warnings: list[str]) -> dict[str, Any] | None:
         target = self._target(spec, warnings)
@@ -140,8 +156,13 @@ class TaskRunner:
             chunks = chunks[:spec.limits.max_chunks]
         records = []
         for chunk in chunks:
+            body = chat_body(spec, doc, chunk.text, target=target)
+            declared = await self._declared_class(spec, body)
+            body["fedinf"]["data_class"] = declared.label
+            if declared > DataClass.parse(meta["data_class"]):
+                meta["data_class"] = declared.label
             try:
-                resp = await self.client.chat(chat_body(spec, doc, chunk.text, target=target))
+                resp = await self.client.chat(body)
             except OutputValidationError as exc:
                 warnings.append(f"model output rejected ({exc.code}) on chunk {chunk.index + 1}; "
                                 "fields come from the extractors only")

@@ -1,0 +1,131 @@
+"""Tasks over real HTTP on loopback: the Starlette app served by uvicorn, a real aiohttp client, the real gateway
+pipeline (classify -> decide -> execute -> validate) with fake model backends."""
+
+import asyncio
+import base64
+import json
+import socket
+
+import aiohttp
+import pytest
+import uvicorn
+
+import pdfgen
+from fedinf.config import Config
+from fedinf.gateway import Gateway
+from fedinf.server.app import create_app
+
+ANSWER = {"issuer": "Brightwater Ltd.", "invoice_number": "INV-7", "invoice_date": "2024-01-02", "due_date": None,
+          "currency": "EUR", "net_amount": None, "tax_amount": None, "total_amount": 12.5, "line_items": []}
+TINY_TASK = {
+    "name": "tiny", "prompt": "Total of: {document}", "policy": {"min_data_class": "internal"},
+    "output_schema": {"type": "object", "properties": {"total_amount": {"type": ["number", "null"]}},
+                      "required": ["total_amount"], "additionalProperties": False},
+    "fields": {"total_amount": {"extractor": "total_amount", "normalize": "amount"}},
+    "limits": {"max_document_bytes": 200000},
+}
+
+
+def config(*, cloud_only: bool = False) -> Config:
+    models = [{"id": "fake-cloud", "backend": "fake", "zone": "cloud", "license": "MIT",
+               "capabilities": ["json_schema"], "options": {"reply": json.dumps(ANSWER)}}]
+    if not cloud_only:
+        models.append({"id": "fake-onprem", "backend": "fake", "zone": "onprem", "license": "MIT",
+                       "capabilities": ["json_schema"], "options": {"reply": json.dumps(ANSWER)}})
+    return Config.model_validate({
+        "zones": {"onprem": {"kind": "onprem", "clearance": "restricted"},
+                  "cloud": {"kind": "cloud", "clearance": "internal"}},
+        "models": models, "routes": {"auto": [m["id"] for m in models]}, "tasks": [TINY_TASK]})
+
+
+async def serve(cfg: Config):
+    app = create_app(Gateway.from_config(cfg))
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="on"))
+    task = asyncio.create_task(server.serve(sockets=[sock]))
+    while not server.started:
+        await asyncio.sleep(0.01)
+    return server, task, f"http://127.0.0.1:{sock.getsockname()[1]}"
+
+
+@pytest.fixture
+async def base_url():
+    server, task, url = await serve(config())
+    yield url
+    server.should_exit = True
+    await task
+
+
+async def post_file(session, url, data: bytes, filename: str, task: str = "invoice"):
+    form = aiohttp.FormData()
+    form.add_field("file", data, filename=filename, content_type="application/pdf")
+    async with session.post(f"{url}/v1/tasks/{task}", data=form) as resp:
+        return resp.status, await resp.json(), resp.headers
+
+
+async def test_list_tasks(base_url):
+    async with aiohttp.ClientSession() as s, s.get(f"{base_url}/v1/tasks") as resp:
+        body = await resp.json()
+    assert resp.status == 200
+    names = {t["name"]: t for t in body["data"]}
+    assert set(names) == {"invoice", "utility_bill", "tiny"}
+    assert names["utility_bill"]["policy"]["min_data_class"] == "confidential"
+    assert names["invoice"]["extractors"]["total_amount"] == "total_amount"
+
+
+async def test_pdf_uploads_get_records_or_clear_errors(base_url):
+    multi = pdfgen.text_pdf([["Brightwater Ltd.", "Invoice number: INV-7"], ["Invoice date: 02.01.2024"],
+                             ["Total 12.50 EUR"]])
+    table = pdfgen.table_pdf(["Item", "Amount"], [["Widget", "10.00"], ["Gadget", "2.50"]],
+                             before=["Brightwater Ltd.", "Invoice number: INV-7", "Date: 2024-01-02"],
+                             after=["Total 12.50 EUR"])
+    async with aiohttp.ClientSession() as s:
+        for pdf in (multi, table):
+            status, body, headers = await post_file(s, base_url, pdf, "a.pdf")
+            assert status == 200, body
+            assert body["record"]["total_amount"] == 12.5 and body["record"]["invoice_number"] == "INV-7"
+            assert body["fields"]["total_amount"]["source"] == "agree"
+            assert headers["x-fedinf-model"] == "fake-onprem" and headers["x-fedinf-zone"] == "onprem"
+            assert headers["x-fedinf-data-class"] == "confidential"
+        assert body["document"]["pages"] == 1
+        status, body, _ = await post_file(s, base_url, multi, "a.pdf")
+        assert body["fields"]["total_amount"]["span"]["page"] == 3
+        cases = [(pdfgen.image_only_pdf(), 422, "needs_ocr"), (pdfgen.corrupt_pdf(), 400, "invalid_document"),
+                 (pdfgen.encrypted_pdf(["secret"]), 422, "encrypted_document")]
+        for data, want_status, want_code in cases:
+            status, body, _ = await post_file(s, base_url, data, "x.pdf")
+            assert (status, body["error"]["code"]) == (want_status, want_code)
+        status, body, _ = await post_file(s, base_url, pdfgen.huge_pdf(300_000), "big.pdf", task="tiny")
+        assert (status, body["error"]["code"]) == (413, "payload_too_large")
+
+
+async def test_json_bodies(base_url):
+    async with aiohttp.ClientSession() as s:
+        async with s.post(f"{base_url}/v1/tasks/invoice", json={"text": "Brightwater Ltd.\nTotal 12.50 EUR"}) as r:
+            body = await r.json()
+            assert r.status == 200 and body["record"]["currency"] == "EUR"
+        pdf = pdfgen.text_pdf([["Total 12.50 EUR"]])
+        payload = {"file": {"name": "a.pdf", "content_base64": base64.b64encode(pdf).decode()}}
+        async with s.post(f"{base_url}/v1/tasks/invoice", json=payload) as r:
+            assert r.status == 200 and (await r.json())["document"]["kind"] == "pdf"
+        async with s.post(f"{base_url}/v1/tasks/invoice", json={"html": "<p>Total 12.50 EUR</p>"}) as r:
+            assert r.status == 200 and (await r.json())["document"]["kind"] == "html"
+        async with s.post(f"{base_url}/v1/tasks/invoice", json={"text": "x", "html": "y"}) as r:
+            assert r.status == 400 and (await r.json())["error"]["code"] == "invalid_body"
+        async with s.post(f"{base_url}/v1/tasks/nope", json={"text": "x"}) as r:
+            assert r.status == 404 and (await r.json())["error"]["code"] == "task_not_found"
+
+
+async def test_utility_bill_with_only_cloud_models_is_refused():
+    server, task, url = await serve(config(cloud_only=True))
+    try:
+        async with aiohttp.ClientSession() as s:
+            payload = {"text": "Northwind Power Ltd.\nAccount number: 123456\nAmount due: 56.20 GBP"}
+            async with s.post(f"{url}/v1/tasks/utility_bill", json=payload) as r:
+                body = await r.json()
+        assert r.status == 403 and body["error"]["code"] == "policy_violation"
+        assert "cloud" in body["error"]["message"]
+    finally:
+        server.should_exit = True
+        await task
