@@ -32,7 +32,7 @@ class Zone(_Strict):
     clearance: DataClass = Field(description="The highest data class this zone may receive.")
     pseudonymized_clearance: DataClass | None = Field(
         default=None, description="A higher class the zone may receive if entities are pseudonymized first.")
-    description: str = ""
+    description: str = Field(default="", description="Free text shown in reports.")
 
     @field_validator("clearance", "pseudonymized_clearance", mode="before")
     @classmethod
@@ -74,12 +74,12 @@ class ModelSpec(_Strict):
     zone: str = Field(description="The zone the model runs in (a key of `zones`).")
     license: str = Field(description="SPDX id or named license of the model weights/terms.")
     upstream_model: str | None = Field(default=None, description="Model name sent upstream (default: id).")
-    context_window: int = Field(default=8192, gt=0)
+    context_window: int = Field(default=8192, gt=0, description="Maximum prompt + completion tokens.")
     capabilities: list[str] = Field(
         default_factory=list, description="Declared extras: tools, vision, embeddings, json_schema, strict, grammar.")
-    cost: Cost = Field(default_factory=Cost)
+    cost: Cost = Field(default_factory=Cost, description="Prices, for the cost strategy and reports.")
     endpoints: list[Endpoint] = Field(default_factory=list, description="One or more replicas.")
-    timeouts: Timeouts = Field(default_factory=Timeouts)
+    timeouts: Timeouts = Field(default_factory=Timeouts, description="Per-model timeouts.")
     options: dict[str, Any] = Field(default_factory=dict, description="Backend-specific options.")
 
     @field_validator("id")
@@ -92,13 +92,15 @@ class ModelSpec(_Strict):
 
 class Route(_Strict):
     models: list[str] = Field(min_length=1, description="Model ids, in order of preference.")
-    strategy: Literal["priority", "cost", "latency", "cascade"] = "priority"
+    strategy: Literal["priority", "cost", "latency", "cascade"] = Field(
+        default="priority", description="How eligible models are ordered: route order, cheapest, fastest observed, "
+        "or small-local-first escalating when the output fails its check.")
     hedge_after_ms: float | None = Field(default=None, gt=0, description="Hedge idempotent requests after this.")
 
 
 class Server(_Strict):
-    host: str = "127.0.0.1"
-    port: int = Field(default=8080, ge=0, le=65535)
+    host: str = Field(default="127.0.0.1", description="Address to bind; non-loopback requires API keys.")
+    port: int = Field(default=8080, ge=0, le=65535, description="TCP port (0 picks a free one).")
     max_body_bytes: int = Field(default=4 * 1024 * 1024, gt=0, description="Larger request bodies get 413.")
     request_timeout_s: float = Field(default=120.0, gt=0, description="Default deadline when a model sets none.")
     shutdown_grace_s: float = Field(default=30.0, ge=0, description="Time in-flight requests get at shutdown.")
@@ -106,13 +108,18 @@ class Server(_Strict):
 
 
 class Governance(_Strict):
-    use: Literal["commercial", "research", "personal", "government"] = "commercial"
-    accept_conditional_licenses: bool = False
-    accept_unknown_licenses: bool = False
+    use: Literal["commercial", "research", "personal", "government"] = Field(
+        default="commercial", description="The organisation's use, checked against each model's license.")
+    accept_conditional_licenses: bool = Field(
+        default=False, description="Serve models whose license allows this use only under conditions.")
+    accept_unknown_licenses: bool = Field(
+        default=False, description="Serve models whose license is not in the registry (default: excluded).")
     allow_lowering: bool = Field(default=False, description="Let callers declare a lower data class than detected.")
-    default_class: DataClass = DataClass.PUBLIC
-    entity_classes: dict[str, DataClass] = Field(default_factory=dict, description="Override entity -> class map.")
-    custom_patterns: list[dict[str, Any]] = Field(default_factory=list)
+    default_class: DataClass = Field(default=DataClass.PUBLIC,
+                                     description="Class of a request in which nothing is detected.")
+    entity_classes: dict[str, DataClass] = Field(default_factory=dict, description="Override the entity -> class map.")
+    custom_patterns: list[dict[str, Any]] = Field(
+        default_factory=list, description="Extra detectors: {name, regex, class, context (optional)}.")
 
     @field_validator("default_class", mode="before")
     @classmethod
@@ -159,11 +166,11 @@ class AuditSettings(_Strict):
 
 
 class Config(_Strict):
-    server: Server = Field(default_factory=Server)
-    zones: dict[str, Zone] = Field(min_length=1)
-    models: list[ModelSpec] = Field(min_length=1)
-    routes: dict[str, Route] = Field(default_factory=dict)
-    governance: Governance = Field(default_factory=Governance)
+    server: Server = Field(default_factory=Server, description="HTTP server settings.")
+    zones: dict[str, Zone] = Field(min_length=1, description="Zones by name: where models run and their clearance.")
+    models: list[ModelSpec] = Field(min_length=1, description="The models of the network.")
+    routes: dict[str, Route] = Field(default_factory=dict, description="Aliases usable as `model`; `name: [ids]` is shorthand.")
+    governance: Governance = Field(default_factory=Governance, description="Data governance and license policy.")
     tasks: list[dict[str, Any]] = Field(default_factory=list, description="Declarative tasks (see docs/tasks.md).")
     access: AccessSettings = Field(default_factory=AccessSettings)
     audit: AuditSettings = Field(default_factory=AuditSettings)

@@ -99,3 +99,12 @@ def test_example_config_parses_and_documents_every_key() -> None:
 
     missing = sorted(k for k in keys(Config) if f"{k}:" not in text)
     assert not missing, f"example config does not document: {missing}"
+
+
+def test_docs_config_reference_is_in_sync() -> None:
+    from pathlib import Path
+
+    from fedinf.config_reference import render
+
+    doc = Path(__file__).resolve().parents[2] / "docs" / "config.md"
+    assert doc.read_text(encoding="utf-8") == render(), "regenerate: fedinf config reference > docs/config.md"

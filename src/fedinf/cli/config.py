@@ -32,3 +32,11 @@ def check(path: Path = typer.Argument(..., help="The YAML file to check.")) -> N
     for m in blocked:
         console.print(f"[yellow]warning:[/yellow] model {m.id} will not be served: license {m.spec.license} "
                       f"is {m.license.status} ({m.license.reason})", highlight=False)
+
+
+@app.command("reference")
+def reference() -> None:
+    """Print the config reference (Markdown) generated from the config models: docs/config.md is this output."""
+    from fedinf.config_reference import render
+
+    print(render(), end="")

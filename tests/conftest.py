@@ -1,0 +1,120 @@
+"""Shared fixtures: real servers on loopback (uvicorn in a thread, or `fedinf serve` as a subprocess)."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+SRC = REPO / "src"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_http(url: str, timeout: float = 60.0, proc: subprocess.Popen | None = None) -> None:
+    import urllib.request
+
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        if proc is not None and proc.poll() is not None:
+            raise RuntimeError(f"server exited with {proc.returncode}")
+        try:
+            with urllib.request.urlopen(url, timeout=2) as r:
+                if r.status < 500:
+                    return
+        except Exception:
+            time.sleep(0.1)
+    raise TimeoutError(f"{url} did not come up in {timeout}s")
+
+
+class ThreadServer:
+    """Run an ASGI app under uvicorn on a real loopback port, in a background thread."""
+
+    def __init__(self, app: Any) -> None:
+        import uvicorn
+
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="warning",
+                                                    lifespan="on", timeout_graceful_shutdown=2))
+        self.thread = threading.Thread(target=self.server.run, daemon=True)
+
+    def __enter__(self) -> "ThreadServer":
+        self.thread.start()
+        wait_http(self.url + "/healthz", timeout=30)
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.server.should_exit = True
+        self.thread.join(timeout=10)
+
+
+def gateway_server(config_text: str, **overrides: Any) -> ThreadServer:
+    from fedinf.config import parse_config
+    from fedinf.gateway import Gateway
+    from fedinf.server import create_app
+
+    gw = Gateway.from_config(parse_config(config_text, source="test.yaml"), **overrides)
+    return ThreadServer(create_app(gw))
+
+
+class ServeProcess:
+    """`python -m fedinf serve` as a real subprocess (what a user runs)."""
+
+    def __init__(self, config_path: Path | None, env: dict[str, str] | None = None,
+                 args: list[str] | None = None) -> None:
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        cmd = [sys.executable, "-m", "fedinf", "serve", "--port", str(self.port), *(args or [])]
+        if config_path is not None:
+            cmd += ["--config", str(config_path)]
+        full_env = {**os.environ, "PYTHONPATH": str(SRC), **(env or {})}
+        full_env.pop("FEDINF_CONFIG", None)
+        self.proc = subprocess.Popen(cmd, env=full_env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+
+    def __enter__(self) -> "ServeProcess":
+        try:
+            wait_http(self.url + "/healthz", timeout=90, proc=self.proc)
+        except Exception:
+            self.stop()
+            raise RuntimeError(f"fedinf serve failed to start:\n{self.output()}") from None
+        return self
+
+    def output(self) -> str:
+        try:
+            return self.proc.communicate(timeout=5)[0] or ""
+        except Exception:
+            return ""
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+
+    def __exit__(self, *exc: Any) -> None:
+        self.stop()
+
+
+@pytest.fixture
+def serve_process() -> Iterator[type[ServeProcess]]:
+    yield ServeProcess
+
+
+def in_ci() -> bool:
+    return os.environ.get("CI", "").lower() in ("1", "true", "yes")
