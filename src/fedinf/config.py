@@ -172,8 +172,8 @@ class Config(_Strict):
     routes: dict[str, Route] = Field(default_factory=dict, description="Aliases usable as `model`; `name: [ids]` is shorthand.")
     governance: Governance = Field(default_factory=Governance, description="Data governance and license policy.")
     tasks: list[dict[str, Any]] = Field(default_factory=list, description="Declarative tasks (see docs/tasks.md).")
-    access: AccessSettings = Field(default_factory=AccessSettings)
-    audit: AuditSettings = Field(default_factory=AuditSettings)
+    access: AccessSettings = Field(default_factory=AccessSettings, description="API keys, tenants and rate limits.")
+    audit: AuditSettings = Field(default_factory=AuditSettings, description="The tamper-evident audit trail.")
 
     @field_validator("routes", mode="before")
     @classmethod

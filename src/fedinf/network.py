@@ -114,10 +114,7 @@ class Network:
 
 
 def _default_license_check(config: Config) -> Callable[[str], LicenseStatus]:
-    try:
-        from fedinf.licenses import license_verdict
-    except ImportError:  # pragma: no cover - the registry ships with fedinf
-        return lambda lic: LicenseStatus(True, "unknown", "license registry unavailable")
+    from fedinf.licenses import license_verdict
 
     def check(lic: str) -> LicenseStatus:
         v = license_verdict(lic, config.governance)
