@@ -51,6 +51,9 @@ class ThreadServer:
         self.server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="warning",
                                                     lifespan="on", timeout_graceful_shutdown=2))
         self.thread = threading.Thread(target=self.server.run, daemon=True)
+        self.key = ""
+        self.auth: dict[str, str] = {}
+        self.gateway: Any = None
 
     def __enter__(self) -> "ThreadServer":
         self.thread.start()
@@ -62,13 +65,34 @@ class ThreadServer:
         self.thread.join(timeout=10)
 
 
-def gateway_server(config_text: str, **overrides: Any) -> ThreadServer:
+def make_config(config_text: str, *, require_keys: bool = True, state_dir: str | None = None) -> Any:
+    """Parse a test config; keys off (unless asked) and state (SQLite audit, keys) in a fresh temp dir."""
+    import tempfile
+
+    import yaml
+
     from fedinf.config import parse_config
+
+    data = yaml.safe_load(config_text)
+    data.setdefault("server", {}).setdefault("state_dir", state_dir or tempfile.mkdtemp(prefix="fedinf-test-"))
+    data.setdefault("access", {}).setdefault("require_keys", require_keys)
+    return parse_config(yaml.safe_dump(data), source="test.yaml")
+
+
+def gateway_server(config_text: str, *, roles: tuple[str, ...] = ("admin",), **overrides: Any) -> ThreadServer:
+    """A gateway on a real loopback port, with one API key (``server.key``) holding ``roles``."""
+    import asyncio
+
     from fedinf.gateway import Gateway
     from fedinf.server import create_app
 
-    gw = Gateway.from_config(parse_config(config_text, source="test.yaml"), **overrides)
-    return ThreadServer(create_app(gw))
+    gw = Gateway.from_config(make_config(config_text), **overrides)
+    _, secret = asyncio.run(gw.access.create_key(tenant="test", name="test", roles=roles))
+    server = ThreadServer(create_app(gw))
+    server.key = secret
+    server.auth = {"authorization": f"Bearer {secret}"}
+    server.gateway = gw
+    return server
 
 
 class ServeProcess:

@@ -18,7 +18,6 @@ from typing import Any
 
 from fedinf.config import Config
 from fedinf.data_class import DataClass
-from fedinf.errors import AuthError, FedinfError
 from fedinf.network import Network
 from fedinf.protocol import ChatRequest
 from fedinf.routing.decide import Decision
@@ -35,9 +34,8 @@ class Gateway:
     pool: BackendPool
     executor: Executor
     classifier: Any = None
-    authenticator: Any = None
+    access: Any = None
     auditor: Any = None
-    limiter: Any = None
     metrics: Any = None
     extras: dict[str, Any] = field(default_factory=dict)
 
@@ -48,8 +46,14 @@ class Gateway:
         network = Network.build(config)
         pool = BackendPool.build(network)
         classifier = overrides.pop("classifier", None) or _default_classifier(config)
-        pseudo = _pseudonymizer_factory(config)
+        pseudo = _pseudonymizer_factory(config, classifier)
         executor = Executor(pool, pseudonymizer_factory=pseudo)
+        if "access" not in overrides:
+            from fedinf.access import AccessControl
+            overrides["access"] = AccessControl.from_config(config)
+        if "auditor" not in overrides:
+            from fedinf.audit import build_auditor
+            overrides["auditor"] = build_auditor(config)
         gw = cls(config=config, network=network, pool=pool, executor=executor, classifier=classifier, **overrides)
         if gw.metrics is None:
             from fedinf.metrics import Metrics
@@ -64,30 +68,39 @@ class Gateway:
         await self.aclose()
 
     async def start(self) -> None:
-        for part in (self.auditor, self.authenticator, self.limiter):
+        for part in (self.auditor, self.access, self.pool):
             start = getattr(part, "start", None)
             if start is not None:
                 await start()
 
     async def aclose(self) -> None:
         await self.pool.aclose()
-        for part in (self.limiter, self.authenticator, self.auditor):
+        for part in (self.access, self.auditor):
             close = getattr(part, "aclose", None)
             if close is not None:
                 await close()
 
     # ------------------------------------------------------------------ pipeline steps (called by fedinf.pipeline)
 
-    async def authenticate(self, credential: str | None) -> Any:
-        if self.authenticator is None:
-            return None  # open mode: only allowed on loopback (enforced by `fedinf serve`)
-        if not credential:
-            raise AuthError("missing API key: send `Authorization: Bearer <key>`", code="missing_api_key")
-        return await self.authenticator.authenticate(credential)
+    async def authenticate(self, authorization: str | None) -> Any:
+        """The caller's Principal from the ``Authorization`` header value (AuthError if missing or invalid)."""
+        if self.access is None:
+            return None
+        return await self.access.authenticate(authorization)
 
-    def admit(self, principal: Any, request: ChatRequest) -> None:
-        if self.limiter is not None and principal is not None:
-            self.limiter.admit(principal, request)
+    async def admit(self, principal: Any, request: ChatRequest) -> None:
+        """Role, route scope, rate limits and budgets, before any work is done for the request."""
+        if self.access is None or principal is None:
+            return
+        principal.check_infer()
+        if request.fedinf.route or request.model in self.config.routes:
+            principal.check_route(request.fedinf.route or request.model)
+        estimate = sum(len(t) for t in request.texts()) // 4 + (request.output_limit or 256)
+        await self.access.admit(principal, est_tokens=estimate)
+
+    async def settle(self, principal: Any, usage: dict[str, int]) -> None:
+        if self.access is not None and principal is not None and usage:
+            await self.access.settle(principal, tokens=int(usage.get("total_tokens") or 0))
 
     def classify(self, request: ChatRequest, principal: Any) -> Any:
         from fedinf.privacy import apply_declared
@@ -95,6 +108,14 @@ class Gateway:
         detected = self.classifier.classify(request.texts())
         may_lower = self.config.governance.allow_lowering or bool(getattr(principal, "may_lower_class", False))
         return apply_declared(detected, request.fedinf.data_class, may_lower=may_lower)
+
+    def loggable_content(self, principal: Any, request: ChatRequest) -> dict[str, Any] | None:
+        """Pseudonymized request text for tenants that turned content logging on; otherwise None."""
+        if not getattr(principal, "log_content", False):
+            return None
+        from fedinf.privacy import Pseudonymizer
+
+        return {"messages": Pseudonymizer(self.classifier).pseudonymize(request.texts()), "pseudonymized": True}
 
     def output_spec(self, request: ChatRequest) -> Any:
         rf = request.response_format
@@ -116,20 +137,25 @@ class Gateway:
         return self.metrics.latency_snapshot() if self.metrics is not None else {}
 
     async def audit(self, trace: Any) -> None:
+        """Write the request's audit record; returns once it is durable (raises ServiceUnavailable if it cannot be)."""
         if self.metrics is not None:
             self.metrics.observe(trace)
-        if self.auditor is not None:
-            await self.auditor.record(trace)
+        if self.auditor is None:
+            return
+        from fedinf.audit.from_trace import record_from_trace
+
+        content = trace.content if getattr(trace.principal, "log_content", False) else None
+        await self.auditor.write(record_from_trace(trace, content=content))
 
     # ------------------------------------------------------------------ Python API
 
-    async def chat(self, body: dict[str, Any] | ChatRequest, *, credential: str | None = None) -> dict[str, Any]:
+    async def chat(self, body: dict[str, Any] | ChatRequest, *, authorization: str | None = None) -> dict[str, Any]:
         """Run a non-streaming chat completion; return the completion dict or raise the FedinfError."""
         from fedinf.pipeline import run_chat
 
         if isinstance(body, dict) and body.get("stream"):
             body = {**body, "stream": False}
-        reply = await run_chat(self, body, credential=credential)
+        reply = await run_chat(self, body, authorization=authorization)
         if reply.error is not None:
             raise reply.error
         assert reply.body is not None
@@ -145,12 +171,12 @@ def _default_classifier(config: Config) -> Any:
     return Classifier.from_config(config.governance)
 
 
-def _pseudonymizer_factory(config: Config) -> Any:
+def _pseudonymizer_factory(config: Config, classifier: Any) -> Any:
     if not any(z.pseudonymized_clearance is not None for z in config.zones.values()):
         return None
     from fedinf.privacy import Pseudonymizer
 
-    return Pseudonymizer
+    return lambda: Pseudonymizer(classifier)
 
 
 __all__ = ["Gateway", "DataClass"]

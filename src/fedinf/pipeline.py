@@ -10,6 +10,7 @@ streams it is written before the final ``data: [DONE]`` line is sent.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import time
 import uuid
@@ -44,6 +45,8 @@ class Trace:
     error_code: str | None = None
     usage: dict[str, int] = field(default_factory=dict)
     stream: bool = False
+    attempts: list[Any] = field(default_factory=list)
+    content: dict[str, Any] | None = None  # pseudonymized, only for tenants with content logging on
 
     def headers(self) -> dict[str, str]:
         h = {"x-fedinf-request-id": self.request_id}
@@ -106,23 +109,25 @@ def _needs(request: ChatRequest) -> Needs:
                  grammar=bool(request.fedinf.regex or request.fedinf.grammar))
 
 
-async def run_chat(gw: "Gateway", body: Any, *, credential: str | None = None,
+async def run_chat(gw: "Gateway", body: Any, *, authorization: str | None = None,
                    request_id: str | None = None) -> Reply:
-    """Run one chat completion through the whole pipeline."""
+    """Run one chat completion through the whole pipeline. ``authorization`` is the HTTP header's value."""
     trace = Trace(request_id=request_id or uuid.uuid4().hex, started=time.monotonic())
     try:
-        trace.principal = await gw.authenticate(credential)                       # authenticate
+        trace.principal = await gw.authenticate(authorization)                    # authenticate
         request = parse_chat(body)
         trace.requested, trace.stream = request.fedinf.route or request.model, request.stream
-        gw.admit(trace.principal, request)                                        # rate limits, budgets
+        await gw.admit(trace.principal, request)                                  # role, scope, limits
         trace.classification = gw.classify(request, trace.principal)              # classify
+        trace.content = gw.loggable_content(trace.principal, request)
         trace.decision = decide(trace.requested, network=gw.network,              # decide (pure)
                                 data_class=trace.classification.data_class, principal=trace.principal,
                                 needs=_needs(request), latency_ms=gw.latency_snapshot())
         output = gw.output_spec(request)
         deadline = trace.started + gw.timeout_for(request, trace.decision)
         trace.result = await gw.executor.run(request, trace.decision, request_id=trace.request_id,  # execute
-                                             deadline=deadline, output=output)                      # + validate
+                                             deadline=deadline, output=output,                      # + validate
+                                             attempts=trace.attempts)
     except FedinfError as exc:
         return await _refuse(gw, trace, exc)
     if trace.result.stream is not None:                                           # respond
@@ -133,13 +138,20 @@ async def run_chat(gw: "Gateway", body: Any, *, credential: str | None = None,
     if trace.result.structured:
         completion["fedinf"] = {"structured": trace.result.structured}
     trace.usage = completion.get("usage") or {}
-    await gw.audit(trace)                                                         # audit (durable first)
+    await gw.settle(trace.principal, trace.usage)
+    try:
+        await gw.audit(trace)                                                     # audit (durable first)
+    except FedinfError as exc:  # no durable record, no response
+        return Reply(exc.status_code, trace.headers(), body=exc.to_dict(), error=exc)
     return Reply(200, trace.headers(), body=completion)
 
 
 async def _refuse(gw: "Gateway", trace: Trace, exc: FedinfError) -> Reply:
     trace.status, trace.error_code = exc.status_code, exc.code
-    await gw.audit(trace)
+    try:
+        await gw.audit(trace)
+    except FedinfError as audit_exc:
+        exc = audit_exc
     headers = trace.headers()
     retry_after = getattr(exc, "retry_after", None)
     if retry_after is not None:
@@ -174,9 +186,14 @@ async def _sse(gw: "Gateway", trace: Trace, chunks: AsyncIterator[dict[str, Any]
         return
     except BaseException:  # client went away (cancelled): record it, then let cancellation proceed
         trace.status, trace.error_code = 499, "client_disconnected"
-        await gw.audit(trace)
+        await asyncio.shield(gw.audit(trace))
         raise
-    await gw.audit(trace)
+    await gw.settle(trace.principal, trace.usage)
+    try:
+        await gw.audit(trace)
+    except FedinfError as exc:  # the record is not durable: the client must not see a complete stream
+        yield b"data: " + json.dumps(exc.to_dict(), separators=(",", ":")).encode() + b"\n\n"
+        return
     yield b"data: [DONE]\n\n"
 
 

@@ -35,7 +35,7 @@ def post(server: Any, body: bytes | str, *, path: str = "/v1/chat/completions",
          headers: dict[str, str] | None = None) -> tuple[int, dict[str, Any], dict[str, str]]:
     data = body.encode() if isinstance(body, str) else body
     req = urllib.request.Request(server.url + path, data=data, method="POST",
-                                 headers={"content-type": "application/json", **(headers or {})})
+                                 headers={"content-type": "application/json", **server.auth, **(headers or {})})
     try:
         with urllib.request.urlopen(req, timeout=10) as r:
             return r.status, json.loads(r.read()), dict(r.headers)
@@ -99,8 +99,18 @@ def test_unknown_openai_fields_are_tolerated(server: Any) -> None:
 def test_unknown_path_and_method(server: Any) -> None:
     status, payload, _ = post(server, "{}", path="/v1/nothing")
     assert status == 404 and payload["error"]["code"] == "not_found"
-    req = urllib.request.Request(server.url + "/v1/chat/completions", method="GET")
+    req = urllib.request.Request(server.url + "/v1/chat/completions", method="GET", headers=server.auth)
     with pytest.raises(urllib.error.HTTPError) as info:
         urllib.request.urlopen(req, timeout=5)
     assert info.value.code == 405
     assert json.loads(info.value.read())["error"]["code"] == "method_not_allowed"
+
+
+def test_missing_and_invalid_keys_get_401(server: Any) -> None:
+    req = urllib.request.Request(server.url + "/v1/chat/completions", data=b"{}", method="POST")
+    with pytest.raises(urllib.error.HTTPError) as info:
+        urllib.request.urlopen(req, timeout=5)
+    assert info.value.code == 401 and json.loads(info.value.read())["error"]["code"] == "missing_api_key"
+    status, payload, _ = post(server, json.dumps({"model": "echo", "messages": MSG}),
+                              headers={"authorization": "Bearer fk_nope_nope"})
+    assert status == 401 and payload["error"]["type"] == "authentication_error"

@@ -35,7 +35,7 @@ def server():
 
 @pytest.fixture(scope="module")
 def client(server: Any) -> openai.OpenAI:
-    return openai.OpenAI(base_url=server.url + "/v1", api_key="unused", max_retries=0, timeout=10)
+    return openai.OpenAI(base_url=server.url + "/v1", api_key=server.key, max_retries=0, timeout=10)
 
 
 def test_plain_completion_with_headers_and_usage(client: openai.OpenAI) -> None:
@@ -134,9 +134,37 @@ def test_health_ready_metrics(server: Any) -> None:
 
     with urllib.request.urlopen(server.url + "/healthz") as r:
         assert json.loads(r.read()) == {"status": "ok"}
-    with urllib.request.urlopen(server.url + "/readyz") as r:
+    with urllib.request.urlopen(urllib.request.Request(server.url + "/readyz", headers=server.auth)) as r:
         ready = json.loads(r.read())
     assert ready["models"]["local-a"] and not any(ready["models"]["broken"].values())
     with urllib.request.urlopen(server.url + "/metrics") as r:
         text = r.read().decode()
     assert "fedinf_requests_total" in text
+
+
+def test_every_request_has_a_durable_audit_record_without_content(server: Any, client: openai.OpenAI) -> None:
+    from fedinf.audit import AuditQuery, open_audit_store
+
+    raw = client.chat.completions.with_raw_response.create(
+        model="auto", messages=[{"role": "user", "content": "mail bob@example.org please"}])
+    rid = raw.headers["x-fedinf-request-id"]
+    with pytest.raises(openai.PermissionDeniedError):
+        client.chat.completions.create(model="cloudonly", messages=[{"role": "user", "content": "SSN 123-45-6789"}])
+    cfg = server.gateway.config
+    store = open_audit_store(cfg.audit, state_dir=cfg.server.state_dir)
+    try:
+        rows = store.query(AuditQuery(limit=1000))
+        mine = [r for r in rows if r["request_id"] == rid]
+        assert len(mine) == 1
+        rec = mine[0]
+        assert rec["decision"]["chosen_model"] == "local-a"
+        assert [a["model"] for a in rec["decision"]["attempts"]] == ["broken", "local-a"]
+        assert any("EMAIL" in k for k in rec["classification"]["entities"]), rec["classification"]
+        assert rec["classification"]["data_class"] in ("confidential", "restricted")
+        refused = [r for r in rows if r["error_code"] == "policy_violation"]
+        assert refused and refused[-1]["status"] == 403
+        dump = str(rows)
+        assert "bob@example.org" not in dump and "123-45-6789" not in dump
+        assert store.verify().ok
+    finally:
+        store.close()

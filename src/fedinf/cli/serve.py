@@ -2,23 +2,30 @@
 
 from __future__ import annotations
 
-import ipaddress
 import logging
 from pathlib import Path
-from typing import Optional
+from typing import TYPE_CHECKING, Optional
 
 import typer
 
-from fedinf.cli.common import CONFIG_OPTION, err_console, load
+from fedinf.cli.common import CONFIG_OPTION, err_console, fail, load
+from fedinf.errors import FedinfError
+
+if TYPE_CHECKING:
+    from fedinf.gateway import Gateway
 
 
-def _is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
+async def _announce_bootstrap_key(gateway: "Gateway") -> None:
+    """First start with no keys: create an admin key and print it once."""
+    if gateway.access is None or not gateway.access.require_keys:
+        return
+    secret = await gateway.access.ensure_admin_key()
+    if secret:
+        err_console.print(
+            "\n[bold]First start: created an admin API key. It is shown only once; store it now:[/bold]\n\n"
+            f"    {secret}\n\n"
+            "Send it as `Authorization: Bearer <key>`. Create keys for users with "
+            "`fedinf keys create --tenant NAME` (see `fedinf keys --help`).\n", highlight=False)
 
 
 def serve(
@@ -38,12 +45,12 @@ def serve(
     bind_host = host or cfg.server.host
     bind_port = cfg.server.port if port is None else port
     logging.basicConfig(level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    gateway = Gateway.from_config(cfg)
-    if gateway.authenticator is None and not _is_loopback(bind_host):
-        err_console.print(f"[red]refusing to serve without API keys on non-loopback address {bind_host}[/red]; "
-                          "configure access control or bind 127.0.0.1")
-        raise typer.Exit(2)
-    app = create_app(gateway)
+    cfg = cfg.model_copy(update={"server": cfg.server.model_copy(update={"host": bind_host, "port": bind_port})})
+    try:
+        gateway = Gateway.from_config(cfg)
+    except FedinfError as exc:
+        fail(exc, 2)
+    app = create_app(gateway, on_startup=_announce_bootstrap_key)
     err_console.print(f"fedinf serving {len(gateway.network.models)} model(s) on http://{bind_host}:{bind_port}/v1",
                       highlight=False)
     uvicorn.run(app, host=bind_host, port=bind_port, log_level=log_level, access_log=False,

@@ -34,7 +34,7 @@ class PrincipalView(Protocol):
 
     key_id: str
 
-    def model_denied(self, model_id: str, zone: str) -> str | None: ...
+    def may_use_model(self, model_id: str, zone: str) -> str | None: ...
 
     @property
     def max_class(self) -> DataClass: ...
@@ -98,7 +98,7 @@ def _exclusion(entry: ModelEntry, data_class: DataClass, principal: PrincipalVie
                          f"zone {zone} ({entry.zone.kind}) is cleared for {entry.zone.clearance.label}, "
                          f"request is {data_class.label}"), False
     if principal is not None:
-        denied = principal.model_denied(entry.id, zone)
+        denied = principal.may_use_model(entry.id, zone)
         if denied:
             return Exclusion(entry.id, zone, "access", denied), False
     gap = _capability_gap(entry, needs)
@@ -138,7 +138,7 @@ def evaluate(requested: str, *, network: Network, data_class: DataClass, princip
     resolved = network.resolve(requested)
     if principal is not None and data_class > principal.max_class:
         raise Forbidden(f"this API key may send data up to {principal.max_class.label}; the request is "
-                        f"{data_class.label}", code="data_class_not_permitted")
+                        f"{data_class.label}", code="data_class_not_allowed")
     eligible: list[tuple[ModelEntry, bool]] = []
     excluded: list[Exclusion] = []
     for mid in resolved.model_ids:

@@ -61,9 +61,12 @@ class Executor:
     attempts_log: list[Attempt] = field(default_factory=list, repr=False)
 
     async def run(self, request: ChatRequest, decision: Decision, *, request_id: str, deadline: float,
-                  output: Any = None) -> Result:
-        """Execute ``request`` against the decision's targets. ``output`` is a structured OutputSpec or None."""
-        attempts: list[Attempt] = []
+                  output: Any = None, attempts: list[Attempt] | None = None) -> Result:
+        """Execute ``request`` against the decision's targets. ``output`` is a structured OutputSpec or None.
+
+        Every attempt is appended to ``attempts`` (the caller's list, so it survives a failure for the audit).
+        """
+        attempts = [] if attempts is None else attempts
         failures: list[tuple[str, FedinfError]] = []
         for target in decision.targets:
             for replica in self.pool.order(target.model_id):

@@ -12,7 +12,7 @@ from starlette.routing import Route
 from fedinf.errors import FedinfError
 from fedinf.gateway import Gateway
 from fedinf.pipeline import run_chat
-from fedinf.server.body import bearer, read_json
+from fedinf.server.body import read_json
 from fedinf.server.errors import error_response, json_response
 
 SSE_HEADERS = {"cache-control": "no-cache", "x-accel-buffering": "no"}
@@ -26,14 +26,14 @@ def routes(gw: Gateway) -> list[Route]:
             body = await read_json(request, limit)
         except FedinfError as exc:
             return error_response(exc)
-        reply = await run_chat(gw, body, credential=bearer(request))
+        reply = await run_chat(gw, body, authorization=request.headers.get("authorization"))
         if reply.stream is not None:
             return StreamingResponse(reply.stream, media_type="text/event-stream",
                                      headers={**SSE_HEADERS, **reply.headers})
         return json_response(reply.body, reply.status, reply.headers)
 
     async def models(request: Request) -> Response:
-        principal = await gw.authenticate(bearer(request))
+        principal = await gw.authenticate(request.headers.get("authorization"))
         return json_response({"object": "list", "data": model_list(gw, principal)})
 
     return [
@@ -48,7 +48,7 @@ def model_list(gw: Gateway, principal: Any = None) -> list[dict[str, Any]]:
     for mid, entry in gw.network.models.items():
         if not entry.license.allowed:
             continue
-        if principal is not None and principal.model_denied(mid, entry.zone_name):
+        if principal is not None and principal.may_use_model(mid, entry.zone_name):
             continue
         out.append({
             "id": mid, "object": "model", "created": created, "owned_by": "fedinf",
