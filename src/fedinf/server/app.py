@@ -35,7 +35,7 @@ def create_app(gateway: Gateway, *, extra_routes: list[BaseRoute] | None = None,
     for name, module in (("/admin", "fedinf.server.admin"), ("", "fedinf.server.tasks")):
         mounted = _optional_routes(module, gateway)
         if mounted:
-            routes.append(Mount(name, routes=mounted) if name else Mount("/", routes=mounted))
+            routes += [Mount(name, routes=mounted)] if name else mounted
     routes += extra_routes or []
     app = Starlette(routes=routes, exception_handlers=HANDLERS, lifespan=lifespan)
     app.state.gateway = gateway
