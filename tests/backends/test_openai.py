@@ -331,6 +331,40 @@ async def test_closing_the_stream_closes_the_upstream(up, backend):
     assert up.stats["disconnects"] == 1
 
 
+async def test_stream_request_answered_with_json(up, backend):
+    up.inject("no_stream", times=1)
+    chunks = await collect(backend, req(), ctx())
+    assert text_of(chunks) == "echo: hello world"
+    assert chunks[-2]["choices"][0]["finish_reason"] == "stop"
+    assert chunks[-1]["choices"] == [] and chunks[-1]["usage"]["total_tokens"] == 5
+
+
+@pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")
+def test_backend_survives_a_new_event_loop():
+    """A session is bound to its loop; a backend used from a second loop gets a new one (the first loop's idle
+    sockets cannot be closed properly once it is closed: they are collected here, inside this test)."""
+    import threading
+    server_loop = asyncio.new_event_loop()
+    up = FakeOpenAIUpstream()
+    server_loop.run_until_complete(up.start())
+    thread = threading.Thread(target=server_loop.run_forever, daemon=True)
+    thread.start()
+    b = make(up.url)
+
+    async def once() -> str:
+        return (await b.chat(req(), ctx()))["choices"][0]["message"]["content"]
+
+    assert asyncio.run(once()) == "echo: hello world"  # each asyncio.run is a new loop: a new session
+    assert asyncio.run(once()) == "echo: hello world"
+    asyncio.run(b.aclose())
+    asyncio.run_coroutine_threadsafe(up.stop(), server_loop).result(5)
+    server_loop.call_soon_threadsafe(server_loop.stop)
+    thread.join(5)
+    server_loop.close()
+    import gc
+    gc.collect()
+
+
 # ---------------------------------------------------------------- config, capabilities, Azure, health, embeddings
 
 def test_unknown_option_is_config_error():

@@ -125,7 +125,7 @@ async def test_standalone_process(module, path):
     env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2] / "src")}
     proc = subprocess.Popen([sys.executable, "-m", module, "--port", str(port), "--fault",
                              '{"kind": "status", "status": 500, "times": 1, "scope": "all"}'],
-                            env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+                            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         statuses = []
         async with aiohttp.ClientSession() as s:

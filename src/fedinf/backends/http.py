@@ -141,10 +141,16 @@ class HttpUpstream:
         self.read_s = read_s
         self.max_connections = max_connections
         self._session: aiohttp.ClientSession | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
 
     def session(self) -> aiohttp.ClientSession:
+        """The pooled session of the running event loop (a new loop, e.g. a second ``asyncio.run``, gets a new one)."""
         session = self._session
-        if session is None or session.closed:
+        loop = asyncio.get_running_loop()
+        if session is None or session.closed or loop is not self._loop:
+            if session is not None and not session.closed:
+                _abandon(session)
+            self._loop = loop
             connector = aiohttp.TCPConnector(limit=self.max_connections, keepalive_timeout=30, ttl_dns_cache=300,
                                              enable_cleanup_closed=False)
             session = self._session = aiohttp.ClientSession(
@@ -159,8 +165,9 @@ class HttpUpstream:
         if remaining <= 0:
             raise BackendTimeout(f"request deadline passed before calling upstream {self.name}",
                                  details={"upstream": self.name})
+        # ceil_threshold: never round timers up to whole seconds (aiohttp does past 5 s): deadlines are exact
         return aiohttp.ClientTimeout(total=remaining, sock_connect=min(self.connect_s, remaining),
-                                     sock_read=min(read_s or self.read_s, remaining))
+                                     sock_read=min(read_s or self.read_s, remaining), ceil_threshold=1e9)
 
     async def post_json(self, url: str, body: bytes, deadline: float, *, hint: str = "") -> Any:
         """POST ``body`` and return the decoded JSON answer (any 2xx); map every failure to a fedinf error."""
@@ -173,19 +180,24 @@ class HttpUpstream:
             raise
         except (aiohttp.ClientError, asyncio.TimeoutError, OSError) as exc:
             raise transport_error(self.name, exc, started=False) from None
+        return self._decode(raw, resp.status)
+
+    def _decode(self, raw: bytes, status: int) -> Any:
         try:
             return loads(raw)
         except ValueError:
-            raise BadUpstreamResponse(f"upstream {self.name} sent malformed JSON (HTTP {resp.status})",
+            raise BadUpstreamResponse(f"upstream {self.name} sent malformed JSON (HTTP {status})",
                                       details={"upstream": self.name}) from None
 
     async def sse(
         self, url: str, body: bytes, deadline: float, *, translate: Callable[[bytes], Iterable[dict[str, Any]]],
         finish: Callable[[], dict[str, Any]], hint: str = "",
+        on_json: Callable[[Any], Iterable[dict[str, Any]]] | None = None,
     ) -> AsyncIterator[dict[str, Any]]:
         """POST ``body`` and stream the answer: each SSE payload goes through ``translate`` (which returns the
         chunks to yield, possibly none, and raises fedinf errors on bad events); at the end of the stream
         ``finish()`` gives the last chunk (or raises :class:`BackendUnavailable` if the upstream stopped early).
+        An upstream that ignores ``stream`` and answers one JSON document is handled by ``on_json`` (when given).
 
         Failures before the first yielded chunk keep their retryable class; after it they become
         :class:`StreamInterrupted`. Closing the iterator early closes the connection (the upstream stops).
@@ -196,6 +208,13 @@ class HttpUpstream:
             resp = await self.session().post(url, data=body, timeout=self.timeout(deadline))
             if resp.status >= 300:
                 raise status_error(self.name, resp.status, await resp.read(), headers=resp.headers, hint=hint)
+            if on_json is not None and resp.content_type == "application/json":
+                chunks = on_json(self._decode(await resp.read(), resp.status))
+            else:
+                chunks = ()
+            for chunk in chunks:
+                started = True
+                yield chunk
             async for data in sse_data(resp):  # read to the end, even past [DONE]: keeps the connection reusable
                 for chunk in translate(data):
                     started = True
@@ -226,6 +245,17 @@ class HttpUpstream:
         session, self._session = self._session, None
         if session is not None and not session.closed:
             await session.close()
+
+
+def _abandon(session: aiohttp.ClientSession) -> None:
+    """Drop a session whose event loop is gone (it cannot be awaited there any more) without leak warnings."""
+    connector = session.connector
+    try:
+        if connector is not None:
+            connector._close()  # sync part of close(); safe when the old loop is closed
+    except Exception:  # pragma: no cover - best effort
+        pass
+    session.detach()
 
 
 async def sse_data(resp: aiohttp.ClientResponse) -> AsyncIterator[bytes]:

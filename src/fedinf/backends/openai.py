@@ -153,7 +153,7 @@ class OpenAIBackend:
     def _stream(self, body: bytes, request: ChatRequest, ctx: CallContext) -> AsyncIterator[dict[str, Any]]:
         state = _StreamState(self.name)
         return self.http.sse(self.chat_url, body, ctx.deadline, translate=state.feed,
-                             finish=lambda: state.final_chunk(request, ctx), hint=self._hint)
+                             finish=lambda: state.final_chunk(request, ctx), hint=self._hint, on_json=state.from_json)
 
     # ------------------------------------------------------------------ embeddings, health, close
 
@@ -224,6 +224,27 @@ class _StreamState:
             if choice.get("finish_reason"):
                 self.finished = True
         return (chunk,)
+
+    def from_json(self, out: Any) -> tuple[dict[str, Any], ...]:
+        """Chunks equivalent to a whole ``chat.completion`` (an upstream that ignored ``stream: true``)."""
+        if not isinstance(out, dict) or not isinstance(out.get("choices"), list) or not out["choices"]:
+            if isinstance(out, dict) and out.get("error"):
+                raise status_error(self.name, 502, dumps(out))
+            raise BadUpstreamResponse(f"upstream {self.name} answered a stream request without choices",
+                                      details={"upstream": self.name})
+        chunks = []
+        for choice in out["choices"]:
+            message = choice.get("message") or {}
+            delta = {k: v for k, v in message.items() if v is not None}
+            if delta.get("tool_calls"):
+                delta["tool_calls"] = [{"index": i, **c} for i, c in enumerate(delta["tool_calls"])]
+            chunks.append({"index": choice.get("index", 0), "delta": delta,
+                           "finish_reason": choice.get("finish_reason") or "stop", "logprobs": None})
+        chunk = {"id": out.get("id", ""), "object": "chat.completion.chunk", "created": out.get("created", 0),
+                 "model": out.get("model", ""), "choices": chunks}
+        if out.get("usage"):
+            chunk["usage"] = out["usage"]
+        return self.feed(dumps(chunk))
 
     def final_chunk(self, request: ChatRequest, ctx: CallContext) -> dict[str, Any]:
         if not self.finished:

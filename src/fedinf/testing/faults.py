@@ -16,6 +16,7 @@ Kinds (``params`` in brackets):
 ``malformed_sse``  stream ``after_tokens`` good events then a broken one (non-streamed: like ``malformed_json``)
 ``length``         stop after ``tokens`` tokens (default: ``max_tokens`` or 3) with finish reason "length"
 ``no_usage``       answer normally but without any usage
+``no_stream``      ignore ``stream: true`` and answer one JSON document (a quirk of some servers)
 =================  ================================================================================================
 
 ``scope`` is ``"chat"`` (generation endpoints only, the default) or ``"all"`` (also ``/health`` and the model list:
@@ -29,7 +30,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 KINDS = frozenset({"status", "reset", "hang", "slow", "stall", "cutoff", "malformed_json", "malformed_sse", "length",
-                   "no_usage"})
+                   "no_usage", "no_stream"})
 Scope = Literal["chat", "all"]
 
 

@@ -105,7 +105,7 @@ class FakeOpenAIUpstream(FakeServer):
         self._n += 1
         head = {"id": f"chatcmpl-fake-{self._n}", "created": int(time.time()), "model": str(body.get("model", ""))}
         with_usage = rule is None or rule.kind != "no_usage"
-        if body.get("stream"):
+        if body.get("stream") and (rule is None or rule.kind != "no_stream"):
             return await self._stream(request, body, head, answer, rule, with_usage)
         return await self._json(request, head, answer, rule, with_usage)
 
