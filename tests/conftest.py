@@ -96,10 +96,12 @@ def gateway_server(config_text: str, *, roles: tuple[str, ...] = ("admin",), **o
 
 
 class ServeProcess:
-    """`python -m fedinf serve` as a real subprocess (what a user runs)."""
+    """`python -m fedinf serve` as a real subprocess (what a user runs); its output goes to a log file."""
 
     def __init__(self, config_path: Path | None, env: dict[str, str] | None = None,
-                 args: list[str] | None = None) -> None:
+                 args: list[str] | None = None, *, log_dir: Path | None = None) -> None:
+        import tempfile
+
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         cmd = [sys.executable, "-m", "fedinf", "serve", "--port", str(self.port), *(args or [])]
@@ -107,7 +109,10 @@ class ServeProcess:
             cmd += ["--config", str(config_path)]
         full_env = {**os.environ, "PYTHONPATH": str(SRC), **(env or {})}
         full_env.pop("FEDINF_CONFIG", None)
-        self.proc = subprocess.Popen(cmd, env=full_env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        self.log_path = Path(tempfile.mkstemp(prefix="fedinf-serve-", suffix=".log", dir=log_dir)[1])
+        self._log = open(self.log_path, "w")
+        self.proc = subprocess.Popen(cmd, env=full_env, stdout=self._log, stderr=subprocess.STDOUT, text=True,
+                                     cwd=str(log_dir) if log_dir else None)
 
     def __enter__(self) -> "ServeProcess":
         try:
@@ -118,10 +123,19 @@ class ServeProcess:
         return self
 
     def output(self) -> str:
-        try:
-            return self.proc.communicate(timeout=5)[0] or ""
-        except Exception:
-            return ""
+        return self.log_path.read_text(errors="replace")
+
+    def admin_key(self) -> str:
+        """The bootstrap admin key printed once on first start."""
+        import re
+
+        end = time.monotonic() + 30
+        while time.monotonic() < end:
+            m = re.search(r"\b(fk_[A-Za-z0-9_-]+)", self.output())
+            if m:
+                return m.group(1)
+            time.sleep(0.1)
+        raise AssertionError(f"no admin key printed:\n{self.output()}")
 
     def stop(self) -> None:
         if self.proc.poll() is None:
@@ -130,9 +144,49 @@ class ServeProcess:
                 self.proc.wait(timeout=15)
             except subprocess.TimeoutExpired:
                 self.proc.kill()
+                self.proc.wait()
+        self._log.close()
 
     def __exit__(self, *exc: Any) -> None:
         self.stop()
+
+
+class UpstreamProcess:
+    """A fake upstream (``fedinf.testing.upstream`` or ``.anthropic_upstream``) as a real subprocess."""
+
+    def __init__(self, module: str = "fedinf.testing.upstream", *args: str) -> None:
+        self.port = free_port()
+        self.origin = f"http://127.0.0.1:{self.port}"
+        env = {**os.environ, "PYTHONPATH": str(SRC)}
+        self.proc = subprocess.Popen([sys.executable, "-m", module, "--port", str(self.port), *args], env=env,
+                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+    def __enter__(self) -> "UpstreamProcess":
+        wait_http(self.origin + "/_control", timeout=30, proc=self.proc)
+        return self
+
+    def control(self, **body: Any) -> Any:
+        import json
+        import urllib.request
+
+        req = urllib.request.Request(self.origin + "/_control", data=json.dumps(body).encode(), method="POST",
+                                     headers={"content-type": "application/json"})
+        with urllib.request.urlopen(req, timeout=5) as r:
+            return json.loads(r.read() or b"null")
+
+    def stats(self) -> Any:
+        import json
+        import urllib.request
+
+        with urllib.request.urlopen(self.origin + "/_control", timeout=5) as r:
+            return json.loads(r.read())
+
+    def __exit__(self, *exc: Any) -> None:
+        self.proc.terminate()
+        try:
+            self.proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
 
 
 @pytest.fixture
