@@ -39,6 +39,7 @@ async def test_create_authenticate_and_scopes(key_store) -> None:
     assert (p.key_id, p.tenant, p.name, p.roles) == (rec.key_id, "acme", "svc", frozenset({"user"}))
     assert p.scopes == scopes and p.limits.requests_per_minute == 5 and p.max_class is DataClass.CONFIDENTIAL
     assert (await ac.authenticate(f"bearer   {secret}  ")).key_id == rec.key_id
+    assert (await ac.authenticate(secret)).key_id == rec.key_id  # bare key (x-api-key, unwrapped bearer)
     # the store holds only the hash
     if hasattr(key_store, "url") and key_store.url.startswith("sqlite"):
         assert secret.encode() not in open(key_store.url.removeprefix("sqlite:///"), "rb").read()
@@ -51,6 +52,7 @@ async def test_auth_error_codes(key_store) -> None:
     assert await auth_code(ac, None) == "missing_api_key"
     assert await auth_code(ac, "") == "missing_api_key"
     assert await auth_code(ac, f"Basic {secret}") == "invalid_api_key"
+    assert await auth_code(ac, "Bearer") == "invalid_api_key"
     assert await auth_code(ac, "Bearer sk-openai-style") == "invalid_api_key"
     assert await auth_code(ac, f"Bearer {secret[:-1]}x") == "invalid_api_key"  # right id, wrong secret
     other, _ = new_key(tenant="acme")

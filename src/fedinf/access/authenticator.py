@@ -38,13 +38,16 @@ class Authenticator:
         self.lookups = 0
 
     async def authenticate(self, authorization: str | None) -> Principal:
-        """The principal for the header value ``authorization`` (e.g. ``"Bearer fk_..."``)."""
+        """The principal for ``authorization``: a header value (``"Bearer fk_..."``) or the bare key."""
         if not authorization or not authorization.strip():
             raise AuthError("missing API key: send 'Authorization: Bearer fk_...'", code="missing_api_key")
-        scheme, _, token = authorization.strip().partition(" ")
-        if scheme.lower() != "bearer" or not token.strip():
-            raise AuthError("malformed Authorization header: expected 'Bearer fk_...'", code="invalid_api_key")
-        token = token.strip()
+        value = authorization.strip()
+        if " " in value:  # a whole header value; a bare key (``x-api-key``, or already unwrapped) has no space
+            scheme, _, token = value.partition(" ")
+            if scheme.lower() != "bearer" or not token.strip():
+                raise AuthError("malformed Authorization header: expected 'Bearer fk_...'", code="invalid_api_key")
+            value = token.strip()
+        token = value
         key_id = parse_key(token)
         if key_id is None:
             raise AuthError("invalid API key", code="invalid_api_key")

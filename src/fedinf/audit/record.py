@@ -41,6 +41,8 @@ class Attempt:
     outcome: str = "ok"
     error_code: str | None = None
     latency_ms: float | None = None
+    replica: str | None = None
+    reask: int = 0
 
 
 @dataclass(frozen=True, slots=True)

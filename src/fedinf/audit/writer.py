@@ -45,6 +45,8 @@ class Auditor:
         self._queue: asyncio.Queue[tuple[dict[str, Any], float, asyncio.Future[Receipt]] | None] | None = None
         self._task: asyncio.Task[None] | None = None
         self._starting: asyncio.Future[None] | None = None
+        self._reader_executor: concurrent.futures.ThreadPoolExecutor | None = None
+        self._reader: AuditStore | None = None
         self.batches = 0
         self.records = 0
 
@@ -68,6 +70,12 @@ class Auditor:
         fut: asyncio.Future[Receipt] = asyncio.get_running_loop().create_future()
         self._queue.put_nowait((record.to_dict(), record.time, fut))
         return await asyncio.shield(fut)
+
+    async def record(self, trace: Any) -> Receipt:
+        """Write the record of a pipeline ``Trace`` (see :mod:`fedinf.audit.trace`); durable when it returns."""
+        from fedinf.audit.trace import record_from_trace
+
+        return await self.write(record_from_trace(trace))
 
     async def _run(self) -> None:
         assert self._queue is not None
@@ -110,6 +118,19 @@ class Auditor:
             await self.start()
         return await asyncio.get_running_loop().run_in_executor(self._executor, fn, self._store)  # type: ignore[arg-type]
 
+    async def read(self, fn: Callable[[AuditStore], T]) -> T:
+        """Run ``fn(store)`` on a second, read-only-use connection in its own thread, so queries, exports and
+        verification never hold up the writer."""
+        loop = asyncio.get_running_loop()
+        if self._reader_executor is None:
+            self._reader_executor = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="fedinf-audit-read")
+
+        def call() -> T:  # runs in the reader thread, so opening the reader once needs no lock
+            if self._reader is None:
+                self._reader = self._factory()
+            return fn(self._reader)
+        return await loop.run_in_executor(self._reader_executor, call)
+
     async def aclose(self) -> None:
         """Commit everything queued, stop the writer and close the store."""
         if self._task is not None and self._queue is not None:
@@ -120,6 +141,11 @@ class Auditor:
             store, self._store = self._store, None
             await asyncio.get_running_loop().run_in_executor(self._executor, store.close)
         self._executor.shutdown(wait=True)
+        if self._reader_executor is not None:
+            if self._reader is not None:
+                reader, self._reader = self._reader, None
+                await asyncio.get_running_loop().run_in_executor(self._reader_executor, reader.close)
+            self._reader_executor.shutdown(wait=True)
 
 
 class NullAuditor:
@@ -132,6 +158,9 @@ class NullAuditor:
         return None
 
     async def write(self, record: AuditRecord) -> Receipt:
+        return Receipt(0, "")
+
+    async def record(self, trace: Any) -> Receipt:
         return Receipt(0, "")
 
     async def aclose(self) -> None:

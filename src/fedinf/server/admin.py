@@ -1,0 +1,229 @@
+"""The admin HTTP API, mounted under ``/admin`` (JSON; designed for the admin web UI as well as scripts).
+
+Every endpoint needs an API key; keys and tenants need the ``admin`` role, the audit endpoints ``admin`` or
+``auditor``. Errors are FedinfErrors, mapped to OpenAI's error shape by the server's single handler.
+
+    GET    /admin/whoami                      the calling key
+    GET    /admin/keys?tenant=&all=true       list keys (never secrets)
+    POST   /admin/keys                        create: {tenant, name, roles, scopes, limits, expires_at} -> secret once
+    GET    /admin/keys/{key_id}               one key
+    PATCH  /admin/keys/{key_id}               change name, roles, scopes, limits, expires_at
+    POST   /admin/keys/{key_id}/rotate        {grace_s} -> successor key and its secret
+    DELETE /admin/keys/{key_id}               revoke
+    GET    /admin/tenants                     list tenants
+    GET    /admin/tenants/{name}              one tenant
+    PUT    /admin/tenants/{name}              create/update: {description, log_content}
+    GET    /admin/audit?key_id=&tenant=&model=&zone=&data_class=&since=&until=&outcome=&after_seq=&limit=&order=
+    GET    /admin/audit/verify                chain verification report
+    GET    /admin/audit/export?format=jsonl|csv&<filters>   streamed
+
+``ctx`` is the Gateway (or any object) carrying the :class:`~fedinf.access.AccessControl` as ``access``,
+``extras["access"]`` or ``authenticator``, and the :class:`~fedinf.audit.Auditor` as ``auditor``.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import Response, StreamingResponse
+from starlette.routing import Route
+
+from fedinf.access import AccessControl, Limits, Principal, Scopes, Tenant
+from fedinf.access.keys import check_name
+from fedinf.audit import AuditQuery
+from fedinf.audit.export import export_lines, parse_when
+from fedinf.errors import NotFound, RequestError, ServiceUnavailable
+
+_KEY_FIELDS = {"tenant", "name", "roles", "scopes", "limits", "expires_at"}
+_PATCH_FIELDS = {"name", "roles", "scopes", "limits", "expires_at"}
+_FILTERS = ("key_id", "tenant", "model", "zone", "data_class", "outcome", "request_id")
+
+
+def _json(body: Any, status: int = 200) -> Response:
+    return Response(json.dumps(body, separators=(",", ":"), ensure_ascii=False), status_code=status,
+                    media_type="application/json")
+
+
+def find_access(ctx: Any) -> AccessControl:
+    for cand in (getattr(ctx, "access", None), (getattr(ctx, "extras", None) or {}).get("access"),
+                 getattr(ctx, "authenticator", None)):
+        if isinstance(cand, AccessControl):
+            return cand
+    raise ServiceUnavailable("access control is not configured on this server", code="admin_unavailable")
+
+
+async def _body(request: Request, allowed: set[str]) -> dict[str, Any]:
+    try:
+        data = json.loads(await request.body() or b"{}")
+    except ValueError:
+        raise RequestError("the request body must be JSON", code="invalid_body") from None
+    if not isinstance(data, dict):
+        raise RequestError("the request body must be a JSON object", code="invalid_body")
+    unknown = sorted(set(data) - allowed)
+    if unknown:
+        raise RequestError(f"unknown field(s) {unknown}; allowed: {sorted(allowed)}", code="unknown_field",
+                           param=unknown[0])
+    return data
+
+
+def _parsed(data: dict[str, Any]) -> dict[str, Any]:
+    """Validated key fields (ValueError -> 400)."""
+    out: dict[str, Any] = {}
+    try:
+        if "scopes" in data:
+            extra = set(data["scopes"] or {}) - set(Scopes().to_dict())
+            if extra:
+                raise ValueError(f"unknown scope field(s) {sorted(extra)}")
+            out["scopes"] = Scopes.from_dict(data["scopes"])
+        if "limits" in data:
+            extra = set(data["limits"] or {}) - set(Limits().to_dict())
+            if extra:
+                raise ValueError(f"unknown limit field(s) {sorted(extra)}")
+            out["limits"] = Limits.from_dict(data["limits"])
+        if "roles" in data:
+            from fedinf.access import ROLES
+            roles = tuple(data["roles"] or ())
+            if not roles or any(r not in ROLES for r in roles):
+                raise ValueError(f"roles must be a non-empty list of {', '.join(ROLES)}")
+            out["roles"] = roles
+        if "name" in data:
+            out["name"] = str(data["name"])
+        if "expires_at" in data:
+            out["expires_at"] = None if data["expires_at"] is None else float(data["expires_at"])
+    except (ValueError, TypeError) as exc:
+        raise RequestError(str(exc), code="invalid_value") from None
+    return out
+
+
+def routes(ctx: Any) -> list[Route]:
+    """The admin routes (relative to the ``/admin`` mount)."""
+
+    async def principal(request: Request, *roles: str) -> Principal:
+        access = find_access(ctx)
+        auth = request.headers.get("authorization") or request.headers.get("x-api-key")
+        p = await access.authenticator.authenticate(auth)
+        if roles:
+            p.require_role(*roles)
+        return p
+
+    async def whoami(request: Request) -> Response:
+        p = await principal(request)
+        return _json({"key_id": p.key_id, "tenant": p.tenant, "name": p.name, "roles": sorted(p.roles),
+                      "scopes": p.scopes.to_dict(), "limits": p.limits.to_dict()})
+
+    async def keys(request: Request) -> Response:
+        await principal(request, "admin")
+        access = find_access(ctx)
+        if request.method == "GET":
+            q = request.query_params
+            recs = await access.list_keys(tenant=q.get("tenant"), include_inactive=q.get("all") in ("1", "true"))
+            return _json({"data": [r.to_dict() for r in recs]})
+        data = await _body(request, _KEY_FIELDS)
+        tenant = data.get("tenant") or "default"
+        fields = _parsed(data)
+        try:
+            rec, secret = await access.create_key(tenant=str(tenant), **fields)
+        except ValueError as exc:
+            raise RequestError(str(exc), code="invalid_value") from None
+        return _json({**rec.to_dict(), "secret": secret}, 201)
+
+    async def key(request: Request) -> Response:
+        await principal(request, "admin")
+        access = find_access(ctx)
+        key_id = request.path_params["key_id"]
+        if request.method == "GET":
+            return _json((await access.get_key(key_id)).to_dict())
+        if request.method == "DELETE":
+            return _json((await access.revoke_key(key_id)).to_dict())
+        fields = _parsed(await _body(request, _PATCH_FIELDS))
+        return _json((await access.update_key(key_id, **fields)).to_dict())
+
+    async def rotate(request: Request) -> Response:
+        await principal(request, "admin")
+        data = await _body(request, {"grace_s"})
+        try:
+            grace = float(data.get("grace_s") or 0.0)
+        except (TypeError, ValueError):
+            raise RequestError("grace_s must be a number of seconds", code="invalid_value") from None
+        rec, secret = await find_access(ctx).rotate_key(request.path_params["key_id"], grace_s=grace)
+        return _json({**rec.to_dict(), "secret": secret}, 201)
+
+    async def tenants(request: Request) -> Response:
+        await principal(request, "admin")
+        return _json({"data": [t.to_dict() for t in await find_access(ctx).list_tenants()]})
+
+    async def tenant(request: Request) -> Response:
+        await principal(request, "admin")
+        access = find_access(ctx)
+        name = request.path_params["name"]
+        if request.method == "GET":
+            return _json((await access.get_tenant(name)).to_dict())
+        data = await _body(request, {"description", "log_content"})
+        try:
+            check_name("tenant", name)
+        except ValueError as exc:
+            raise RequestError(str(exc), code="invalid_value") from None
+        try:
+            cur = await access.get_tenant(name)
+        except NotFound:
+            cur = Tenant(name=name)
+        t = Tenant(name=name, description=str(data.get("description", cur.description)),
+                   log_content=bool(data.get("log_content", cur.log_content)), created_at=cur.created_at)
+        return _json((await access.upsert_tenant(t)).to_dict())
+
+    def auditor() -> Any:
+        a = getattr(ctx, "auditor", None)
+        if a is None or not hasattr(a, "read"):
+            raise ServiceUnavailable("the audit trail is not enabled on this server", code="audit_disabled")
+        return a
+
+    async def audit(request: Request) -> Response:
+        await principal(request, "admin", "auditor")
+        q = _audit_query(request)
+        recs = await auditor().read(lambda s: s.query(q))
+        return _json({"data": recs, "next_after_seq": recs[-1]["seq"] if recs and not q.descending else None})
+
+    async def verify(request: Request) -> Response:
+        await principal(request, "admin", "auditor")
+        report = await auditor().read(lambda s: s.verify())
+        return _json(report.to_dict())
+
+    async def export(request: Request) -> Response:
+        await principal(request, "admin", "auditor")
+        fmt = request.query_params.get("format", "jsonl")
+        if fmt not in ("jsonl", "csv"):
+            raise RequestError("format must be jsonl or csv", code="invalid_value", param="format")
+        q = _audit_query(request)
+        lines = await auditor().read(lambda s: list(export_lines(s, q, fmt)))
+
+        async def body() -> Any:
+            for i in range(0, len(lines), 500):
+                yield "".join(lines[i:i + 500]).encode()
+        media = "application/x-ndjson" if fmt == "jsonl" else "text/csv"
+        return StreamingResponse(body(), media_type=media,
+                                 headers={"content-disposition": f'attachment; filename="audit.{fmt}"'})
+
+    return [
+        Route("/whoami", whoami, methods=["GET"]),
+        Route("/keys", keys, methods=["GET", "POST"]),
+        Route("/keys/{key_id}", key, methods=["GET", "PATCH", "DELETE"]),
+        Route("/keys/{key_id}/rotate", rotate, methods=["POST"]),
+        Route("/tenants", tenants, methods=["GET"]),
+        Route("/tenants/{name}", tenant, methods=["GET", "PUT"]),
+        Route("/audit", audit, methods=["GET"]),
+        Route("/audit/verify", verify, methods=["GET"]),
+        Route("/audit/export", export, methods=["GET"]),
+    ]
+
+
+def _audit_query(request: Request) -> AuditQuery:
+    qp = request.query_params
+    try:
+        return AuditQuery(**{f: qp.get(f) for f in _FILTERS}, since=parse_when(qp.get("since")),
+                          until=parse_when(qp.get("until")),
+                          after_seq=int(qp["after_seq"]) if qp.get("after_seq") else None,
+                          limit=max(1, min(int(qp.get("limit", 100)), 1000)), descending=qp.get("order") == "desc")
+    except ValueError as exc:
+        raise RequestError(str(exc), code="invalid_value") from None
