@@ -29,12 +29,12 @@ async def test_records_written_by_pipeline(tmp_path) -> None:
     auditor = Auditor(lambda: SqliteAuditStore(tmp_path / "audit.db"))
     _, secret = await access.create_key(tenant="acme", scopes=Scopes(max_class=DataClass.CONFIDENTIAL))
     email = "jane.doe@example.com"
-    async with Gateway.from_config(config(), authenticator=access, auditor=auditor) as gw:
+    async with Gateway.from_config(config(), access=access, auditor=auditor) as gw:
         reply = await gw.chat({"model": "auto", "messages": [{"role": "user", "content": f"mail {email} now"}]},
-                              credential=secret)
+                              authorization=f"Bearer {secret}")
         assert reply["model"] == "local"  # the email keeps it away from the public-only cloud zone
         try:
-            await gw.chat({"model": "auto", "messages": [{"role": "user", "content": "hi"}]}, credential="fk_bad")
+            await gw.chat({"model": "auto", "messages": [{"role": "user", "content": "hi"}]}, authorization="Bearer fk_bad")
         except AuthError:
             pass
         else:

@@ -1,4 +1,10 @@
-"""Turn a pipeline :class:`~fedinf.pipeline.Trace` into an :class:`AuditRecord` (ids, classes, counts; no content)."""
+"""Turn a pipeline :class:`~fedinf.pipeline.Trace` into an :class:`AuditRecord` (ids, classes, counts; no content).
+
+Duck-typed (trace, classification, decision and result are read by attribute) so the audit package does not import
+the pipeline. Only summaries are copied: entity types and counts, class labels, model and zone ids, exclusion
+reasons, attempt outcomes and token counts; ``content`` is what the caller passes (pseudonymized, and only for
+tenants with content logging on).
+"""
 
 from __future__ import annotations
 
@@ -8,32 +14,39 @@ from typing import Any
 from fedinf.audit.record import Attempt, AuditRecord, ClassificationSummary, DecisionSummary, Usage
 
 
+def classification_summary(cls: Any, principal: Any) -> ClassificationSummary:
+    if cls is None:
+        return ClassificationSummary()
+    return ClassificationSummary(
+        data_class=cls.data_class.label, entities=dict(sorted(cls.counts().items())),
+        detected_class=cls.detected_class.label, adjustment=cls.adjustment,
+        adjusted_by=getattr(principal, "key_id", None) if cls.adjustment else None)
+
+
+def decision_summary(d: Any, result: Any, attempts_seen: Any) -> DecisionSummary:
+    raw = result.attempts if result is not None else (attempts_seen or [])
+    attempts = [Attempt(model=a.model, zone=a.zone, outcome="ok" if a.outcome == "ok" else "error",
+                        error_code=None if a.outcome == "ok" else a.outcome, latency_ms=round(a.latency_ms, 2),
+                        replica=getattr(a, "replica", None), reask=getattr(a, "reask", 0)) for a in raw]
+    if d is None:
+        return DecisionSummary(attempts=attempts)
+    return DecisionSummary(
+        route=d.route, strategy=d.strategy, eligible=[t.model_id for t in d.targets],
+        excluded={e.model_id: f"{e.reason}: {e.detail}" for e in d.excluded},
+        chosen_model=result.target.model_id if result is not None else None,
+        chosen_zone=result.target.zone if result is not None else None, attempts=attempts)
+
+
 def record_from_trace(trace: Any, *, content: dict[str, Any] | None = None) -> AuditRecord:
+    """The audit record of one finished (or refused) request."""
     principal = trace.principal
-    cls = trace.classification
-    classification = ClassificationSummary()
-    if cls is not None:
-        classification = ClassificationSummary(
-            data_class=cls.data_class.label, entities=dict(sorted(cls.counts().items())),
-            detected_class=cls.detected_class.label, adjustment=cls.adjustment,
-            adjusted_by=getattr(principal, "key_id", None) if cls.adjustment else None)
-    decision = DecisionSummary()
-    d = trace.decision
-    if d is not None:
-        result = trace.result
-        attempts = [Attempt(model=a.model, zone=a.zone, outcome="ok" if a.outcome == "ok" else "error",
-                            error_code=None if a.outcome == "ok" else a.outcome, latency_ms=round(a.latency_ms, 2))
-                    for a in (result.attempts if result is not None else trace.attempts)]
-        decision = DecisionSummary(
-            route=d.route, strategy=d.strategy, eligible=[t.model_id for t in d.targets],
-            excluded={e.model_id: f"{e.reason}: {e.detail}" for e in d.excluded},
-            chosen_model=result.target.model_id if result is not None else None,
-            chosen_zone=result.target.zone if result is not None else None, attempts=attempts)
     usage = trace.usage or {}
     return AuditRecord(
         request_id=trace.request_id, key_id=getattr(principal, "key_id", None),
         tenant=getattr(principal, "tenant", None), endpoint=trace.endpoint, model_requested=trace.requested,
-        classification=classification, decision=decision, status=trace.status, error_code=trace.error_code,
+        classification=classification_summary(trace.classification, principal),
+        decision=decision_summary(trace.decision, trace.result, getattr(trace, "attempts", None)),
+        status=trace.status, error_code=trace.error_code,
         usage=Usage(prompt_tokens=int(usage.get("prompt_tokens") or 0),
                     completion_tokens=int(usage.get("completion_tokens") or 0)),
-        latency_ms=round((time.monotonic() - trace.started) * 1000, 3), stream=trace.stream, content=content)
+        latency_ms=round((time.monotonic() - trace.started) * 1000, 3), stream=bool(trace.stream), content=content)

@@ -73,9 +73,9 @@ class Auditor:
 
     async def record(self, trace: Any) -> Receipt:
         """Write the record of a pipeline ``Trace`` (see :mod:`fedinf.audit.trace`); durable when it returns."""
-        from fedinf.audit.trace import record_from_trace
+        from fedinf.audit.from_trace import record_from_trace
 
-        return await self.write(record_from_trace(trace))
+        return await self.write(record_from_trace(trace, content=getattr(trace, "content", None)))
 
     async def _run(self) -> None:
         assert self._queue is not None
