@@ -214,6 +214,33 @@ async def test_connection_refused():
         await b.aclose()
 
 
+async def test_connect_timeout():
+    """A listener whose accept queue is full drops new SYNs: the connect hangs until connect_s."""
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(0)
+        port = listener.getsockname()[1]
+        fillers = []
+        for _ in range(4):
+            s = socket.socket()
+            s.setblocking(False)
+            s.connect_ex(("127.0.0.1", port))
+            fillers.append(s)
+        b = make(f"http://127.0.0.1:{port}/v1", connect_s=0.3)
+        try:
+            t0 = time.monotonic()
+            with pytest.raises((BackendTimeout, BackendUnavailable)) as e:
+                await b.chat(req(), ctx(5))
+            elapsed = time.monotonic() - t0
+            if isinstance(e.value, BackendUnavailable):
+                pytest.skip("this kernel completes connections past the accept queue")
+            assert "connect timeout" in e.value.message and elapsed < 1.5
+        finally:
+            await b.aclose()
+            for s in fillers:
+                s.close()
+
+
 async def test_hang_ends_at_deadline(up, backend):
     up.hang()
     t0 = time.monotonic()

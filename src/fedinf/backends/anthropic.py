@@ -33,7 +33,7 @@ from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING, Any
 
 from fedinf.backends.base import CallContext, Capabilities
-from fedinf.backends.http import BadUpstreamResponse, HttpUpstream, dumps, estimate_tokens, loads, status_error
+from fedinf.backends.http import HttpUpstream, bad_response, dumps, estimate_tokens, loads, status_error
 from fedinf.backends.openai import check_options, key_hint, replica_name
 from fedinf.errors import BackendUnavailable, CapabilityError, ConfigError
 from fedinf.protocol import ChatRequest, Message, completion, usage as make_usage
@@ -91,8 +91,7 @@ class AnthropicBackend:
         if not isinstance(out, dict) or out.get("type") == "error" or not isinstance(out.get("content"), list):
             if isinstance(out, dict) and isinstance(out.get("error"), dict):
                 raise status_error(self.name, ERROR_STATUS.get(out["error"].get("type"), 502), dumps(out))
-            raise BadUpstreamResponse(f"upstream {self.name} answered without content blocks",
-                                      details={"upstream": self.name})
+            raise bad_response(self.name, "answered without content blocks")
         result = from_anthropic(out, model=self.upstream_model)
         if not out.get("usage"):
             text = result["choices"][0]["message"]["content"] or ""
@@ -301,8 +300,7 @@ class StreamTranslator:
             ev = loads(data)
             kind = ev["type"]
         except (ValueError, KeyError, TypeError):
-            raise BadUpstreamResponse(f"upstream {self.name} sent a malformed stream event",
-                                      details={"upstream": self.name}) from None
+            raise bad_response(self.name, "sent a malformed stream event") from None
         handler = getattr(self, "_on_" + str(kind), None)
         return handler(ev) if handler is not None else ()  # ping and future event types are ignored
 

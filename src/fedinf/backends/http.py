@@ -38,10 +38,12 @@ def dumps(obj: Any) -> bytes:
     return json.dumps(obj, ensure_ascii=False, separators=(",", ":")).encode()
 
 
-class BadUpstreamResponse(BackendUnavailable):
-    """Internal marker raised by parsers; re-raised as ``BackendUnavailable(code='bad_upstream_response')``."""
+BAD_RESPONSE = "bad_upstream_response"
 
-    code = "bad_upstream_response"
+
+def bad_response(name: str, what: str) -> BackendUnavailable:
+    """The error for an upstream answer fedinf cannot parse: retryable, code ``bad_upstream_response``."""
+    return BackendUnavailable(f"upstream {name} {what}", code=BAD_RESPONSE, details={"upstream": name})
 
 
 def _clip(text: str, limit: int = 300) -> str:
@@ -186,8 +188,7 @@ class HttpUpstream:
         try:
             return loads(raw)
         except ValueError:
-            raise BadUpstreamResponse(f"upstream {self.name} sent malformed JSON (HTTP {status})",
-                                      details={"upstream": self.name}) from None
+            raise bad_response(self.name, f"sent malformed JSON (HTTP {status})") from None
 
     async def sse(
         self, url: str, body: bytes, deadline: float, *, translate: Callable[[bytes], Iterable[dict[str, Any]]],
@@ -215,7 +216,7 @@ class HttpUpstream:
             for chunk in chunks:
                 started = True
                 yield chunk
-            async for data in sse_data(resp):  # read to the end, even past [DONE]: keeps the connection reusable
+            async for data in sse_data(resp, self.name):  # read to the end, even past [DONE]: keeps the connection reusable
                 for chunk in translate(data):
                     started = True
                     yield chunk
@@ -258,12 +259,12 @@ def _abandon(session: aiohttp.ClientSession) -> None:
     session.detach()
 
 
-async def sse_data(resp: aiohttp.ClientResponse) -> AsyncIterator[bytes]:
+async def sse_data(resp: aiohttp.ClientResponse, name: str = "") -> AsyncIterator[bytes]:
     """Yield the ``data`` payload of each Server-Sent Event of ``resp`` (multi-line data joined with ``\\n``).
 
     Comments, ``event:``/``id:``/``retry:`` fields and unknown lines are skipped (the JSON payloads of OpenAI and
     Anthropic carry their own type). A line longer than :data:`MAX_SSE_LINE` raises
-    :class:`BadUpstreamResponse`. Ends at end of stream; a trailing event without its blank line is still yielded.
+    ``BackendUnavailable(code="bad_upstream_response")``. Ends at end of stream; a trailing event without its blank line is still yielded.
     """
     buf = b""
     data: list[bytes] = []
@@ -290,7 +291,7 @@ async def sse_data(resp: aiohttp.ClientResponse) -> AsyncIterator[bytes]:
                 data.append(line[6:] if line[5:6] == b" " else line[5:])
         buf = buf[start:]
         if len(buf) > MAX_SSE_LINE:
-            raise BadUpstreamResponse("upstream sent an over-long SSE line")
+            raise bad_response(name, "sent an over-long SSE line")
     if buf.startswith(b"data:"):
         data.append(buf[6:] if buf[5:6] == b" " else buf[5:])
     if data:

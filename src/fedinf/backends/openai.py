@@ -10,7 +10,8 @@ Config (``models[].options``), every key optional, unknown keys are a :class:`Co
 - ``stream_usage`` (default true): ask for usage on streams (``stream_options.include_usage``); turn off for old
   servers that reject the field;
 - ``max_connections`` (default 256): size of the keep-alive pool to this endpoint;
-- ``health_path`` (default ``/models``): path, relative to the endpoint URL, probed by :meth:`health`.
+- ``health_path`` (default ``/models``): path relative to the endpoint URL, or a full URL (TGI: its root
+  ``/health``), probed by :meth:`health`.
 
 Usage is always filled in. When an upstream reports none, fedinf estimates it (~4 characters per token of the
 prompt's and the answer's text) and sets ``ctx.extra["usage_estimated"] = True``.
@@ -29,7 +30,7 @@ from urllib.parse import quote
 
 from fedinf.backends.base import CallContext, Capabilities, StructuredMode
 from fedinf.backends.http import (
-    BadUpstreamResponse, HttpUpstream, dumps, estimate_tokens, loads, sse_data, status_error, transport_error,
+    HttpUpstream, bad_response, dumps, estimate_tokens, loads, status_error,
 )
 from fedinf.errors import BackendUnavailable, CapabilityError, ConfigError
 from fedinf.protocol import ChatRequest, usage as make_usage
@@ -102,7 +103,8 @@ class OpenAIBackend:
                 headers["api-key"] = key
         else:
             self.chat_url, self.embed_url = f"{base}/chat/completions", f"{base}/embeddings"
-            self.health_url = base + str(options.get("health_path", "/models"))
+            health = str(options.get("health_path", "/models"))
+            self.health_url = health if health.startswith(("http://", "https://")) else base + health
             if key:
                 headers["authorization"] = f"Bearer {key}"
         stream_usage = options.get("stream_usage", True)
@@ -127,7 +129,7 @@ class OpenAIBackend:
         if not isinstance(choices, list) or not choices:
             if isinstance(out, dict) and out.get("error"):  # some servers answer 200 with an error body
                 raise status_error(self.name, 502, dumps(out))
-            raise BadUpstreamResponse(f"upstream {self.name} answered without choices", details={"upstream": self.name})
+            raise bad_response(self.name, "answered without choices")
         if not out.get("usage"):
             text = "".join(str((c.get("message") or {}).get("content") or "") for c in choices if isinstance(c, dict))
             out["usage"] = make_usage(estimate_tokens("".join(request.texts())), estimate_tokens(text))
@@ -164,8 +166,7 @@ class OpenAIBackend:
         body = {"model": ctx.upstream_model or self.upstream_model, "input": inputs}
         out = await self.http.post_json(self.embed_url, dumps(body), ctx.deadline, hint=self._hint)
         if not isinstance(out, dict) or not isinstance(out.get("data"), list):
-            raise BadUpstreamResponse(f"upstream {self.name} answered embeddings without data",
-                                      details={"upstream": self.name})
+            raise bad_response(self.name, "answered embeddings without data")
         if not out.get("usage"):
             n = sum(estimate_tokens(t) for t in inputs)
             out["usage"] = {"prompt_tokens": n, "total_tokens": n}
@@ -201,9 +202,9 @@ class _StreamState:
         try:
             chunk = loads(data)
         except ValueError:
-            raise BadUpstreamResponse(f"upstream {name} sent a malformed SSE event", details={"upstream": name}) from None
+            raise bad_response(name, "sent a malformed SSE event") from None
         if not isinstance(chunk, dict):
-            raise BadUpstreamResponse(f"upstream {name} sent a non-object SSE event", details={"upstream": name})
+            raise bad_response(name, "sent a non-object SSE event")
         if "error" in chunk and "choices" not in chunk:
             raise status_error(name, 502, data)
         usage = chunk.pop("usage", None)
@@ -230,8 +231,7 @@ class _StreamState:
         if not isinstance(out, dict) or not isinstance(out.get("choices"), list) or not out["choices"]:
             if isinstance(out, dict) and out.get("error"):
                 raise status_error(self.name, 502, dumps(out))
-            raise BadUpstreamResponse(f"upstream {self.name} answered a stream request without choices",
-                                      details={"upstream": self.name})
+            raise bad_response(self.name, "answered a stream request without choices")
         chunks = []
         for choice in out["choices"]:
             message = choice.get("message") or {}
