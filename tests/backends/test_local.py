@@ -51,7 +51,7 @@ def spec(**options: Any) -> ModelSpec:
                      options=options)
 
 
-def ctx(seconds: float = 60.0, **extra: Any) -> CallContext:
+def ctx(seconds: float = 120.0, **extra: Any) -> CallContext:
     return CallContext(request_id="t", deadline=time.monotonic() + seconds, upstream_model="smol", extra=extra)
 
 
@@ -64,8 +64,8 @@ def text_of(chunks: list[dict[str, Any]]) -> str:
     return "".join(c["choices"][0]["delta"].get("content") or "" for c in chunks if c["choices"])
 
 
-# A constraint that forces a long generation (>= 150 tokens) whatever the model would prefer.
-LONG = r"[a-z]{2,8}( [a-z]{2,8}){150}"
+# A cheap constraint that forces a long generation (300 characters, 60+ tokens) whatever the model would prefer.
+LONG = "[a-z ]{300}"
 
 
 def _close(backend: LocalBackend) -> None:
@@ -91,7 +91,7 @@ def single_slot() -> Any:
     _close(backend)
 
 
-async def _idle(backend: LocalBackend, within: float = 3.0) -> dict[str, float]:
+async def _idle(backend: LocalBackend, within: float = 30.0) -> dict[str, float]:
     """Wait until llama.cpp reports no request processing or waiting; return its counters."""
     end = time.monotonic() + within
     while True:
@@ -225,26 +225,28 @@ async def test_concurrent_requests_do_not_mix(local: LocalBackend) -> None:
 @pytest.mark.model
 @needs_model
 async def test_closing_the_stream_stops_the_generation(single_slot: LocalBackend) -> None:
-    before = (await single_slot.stats()).get("tokens_predicted_total", 0.0)
-    stream = single_slot.stream(req("Write a long story.", max_tokens=400), ctx(regex=LONG))
+    await single_slot.load()
+    before = (await single_slot.stats())["n_decode_total"]
+    stream = single_slot.stream(req("Write a long story.", max_tokens=200), ctx(regex=LONG))
     got = [await anext(stream) for _ in range(3)]
     assert len(got) == 3
     await stream.aclose()
     stats = await _idle(single_slot)
-    assert stats["tokens_predicted_total"] - before < 100  # the forced 150+ tokens were never generated
-    started = time.monotonic()
-    out = await single_slot.chat(req("Hi", max_tokens=4), ctx())
+    assert stats["n_decode_total"] - before < 20  # the forced 60+ tokens were never generated
+    out = await single_slot.chat(req("Hi", max_tokens=4), ctx())  # one slot: served only if the slot was freed
     assert out["usage"]["completion_tokens"] > 0
-    assert time.monotonic() - started < 10
+    assert (await single_slot.stats())["n_decode_total"] - before < 30
 
 
 @pytest.mark.model
 @needs_model
 async def test_cancelling_the_task_stops_the_generation(single_slot: LocalBackend) -> None:
+    await single_slot.load()
+    before = (await single_slot.stats())["n_decode_total"]
     first = asyncio.Event()
 
     async def consume() -> None:
-        async for _ in single_slot.stream(req("Write a long story.", max_tokens=400), ctx(regex=LONG)):
+        async for _ in single_slot.stream(req("Write a long story.", max_tokens=200), ctx(regex=LONG)):
             first.set()
 
     task = asyncio.create_task(consume())
@@ -253,13 +255,15 @@ async def test_cancelling_the_task_stops_the_generation(single_slot: LocalBacken
     with pytest.raises(asyncio.CancelledError):
         await task
     await _idle(single_slot)
-    # a non-streamed call cancelled mid-generation frees its slot too
-    call = asyncio.create_task(single_slot.chat(req("Write a long story.", max_tokens=400), ctx(regex=LONG)))
+    # a non-streamed call cancelled mid-generation frees its slot too (at its next token: llama.cpp cannot be
+    # interrupted before the first one)
+    call = asyncio.create_task(single_slot.chat(req("Write a long story.", max_tokens=200), ctx(regex=LONG)))
     await asyncio.sleep(0.5)
     call.cancel()
     with pytest.raises(asyncio.CancelledError):
         await call
     await _idle(single_slot)
+    assert (await single_slot.stats())["n_decode_total"] - before < 60
     out = await single_slot.chat(req("Hi", max_tokens=4), ctx())
     assert out["choices"][0]["message"]["content"]
 
@@ -270,10 +274,10 @@ async def test_deadline_raises_backend_timeout_and_frees_the_slot(single_slot: L
     await single_slot.load()
     started = time.monotonic()
     with pytest.raises(BackendTimeout):
-        await single_slot.chat(req("Write a long story.", max_tokens=400), ctx(0.4, regex=LONG))
-    assert time.monotonic() - started < 3
+        await single_slot.chat(req("Write a long story.", max_tokens=200), ctx(0.4, regex=LONG))
+    assert time.monotonic() - started < 5
     with pytest.raises(BackendTimeout):
-        async for _ in single_slot.stream(req("Write a long story.", max_tokens=400), ctx(0.4, regex=LONG)):
+        async for _ in single_slot.stream(req("Write a long story.", max_tokens=200), ctx(0.4, regex=LONG)):
             pass
     await _idle(single_slot)
     with pytest.raises(BackendTimeout):  # already past
