@@ -141,3 +141,22 @@ async def test_standalone_process(module, path):
     finally:
         proc.terminate()
         proc.wait(timeout=10)
+
+
+from fedinf.testing.fixtures import fake_anthropic, fake_openai, fake_upstreams  # noqa: E402,F401  (fixtures)
+
+
+async def test_fixtures(fake_openai, fake_anthropic, fake_upstreams):
+    replicas = await fake_upstreams(3, reply_tokens=2)
+    assert len({r.port for r in replicas} | {fake_openai.port, fake_anthropic.port}) == 5
+    replicas[1].fail(503)
+    async with aiohttp.ClientSession() as s:
+        statuses = []
+        for r in replicas:
+            async with s.post(r.url + "/chat/completions", json={"model": "m", "messages": [
+                    {"role": "user", "content": "a b c d"}]}) as resp:
+                statuses.append(resp.status)
+                if resp.status == 200:
+                    assert (await resp.json())["choices"][0]["message"]["content"] == "echo: a"
+    assert statuses == [200, 503, 200]
+    assert [len(r.bodies) for r in replicas] == [1, 1, 1]

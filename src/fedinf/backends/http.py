@@ -7,6 +7,7 @@ Contract of :class:`HttpUpstream`:
   connections are pooled per backend instance; :meth:`HttpUpstream.aclose` releases them;
 - every call takes an absolute ``deadline`` (``time.monotonic()``); the call never outlives it. ``connect_s`` bounds
   the TCP/TLS connect, ``read_s`` bounds any silence while waiting for bytes;
+- redirects are not followed (API keys in custom headers must not travel to another host): a 3xx is an error;
 - failures become fedinf errors, never aiohttp's: connection refused/reset and upstream 429/5xx ->
   :class:`BackendUnavailable`; timeouts -> :class:`BackendTimeout`; upstream 4xx -> :class:`BackendRejected`;
   messages name the upstream and the status, never the request content.
@@ -174,7 +175,7 @@ class HttpUpstream:
     async def post_json(self, url: str, body: bytes, deadline: float, *, hint: str = "") -> Any:
         """POST ``body`` and return the decoded JSON answer (any 2xx); map every failure to a fedinf error."""
         try:
-            async with self.session().post(url, data=body, timeout=self.timeout(deadline)) as resp:
+            async with self.session().post(url, data=body, timeout=self.timeout(deadline), allow_redirects=False) as resp:
                 raw = await resp.read()
                 if resp.status >= 300:
                     raise status_error(self.name, resp.status, raw, headers=resp.headers, hint=hint)
@@ -206,7 +207,7 @@ class HttpUpstream:
         started = False
         resp = None
         try:
-            resp = await self.session().post(url, data=body, timeout=self.timeout(deadline))
+            resp = await self.session().post(url, data=body, timeout=self.timeout(deadline), allow_redirects=False)
             if resp.status >= 300:
                 raise status_error(self.name, resp.status, await resp.read(), headers=resp.headers, hint=hint)
             if on_json is not None and resp.content_type == "application/json":
@@ -236,7 +237,7 @@ class HttpUpstream:
         """True when GET ``url`` answers 2xx within ``timeout_s``."""
         try:
             timeout = aiohttp.ClientTimeout(total=timeout_s, sock_connect=min(self.connect_s, timeout_s))
-            async with self.session().get(url, timeout=timeout) as resp:
+            async with self.session().get(url, timeout=timeout, allow_redirects=False) as resp:
                 await resp.read()
                 return 200 <= resp.status < 300
         except (aiohttp.ClientError, asyncio.TimeoutError, OSError):
