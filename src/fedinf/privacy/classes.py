@@ -7,7 +7,7 @@ Rationale (see docs/governance.md):
 - ``confidential``: personal data that identifies or contacts a person - names, e-mail, phone, street address, date
   of birth - and professional health identifiers (NPI, DEA) and diagnosis codes.
 - ``internal``: technical or institutional identifiers, not personal on their own - IP addresses, bank routing and
-  SWIFT/BIC codes.
+  SWIFT/BIC codes, a postal code given alone.
 
 Combination: a diagnosis code (ICD-10) in the same request as a personal identifier is health data about a person
 (special-category data) and raises the class to ``restricted``.
@@ -34,7 +34,7 @@ PERSONAL = ("PERSON", "EMAIL_ADDRESS", "PHONE_NUMBER", "STREET_ADDRESS", "DATE_O
 DEFAULT_ENTITY_CLASSES: MappingProxyType[str, DataClass] = MappingProxyType({
     **dict.fromkeys(SECRETS + GOVERNMENT + FINANCIAL + HEALTH, R),
     **dict.fromkeys(PERSONAL + ("NPI", "DEA_NUMBER", "ICD10_CODE"), C),
-    **dict.fromkeys(("IP_ADDRESS", "US_BANK_ROUTING", "SWIFT_BIC"), I),
+    **dict.fromkeys(("IP_ADDRESS", "US_BANK_ROUTING", "SWIFT_BIC", "POSTAL_CODE"), I),
 })
 UNKNOWN_ENTITY_CLASS = C
 

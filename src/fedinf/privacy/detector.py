@@ -88,6 +88,10 @@ class PatternDetector:
     - ``scope="digits"``: the value contains a run of at least ``min_digits`` digits; the regex then only runs in
       windows from ``before`` characters before such a run to ``after`` characters after it (much cheaper than
       scanning the whole text, and the lookbehind/lookahead still see the real neighbours).
+    - ``scope="anchors"``: every occurrence of a ``needs`` string (in the lower-cased text) is a place where the
+      regex may match: it is tried there only (``match`` at ``before`` characters ahead of the occurrence); for
+      secrets with fixed prefixes and keyword-led patterns this replaces a scan of the whole text.
+    - ``precheck``: a cheap regex that must ``search`` successfully before the main regex runs.
     - ``negative``: words that drop a candidate when found in the window before it (e.g. "version" before an
       IP-like value).
     """
@@ -106,17 +110,24 @@ class PatternDetector:
     context_score: float = 0.95
     window: int = 48
     scope: str = "text"
+    precheck: str | None = None
     min_digits: int = 1
-    before: int = 2
+    before: int | None = None  # default: 2 for "digits", 0 for "anchors"
     after: int = 2
     _rx: re.Pattern[str] = field(init=False, repr=False, compare=False)
     _ctx: re.Pattern[str] | None = field(init=False, repr=False, compare=False)
     _neg: re.Pattern[str] | None = field(init=False, repr=False, compare=False)
+    _pre: re.Pattern[str] | None = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "_rx", re.compile(self.pattern, self.flags))
         object.__setattr__(self, "_ctx", words_regex(self.context))
         object.__setattr__(self, "_neg", words_regex(self.negative))
+        object.__setattr__(self, "_pre", re.compile(self.precheck) if self.precheck else None)
+        if self.scope not in ("text", "digits", "anchors"):
+            raise ValueError(f"{self.name}: unknown scope {self.scope!r}")
+        if self.scope == "anchors" and (not self.needs or "#digit" in self.needs):
+            raise ValueError(f"{self.name}: scope 'anchors' needs literal `needs`")
 
     @property
     def entities(self) -> tuple[str, ...]:
@@ -134,14 +145,28 @@ class PatternDetector:
         return False
 
     def _matches(self, view: TextView) -> Iterator[re.Match[str]]:
+        if self._pre is not None and not self._pre.search(view.text):
+            return
         if self.scope == "text":
             yield from self._rx.finditer(view.text)
             return
         n, seen = len(view.text), set()
+        if self.scope == "anchors":
+            lower = view.lower
+            for needle in self.needs:
+                i = lower.find(needle)
+                while i >= 0:
+                    m = self._rx.match(view.text, max(0, i - (self.before or 0)))
+                    if m is not None and m.span() not in seen:
+                        seen.add(m.span())
+                        yield m
+                    i = lower.find(needle, i + 1)
+            return
+        before = 2 if self.before is None else self.before
         for a, b, k in view.runs:
             if k < self.min_digits:
                 continue
-            for m in self._rx.finditer(view.text, max(0, a - self.before), min(n, b + self.after)):
+            for m in self._rx.finditer(view.text, max(0, a - before), min(n, b + self.after)):
                 if m.span() not in seen:
                     seen.add(m.span())
                     yield m

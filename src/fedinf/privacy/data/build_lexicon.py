@@ -20,13 +20,16 @@ from pathlib import Path
 
 
 def _names(path: Path) -> list[str]:
+    """Names in frequency order (most frequent first)."""
     return [line.split()[0].lower() for line in path.read_text().splitlines() if line.strip()]
 
 
 def main(names_dir: str, words_file: str) -> None:
     d = Path(names_dir)
-    first = sorted(set(_names(d / "dist.male.first")) | set(_names(d / "dist.female.first")))
+    male, female = _names(d / "dist.male.first"), _names(d / "dist.female.first")
+    first = sorted(set(male) | set(female))
     last = sorted(set(_names(d / "dist.all.last")))
+    common_first = set(male[:500]) | set(female[:500])
     words: set[str] = set()
     proper: set[str] = set()
     for w in Path(words_file).read_text(encoding="utf-8").splitlines():
@@ -36,9 +39,14 @@ def main(names_dir: str, words_file: str) -> None:
             words.add(w)
         elif w[0].isupper() and w[1:].islower():
             proper.add(w.lower())
-    proper -= words  # kept even when also a census name: "France", "Jordan", "Paris" are ambiguous then
+    proper -= words
+    # proper nouns that are also (rare) census names: places such as "France", "Paris", "London", "Norway";
+    # common first names ("Matthew", "Virginia") stay names
+    placelike = (proper & (set(first) | set(last))) - common_first
+    proper -= set(first) | set(last)
     notice = (Path(__file__).parent / "NOTICE.md").read_text(encoding="utf-8")
-    json.dump({"_notice": notice, "first": first, "last": last, "words": sorted(words), "proper": sorted(proper)}, sys.stdout,
+    json.dump({"_notice": notice, "first": first, "last": last, "words": sorted(words), "proper": sorted(proper),
+               "placelike": sorted(placelike)}, sys.stdout,
               separators=(",", ":"))
 
 

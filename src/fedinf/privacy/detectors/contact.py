@@ -35,7 +35,8 @@ DETECTORS = [
         score=0.95,
     ),
     PatternDetector(
-        name="email_obfuscated", entity="EMAIL_ADDRESS", needs=("at",), flags=re.IGNORECASE,
+        name="email_obfuscated", entity="EMAIL_ADDRESS", flags=re.IGNORECASE,
+        needs=("[at]", "(at)", "{at}", "<at>", "[ at ]", "( at )"),
         pattern=_EMAIL_LOCAL + r"\s*[\[({<]\s*at\s*[\])}>]\s*" + _DOMAIN
         + r"(?:\s*(?:[\[({<]\s*dot\s*[\])}>]|\.)\s*" + _DOMAIN + r")+",
         score=0.9,

@@ -35,6 +35,6 @@ DETECTORS = [
     PatternDetector(
         name="ipv6", entity="IP_ADDRESS", needs=(":",),
         pattern=r"(?<![\w:])(?:[0-9A-Fa-f]{0,4}:){2,7}(?:[0-9A-Fa-f]{1,4}|(?:\d{1,3}\.){3}\d{1,3})?(?![\w:])",
-        validate=_v6_ok, context=_IP_CONTEXT, score=0.85,
+        validate=_v6_ok, context=_IP_CONTEXT, score=0.85, precheck=r"[0-9A-Fa-f]:[0-9A-Fa-f]{0,4}:",
     ),
 ]

@@ -53,16 +53,20 @@ _MONTHS_DAYS = frozenset({"january", "february", "march", "april", "may", "june"
                           "october", "november", "december", "monday", "tuesday", "wednesday", "thursday", "friday",
                           "saturday", "sunday", "jan", "feb", "mar", "apr", "jun", "jul", "aug", "sep", "sept", "oct",
                           "nov", "dec", "mon", "tue", "wed", "thu", "fri", "sat", "sun"})
-_STRONG_CUE = re.compile(
-    r"(?:my name is|my name's|name is|names? ?:|full name|patient ?:|call me|i am|i'm|this is|signed,?|"
-    r"regards,?|sincerely,?|dear|hi|hello|hey|thanks,?|cheers,?|contact ?:|attn:?|from ?:|to ?:|named|called|"
-    r"mr\.?|mrs\.?|ms\.?|dr\.?|by|customer ?:|account holder ?:?|cardholder ?:?|kid|son|daughter|wife|husband|"
-    r"brother|sister|mother|father|friend|colleague|boss|manager)\s*$"
-)
+# cues: the last one to three words before a capitalised sequence (lower case, trailing ':' and ',' stripped)
+_CUES = frozenset({
+    "my name is", "my name's", "name is", "name", "names", "full name", "patient", "call me", "i am", "i'm", "im",
+    "this is", "signed", "regards", "sincerely", "dear", "hi", "hello", "hey", "thanks", "cheers", "contact", "attn",
+    "from", "to", "named", "called", "mr", "mr.", "mrs", "mrs.", "ms", "ms.", "dr", "dr.", "by", "customer",
+    "account holder", "cardholder", "holder", "kid", "son", "daughter", "wife", "husband", "brother", "sister",
+    "mother", "father", "friend", "colleague", "boss", "manager", "client", "employee", "tenant", "applicant",
+    "beneficiary", "recipient", "sender", "author", "user", "member", "guest", "passenger", "driver", "owner",
+    "under", "it to", "with", "for", "and", "about", "ask", "meet", "met", "tell", "told", "asked", "thank",
+})
 _LOWER_CUE = re.compile(r"(?:my name is|my name's|name is|call me|name ?:)\s+")
 _WORD = re.compile(rf"{_L}+(?:['’\-]{_L}+)*")
 
-NAME, AMBIGUOUS, WORD, UNKNOWN, TITLE, PROPER = range(6)
+NAME, AMBIGUOUS, WORD, UNKNOWN, TITLE, PROPER, INITIAL = range(7)
 
 
 @dataclass(frozen=True)
@@ -73,26 +77,39 @@ class Lexicon:
     last: frozenset[str]
     words: frozenset[str]
     proper: frozenset[str]
+    placelike: frozenset[str]
 
     @classmethod
     def load(cls) -> "Lexicon":
         raw = json.loads(resources.files("fedinf.privacy").joinpath("data/lexicon.json").read_text("utf-8"))
-        return cls(*(frozenset(raw[k]) for k in ("first", "last", "words", "proper")))
+        return cls(*(frozenset(raw[k]) for k in ("first", "last", "words", "proper", "placelike")))
 
     def kind(self, token: str) -> int:
         t = token.rstrip(".").lower()
         if t.endswith(("'s", "’s")):
             t = t[:-2]
+        if len(t) == 1:
+            return INITIAL
+        if "'" in t or "’" in t:  # contractions: I'm, I'd, Don't
+            return WORD
         if t in _TITLES and (token.endswith(".") or t in ("mr", "mrs", "ms", "dr", "prof")):
             return TITLE
         named = t in self.first or t in self.last
-        if t in self.words or t in _MONTHS_DAYS or (named and t in self.proper):
+        if t in self.words or t in _MONTHS_DAYS or t in self.placelike:
             return AMBIGUOUS if named and t not in _MONTHS_DAYS else WORD
         if named and not (token.isupper() and len(t) <= 3):
             return NAME
         if t in self.proper or t in _TITLES or (token.isupper() and len(t) > 1):
             return PROPER
         return UNKNOWN
+
+
+def _has_cue(lower: str, pos: int) -> bool:
+    words = lower[max(0, pos - 32):pos].split()
+    for k in (1, 2, 3):
+        if len(words) >= k and " ".join(words[-k:]).rstrip(":,") in _CUES:
+            return True
+    return False
 
 
 def _sentence_start(text: str, pos: int) -> bool:
@@ -116,6 +133,15 @@ class PersonDetector:
 
     def __init__(self, lexicon: Lexicon) -> None:
         self.lex = lexicon
+        self._kinds: dict[str, int] = {}
+
+    def _kind(self, token: str) -> int:
+        k = self._kinds.get(token)
+        if k is None:
+            k = self.lex.kind(token)
+            if len(self._kinds) < 100_000:
+                self._kinds[token] = k
+        return k
 
     def detect(self, view: TextView) -> Iterator[Span]:
         text = view.text
@@ -135,7 +161,7 @@ class PersonDetector:
             yield from self._judge(text, view.lower, seq)
 
     def _judge(self, text: str, lower: str, seq: list[tuple[int, int]]) -> Iterator[Span]:
-        kinds = [self.lex.kind(text[s:e]) for s, e in seq]
+        kinds = [self._kind(text[s:e]) for s, e in seq]
         titled = False
         while kinds and kinds[0] == TITLE:
             titled, kinds, seq = True, kinds[1:], seq[1:]
@@ -143,36 +169,41 @@ class PersonDetector:
             return
         if any(text[s:e].rstrip(".").lower() in _VETO for s, e in seq):
             return
-        cue = titled or bool(_STRONG_CUE.search(lower, max(0, seq[0][0] - 24), seq[0][0]))
-        if not cue:
+        cue = _has_cue(lower, seq[0][0])
+        if not cue and not titled:
             # leading English words ("Why", "The") at a sentence start are not part of a name
             while kinds and kinds[0] in (WORD, AMBIGUOUS, PROPER) and _sentence_start(text, seq[0][0]) and len(kinds) > 1:
                 kinds, seq = kinds[1:], seq[1:]
-        score = self._score(kinds, cue, _sentence_start(text, seq[0][0]))
+        score = self._score(kinds, cue, titled, _sentence_start(text, seq[0][0]))
         if score > 0:
             s, e = seq[0][0], _trim_possessive(text, seq[-1][0], seq[-1][1])
             yield Span(s, e, "PERSON", score)
 
     @staticmethod
-    def _score(kinds: list[int], cue: bool, sent_start: bool) -> float:
-        n = len(kinds)
+    def _score(kinds: list[int], cue: bool, titled: bool, sent_start: bool) -> float:
         names, amb, unk = kinds.count(NAME), kinds.count(AMBIGUOUS), kinds.count(UNKNOWN)
         words = kinds.count(WORD) + kinds.count(PROPER)
+        real = names + amb + unk + words  # tokens other than initials
+        if real == 0:
+            return 0.0
+        if titled:
+            return 0.9 if names + amb + unk else 0.0
         if cue:
-            return 0.9 if words < n else 0.0
-        if n >= 2:
+            if words == 0:
+                return 0.9 if names + unk else 0.6
+            return 0.0
+        if real >= 2:
             if words == 0 and names >= 1:
                 return 0.85
-            if words == 0 and (unk >= 2 or (amb >= 1 and unk >= 1) or amb >= 2):
-                return 0.6 if amb < n else 0.5
+            if words == 0 and unk >= 1:
+                return 0.6
             if names >= 1 and names + unk >= 2 and words <= 1 and kinds[-1] != WORD:
                 return 0.55
             return 0.0
-        kind = kinds[0]
-        if kind == NAME:
-            return 0.6 if sent_start else 0.7
-        if kind == UNKNOWN and not sent_start:
-            return 0.5
+        if names:
+            return 0.85 if len(kinds) > 1 else (0.6 if sent_start else 0.7)
+        if unk:
+            return 0.6 if len(kinds) > 1 else (0.0 if sent_start else 0.5)
         return 0.0
 
     def _lowercase_after_cue(self, view: TextView) -> Iterator[Span]:
@@ -218,10 +249,30 @@ _ADDRESS_PARTS = re.compile(
     rf"|(?<![\w\-])(?:[{_UPPER}][\w'’.\-]*\s){{0,3}}[{_UPPER}][\w'’.\-]*,\s+[A-Z]{{2}}\s+\d{{5}}(?:-\d{{4}})?(?![\w])"
 )
 _UNIT_ONLY = re.compile(rf"^{_UNIT}$")
+# house number, one to four words, number: "28245 Puruntie 82", "46 velký průhon 426", "329 Arenales 9462"
+_GENERIC = re.compile(rf"\d(?<![\w\-.#]\d)\d{{0,5}}[A-Za-z]?[ \t]+((?:{_L}[\w'’.\-]*[ \t]+){{1,4}}?)\d{{1,5}}[A-Za-z]?\.?"
+                      r"(?![\w\-]|\.\d)")
+_GENERIC_STOP = frozenset({"and", "or", "of", "to", "the", "for", "in", "at", "on", "by", "with", "from", "than",
+                           "x", "years", "year", "days", "items", "songs", "version", "page", "pages", "chapter"})
+_STATE_ZIP = re.compile(r", [A-Z]{2} \d{5}")
+_ANCHOR_WORDS = frozenset(
+    w.lower().rstrip(".\\") for w in (_EN_SUFFIX + "|" + _EU_LEAD + "|apt|apartment|suite|ste|unit|flat|room|rm|floor|"
+                                        "fl|box|bldg|psc|usns|usnv|uss|uscgc|apo|fpo|dpo|c").split("|")
+)
+_MORPHS = tuple(m.replace("\\.", ".") for m in _EU_MORPH.split("|"))
+_LETTERS = re.compile(r"[^\W\d_]+")
+
+
+def _has_anchor(window: str) -> bool:
+    """Does a lower-cased window hold a street, unit or military-address keyword?"""
+    for w in _LETTERS.findall(window):
+        if w in _ANCHOR_WORDS or (len(w) > 4 and w.endswith(_MORPHS)):
+            return True
+    return "#" in window
 _ADDRESS_CUE = re.compile(r"address|lives? (?:at|on|in)|located|ship(?:ping)? to|deliver|send (?:it )?to|"
                           r"mail(?:ing)? to|residence|resides|home|billing|return (?:it )?to|drops? you off|"
                           r"moved to|visit|post to|street")
-_BLOCK_LINE = re.compile(rf"[ \t]*(?:[{_UPPER}0-9][\w'’.\-]*|\([\w ]+\)|nan)(?:[ \t,]+(?:[\w'’.\-]+|\([\w ]+\)))*[ \t]*,?")
+_BLOCK_LINE = re.compile(rf"[ \t>]*,?[ \t]*(?:[{_UPPER}0-9][\w'’.\-]*|\([\w ]+\)|nan)(?:[ \t,]+(?:[\w'’.\-]+|\([\w ]+\)))*[ \t]*,?")
 
 
 class AddressDetector:
@@ -230,16 +281,30 @@ class AddressDetector:
     name = "street_address"
     entities = ("STREET_ADDRESS",)
 
+    def __init__(self, lexicon: Lexicon) -> None:
+        self.lex = lexicon
+
+    def _generic(self, text: str) -> Iterator[tuple[int, int]]:
+        for m in _GENERIC.finditer(text):
+            words = [w.lower().strip(".") for w in m.group(1).split()]
+            if any(w not in self.lex.words for w in words if len(w) > 1) and not (
+                    set(words) & _GENERIC_STOP):
+                yield m.span()
+
     def detect(self, view: TextView) -> Iterator[Span]:
         if not view.has_digit:
             return
         text = view.text
-        parts = sorted({m.span() for a, b in self._windows(view) for m in _ADDRESS_PARTS.finditer(text, a, b)})
+        found = {m.span() for a, b in self._windows(view) for m in _ADDRESS_PARTS.finditer(text, a, b)}
+        found.update(self._generic(text))
+        parts = sorted(found)
         if not parts:
             return
         merged: list[list[int]] = []
         for s, e in parts:
-            if merged and self._joinable(text[merged[-1][1]:s]):
+            if merged and s < merged[-1][1]:
+                merged[-1][1] = max(merged[-1][1], e)
+            elif merged and self._joinable(text[merged[-1][1]:s]):
                 merged[-1][1] = max(merged[-1][1], e)
             else:
                 merged.append([s, e])
@@ -252,11 +317,14 @@ class AddressDetector:
 
     @staticmethod
     def _windows(view: TextView) -> list[tuple[int, int]]:
-        """Every address part holds a number: scan only around digit runs (merged windows)."""
+        """Every address part holds a number and a street/unit keyword: scan only windows around digit runs
+        that have such a keyword nearby (merged)."""
         out: list[list[int]] = []
-        n = len(view.text)
+        n, lower, text = len(view.text), view.lower, view.text
         for a, b, _k in view.runs:
             lo, hi = max(0, a - 64), min(n, b + 48)
+            if not (_STATE_ZIP.match(text, max(0, a - 6)) or _has_anchor(lower[lo:hi])):
+                continue
             if out and lo <= out[-1][1]:
                 out[-1][1] = hi
             else:
@@ -294,7 +362,7 @@ class AddressDetector:
 
 _MONTH = r"(?:jan|feb|mar|apr|may|jun|jul|aug|sep|sept|oct|nov|dec)[a-z]*\.?"
 DOB = PatternDetector(
-    name="date_of_birth", entity="DATE_OF_BIRTH", needs=("born", "birth", "dob", "d.o.b", "bday", "b-day", "age",
+    name="date_of_birth", entity="DATE_OF_BIRTH", needs=("born", "birth", "dob", "d.o.b", "bday", "b-day",
                                                          "geboren", "né", "naissance", "nacimiento"),
     flags=re.IGNORECASE,
     pattern=rf"(?<![\w/.\-])(?:\d{{4}}[-/.]\d{{1,2}}[-/.]\d{{1,2}}|\d{{1,2}}[-/.]\d{{1,2}}[-/.]\d{{2,4}}"
@@ -306,6 +374,16 @@ DOB = PatternDetector(
 )
 
 
+POSTAL_CODE = PatternDetector(
+    name="postal_code", entity="POSTAL_CODE", needs=("zip", "postal", "postcode", "post code", "plz"),
+    pattern=r"(?<![\w\-])(?:\d{3,5}(?:[ \-]\d{2,4})?|[A-Z]\d[A-Z] ?\d[A-Z]\d|[A-Z]{1,2}\d[A-Z\d]? ?\d[A-Z]{2})(?![\w\-])",
+    context=("zip", "zip code", "zipcode", "postal code", "postcode", "post code", "plz", "code postal"),
+    context_required=True, window=24, context_score=0.7, scope="digits", before=3, after=6,
+)
+
+
 def build(lexicon: Lexicon | None = None) -> list[object]:
-    """The people-and-places detectors (the person detector needs the lexicon, loaded here when not given)."""
-    return [PersonDetector(lexicon or Lexicon.load()), AddressDetector(), DOB]
+    """The people-and-places detectors (the person and address detectors need the lexicon, loaded here when not
+    given)."""
+    lex = lexicon or Lexicon.load()
+    return [PersonDetector(lex), AddressDetector(lex), DOB, POSTAL_CODE]
