@@ -143,10 +143,25 @@ class Classifier:
         return Classification(data_class=level, detected_class=level, entities=entities)
 
 
+def _merge_same_type(spans: list[Span]) -> list[Span]:
+    """Overlapping spans of the same type become their union (with the higher score)."""
+    spans.sort(key=lambda s: (s.entity, s.start))
+    out: list[Span] = []
+    for s in spans:
+        last = out[-1] if out else None
+        if last is not None and last.entity == s.entity and s.start < last.end:
+            out[-1] = Span(last.start, max(last.end, s.end), s.entity, max(last.score, s.score))
+        else:
+            out.append(s)
+    return out
+
+
 def _resolve(spans: list[Span]) -> list[Span]:
-    """Non-overlapping spans: highest score first, then the longer span; returned in text order."""
+    """Non-overlapping spans: same-type overlaps merged, then highest score first, then the longer span; returned in
+    text order."""
     if len(spans) < 2:
         return spans
+    spans = _merge_same_type(spans)
     spans.sort(key=lambda s: (-s.score, s.start - s.end, s.start))
     starts: list[int] = []
     taken: list[Span] = []

@@ -11,18 +11,22 @@ _DATE_LIKE = re.compile(r"^(?:\d{4}[-./ ]\d{1,2}[-./ ]\d{1,2}|\d{1,2}[-./ ]\d{1,
 _PHONE_CONTEXT = (
     "phone", "telephone", "tel", "mobile", "cell", "cellphone", "fax", "call", "calling", "called", "ring", "text",
     "sms", "whatsapp", "signal", "contact", "reach", "dial", "messages", "answering", "number", "desk", "landline",
-    "hotline", "telefon", "téléphone", "handy", "tlf", "ph", "mob",
+    "hotline", "telefon", "téléphone", "handy", "tlf", "ph", "mob", "office", "home", "work", "direct", "tel.",
 )
 _PHONE_NEGATIVE = ("order", "invoice", "isbn", "version", "tracking", "serial", "sku", "ref", "reference", "ticket")
 
 
+_EXTENSION = re.compile(r"\s?(?:x|ext\.?)\s?\d{1,5}$", re.IGNORECASE)
+
+
 def _phone_ok(value: str) -> bool:
+    value = _EXTENSION.sub("", value)
     n = len(digits(value))
     return 7 <= n <= 15 and not _DATE_LIKE.match(value.strip())
 
 
 def _intl_ok(value: str) -> bool:
-    return 8 <= len(digits(value)) <= 15
+    return 8 <= len(digits(_EXTENSION.sub("", value))) <= 15
 
 
 _EMAIL_LOCAL = r"(?<![A-Za-z0-9._%+\-])[A-Za-z0-9][A-Za-z0-9._%+\-]{0,63}"
@@ -57,7 +61,7 @@ DETECTORS = [
     ),
     PatternDetector(  # grouped national formats (0688 872 49 99, 699 956 915): weak alone, strong with context
         name="phone_grouped", entity="PHONE_NUMBER", needs=("#digit",),
-        pattern=r"(?<![\w+.\-/:])\(?\d{2,5}\)?(?:[ .\-]\d{2,5}){1,4}(?:\s?(?:x|ext\.?)\s?\d{1,5})?(?![\w\-/:])",
+        pattern=r"(?<![\w+.\-/:])\(?\d{2,5}\)?(?:[ .\-]\d{2,8}){1,4}(?:\s?(?:x|ext\.?)\s?\d{1,5})?(?![\w/:]|-\d)",
         validate=_phone_ok, context=_PHONE_CONTEXT, negative=_PHONE_NEGATIVE, score=0.55, context_score=0.75,
         scope="digits",
         min_digits=7, after=12,

@@ -22,6 +22,11 @@ def _card_ok(value: str) -> bool:
     return 13 <= len(d) <= 19 and len(set(d)) > 1 and luhn_ok(d) and bool(_CARD_PREFIX.match(d))
 
 
+def _card_any_prefix_ok(value: str) -> bool:
+    d = digits(value)
+    return 13 <= len(d) <= 19 and len(set(d)) > 1 and d[0] in "23456" and luhn_ok(d)
+
+
 def _aba_ok(value: str) -> bool:
     return aba_ok(digits(value))
 
@@ -35,6 +40,12 @@ DETECTORS = [
         name="payment_card", entity="CREDIT_CARD", needs=("#digit",),
         pattern=r"(?<![\w\-.])(?:\d[ \-]?){12,18}\d(?![\w]|[\-.]\d)",
         validate=_card_ok, context=_CARD_CONTEXT, score=0.9, context_score=1.0, scope="digits", min_digits=13,
+    ),
+    PatternDetector(  # issuer ranges change; with card context any Luhn-valid 13-19 digit number counts
+        name="payment_card_context", entity="CREDIT_CARD", needs=("#digit",),
+        pattern=r"(?<![\w\-.])(?:\d[ \-]?){12,18}\d(?![\w]|[\-.]\d)",
+        validate=_card_any_prefix_ok, context=_CARD_CONTEXT, context_required=True, context_score=0.95,
+        scope="digits", min_digits=13,
     ),
     PatternDetector(
         name="iban", entity="IBAN_CODE", needs=("#digit",),

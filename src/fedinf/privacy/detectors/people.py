@@ -39,16 +39,26 @@ _TITLES = frozenset({"mr", "mrs", "ms", "miss", "mx", "dr", "prof", "professor",
                      "lady", "rev", "fr", "sr", "sra", "srta", "herr", "frau", "mme", "mlle", "m", "capt", "col",
                      "gen", "sgt", "lt", "officer", "nurse", "judge", "senator", "president", "doctor", "señor",
                      "señora", "signor", "signora", "dott"})
+# organisation/place words: the whole capitalised sequence is not a person ("Acme Group", "Hotel Adlon")
 _VETO = frozenset({"inc", "ltd", "llc", "gmbh", "corp", "corporation", "company", "co", "plc", "ag", "sa", "bv",
                    "university", "college", "school", "bank", "group", "foundation", "institute", "hospital",
-                   "hotel", "restaurant", "orchestra", "band", "street", "st", "road", "rd", "avenue", "ave", "lane",
-                   "boulevard", "blvd", "drive", "weekly", "times", "news", "airlines", "airport", "church", "river",
-                   "mountain", "lake", "county", "city", "state", "republic", "kingdom", "ocean", "sea", "island",
-                   "park", "station", "center", "centre", "museum", "club", "team", "records", "studios", "labs",
-                   "technologies", "systems", "solutions", "services", "partners", "associates", "holdings",
-                   "rua", "via", "viale", "rue", "calle", "avenida", "ul", "ulica", "piazza", "corso", "plaza",
-                   "strada", "carrer", "paseo", "largo", "travessa", "praça", "boulevard", "chemin", "allée",
-                   "apt", "suite", "unit", "box"})
+                   "hotel", "restaurant", "orchestra", "band", "weekly", "times", "news", "airlines", "airport",
+                   "church", "river", "mountain", "lake", "county", "city", "state", "republic", "kingdom", "ocean",
+                   "sea", "island", "park", "station", "center", "centre", "museum", "club", "team", "records",
+                   "studios", "labs", "technologies", "systems", "solutions", "services", "partners", "associates",
+                   "holdings", "software", "research", "consulting", "media", "international", "global"})
+# street and unit words: the sequence is cut before them ("Diana Usamov Suite 913" -> "Diana Usamov")
+_CUT = frozenset({"street", "st", "road", "rd", "avenue", "ave", "lane", "boulevard", "blvd", "drive", "rua", "via",
+                  "viale", "rue", "calle", "avenida", "ul", "ulica", "piazza", "corso", "plaza", "strada", "carrer",
+                  "paseo", "largo", "travessa", "praça", "chemin", "allée", "apt", "suite", "unit", "box", "vicolo"})
+# form labels and other capitalised non-names that the word list lacks
+_LABELS = frozenset({"e-mail", "email", "website", "fax", "tel", "phone", "mobile", "desk", "address", "name",
+                     "zip", "dob", "ssn", "iban", "url", "id", "pin", "ok", "okay", "hi", "hello", "thanks", "re",
+                     "fwd", "cc", "bcc", "subject", "when", "where", "who", "what", "date", "time", "user", "bot",
+                     "customer", "agent", "assistant", "system", "nan", "none", "null"})
+# words after a single capitalised token at a sentence start that make it a subject: "Jouko is from ..."
+_SUBJECT_NEXT = frozenset({"is", "was", "has", "had", "will", "would", "said", "says", "lives", "lived", "works",
+                           "worked", "can", "could", "does", "did", "wants", "went", "and", "began", "told", "asked"})
 _MONTHS_DAYS = frozenset({"january", "february", "march", "april", "may", "june", "july", "august", "september",
                           "october", "november", "december", "monday", "tuesday", "wednesday", "thursday", "friday",
                           "saturday", "sunday", "jan", "feb", "mar", "apr", "jun", "jul", "aug", "sep", "sept", "oct",
@@ -97,9 +107,13 @@ class Lexicon:
         named = t in self.first or t in self.last
         if t in self.words or t in _MONTHS_DAYS or t in self.placelike:
             return AMBIGUOUS if named and t not in _MONTHS_DAYS else WORD
-        if named and not (token.isupper() and len(t) <= 3):
+        if token.isupper() and len(t) > 1:
+            return WORD  # acronyms and all-caps city lines ("IBAN", "TV", "UPPLANDS VÄSBY")
+        if t in _LABELS:
+            return WORD
+        if named:
             return NAME
-        if t in self.proper or t in _TITLES or (token.isupper() and len(t) > 1):
+        if t in self.proper or t in _TITLES:
             return PROPER
         return UNKNOWN
 
@@ -116,7 +130,7 @@ def _sentence_start(text: str, pos: int) -> bool:
     i = pos - 1
     while i >= 0 and text[i] in " \t\"'(“‘*-":
         i -= 1
-    return i < 0 or text[i] in ".!?\n:;>|#"
+    return i < 0 or text[i] in ".!?\n;>|#"
 
 
 def _trim_possessive(text: str, start: int, end: int) -> int:
@@ -146,17 +160,25 @@ class PersonDetector:
     def detect(self, view: TextView) -> Iterator[Span]:
         text = view.text
         yield from self._lowercase_after_cue(view)
+        if view.text == view.lower:
+            yield from self._lowercase_names(view)
+            return
         seq: list[tuple[int, int]] = []
         last_end = -1
         for m in _CAP_TOKEN.finditer(text):
             s, e = m.span()
             gap = text[last_end:s] if seq else ""
-            if seq and not (gap == " " or (gap.startswith(" ") and gap.endswith(" ")
-                                           and gap.strip().lower() in _PARTICLES)):
+            prev = text[seq[-1][0]:last_end] if seq else ""
+            if seq and (not (gap == " " or (gap.startswith(" ") and gap.endswith(" ")
+                                            and gap.strip().lower() in _PARTICLES))
+                        or (prev.endswith(".") and len(prev) > 3 and prev[:-1].lower() not in _TITLES)):
                 yield from self._judge(text, view.lower, seq)
                 seq = []
             seq.append((s, e))
             last_end = e
+            if text[e - 2:e] in ("'s", "’s"):  # a possessive ends the name: "Emmie Ström's Cautionary Tales"
+                yield from self._judge(text, view.lower, seq)
+                seq = []
         if seq:
             yield from self._judge(text, view.lower, seq)
 
@@ -165,25 +187,46 @@ class PersonDetector:
         titled = False
         while kinds and kinds[0] == TITLE:
             titled, kinds, seq = True, kinds[1:], seq[1:]
+        for i, (s, e) in enumerate(seq):
+            if text[s:e].rstrip(".").lower() in _CUT:
+                kinds, seq = kinds[:i], seq[:i]
+                break
         if not seq or len(seq) > 5:
             return
         if any(text[s:e].rstrip(".").lower() in _VETO for s, e in seq):
             return
-        cue = _has_cue(lower, seq[0][0])
+        start = seq[0][0]
+        cue = _has_cue(lower, start)
+        sent_start = _sentence_start(text, start)
         if not cue and not titled:
             # leading English words ("Why", "The") at a sentence start are not part of a name
-            while kinds and kinds[0] in (WORD, AMBIGUOUS, PROPER) and _sentence_start(text, seq[0][0]) and len(kinds) > 1:
+            while len(kinds) > 1 and kinds[0] == WORD and _sentence_start(text, seq[0][0]):
                 kinds, seq = kinds[1:], seq[1:]
-        score = self._score(kinds, cue, titled, _sentence_start(text, seq[0][0]))
+            start = seq[0][0]
+            sent_start = _sentence_start(text, start)
+        score = self._score(kinds, cue, titled, sent_start)
+        if score == 0 and sent_start and len(kinds) == 1 and kinds[0] in (NAME, UNKNOWN) \
+                and self._subject(text, lower, seq[0][1]):
+            score = 0.6 if kinds[0] == NAME else 0.5
         if score > 0:
-            s, e = seq[0][0], _trim_possessive(text, seq[-1][0], seq[-1][1])
-            yield Span(s, e, "PERSON", score)
+            yield Span(start, _trim_possessive(text, seq[-1][0], seq[-1][1]), "PERSON", score)
+
+    @staticmethod
+    def _subject(text: str, lower: str, end: int) -> bool:
+        """Is the single token ending at ``end`` followed by a speaker colon, a vocative comma or a verb?"""
+        nxt = text[end:end + 1]
+        if nxt in (":", ","):
+            return True
+        words = lower[end:end + 12].split()
+        return bool(words) and words[0] in _SUBJECT_NEXT
 
     @staticmethod
     def _score(kinds: list[int], cue: bool, titled: bool, sent_start: bool) -> float:
         names, amb, unk = kinds.count(NAME), kinds.count(AMBIGUOUS), kinds.count(UNKNOWN)
-        words = kinds.count(WORD) + kinds.count(PROPER)
-        real = names + amb + unk + words  # tokens other than initials
+        words, proper = kinds.count(WORD), kinds.count(PROPER)
+        real = names + amb + unk + words + proper  # tokens other than initials
+        if real == 1:
+            words += proper  # "Canada" alone is a place; in a sequence a proper noun is neutral ("Philippe Guernon")
         if real == 0:
             return 0.0
         if titled:
@@ -205,6 +248,30 @@ class PersonDetector:
         if unk:
             return 0.6 if len(kinds) > 1 else (0.0 if sent_start else 0.5)
         return 0.0
+
+    def _lowercase_names(self, view: TextView) -> Iterator[Span]:
+        """All-lower-case text: a first name (not an English word), extended by initials and surnames."""
+        text, lex = view.text, self.lex
+        toks = [(m.start(), m.end(), m.group()) for m in _WORD.finditer(text)]
+        i = 0
+        while i < len(toks):
+            s, e, t = toks[i]
+            if t not in lex.first or t in lex.words or len(t) < 3:
+                i += 1
+                continue
+            j, end = i + 1, e
+            while j < len(toks) and text[end:toks[j][0]] in (" ", ". ") and j - i < 4:
+                w = toks[j][2]
+                if len(w) == 1 or ((w in lex.last or w in lex.first or w not in lex.words) and len(w) > 2):
+                    end = toks[j][1]
+                    j += 1
+                else:
+                    break
+            while j - 1 > i and len(toks[j - 1][2]) == 1:  # never end on an initial
+                j -= 1
+                end = toks[j - 1][1]
+            yield Span(s, end, "PERSON", 0.7 if j - i > 1 else 0.55)
+            i = j
 
     def _lowercase_after_cue(self, view: TextView) -> Iterator[Span]:
         for m in _LOWER_CUE.finditer(view.lower):
