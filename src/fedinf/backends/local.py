@@ -372,6 +372,7 @@ class LocalBackend:
     async def chat(self, request: ChatRequest, ctx: CallContext) -> dict[str, Any]:
         """Return a ``chat.completion`` dict with ``usage`` filled in."""
         parts: list[str] = []
+        reasoning: list[str] = []  # reasoning models (e.g. Qwen3 GGUFs) stream their thoughts separately
         finish = "stop"
         counts = usage(0, 0)
         async with aclosing(self._generate(request, ctx)) as raw:
@@ -379,12 +380,17 @@ class LocalBackend:
                 if data.get("usage"):
                     counts = _usage(data["usage"])
                 for choice in data.get("choices") or ():
-                    content = (choice.get("delta") or {}).get("content")
-                    if content:
-                        parts.append(content)
+                    delta = choice.get("delta") or {}
+                    if delta.get("content"):
+                        parts.append(delta["content"])
+                    if delta.get("reasoning_content"):
+                        reasoning.append(delta["reasoning_content"])
                     finish = choice.get("finish_reason") or finish
-        return completion(model=ctx.upstream_model or self._spec.id, content="".join(parts), finish_reason=finish,
-                          usage=counts)
+        out = completion(model=ctx.upstream_model or self._spec.id, content="".join(parts), finish_reason=finish,
+                         usage=counts)
+        if reasoning:
+            out["choices"][0]["message"]["reasoning_content"] = "".join(reasoning)
+        return out
 
     async def stream(self, request: ChatRequest, ctx: CallContext) -> AsyncIterator[dict[str, Any]]:
         """Yield ``chat.completion.chunk`` dicts; the last one carries ``usage`` with empty ``choices``.
