@@ -123,9 +123,9 @@ async def test_length_finish_reason(up, backend):
 
 async def test_scripted_answers_and_tool_calls(up, backend):
     call = {"id": "call_1", "type": "function", "function": {"name": "get_weather", "arguments": '{"city": "Oslo"}'}}
-    up.script("not json", '{"ok": true}', {"content": None, "tool_calls": [call]}, {"tool_calls": [call]})
+    up.script("not json", '{"ok": true,\n  "n": [1, 2]}\n', {"content": None, "tool_calls": [call]}, {"tool_calls": [call]})
     assert (await backend.chat(req(), ctx()))["choices"][0]["message"]["content"] == "not json"
-    assert (await backend.chat(req(), ctx()))["choices"][0]["message"]["content"] == '{"ok": true}'
+    assert (await backend.chat(req(), ctx()))["choices"][0]["message"]["content"] == '{"ok": true,\n  "n": [1, 2]}\n'
     out = await backend.chat(req(), ctx())
     assert out["choices"][0]["message"]["tool_calls"] == [call]
     assert out["choices"][0]["finish_reason"] == "tool_calls"
@@ -133,6 +133,8 @@ async def test_scripted_answers_and_tool_calls(up, backend):
     calls = [tc for ch in chunks if ch["choices"] for tc in ch["choices"][0]["delta"].get("tool_calls") or ()]
     assert calls[0]["function"]["name"] == "get_weather"
     assert "".join(tc["function"]["arguments"] for tc in calls) == '{"city": "Oslo"}'
+    up.script('{"a":\n 1}')
+    assert text_of(await collect(backend, req(), ctx())) == '{"a":\n 1}'
 
 
 async def test_keep_alive_reuses_one_connection(up, backend):

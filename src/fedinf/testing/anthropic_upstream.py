@@ -27,7 +27,9 @@ from typing import Any
 from aiohttp import web
 
 from fedinf.testing.faults import FaultRule
-from fedinf.testing.server import FakeServer, count_tokens, message_text, run_standalone, word_tokens
+from fedinf.testing.server import (
+    FakeServer, count_tokens, exact_tokens, message_text, run_standalone, word_tokens,
+)
 
 ERROR_TYPES = {400: "invalid_request_error", 401: "authentication_error", 403: "permission_error",
                404: "not_found_error", 413: "request_too_large", 429: "rate_limit_error", 500: "api_error",
@@ -118,7 +120,7 @@ class FakeAnthropicUpstream(FakeServer):
             item = {"content": item} if isinstance(item, str) else item
             tools = [{"id": t.get("id") or f"toolu_fake_{i}", "name": t["name"], "input": t.get("input") or {}}
                      for i, t in enumerate(item.get("tool_use") or ())]
-            tokens = word_tokens(item.get("content") or "")
+            tokens = exact_tokens(item.get("content") or "")
             stop = item.get("stop_reason") or ("tool_use" if tools else "end_turn")
         else:
             last = next((m for m in reversed(messages) if m["role"] == "user"), messages[-1])

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 import socket
 import struct
 import time
@@ -301,10 +302,19 @@ class FakeServer:
                                   "scripted": len(self.scripted), "requests": bodies})
 
 
-def word_tokens(text: str) -> list[str]:
-    """The fake servers' tokenizer: words, each but the first with its leading space."""
-    words = text.split()
+def word_tokens(text: str, limit: int | None = None) -> list[str]:
+    """The fake servers' tokenizer: words (at most ``limit``), each but the first with its leading space."""
+    words = text.split(None, limit)[:limit] if limit is not None else text.split()
     return [w if i == 0 else " " + w for i, w in enumerate(words)]
+
+
+def exact_tokens(text: str) -> list[str]:
+    """Scripted content split into word tokens that join back to exactly ``text`` (whitespace kept)."""
+    tokens = re.findall(r"\s*\S+", text)
+    tail = text[len("".join(tokens)):]
+    if tail:
+        tokens = tokens[:-1] + [tokens[-1] + tail] if tokens else [tail]
+    return tokens
 
 
 def count_tokens(text: str) -> int:

@@ -5,8 +5,9 @@ include_usage`` honoured), ``POST /v1/embeddings``, ``GET /v1/models``, ``GET /h
 ``/openai/deployments/{deployment}/...?api-version=...`` (with an ``api-key`` header), and ``/_control``
 (see :mod:`fedinf.testing.server`). Faults: :mod:`fedinf.testing.faults`.
 
-Default answer (deterministic): ``"echo: "`` followed by the last user message, one token per word, cut to the
-request's ``max_tokens`` (finish reason ``"length"``) or to ``reply_tokens`` (finish reason ``"stop"``). A scripted
+Default answer (deterministic): ``"echo: "`` followed by the last user message, one token per word, at most
+``reply_tokens`` tokens (finish reason ``"stop"``); cut shorter by the request's ``max_tokens`` it ends with
+``"length"``. A scripted
 answer is a string (the content) or a dict with ``content``, ``tool_calls`` (OpenAI shape; ``id``/``type`` may be
 left out) and ``finish_reason``.
 
@@ -27,7 +28,9 @@ from typing import Any
 from aiohttp import web
 
 from fedinf.testing.faults import FaultRule
-from fedinf.testing.server import FakeServer, count_tokens, message_text, run_standalone, word_tokens
+from fedinf.testing.server import (
+    FakeServer, count_tokens, exact_tokens, message_text, run_standalone, word_tokens,
+)
 
 _MALFORMED = b'{"id": "chatcmpl-broken", "object": "chat.completion", "choices": [{"index": 0, "mess'
 
@@ -119,19 +122,18 @@ class FakeOpenAIUpstream(FakeServer):
                 item = {"content": item}
             calls = [_tool_call(c, i) for i, c in enumerate(item.get("tool_calls") or ())] or None
             finish = item.get("finish_reason") or ("tool_calls" if calls else "stop")
-            tokens = word_tokens(item.get("content") or "")
+            tokens = exact_tokens(item.get("content") or "")
             if rule is not None and rule.kind == "length":
                 tokens, finish = tokens[: int(rule.get("tokens", limit or 3))], "length"
             return Answer(tokens, calls, finish, prompt)
         last = next((m for m in reversed(messages) if isinstance(m, dict) and m.get("role") == "user"), messages[-1])
-        tokens = word_tokens("echo: " + message_text(last.get("content") if isinstance(last, dict) else ""))
+        text = "echo: " + message_text(last.get("content") if isinstance(last, dict) else "")
+        tokens = word_tokens(text, self.reply_tokens)  # the natural answer
         finish = "stop"
         if rule is not None and rule.kind == "length":
             tokens, finish = tokens[: int(rule.get("tokens", limit or 3))], "length"
         elif limit and len(tokens) > int(limit):
             tokens, finish = tokens[: int(limit)], "length"
-        elif len(tokens) > self.reply_tokens:
-            tokens = tokens[: self.reply_tokens]
         return Answer(tokens, None, finish, prompt)
 
     async def _json(self, request: web.Request, head: dict[str, Any], answer: Answer, rule: FaultRule | None,
