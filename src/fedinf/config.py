@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 import re
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
@@ -95,7 +95,9 @@ class Route(_Strict):
     strategy: Literal["priority", "cost", "latency", "cascade"] = Field(
         default="priority", description="How eligible models are ordered: route order, cheapest, fastest observed, "
         "or small-local-first escalating when the output fails its check.")
-    hedge_after_ms: float | None = Field(default=None, gt=0, description="Hedge idempotent requests after this.")
+    hedge_after_ms: Annotated[float, Field(gt=0)] | Literal["p95"] | None = Field(
+        default=None, description="Hedge requests marked `fedinf.idempotent`: after this many ms (or the first "
+        "target's observed p95, `p95`) send a second attempt to another eligible endpoint; the first good answer wins.")
 
 
 class Server(_Strict):
@@ -105,6 +107,52 @@ class Server(_Strict):
     request_timeout_s: float = Field(default=120.0, gt=0, description="Default deadline when a model sets none.")
     shutdown_grace_s: float = Field(default=30.0, ge=0, description="Time in-flight requests get at shutdown.")
     state_dir: str = Field(default=".fedinf", description="Where embedded stores (SQLite, keys) live.")
+
+
+class OutlierDetection(_Strict):
+    """Passive health: replicas that keep failing are ejected for a growing time."""
+
+    consecutive_failures: int = Field(default=5, ge=1, description="Eject a replica after this many failures in a row.")
+    base_ejection_s: float = Field(default=30.0, gt=0, description="First ejection time; doubles on each re-ejection.")
+    max_ejection_s: float = Field(default=300.0, gt=0, description="Longest ejection time.")
+    max_ejected_share: float = Field(default=0.5, ge=0, le=1, description="Never eject more than this share of a "
+                                     "model's replicas (one may always be ejected when a model has two or more).")
+
+
+class Retries(_Strict):
+    """Retries of retryable failures (before the first streamed byte only), within the request deadline."""
+
+    max_attempts: int = Field(default=3, ge=1, description="Attempts per request, replicas and fallbacks included.")
+    backoff_base_ms: float = Field(default=25.0, ge=0, description="Full-jitter backoff base.")
+    backoff_cap_ms: float = Field(default=250.0, ge=0, description="Full-jitter backoff cap.")
+    budget_ratio: float = Field(default=0.2, ge=0, le=1, description="Retries and hedges in flight may be at most "
+                                "this share of active requests ...")
+    budget_min: int = Field(default=3, ge=0, description="... or this many, whichever is larger.")
+
+
+class Breaker(_Strict):
+    """Circuit breaker per endpoint: closed -> open (failure rate) -> half-open (probes) -> closed."""
+
+    failure_rate: float = Field(default=0.5, gt=0, le=1, description="Open when this share of recent calls failed.")
+    min_calls: int = Field(default=10, ge=1, description="Calls in the window needed before the rate counts.")
+    window_s: float = Field(default=10.0, gt=0, description="Sliding window of calls the failure rate is computed on.")
+    open_s: float = Field(default=5.0, gt=0, description="Time an open breaker rejects calls before half-opening.")
+    half_open_probes: int = Field(default=1, ge=1, description="Trial calls let through while half-open.")
+
+
+class Reliability(_Strict):
+    """Health checks, outlier ejection, retries, retry budget, circuit breakers and hedging."""
+
+    health_interval_s: float = Field(default=10.0, ge=0, description="Active health check period per endpoint "
+                                     "(0 disables the background checks).")
+    health_timeout_s: float = Field(default=3.0, gt=0, description="Time a health probe may take.")
+    unhealthy_after: int = Field(default=2, ge=1, description="Failed probes in a row before an endpoint is unhealthy.")
+    outlier: OutlierDetection = Field(default_factory=OutlierDetection, description="Passive outlier detection.")
+    retries: Retries = Field(default_factory=Retries, description="Retries, backoff and the retry budget.")
+    breaker: Breaker = Field(default_factory=Breaker, description="Circuit breakers per endpoint.")
+    redis_url: str | None = Field(default=None, description="Share breaker state across gateway processes through "
+                                  "this Redis, e.g. redis://127.0.0.1:6379/0 (needs the `redis` extra).")
+    hedge_min_samples: int = Field(default=20, ge=1, description="Latency samples needed before `p95` hedging starts.")
 
 
 class Governance(_Strict):
@@ -171,6 +219,7 @@ class Config(_Strict):
     models: list[ModelSpec] = Field(min_length=1, description="The models of the network.")
     routes: dict[str, Route] = Field(default_factory=dict, description="Aliases usable as `model`; `name: [ids]` is shorthand.")
     governance: Governance = Field(default_factory=Governance, description="Data governance and license policy.")
+    reliability: Reliability = Field(default_factory=Reliability, description="Health, retries, breakers, hedging.")
     tasks: list[dict[str, Any]] = Field(default_factory=list, description="Declarative tasks (see docs/tasks.md).")
     access: AccessSettings = Field(default_factory=AccessSettings, description="API keys, tenants and rate limits.")
     audit: AuditSettings = Field(default_factory=AuditSettings, description="The tamper-evident audit trail.")

@@ -1,0 +1,235 @@
+"""Circuit breakers per endpoint: closed -> open -> half-open -> closed, optionally shared through Redis.
+
+- **closed**: calls pass; outcomes go into a sliding window of ``window_s``. When at least ``min_calls`` are in the
+  window and ``failure_rate`` of them failed, the breaker **opens**.
+- **open**: calls are refused (the executor skips the endpoint, no request is sent) until ``open_s`` has passed.
+- **half-open**: up to ``half_open_probes`` trial calls pass. A good one closes the breaker (window cleared); a failed
+  one opens it again for another ``open_s``.
+
+The hot path never waits on Redis. With ``reliability.redis_url`` set, :class:`RedisBreakerSync` runs in the
+background every :data:`SYNC_INTERVAL_S`: it adds this process's call/failure counts to shared per-window counters,
+publishes an ``open_until`` when a breaker opened here, and adopts the ones opened by other gateway processes and the
+shared failure rate. Redis being down only means breakers are local for a while (logged, never a request error).
+Times shared through Redis are wall-clock (``time.time()``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections import deque
+from collections.abc import Callable, Iterable
+from typing import Any, Literal
+
+from fedinf.config import Breaker as BreakerPolicy
+
+log = logging.getLogger("fedinf.breaker")
+
+State = Literal["closed", "open", "half_open"]
+STATE_VALUE = {"closed": 0, "half_open": 1, "open": 2}
+SYNC_INTERVAL_S = 0.25
+KEY_PREFIX = "fedinf:breaker:"
+
+
+class CircuitBreaker:
+    """One endpoint's breaker. ``clock`` is wall-clock seconds (shared meaning across processes)."""
+
+    def __init__(self, name: str, policy: BreakerPolicy, clock: Callable[[], float] = time.time) -> None:
+        self.name = name
+        self.policy = policy
+        self.clock = clock
+        self.state: State = "closed"
+        self.open_until = 0.0
+        self.opened = 0
+        self.probes = 0
+        self._window: deque[tuple[float, bool]] = deque()
+        self.pending_calls = 0
+        self.pending_failures = 0
+        self.publish_open_until: float | None = None
+        self.closed_at = 0.0
+
+    # ------------------------------------------------------------------ hot path
+
+    def available(self) -> bool:
+        """Whether a call could be let through now (no state change)."""
+        if self.state == "closed":
+            return True
+        if self.state == "open":
+            return self.clock() >= self.open_until
+        return self.probes < self.policy.half_open_probes
+
+    def acquire(self) -> str | None:
+        """Ask to make one call: ``"call"`` (closed), ``"probe"`` (half-open trial) or ``None`` (refused)."""
+        if self.state == "open" and self.clock() >= self.open_until:
+            self.state, self.probes = "half_open", 0
+        if self.state == "closed":
+            return "call"
+        if self.state == "half_open" and self.probes < self.policy.half_open_probes:
+            self.probes += 1
+            return "probe"
+        return None
+
+    def record(self, permit: str | None, ok: bool) -> None:
+        """Record the outcome of a call made under ``permit`` (from :meth:`acquire`)."""
+        now = self.clock()
+        self.pending_calls += 1
+        self.pending_failures += 0 if ok else 1
+        if permit == "probe":
+            self.probes = max(0, self.probes - 1)
+            if self.state != "half_open":
+                return
+            if ok:
+                self._close()
+            else:
+                self._open(now)
+            return
+        if self.state != "closed":
+            return
+        self._window.append((now, ok))
+        self._trim(now)
+        calls = len(self._window)
+        failures = sum(1 for _, good in self._window if not good)
+        if calls >= self.policy.min_calls and failures >= self.policy.failure_rate * calls:
+            self._open(now)
+
+    def release(self, permit: str | None) -> None:
+        """Give back a permit whose call never reached the endpoint (e.g. cancelled before sending)."""
+        if permit == "probe":
+            self.probes = max(0, self.probes - 1)
+
+    # ------------------------------------------------------------------ transitions
+
+    def _trim(self, now: float) -> None:
+        horizon = now - self.policy.window_s
+        while self._window and self._window[0][0] < horizon:
+            self._window.popleft()
+
+    def _open(self, now: float, until: float | None = None) -> None:
+        self.state = "open"
+        self.open_until = until if until is not None else now + self.policy.open_s
+        self.opened += 1
+        self.probes = 0
+        self._window.clear()
+        self.publish_open_until = self.open_until
+        log.warning("circuit breaker for %s opened until %.3f", self.name, self.open_until)
+
+    def _close(self) -> None:
+        self.state = "closed"
+        self.closed_at = self.clock()
+        self.probes = 0
+        self._window.clear()
+        log.info("circuit breaker for %s closed", self.name)
+
+    def view(self) -> State:
+        """The state as a caller sees it now (an open breaker past its time reads as half-open)."""
+        if self.state == "open" and self.clock() >= self.open_until:
+            return "half_open"
+        return self.state
+
+    # ------------------------------------------------------------------ shared state
+
+    def adopt(self, remote_open_until: float | None, calls: int, failures: int) -> None:
+        """Merge what other processes reported (called by the sync loop)."""
+        now = self.clock()
+        if remote_open_until is not None and remote_open_until > now and remote_open_until > self.open_until + 1e-3:
+            self.state, self.open_until, self.probes = "open", remote_open_until, 0
+            self._window.clear()
+            return
+        if self.state != "closed" or now - self.closed_at < 2 * self.policy.window_s:
+            return  # counts from before the last close are still in the shared window
+        if calls >= self.policy.min_calls and failures >= self.policy.failure_rate * calls:
+            self._open(now)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"state": self.view(), "opened": self.opened,
+                "open_for_s": round(max(0.0, self.open_until - self.clock()), 3) if self.state == "open" else 0.0}
+
+
+class RedisBreakerSync:
+    """Background loop sharing breaker state through Redis (redis-py asyncio)."""
+
+    def __init__(self, url: str, breakers: Iterable[CircuitBreaker], *, interval_s: float = SYNC_INTERVAL_S,
+                 prefix: str = KEY_PREFIX) -> None:
+        self.url = url
+        self.breakers = list(breakers)
+        self.interval_s = interval_s
+        self.prefix = prefix
+        self._task: asyncio.Task[None] | None = None
+        self._client: Any = None
+        self.rounds = 0
+        self.errors = 0
+
+    def start(self) -> None:
+        if self._task is None and self.breakers:
+            self._task = asyncio.get_running_loop().create_task(self._loop(), name="fedinf-breaker-sync")
+
+    async def stop(self) -> None:
+        task, self._task = self._task, None
+        if task is not None:
+            task.cancel()
+            try:
+                await task
+            except (asyncio.CancelledError, Exception):
+                pass
+        if self._client is not None:
+            try:
+                await self.sync_once()  # flush the last counts
+            except Exception:
+                pass
+            client, self._client = self._client, None
+            try:
+                await client.aclose()
+            except Exception:
+                pass
+
+    async def _loop(self) -> None:
+        while True:
+            try:
+                await self.sync_once()
+                self.rounds += 1
+            except Exception as exc:  # Redis down: breakers stay local, try again next round
+                self.errors += 1
+                if self.errors in (1, 10) or self.errors % 100 == 0:
+                    log.warning("breaker sync with Redis failed (%d times): %r", self.errors, exc)
+            await asyncio.sleep(self.interval_s)
+
+    def _redis(self) -> Any:
+        if self._client is None:
+            import redis.asyncio as aioredis
+
+            self._client = aioredis.Redis.from_url(self.url, socket_timeout=1.0, socket_connect_timeout=1.0)
+        return self._client
+
+    async def sync_once(self) -> None:
+        """Push local counts and openings, pull the shared ones, merge."""
+        client = self._redis()
+        pipe = client.pipeline(transaction=False)
+        plan: list[tuple[CircuitBreaker, int, int]] = []
+        for b in self.breakers:
+            win = b.policy.window_s
+            bucket = int(b.clock() // win)
+            base = f"{self.prefix}{b.name}"
+            cur, prev = f"{base}:w:{bucket}", f"{base}:w:{bucket - 1}"
+            if b.pending_calls:
+                calls, fails = b.pending_calls, b.pending_failures
+                b.pending_calls = b.pending_failures = 0
+                pipe.hincrby(cur, "calls", calls)
+                pipe.hincrby(cur, "fails", fails)
+                pipe.expire(cur, int(win * 3) + 1)
+            if b.publish_open_until is not None:
+                until, b.publish_open_until = b.publish_open_until, None
+                ttl_ms = max(1, int((until - b.clock()) * 1000))
+                pipe.set(f"{base}:open_until", repr(until), px=ttl_ms)
+            start = len(pipe.command_stack)
+            pipe.get(f"{base}:open_until")
+            pipe.hmget(cur, "calls", "fails")
+            pipe.hmget(prev, "calls", "fails")
+            plan.append((b, start, 0))
+        results = await pipe.execute()
+        for b, start, _ in plan:
+            raw_until, cur, prev = results[start], results[start + 1], results[start + 2]
+            until = float(raw_until) if raw_until else None
+            calls = sum(int(x or 0) for x in (cur[0], prev[0]))
+            fails = sum(int(x or 0) for x in (cur[1], prev[1]))
+            b.adopt(until, calls, fails)
