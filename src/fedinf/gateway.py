@@ -58,6 +58,9 @@ class Gateway:
         if gw.metrics is None:
             from fedinf.metrics import Metrics
             gw.metrics = Metrics()
+        watch = getattr(gw.metrics, "watch", None)
+        if watch is not None:
+            watch(pool)  # per-endpoint health, breaker and budget gauges, read at scrape time
         return gw
 
     async def __aenter__(self) -> "Gateway":
@@ -72,9 +75,10 @@ class Gateway:
             start = getattr(part, "start", None)
             if start is not None:
                 await start()
+        await self.pool.start()  # background health checks and breaker sync
 
     async def aclose(self) -> None:
-        await self.pool.aclose()
+        await self.pool.aclose()  # stops accepting, waits for in-flight requests (server.shutdown_grace_s)
         for part in (self.access, self.auditor):
             close = getattr(part, "aclose", None)
             if close is not None:

@@ -1,13 +1,22 @@
-"""Prometheus metrics, one registry per Gateway (no global registry: two gateways never mix their numbers)."""
+"""Prometheus metrics, one registry per Gateway (no global registry: two gateways never mix their numbers).
+
+Per request (from the audit trace): requests and errors by code, end-to-end latency, tokens, attempts by kind and
+outcome, retries, hedges, fallbacks. Per endpoint, read from the pool at scrape time (:meth:`Metrics.watch`):
+health, ejection, breaker state, requests in flight, EWMA latency, and the retry budget.
+"""
 
 from __future__ import annotations
 
+import time
+from collections.abc import Iterator
 from typing import Any
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
-from prometheus_client import CONTENT_TYPE_LATEST
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.registry import Collector
 
 _BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120)
+BREAKER_VALUE = {"closed": 0, "half_open": 1, "open": 2}
 
 
 class Metrics:
@@ -18,25 +27,39 @@ class Metrics:
         r = self.registry
         self.requests = Counter("fedinf_requests", "Requests by endpoint, model and outcome code",
                                 ["endpoint", "model", "code"], registry=r)
+        self.errors = Counter("fedinf_errors", "Failed requests by endpoint, error code and HTTP status",
+                              ["endpoint", "code", "status"], registry=r)
         self.latency = Histogram("fedinf_request_seconds", "End-to-end request latency", ["endpoint", "model"],
                                  buckets=_BUCKETS, registry=r)
+        self.attempt_latency = Histogram("fedinf_attempt_seconds", "Latency of single backend attempts",
+                                         ["model", "replica"], buckets=_BUCKETS, registry=r)
         self.tokens = Counter("fedinf_tokens", "Tokens by model and kind", ["model", "kind"], registry=r)
-        self.attempts = Counter("fedinf_attempts", "Backend attempts by model, replica and outcome",
-                                ["model", "replica", "outcome"], registry=r)
+        self.attempts = Counter("fedinf_attempts", "Backend attempts by model, replica, kind and outcome",
+                                ["model", "replica", "kind", "outcome"], registry=r)
+        self.retries = Counter("fedinf_retries", "Retry attempts sent (after a retryable failure)", ["model"],
+                               registry=r)
+        self.hedges = Counter("fedinf_hedges", "Hedged requests by outcome (won: the hedge answered first)",
+                              ["model", "outcome"], registry=r)
         self.fallbacks = Counter("fedinf_fallbacks", "Requests served by a target other than the first",
                                  ["model"], registry=r)
+        self.escalations = Counter("fedinf_cascade_escalations", "Cascade escalations after a failed output check",
+                                   ["model"], registry=r)
         self.data_class = Counter("fedinf_requests_by_class", "Requests by data class", ["data_class"], registry=r)
-        self.replica_healthy = Gauge("fedinf_replica_healthy", "1 if the replica passed its last health check",
+        self.replica_healthy = Gauge("fedinf_replica_probe_healthy", "1 if the replica passed its last health probe",
                                      ["model", "replica"], registry=r)
         self._ewma: dict[str, float] = {}
 
-    def observe(self, trace: Any) -> None:
-        import time
+    def watch(self, pool: Any) -> None:
+        """Expose the live state of ``pool``'s endpoints (read at each scrape, nothing cached)."""
+        self.registry.register(_PoolCollector(pool))
 
+    def observe(self, trace: Any) -> None:
         model = trace.result.target.model_id if trace.result is not None else "-"
         code = trace.error_code or "ok"
         elapsed = time.monotonic() - trace.started
         self.requests.labels(trace.endpoint, model, code).inc()
+        if trace.error_code:
+            self.errors.labels(trace.endpoint, trace.error_code, str(trace.status)).inc()
         self.latency.labels(trace.endpoint, model).observe(elapsed)
         if trace.classification is not None:
             self.data_class.labels(trace.classification.data_class.label).inc()
@@ -44,14 +67,27 @@ class Metrics:
             self.tokens.labels(model, "prompt").inc(trace.usage.get("prompt_tokens", 0) or 0)
             self.tokens.labels(model, "completion").inc(trace.usage.get("completion_tokens", 0) or 0)
         if trace.result is not None:
-            for a in trace.result.attempts:
-                self.attempts.labels(a.model, a.replica, a.outcome).inc()
-                if a.outcome == "ok":
-                    prev = self._ewma.get(a.model)
-                    self._ewma[a.model] = a.latency_ms if prev is None else 0.8 * prev + 0.2 * a.latency_ms
+            self._attempts(trace.result.attempts, model)
             if trace.decision is not None and trace.decision.targets and \
                     trace.result.target.model_id != trace.decision.targets[0].model_id:
                 self.fallbacks.labels(model).inc()
+
+    def _attempts(self, attempts: list[Any], model: str) -> None:
+        for a in attempts:
+            kind = getattr(a, "kind", "first")
+            self.attempts.labels(a.model, a.replica, kind, a.outcome).inc()
+            if a.outcome.startswith("skipped"):
+                continue
+            self.attempt_latency.labels(a.model, a.replica).observe(a.latency_ms / 1000.0)
+            if kind == "retry" and not getattr(a, "reask", 0):
+                self.retries.labels(a.model).inc()
+            elif kind == "escalation" and not getattr(a, "reask", 0):
+                self.escalations.labels(a.model).inc()
+            elif kind == "hedge":
+                self.hedges.labels(a.model, "won" if a.outcome == "ok" else "lost").inc()
+            if a.outcome == "ok":
+                prev = self._ewma.get(a.model)
+                self._ewma[a.model] = a.latency_ms if prev is None else 0.8 * prev + 0.2 * a.latency_ms
 
     def latency_snapshot(self) -> dict[str, float]:
         return dict(self._ewma)
@@ -63,3 +99,42 @@ class Metrics:
 
     def render(self) -> bytes:
         return generate_latest(self.registry)
+
+
+class _PoolCollector(Collector):
+    """Endpoint state gauges computed from the pool at scrape time."""
+
+    def __init__(self, pool: Any) -> None:
+        self.pool = pool
+
+    def collect(self) -> Iterator[GaugeMetricFamily]:
+        labels = ["model", "replica"]
+        usable = GaugeMetricFamily("fedinf_replica_healthy",
+                                   "1 if the replica takes traffic (healthy, not ejected, breaker not open)", labels=labels)
+        ejected = GaugeMetricFamily("fedinf_replica_ejected", "1 while outlier detection ejects the replica",
+                                    labels=labels)
+        breaker = GaugeMetricFamily("fedinf_breaker_state", "Circuit breaker: 0 closed, 1 half-open, 2 open",
+                                    labels=labels)
+        outstanding = GaugeMetricFamily("fedinf_replica_outstanding", "Requests in flight to the replica",
+                                        labels=labels)
+        ewma = GaugeMetricFamily("fedinf_replica_latency_ewma_seconds", "EWMA of successful attempt latency",
+                                 labels=labels)
+        now = self.pool.clock()
+        for mid, reps in self.pool.replicas.items():
+            for rep in reps:
+                lv = [mid, rep.name]
+                usable.add_metric(lv, 1.0 if rep.usable(now) else 0.0)
+                ejected.add_metric(lv, 1.0 if rep.outlier.ejected(now) else 0.0)
+                state = rep.breaker.view() if rep.breaker is not None else "closed"
+                breaker.add_metric(lv, float(BREAKER_VALUE[state]))
+                outstanding.add_metric(lv, float(rep.stats.outstanding))
+                if rep.stats.ewma_ms is not None:
+                    ewma.add_metric(lv, rep.stats.ewma_ms / 1000.0)
+        budget = self.pool.budget
+        active = GaugeMetricFamily("fedinf_requests_in_flight", "Requests being executed")
+        active.add_metric([], float(self.pool.inflight))
+        retries = GaugeMetricFamily("fedinf_retries_in_flight", "Retries and hedges in flight (retry budget use)")
+        retries.add_metric([], float(budget.active_retries))
+        denied = GaugeMetricFamily("fedinf_retry_budget_denied", "Retries refused by the retry budget since start")
+        denied.add_metric([], float(budget.denied))
+        yield from (usable, ejected, breaker, outstanding, ewma, active, retries, denied)

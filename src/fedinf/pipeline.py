@@ -63,7 +63,14 @@ class Trace:
         if self.result is not None:
             h["x-fedinf-model"] = self.result.target.model_id
             h["x-fedinf-zone"] = self.result.target.zone
-            h["x-fedinf-attempts"] = str(len(self.result.attempts))
+            sent = [a for a in self.result.attempts if getattr(a, "sent", True)]
+            h["x-fedinf-attempts"] = str(len(sent))
+            h["x-fedinf-replica"] = _ascii(self.result.replica)
+            h["x-fedinf-attempt-log"] = _ascii(", ".join(
+                f"{getattr(a, 'kind', 'first')} {a.model}@{a.replica} {a.outcome} {a.latency_ms:.0f}ms"
+                for a in self.result.attempts))
+            if getattr(self.result, "hedged", False):
+                h["x-fedinf-hedged"] = "true"
             if self.result.target.pseudonymize:
                 h["x-fedinf-pseudonymized"] = "true"
             if self.result.structured:
@@ -195,6 +202,10 @@ async def _sse(gw: "Gateway", trace: Trace, chunks: AsyncIterator[dict[str, Any]
         yield b"data: " + json.dumps(exc.to_dict(), separators=(",", ":")).encode() + b"\n\n"
         return
     yield b"data: [DONE]\n\n"
+
+
+def _ascii(text: str) -> str:
+    return text.encode("ascii", "replace").decode("ascii")
 
 
 def _flat(d: dict[str, Any]) -> list[tuple[str, str]]:

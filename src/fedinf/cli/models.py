@@ -31,18 +31,28 @@ def models(ctx: typer.Context, config: Optional[Path] = CONFIG_OPTION,
         table.add_column(col)
     for mid, entry in net.models.items():
         reps = health.get(mid, {})
-        state = "-" if not probe else ("excluded" if not entry.license.allowed else
-                                       f"{sum(reps.values())}/{len(reps)} healthy")
+        state = "-" if not probe else ("excluded" if not entry.license.allowed else _state(reps))
         table.add_row(mid, entry.spec.backend, f"{entry.zone_name} ({entry.zone.kind})", entry.zone.clearance.label,
                       entry.spec.license, entry.license.status, str(max(1, len(entry.spec.endpoints))), state)
     console.print(table)
 
 
-async def _probe(cfg: object) -> dict[str, dict[str, bool]]:
+async def _probe(cfg: object) -> dict[str, dict[str, dict]]:
     from fedinf.gateway import Gateway
 
     async with Gateway.from_config(cfg) as gw:  # type: ignore[arg-type]
-        return await gw.ready()
+        await gw.ready()
+        return gw.pool.status()
+
+
+def _state(reps: dict[str, dict]) -> str:
+    """`2/3 healthy` plus what is wrong with the others (unhealthy, ejected, breaker open)."""
+    good = sum(1 for r in reps.values() if r["healthy"] and not r["ejected"] and r["breaker"] != "open")
+    notes = [f"{name}: " + ", ".join(
+        w for w, bad in (("unhealthy", not r["healthy"]), ("ejected", r["ejected"]),
+                         (f"breaker {r['breaker']}", r["breaker"] != "closed")) if bad)
+        for name, r in reps.items() if not r["healthy"] or r["ejected"] or r["breaker"] != "closed"]
+    return f"{good}/{len(reps)} healthy" + (f" ({'; '.join(notes)})" if notes else "")
 
 
 @app.command("licenses")

@@ -9,7 +9,8 @@ success rate. Its *score* (lower is better) is::
 The first replica to try is the better of two drawn at random (weighted by ``weight``): the power of two choices
 avoids the herd behaviour of always taking the global minimum with stale numbers. The other replicas follow by
 score, as fallbacks. A replica that has not been measured recently drifts back toward the best latency of its
-model (half-life :data:`DECAY_HALF_LIFE_S`), so a replica that was slow once gets traffic again and is re-measured.
+model (half-life :data:`DECAY_HALF_LIFE_S`), and its success rate heals toward 1 the same way, so a replica that was
+slow or failing once gets traffic again and is re-measured.
 """
 
 from __future__ import annotations
@@ -36,6 +37,7 @@ class ReplicaStats:
     last_sample: float = 0.0
     calls: int = 0
     failures: int = 0
+    last_failure: float = 0.0
 
     def started(self) -> None:
         self.outstanding += 1
@@ -48,6 +50,7 @@ class ReplicaStats:
         self.success += SUCCESS_ALPHA * ((1.0 if ok else 0.0) - self.success)
         if not ok:
             self.failures += 1
+            self.last_failure = now
         if count_latency and (ok or (self.ewma_ms is not None and latency_ms > self.ewma_ms)):
             self.ewma_ms = latency_ms if self.ewma_ms is None else self.ewma_ms + EWMA_ALPHA * (latency_ms - self.ewma_ms)
             self.last_sample = now
@@ -60,9 +63,14 @@ class ReplicaStats:
         keep = math.pow(0.5, age / DECAY_HALF_LIFE_S)
         return floor_ms + (max(self.ewma_ms, floor_ms) - floor_ms) * keep
 
+    def success_estimate(self, now: float) -> float:
+        """Success-rate EWMA, healing toward 1 while no failure happens (same half-life as latency)."""
+        keep = math.pow(0.5, max(0.0, now - self.last_failure) / DECAY_HALF_LIFE_S)
+        return 1.0 - (1.0 - self.success) * keep
+
     def score(self, weight: float, floor_ms: float, now: float) -> float:
         lat = max(self.latency_estimate(floor_ms, now), 0.01)
-        return (self.outstanding + 1) * lat / (weight * max(self.success, MIN_SUCCESS) ** 2)
+        return (self.outstanding + 1) * lat / (weight * max(self.success_estimate(now), MIN_SUCCESS) ** 2)
 
 
 class Balanced(Protocol):

@@ -1,13 +1,20 @@
 """The executor: walks a Decision's ordered targets until one answers well.
 
 Rules it guarantees:
-- only targets in ``Decision.targets`` are ever called (the eligible set; fail closed);
-- one overall deadline covers every attempt;
-- a retryable failure moves on to the next replica, then the next model; a non-retryable one stops;
+- only targets in ``Decision.targets`` are ever called (the eligible set; fail closed) - retries, fallbacks, hedges
+  and cascade escalations all pick from it;
+- one overall deadline covers every attempt, backoff and hedge;
+- within a target, replicas come in the pool's order (load balancing; ejected, unhealthy and open-breaker replicas
+  left out); a retryable failure moves on to the next replica, then the next model, up to
+  ``reliability.retries.max_attempts`` attempts; every attempt after the first waits a full-jitter backoff and needs
+  a slot of the retry budget (:mod:`fedinf.routing.retry`); a non-retryable failure stops at once;
 - a stream is retried only before its first chunk reached the caller; later failures become ``StreamInterrupted``;
+- requests marked ``fedinf.idempotent`` on a route with ``hedge_after_ms`` are hedged (:mod:`fedinf.routing.hedge`);
 - structured output is validated on every attempt; re-asks are bounded by the plan; the ``cascade`` strategy moves
-  to the next eligible model when the output fails its check;
-- targets marked ``pseudonymize`` get placeholders instead of entity values and their answer is re-identified.
+  to the next eligible model exactly when the output fails its check (without re-asking the earlier, smaller models
+  unless the request sets ``fedinf.max_reasks``);
+- targets marked ``pseudonymize`` get placeholders instead of entity values and their answer is re-identified;
+- every attempt (kind: first, retry, hedge, escalation; outcome; latency) is in ``Result.attempts``.
 """
 
 from __future__ import annotations
@@ -15,16 +22,19 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections import deque
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 from fedinf.backends.base import CallContext
-from fedinf.errors import (AllTargetsFailed, BackendError, BackendTimeout, FedinfError, OutputValidationError,
-                           StreamInterrupted)
+from fedinf.errors import (AllTargetsFailed, BackendError, BackendRejected, BackendTimeout, BackendUnavailable,
+                           FedinfError, OutputValidationError, ServiceUnavailable, StreamInterrupted)
 from fedinf.protocol import ChatRequest
 from fedinf.routing.decide import Decision, Target
+from fedinf.routing.hedge import Race
 from fedinf.routing.pool import BackendPool, Replica
+from fedinf.routing.retry import backoff_s, retryable
 
 log = logging.getLogger("fedinf.executor")
 
@@ -34,13 +44,18 @@ class Attempt:
     model: str
     zone: str
     replica: str
-    outcome: str  # "ok" or an error code
+    outcome: str  # "ok", an error code, "cancelled" (lost a hedge race) or "skipped:<why>" (never sent)
     latency_ms: float
     reask: int = 0
+    kind: str = "first"  # first | retry | hedge | escalation
 
     def to_dict(self) -> dict[str, Any]:
         return {"model": self.model, "zone": self.zone, "replica": self.replica, "outcome": self.outcome,
-                "latency_ms": round(self.latency_ms, 2), "reask": self.reask}
+                "latency_ms": round(self.latency_ms, 2), "reask": self.reask, "kind": self.kind}
+
+    @property
+    def sent(self) -> bool:
+        return not self.outcome.startswith("skipped")
 
 
 @dataclass
@@ -51,6 +66,55 @@ class Result:
     completion: dict[str, Any] | None = None
     stream: AsyncIterator[dict[str, Any]] | None = None
     structured: dict[str, Any] | None = None
+    hedged: bool = False
+
+
+class _Candidates:
+    """(target, replica) pairs in try order: each target's replicas in pool order, targets in decision order.
+    Every pair is offered once per pass; :meth:`restart` begins another pass (same targets, fresh order)."""
+
+    def __init__(self, pool: BackendPool, targets: tuple[Target, ...]) -> None:
+        self.pool = pool
+        self.targets = targets
+        self.index = 0
+        self.queue: deque[Replica] | None = None
+        self.passes = 1
+
+    def next(self) -> tuple[Target, Replica] | None:
+        while self.index < len(self.targets):
+            if self.queue is None:
+                self.queue = deque(self.pool.order(self.targets[self.index].model_id))
+            if self.queue:
+                return self.targets[self.index], self.queue.popleft()
+            self.index, self.queue = self.index + 1, None
+        return None
+
+    def skip_model(self) -> None:
+        """Leave the current target's remaining replicas (cascade escalation)."""
+        if self.queue is not None:
+            self.queue.clear()
+
+    def restart(self) -> None:
+        self.index, self.queue = 0, None
+        self.passes += 1
+
+    def at_last_target(self, target: Target) -> bool:
+        return target == self.targets[-1]
+
+
+@dataclass
+class _Run:
+    """The state of one request's execution."""
+
+    request: ChatRequest
+    decision: Decision
+    request_id: str
+    deadline: float
+    output: Any
+    attempts: list[Attempt] = field(default_factory=list)
+    failures: list[tuple[str, FedinfError]] = field(default_factory=list)
+    sent: int = 0          # attempts that count toward max_attempts
+    escalate: bool = False  # the next attempt is a cascade escalation (not a retry)
 
 
 @dataclass
@@ -66,39 +130,226 @@ class Executor:
 
         Every attempt is appended to ``attempts`` (the caller's list, so it survives a failure for the audit).
         """
-        attempts = [] if attempts is None else attempts
-        failures: list[tuple[str, FedinfError]] = []
-        for target in decision.targets:
-            for replica in self.pool.order(target.model_id):
-                if self.clock() >= deadline:
-                    failures.append((replica.name, BackendTimeout("request deadline passed before this attempt")))
-                    raise AllTargetsFailed(_summary(failures), failures=failures)
-                try:
-                    return await self._attempt(request, target, replica, attempts, request_id=request_id,
-                                               deadline=deadline, output=output, decision=decision)
-                except OutputValidationError as exc:
-                    failures.append((replica.name, exc))
-                    if decision.strategy != "cascade":
-                        exc.details.setdefault("attempts", [a.to_dict() for a in attempts])
-                        raise
-                    break  # cascade: escalate to the next eligible model
-                except BackendError as exc:
-                    failures.append((replica.name, exc))
-                    if not exc.retryable:
-                        raise
-        if len(failures) == 1 and not isinstance(failures[0][1], OutputValidationError):
-            raise failures[0][1]
-        raise AllTargetsFailed(_summary(failures), failures=failures)
+        if self.pool.closing:
+            raise ServiceUnavailable("the gateway is shutting down; retry on another instance", code="shutting_down")
+        self.pool.enter()
+        handed_off = False
+        try:
+            run = _Run(request, decision, request_id, deadline, output)
+            if attempts is not None:
+                run.attempts = attempts
+            result = await self._run(run)
+            if result.stream is not None:
+                result.stream = self._until_stream_ends(result.stream)
+                handed_off = True
+            return result
+        finally:
+            if not handed_off:
+                self.pool.leave()
 
-    async def _attempt(self, request: ChatRequest, target: Target, replica: Replica, attempts: list[Attempt], *,
-                       request_id: str, deadline: float, output: Any, decision: Decision) -> Result:
+    async def _until_stream_ends(self, stream: AsyncIterator[dict[str, Any]]) -> AsyncIterator[dict[str, Any]]:
+        try:
+            async for chunk in stream:
+                yield chunk
+        finally:
+            self.pool.leave()
+
+    # ------------------------------------------------------------------ the attempt loop
+
+    async def _run(self, run: _Run) -> Result:
+        policy = self.pool.policy.retries
+        cands = _Candidates(self.pool, run.decision.targets)
+        pass_sent = 0
+        while True:
+            cand = cands.next()
+            if cand is None:
+                last = run.failures[-1][1] if run.failures else None
+                if (pass_sent and run.sent < policy.max_attempts and last is not None and retryable(last)
+                        and self.clock() < run.deadline):
+                    cands.restart()
+                    pass_sent = 0
+                    continue
+                break
+            target, rep = cand
+            if run.sent >= policy.max_attempts and not run.escalate:
+                break
+            permit = rep.breaker.acquire() if rep.breaker is not None else "call"
+            if permit is None:
+                self._skip(run, target, rep, "circuit_open",
+                           BackendUnavailable(f"circuit breaker for {rep.name} is open", code="circuit_open"))
+                continue
+            kind = "escalation" if run.escalate else ("retry" if run.sent else "first")
+            slot = False
+            if kind == "retry":
+                if not self.pool.budget.try_acquire():
+                    _release(rep, permit)
+                    self._skip(run, target, rep, "retry_budget_exhausted", BackendUnavailable(
+                        "retry budget exhausted: too many retries in flight across the gateway",
+                        code="retry_budget_exhausted"))
+                    break
+                slot = True
+            try:
+                if kind == "retry" and not await self._backoff(run):
+                    _release(rep, permit)
+                    self._skip(run, target, rep, "deadline",
+                               BackendTimeout("the request deadline passed before this attempt"))
+                    break
+                if self.clock() >= run.deadline:
+                    _release(rep, permit)
+                    self._skip(run, target, rep, "deadline",
+                               BackendTimeout("the request deadline passed before this attempt"))
+                    break
+                run.sent += 0 if kind == "escalation" else 1
+                pass_sent += 1
+                run.escalate = False
+                try:
+                    result = await self._maybe_hedged(run, cands, target, rep, permit, kind)
+                except OutputValidationError as exc:
+                    if run.decision.strategy != "cascade" or cands.at_last_target(target):
+                        _attach_attempts(exc, run.attempts)
+                        raise
+                    cands.skip_model()
+                    run.escalate = True  # cascade: the next eligible model, never outside the decision
+                    continue
+                except FedinfError as exc:
+                    if not retryable(exc):
+                        _attach_attempts(exc, run.attempts)
+                        raise
+                    continue
+                result.attempts = run.attempts
+                return result
+            finally:
+                if slot:
+                    self.pool.budget.release()
+        raise self._failure(run)
+
+    def _failure(self, run: _Run) -> FedinfError:
+        failures = run.failures
+        if not failures:
+            return BackendUnavailable("no replica of any eligible model could be called", code="no_replica")
+        codes = {e.code for _, e in failures}
+        if len(codes) == 1 and not isinstance(failures[-1][1], OutputValidationError):
+            exc = failures[-1][1]  # one kind of failure (e.g. one replica retried): the caller sees it as is
+            _attach_attempts(exc, run.attempts)
+            return exc
+        exc = AllTargetsFailed(_summary(failures), failures=failures)
+        _attach_attempts(exc, run.attempts)
+        return exc
+
+    def _skip(self, run: _Run, target: Target, rep: Replica, why: str, exc: FedinfError) -> None:
+        run.attempts.append(Attempt(target.model_id, target.zone, rep.name, f"skipped:{why}", 0.0))
+        run.failures.append((rep.name, exc))
+
+    async def _backoff(self, run: _Run) -> bool:
+        """Sleep the full-jitter backoff before a retry; False when it would cross the deadline."""
+        delay = backoff_s(run.sent, self.pool.policy.retries, self.pool.rng)
+        if self.clock() + delay >= run.deadline:
+            return False
+        if delay > 0:
+            await asyncio.sleep(delay)
+        return True
+
+    # ------------------------------------------------------------------ hedging
+
+    async def _maybe_hedged(self, run: _Run, cands: _Candidates, target: Target, rep: Replica, permit: str,
+                            kind: str) -> Result:
+        delay = self._hedge_delay(run, target, kind)
+        primary = self._tracked(run, target, rep, permit, kind)
+        if delay is None:
+            return await primary
+
+        def backup() -> Any:
+            if self.clock() >= run.deadline:
+                return None
+            while (cand := cands.next()) is not None:
+                t2, r2 = cand
+                p2 = r2.breaker.acquire() if r2.breaker is not None else "call"
+                if p2 is None:
+                    continue
+                if not self.pool.budget.try_acquire():
+                    _release(r2, p2)
+                    return None
+                run.sent += 1
+                return self._with_slot(self._tracked(run, t2, r2, p2, "hedge"))
+            return None
+
+        race: Race[Result] = Race(primary, backup, delay, _discard)
+        result = await race.run()
+        result.hedged = race.hedged
+        return result
+
+    def _hedge_delay(self, run: _Run, target: Target, kind: str) -> float | None:
+        if kind != "first" or not run.request.fedinf.idempotent or not run.decision.route:
+            return None
+        route = self.pool.network.config.routes.get(run.decision.route)
+        if route is None:
+            return None
+        return self.pool.hedge_delay_s(target.model_id, route.hedge_after_ms)
+
+    async def _with_slot(self, coro: Any) -> Result:
+        try:
+            return await coro
+        finally:
+            self.pool.budget.release()
+
+    # ------------------------------------------------------------------ one attempt, with bookkeeping
+
+    async def _tracked(self, run: _Run, target: Target, rep: Replica, permit: str, kind: str) -> Result:
+        """One attempt on one replica: records the outcome for balancing, ejection and the breaker."""
+        mine: list[Attempt] = []
+        self.pool.started(rep)
+        t0 = self.clock()
+        ok, counts, streaming = False, True, False
+        try:
+            result = await self._attempt(run, target, rep, mine)
+            ok, streaming = True, result.stream is not None
+            if streaming:
+                result.stream = self._stream_outcome(result.stream, rep)
+            return result
+        except (OutputValidationError, BackendRejected) as exc:
+            ok = True  # the endpoint answered; the request or the output was at fault
+            run.failures.append((rep.name, exc))
+            raise
+        except FedinfError as exc:
+            run.failures.append((rep.name, exc))
+            raise
+        except asyncio.CancelledError:
+            counts = False
+            mine.append(Attempt(target.model_id, target.zone, rep.name, "cancelled", (self.clock() - t0) * 1000))
+            raise
+        finally:
+            for a in mine:
+                a.kind = kind
+            run.attempts.extend(mine)
+            self.pool.finished(rep, ok, (self.clock() - t0) * 1000, permit=permit, counts=counts,
+                               keep_outstanding=streaming)
+
+    async def _stream_outcome(self, stream: AsyncIterator[dict[str, Any]], rep: Replica) -> AsyncIterator[dict[str, Any]]:
+        """Pass a started stream through; report a failure after the first byte to the pool (never retried)."""
+        ok = True
+        try:
+            async for chunk in stream:
+                yield chunk
+        except StreamInterrupted:
+            ok = False
+            raise
+        finally:
+            self.pool.stream_ended(rep, ok)
+
+    async def _attempt(self, run: _Run, target: Target, replica: Replica, attempts: list[Attempt]) -> Result:
+        request = run.request
         pseudo = self.pseudonymizer_factory() if (target.pseudonymize and self.pseudonymizer_factory) else None
         sent = _pseudonymize(request, pseudo) if pseudo else request
         spec = self.pool.network.models[target.model_id].spec
-        ctx = CallContext(request_id=request_id, deadline=deadline, upstream_model=spec.upstream_model or spec.id)
+        ctx = CallContext(request_id=run.request_id, deadline=run.deadline,
+                          upstream_model=spec.upstream_model or spec.id)
         backend = replica.backend
-        if output is not None:
-            return await self._structured(sent, target, replica, attempts, ctx, output, pseudo)
+        if run.output is not None:
+            reasks = _max_reasks(request)
+            if (run.decision.strategy == "cascade" and request.fedinf.max_reasks is None
+                    and target != run.decision.targets[-1]):
+                reasks = 0  # cascade: escalate instead of re-asking the smaller model
+            return await self._structured(sent, target, replica, attempts, ctx, run.output, pseudo, reasks)
         if request.stream:
             stream = await self._open_stream(backend, sent, ctx, target, replica, attempts)
             return Result(target, replica.name, attempts, stream=_restore_stream(stream, pseudo))
@@ -129,7 +380,6 @@ class Executor:
         try:
             first = await self._call(iterator.__anext__(), ctx, target, replica, attempts)
         except StopAsyncIteration:
-            from fedinf.errors import BackendUnavailable
             attempts[-1:] = []
             attempts.append(Attempt(target.model_id, target.zone, replica.name, "empty_stream", 0.0))
             raise BackendUnavailable(f"{target.model_id} closed the stream without sending anything") from None
@@ -139,11 +389,11 @@ class Executor:
         return _continue(first, iterator, ctx.deadline, target.model_id, self.clock)
 
     async def _structured(self, request: ChatRequest, target: Target, replica: Replica, attempts: list[Attempt],
-                          ctx: CallContext, output: Any, pseudo: Any) -> Result:
+                          ctx: CallContext, output: Any, pseudo: Any, max_reasks: int) -> Result:
         from fedinf.structured import plan_for
 
         caps = self.pool.network.models[target.model_id].capabilities
-        plan = plan_for(output, caps, max_reasks=_max_reasks(request))
+        plan = plan_for(output, caps, max_reasks=max_reasks)
         check = None
         completion: dict[str, Any] = {}
         for n in range(plan.max_attempts):
@@ -157,9 +407,30 @@ class Executor:
                 meta["attempts"] = n + 1
                 return Result(target, replica.name, attempts, completion=completion, structured=meta)
             attempts[-1].outcome = "output_truncated" if check.truncated else "output_invalid"
-        raise plan.failure(check, completion) if hasattr(plan, "failure") else OutputValidationError(
+            can_retry = getattr(plan, "can_retry", None)
+            if can_retry is not None and not can_retry(check, n):
+                break
+        if hasattr(plan, "error_for"):
+            raise plan.error_for(check)
+        raise OutputValidationError(
             f"{target.model_id} did not produce valid output after {plan.max_attempts} attempt(s)",
             details={"errors": list(getattr(check, "errors", []))[:20]})
+
+
+def _release(rep: Replica, permit: str | None) -> None:
+    if rep.breaker is not None:
+        rep.breaker.release(permit)
+
+
+async def _discard(result: Result) -> None:
+    """Close the losing side of a hedge race that also succeeded (its stream would hold a connection)."""
+    if result.stream is not None:
+        await _aclose(result.stream)
+
+
+def _attach_attempts(exc: FedinfError, attempts: list[Attempt]) -> None:
+    if attempts:
+        exc.details.setdefault("attempts_made", [a.to_dict() for a in attempts])
 
 
 def _max_reasks(request: ChatRequest) -> int:

@@ -140,11 +140,15 @@ class BackendPool:
     def started(self, rep: Replica) -> None:
         rep.stats.started()
 
-    def finished(self, rep: Replica, ok: bool, latency_ms: float, *, permit: str | None, counts: bool = True) -> None:
+    def finished(self, rep: Replica, ok: bool, latency_ms: float, *, permit: str | None, counts: bool = True,
+                 keep_outstanding: bool = False) -> None:
         """Record one attempt's end. ``counts=False`` for attempts that say nothing about the endpoint (cancelled
-        hedges, the caller's own deadline); ``ok`` is about the endpoint, not about output validation."""
+        hedges); ``ok`` is about the endpoint, not about output validation. ``keep_outstanding``: a stream goes
+        on after its first chunk; :meth:`stream_ended` ends it."""
         now = self.clock()
         rep.stats.finished(ok, latency_ms, now, count_latency=counts)
+        if keep_outstanding:
+            rep.stats.outstanding += 1
         if not counts:
             if rep.breaker is not None:
                 rep.breaker.release(permit)
@@ -153,6 +157,20 @@ class BackendPool:
             rep.breaker.record(permit, ok)
         if ok:
             self.latency[rep.model_id].add(latency_ms)
+        self._outlier(rep, ok, now)
+
+    def stream_ended(self, rep: Replica, ok: bool) -> None:
+        """A stream that had started ended: cleanly, or broken after its first byte (an endpoint failure)."""
+        rep.stats.outstanding = max(0, rep.stats.outstanding - 1)
+        if not ok:
+            now = self.clock()
+            rep.stats.success += balancer.SUCCESS_ALPHA * (0.0 - rep.stats.success)
+            rep.stats.failures += 1
+            if rep.breaker is not None:
+                rep.breaker.record("call", False)
+            self._outlier(rep, False, now)
+
+    def _outlier(self, rep: Replica, ok: bool, now: float) -> None:
         siblings = self.replicas.get(rep.model_id, [])
         ejected = rep.outlier.record(
             ok, now, self.policy.outlier,

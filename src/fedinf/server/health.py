@@ -20,8 +20,8 @@ def routes(gw: Gateway) -> list[Route]:
             gw.metrics.set_health(health)
         ready = {m: any(reps.values()) for m, reps in health.items()}
         ok = bool(ready) and any(ready.values())
-        return json_response({"status": "ready" if ok else "unavailable", "models": health},
-                             200 if ok else 503)
+        return json_response({"status": "ready" if ok else "unavailable", "models": health,
+                              "replicas": gw.pool.status()}, 200 if ok else 503)
 
     async def metrics(request: Request) -> Response:
         return Response(gw.metrics.render(), media_type=gw.metrics.content_type)
