@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 import re
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
@@ -95,9 +95,16 @@ class Route(_Strict):
     strategy: Literal["priority", "cost", "latency", "cascade"] = Field(
         default="priority", description="How eligible models are ordered: route order, cheapest, fastest observed, "
         "or small-local-first escalating when the output fails its check.")
-    hedge_after_ms: Annotated[float, Field(gt=0)] | Literal["p95"] | None = Field(
+    hedge_after_ms: float | Literal["p95"] | None = Field(
         default=None, description="Hedge requests marked `fedinf.idempotent`: after this many ms (or the first "
         "target's observed p95, `p95`) send a second attempt to another eligible endpoint; the first good answer wins.")
+
+    @field_validator("hedge_after_ms")
+    @classmethod
+    def _hedge(cls, v: Any) -> Any:
+        if isinstance(v, (int, float)) and v <= 0:
+            raise ValueError("must be a positive number of milliseconds or `p95`")
+        return v
 
 
 class Server(_Strict):

@@ -75,7 +75,6 @@ class Gateway:
             start = getattr(part, "start", None)
             if start is not None:
                 await start()
-        await self.pool.start()  # background health checks and breaker sync
 
     async def aclose(self) -> None:
         await self.pool.aclose()  # stops accepting, waits for in-flight requests (server.shutdown_grace_s)

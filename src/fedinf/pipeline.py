@@ -60,15 +60,16 @@ class Trace:
                 h["x-fedinf-excluded"] = ",".join(f"{e.model_id}:{e.reason}" for e in self.decision.excluded)
         elif self.classification is not None:
             h["x-fedinf-data-class"] = self.classification.data_class.label
+        if self.result is None and self.attempts:  # failed: the attempts made are still shown
+            h["x-fedinf-attempts"] = str(sum(1 for a in self.attempts if getattr(a, "sent", True)))
+            h["x-fedinf-attempt-log"] = _attempt_log(self.attempts)
         if self.result is not None:
             h["x-fedinf-model"] = self.result.target.model_id
             h["x-fedinf-zone"] = self.result.target.zone
             sent = [a for a in self.result.attempts if getattr(a, "sent", True)]
             h["x-fedinf-attempts"] = str(len(sent))
             h["x-fedinf-replica"] = _ascii(self.result.replica)
-            h["x-fedinf-attempt-log"] = _ascii(", ".join(
-                f"{getattr(a, 'kind', 'first')} {a.model}@{a.replica} {a.outcome} {a.latency_ms:.0f}ms"
-                for a in self.result.attempts))
+            h["x-fedinf-attempt-log"] = _attempt_log(self.result.attempts)
             if getattr(self.result, "hedged", False):
                 h["x-fedinf-hedged"] = "true"
             if self.result.target.pseudonymize:
@@ -202,6 +203,12 @@ async def _sse(gw: "Gateway", trace: Trace, chunks: AsyncIterator[dict[str, Any]
         yield b"data: " + json.dumps(exc.to_dict(), separators=(",", ":")).encode() + b"\n\n"
         return
     yield b"data: [DONE]\n\n"
+
+
+def _attempt_log(attempts: list[Any]) -> str:
+    """``kind model@replica outcome latency`` for every attempt, e.g. ``first a@r0 backend_unavailable 3ms``."""
+    return _ascii(", ".join(f"{getattr(a, 'kind', 'first')} {a.model}@{a.replica} {a.outcome} {a.latency_ms:.0f}ms"
+                            for a in attempts))
 
 
 def _ascii(text: str) -> str:

@@ -12,34 +12,21 @@ import socket
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import aiohttp
 import uvicorn
 
 from fedinf.config import parse_config
-from fedinf.data_class import DataClass
 from fedinf.gateway import Gateway
 from fedinf.testing.upstream import FakeOpenAIUpstream
 
 
-@dataclass
-class _Classification:
-    data_class: DataClass
-    entities: dict[str, int] = field(default_factory=dict)
-
-
-class FaultGateway(Gateway):
-    """The real Gateway with a deterministic classifier: the declared class, else public (these tests are about
-    routing, not detection)."""
-
-    def classify(self, request: Any, principal: Any) -> Any:
-        return _Classification(request.fedinf.data_class or DataClass.PUBLIC)
-
-
-def build_gateway(config_text: str) -> FaultGateway:
-    return FaultGateway.from_config(parse_config(config_text, source="test.yaml"), classifier=object())
+def build_gateway(config_text: str) -> Gateway:
+    """The real Gateway (real classifier) in open mode (no API keys) and without an audit store: these tests are
+    about routing; access control and audit have their own."""
+    return Gateway.from_config(parse_config(config_text, source="test.yaml"), access=None, auditor=None)
 
 
 def free_port() -> int:
@@ -50,7 +37,7 @@ def free_port() -> int:
 
 @dataclass
 class Served:
-    gateway: FaultGateway
+    gateway: Gateway
     url: str
     server: uvicorn.Server
     task: asyncio.Task[None]

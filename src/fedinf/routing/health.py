@@ -68,12 +68,14 @@ class ProbeState:
     """Active health of one replica."""
 
     healthy: bool = True
+    last_ok: bool = True
     failed_probes: int = 0
     last_probe: float = 0.0
     last_error: str | None = None
 
     def record(self, ok: bool, now: float, unhealthy_after: int, error: str | None = None) -> None:
         self.last_probe = now
+        self.last_ok = ok
         if ok:
             self.failed_probes, self.healthy, self.last_error = 0, True, None
             return

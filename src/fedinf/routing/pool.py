@@ -208,11 +208,12 @@ class BackendPool:
         return ok
 
     async def health(self) -> dict[str, dict[str, bool]]:
-        """Probe every replica now; return ``{model: {replica: usable}}`` (health, ejection and breaker)."""
+        """Probe every replica now; return ``{model: {replica: ready}}``: this probe passed, not ejected, breaker
+        not open. (Routing itself waits for ``unhealthy_after`` failed probes before skipping a replica.)"""
         all_reps = [r for reps in self.replicas.values() for r in reps]
         await asyncio.gather(*(self.probe(r) for r in all_reps))
         now = self.clock()
-        return {mid: {r.name: r.usable(now) for r in reps} for mid, reps in self.replicas.items()}
+        return {mid: {r.name: r.probe.last_ok and r.usable(now) for r in reps} for mid, reps in self.replicas.items()}
 
     def status(self) -> dict[str, dict[str, dict[str, Any]]]:
         """Detailed state of every replica, without probing."""
