@@ -403,6 +403,10 @@ def test_unknown_option_is_config_error():
         make("http://127.0.0.1:1/v1", capabilities=["grammar"])
     with pytest.raises(ConfigError, match="headers"):
         make("http://127.0.0.1:1/v1", options={"headers": {"x": 1}})
+    with pytest.raises(ConfigError, match="options.stream_usage must be true or false"):
+        make("http://127.0.0.1:1/v1", options={"stream_usage": "yes"})
+    with pytest.raises(ConfigError, match="options.max_connections must be a positive integer"):
+        make("http://127.0.0.1:1/v1", options={"max_connections": 0})
 
 
 def test_capabilities():

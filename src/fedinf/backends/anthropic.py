@@ -33,8 +33,9 @@ from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING, Any
 
 from fedinf.backends.base import CallContext, Capabilities
-from fedinf.backends.http import HttpUpstream, bad_response, dumps, estimate_tokens, loads, status_error
-from fedinf.backends.openai import check_options, key_hint, replica_name
+from fedinf.backends.http import (
+    HttpUpstream, bad_response, check_options, dumps, estimate_tokens, key_hint, loads, replica_name, status_error,
+)
 from fedinf.errors import BackendUnavailable, CapabilityError, ConfigError
 from fedinf.protocol import ChatRequest, Message, completion, usage as make_usage
 
@@ -45,7 +46,7 @@ DEFAULT_URL = "https://api.anthropic.com"
 DEFAULT_VERSION = "2023-06-01"
 DEFAULT_MAX_TOKENS = 1024
 HEALTH_TIMEOUT_S = 3.0
-_OPTIONS = {"max_tokens", "anthropic_version", "headers", "max_connections"}
+_OPTIONS: dict[str, type] = {"max_tokens": int, "anthropic_version": str, "headers": dict, "max_connections": int}
 _CAPS = {"tools", "vision"}
 STOP_REASONS = {"end_turn": "stop", "stop_sequence": "stop", "pause_turn": "stop", "max_tokens": "length",
                 "tool_use": "tool_calls", "refusal": "content_filter", "model_context_window_exceeded": "length"}
@@ -67,9 +68,7 @@ class AnthropicBackend:
         self.capabilities = Capabilities(streaming=True, tools="tools" in spec.capabilities,
                                          vision="vision" in spec.capabilities)
         self.upstream_model = spec.upstream_model or spec.id
-        self.max_tokens = options.get("max_tokens", DEFAULT_MAX_TOKENS)
-        if not isinstance(self.max_tokens, int) or self.max_tokens < 1:
-            raise ConfigError(f"model {spec.id!r}: options.max_tokens must be a positive integer")
+        self.max_tokens: int = options.get("max_tokens", DEFAULT_MAX_TOKENS)
         base = (endpoint.url if endpoint is not None and endpoint.url else None) or DEFAULT_URL
         base = base.removesuffix("/v1")
         self.messages_url, self.models_url = f"{base}/v1/messages", f"{base}/v1/models"
@@ -82,7 +81,7 @@ class AnthropicBackend:
         self._hint = key_hint(endpoint)
         self.http = HttpUpstream(name=self.name, base_headers=headers, connect_s=spec.timeouts.connect_s,
                                  read_s=spec.timeouts.read_s,
-                                 max_connections=int(options.get("max_connections", 256)))
+                                 max_connections=options.get("max_connections", 256))
 
     async def chat(self, request: ChatRequest, ctx: CallContext) -> dict[str, Any]:
         """One completion, translated to OpenAI's ``chat.completion`` shape with ``usage``."""

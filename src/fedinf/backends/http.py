@@ -19,11 +19,16 @@ import asyncio
 import json
 import time
 from collections.abc import AsyncIterator, Callable, Iterable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import aiohttp
 
-from fedinf.errors import BackendError, BackendRejected, BackendTimeout, BackendUnavailable, StreamInterrupted
+from fedinf.errors import (
+    BackendError, BackendRejected, BackendTimeout, BackendUnavailable, ConfigError, StreamInterrupted,
+)
+
+if TYPE_CHECKING:
+    from fedinf.config import Endpoint, ModelSpec
 
 #: Longest SSE line accepted before the stream counts as malformed.
 MAX_SSE_LINE = 8 * 1024 * 1024
@@ -125,6 +130,36 @@ def transport_error(name: str, exc: BaseException, *, started: bool) -> BackendE
         return StreamInterrupted(f"stream from upstream {name} broke after it started ({kind})",
                                  details={"upstream": name})
     return BackendUnavailable(f"connection to upstream {name} failed ({kind})", details={"upstream": name})
+
+
+def check_options(spec: "ModelSpec", allowed: dict[str, type], backend: str) -> dict[str, Any]:
+    """``spec.options`` checked against ``allowed`` (name -> type); unknown names or wrong types -> ConfigError.
+    Integers must be >= 1; ``headers`` must map names to strings."""
+    unknown = set(spec.options) - set(allowed)
+    if unknown:
+        raise ConfigError(f"model {spec.id!r}: unknown option(s) {sorted(unknown)} for the {backend} backend; "
+                          f"known options: {sorted(allowed)}")
+    names = {bool: "true or false", int: "a positive integer", str: "a string", dict: "a mapping"}
+    for key, value in spec.options.items():
+        kind = allowed[key]
+        ok = isinstance(value, kind) and not (kind is int and (isinstance(value, bool) or value < 1))
+        if kind is dict and ok:
+            ok = all(isinstance(k, str) and isinstance(v, str) for k, v in value.items())
+        if not ok:
+            what = "a mapping of header names to strings" if key == "headers" else names[kind]
+            raise ConfigError(f"model {spec.id!r}: options.{key} must be {what}")
+    return spec.options
+
+
+def replica_name(spec: "ModelSpec", endpoint: "Endpoint | None") -> str:
+    return f"{spec.id}@{endpoint.name}" if endpoint is not None and endpoint.name else spec.id
+
+
+def key_hint(endpoint: "Endpoint | None") -> str:
+    if endpoint is not None and endpoint.api_key_env and endpoint.api_key() is None:
+        return f" (the API key variable {endpoint.api_key_env} is not set)"
+    return ""
+
 
 
 class HttpUpstream:

@@ -30,7 +30,7 @@ from urllib.parse import quote
 
 from fedinf.backends.base import CallContext, Capabilities, StructuredMode
 from fedinf.backends.http import (
-    HttpUpstream, bad_response, dumps, estimate_tokens, loads, status_error,
+    HttpUpstream, bad_response, check_options, dumps, estimate_tokens, key_hint, loads, replica_name, status_error,
 )
 from fedinf.errors import BackendUnavailable, CapabilityError, ConfigError
 from fedinf.protocol import ChatRequest, usage as make_usage
@@ -39,7 +39,8 @@ if TYPE_CHECKING:
     from fedinf.config import Endpoint, ModelSpec
 
 DEFAULT_URL = "https://api.openai.com/v1"
-_OPTIONS = {"headers", "api_version", "deployment", "stream_usage", "max_connections", "health_path"}
+_OPTIONS: dict[str, type] = {"headers": dict, "api_version": str, "deployment": str, "stream_usage": bool,
+                             "max_connections": int, "health_path": str}
 _CAPS = {"tools", "vision", "embeddings", "json_schema", "strict", "json_object"}
 HEALTH_TIMEOUT_S = 3.0
 
@@ -57,27 +58,6 @@ def capabilities_from(spec: "ModelSpec", *, backend: str = "openai") -> Capabili
             structured = mode  # type: ignore[assignment]
     return Capabilities(streaming=True, tools="tools" in declared, vision="vision" in declared,
                         embeddings="embeddings" in declared, structured=structured)
-
-
-def check_options(spec: "ModelSpec", allowed: set[str], backend: str) -> dict[str, Any]:
-    unknown = set(spec.options) - allowed
-    if unknown:
-        raise ConfigError(f"model {spec.id!r}: unknown option(s) {sorted(unknown)} for the {backend} backend; "
-                          f"known options: {sorted(allowed)}")
-    headers = spec.options.get("headers", {})
-    if not isinstance(headers, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in headers.items()):
-        raise ConfigError(f"model {spec.id!r}: options.headers must map header names to strings")
-    return spec.options
-
-
-def replica_name(spec: "ModelSpec", endpoint: "Endpoint | None") -> str:
-    return f"{spec.id}@{endpoint.name}" if endpoint is not None and endpoint.name else spec.id
-
-
-def key_hint(endpoint: "Endpoint | None") -> str:
-    if endpoint is not None and endpoint.api_key_env and endpoint.api_key() is None:
-        return f" (the API key variable {endpoint.api_key_env} is not set)"
-    return ""
 
 
 class OpenAIBackend:
@@ -107,16 +87,13 @@ class OpenAIBackend:
             self.health_url = health if health.startswith(("http://", "https://")) else base + health
             if key:
                 headers["authorization"] = f"Bearer {key}"
-        stream_usage = options.get("stream_usage", True)
-        if not isinstance(stream_usage, bool):
-            raise ConfigError(f"model {spec.id!r}: options.stream_usage must be true or false")
-        self.stream_usage = stream_usage
+        self.stream_usage: bool = options.get("stream_usage", True)
         headers.update(options.get("headers", {}))
         self.name = replica_name(spec, endpoint)
         self._hint = key_hint(endpoint)
         self.http = HttpUpstream(name=self.name, base_headers=headers, connect_s=spec.timeouts.connect_s,
                                  read_s=spec.timeouts.read_s,
-                                 max_connections=int(options.get("max_connections", 256)))
+                                 max_connections=options.get("max_connections", 256))
 
     # ------------------------------------------------------------------ chat
 
