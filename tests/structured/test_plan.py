@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 from pydantic import BaseModel
 
@@ -113,7 +115,9 @@ def test_steerable_plan_sends_constraint_and_reports_keywords() -> None:
     plan = plan_for(spec, Capabilities(structured="grammar"))
     sent, extra = plan.prepare(req(response_format={"type": "json_object"}), 0, None)
     assert sent.response_format is None
-    assert extra["json_schema"]["items"] == {"type": "integer"} and "uniqueItems" not in extra["json_schema"]
+    assert extra["grammar"].startswith("%llguidance {}\nstart: %json {")
+    constraint = json.loads(extra["grammar"].split("%json ", 1)[1])
+    assert constraint["items"] == {"type": "integer"} and "uniqueItems" not in constraint
     meta = plan.metadata()
     assert meta["enforced_by_validation"] == ["uniqueItems"]
     assert {"items", "minItems", "type"} <= set(meta["enforced_by_constraint"])

@@ -28,11 +28,10 @@ def test_no_schema_keyword_means_2020_12() -> None:
     assert load_schema({"type": "string"}).draft == "2020-12"
 
 
-def test_unknown_metaschema_is_rejected_with_pointer() -> None:
-    with pytest.raises(SchemaError) as exc:
-        load_schema({"$schema": "http://example.com/my-meta", "type": "string"})
-    assert exc.value.status_code == 400
-    assert exc.value.details["problems"][0]["keyword"] == "$schema"
+def test_unknown_metaschema_is_read_as_2020_12_without_fetching() -> None:
+    s = load_schema({"$schema": "http://127.0.0.1:9/my-meta", "type": "string"})
+    assert s.draft == "2020-12" and "not fetched" in s.notes[0]
+    assert s.is_valid("x") and not s.is_valid(1)
 
 
 def test_draft4_exclusive_bounds_and_definitions() -> None:

@@ -48,28 +48,77 @@ class Constraint:
     compile_error: str | None = None
     lenient: bool = False
 
+    def lark(self) -> str:
+        """The constraint as an llguidance Lark grammar (what llama.cpp's ``grammar`` field takes)."""
+        return "%llguidance {}\nstart: %json " + json.dumps(self.schema, ensure_ascii=False)
+
+
+DROPPABLE = ("multipleOf", "pattern", "format", "minLength", "maxLength", "minItems", "maxItems", "minProperties",
+             "maxProperties", "minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum", "patternProperties",
+             "enum", "const")
+
 
 def build_constraint(normalised: Any, *, verify: bool = True, x_guidance: dict[str, Any] | None = None) -> Constraint:
     """The constraint for ``normalised`` (a draft 2020-12 schema). With ``verify`` (and llguidance installed) the
-    result is compiled; on a compile error, llguidance's ``lenient`` mode is tried, then an unconstrained ``{}``."""
+    result is compiled; a compile error is answered by a narrower relaxation (``oneOf`` -> ``anyOf``, merged
+    overlapping ``patternProperties``, dropping the keyword the error names), then llguidance's ``lenient`` mode,
+    then an unconstrained ``{}``."""
     xg = dict(X_GUIDANCE if x_guidance is None else x_guidance)
     if isinstance(normalised, bool):
         return Constraint(schema=normalised, exact=True)
-    rw = _Rewriter(normalised, keep_one_of=verify)
-    schema = rw.node(copy.deepcopy(normalised), "")
-    if verify and rw.one_of and _one_of_error(schema, xg):
-        rw = _Rewriter(normalised, keep_one_of=False)
-        schema = rw.node(copy.deepcopy(normalised), "")
-    if isinstance(schema, dict):
-        schema.pop("$schema", None)
-        schema["x-guidance"] = xg
+    opts: dict[str, Any] = {"keep_one_of": verify, "merge_patterns": False, "drop": set()}
+    source, deref = normalised, False
+    for _ in range(8):
+        rw = _Rewriter(source, **opts)
+        schema = rw.node(copy.deepcopy(source), "")
+        if isinstance(schema, dict):
+            schema.pop("$schema", None)
+            schema["x-guidance"] = xg
+        err = compile_error(schema) if verify else None
+        if err is not None and not deref and _is_ref_error(err):
+            deref, source = True, _dereference(normalised)
+            rw.notes.append("references inlined (llguidance could not resolve them)")
+            continue
+        if err is None or not _adjust(opts, err, rw):
+            break
     original_kw = sorted(_keywords(normalised) - ANNOTATIONS)
     c = Constraint(schema=schema, exact=not rw.relaxed, notes=rw.notes)
     c.by_validation = sorted(rw.relaxed)
     c.by_constraint = [k for k in original_kw if k not in rw.relaxed]
-    if verify:
-        _verify(c, xg)
+    if err is not None:
+        _fallback(c, xg, err)
     return c
+
+
+def _is_ref_error(err: str) -> bool:
+    return any(w in err for w in ("Resource '", "Pointer '", "Anchor '", "does not exist"))
+
+
+def _dereference(schema: Any) -> Any:
+    """``schema`` with its references inlined by jsonschema-rs (cycles stay references); unchanged on failure."""
+    import jsonschema_rs
+
+    from fedinf.structured.schema import refuse_remote
+
+    try:
+        return jsonschema_rs.dereference(schema, retriever=refuse_remote)
+    except Exception:  # noqa: BLE001 - an unresolvable schema keeps its references; the fallbacks handle it
+        return schema
+
+
+def _adjust(opts: dict[str, Any], err: str, rw: "_Rewriter") -> bool:
+    """Narrow the next rewrite after compile error ``err``; False when nothing more can be tried."""
+    if "oneOf" in err and opts["keep_one_of"] and rw.one_of:
+        opts["keep_one_of"] = False
+        return True
+    if "not disjoint" in err and not opts["merge_patterns"]:
+        opts["merge_patterns"] = True
+        return True
+    for kw in DROPPABLE:
+        if kw in err and kw not in opts["drop"]:
+            opts["drop"].add(kw)
+            return True
+    return False
 
 
 def compile_error(schema: Any) -> str | None:
@@ -88,26 +137,17 @@ def compile_error(schema: Any) -> str | None:
     return None
 
 
-def _one_of_error(schema: Any, xg: dict[str, Any]) -> bool:
-    """True when llguidance refuses ``schema`` because of a ``oneOf`` (overlapping branches)."""
-    probe = {**schema, "x-guidance": xg} if isinstance(schema, dict) else schema
-    err = compile_error(probe)
-    return err is not None and "oneOf" in err
-
-
-def _verify(c: Constraint, xg: dict[str, Any]) -> None:
-    err = compile_error(c.schema)
-    if err is None:
-        return
+def _fallback(c: Constraint, xg: dict[str, Any], err: str) -> None:
+    """The schema does not compile even relaxed: llguidance's lenient mode, else any JSON value."""
     c.compile_error = err
     c.notes.append(f"llguidance compile error, retried lenient: {err[:200]}")
     c.schema["x-guidance"] = {**xg, "lenient": True}
     c.lenient, c.exact = True, False
-    err = compile_error(c.schema)
-    if err is None:
+    err2 = compile_error(c.schema)
+    if err2 is None:
         c.by_validation = sorted(set(c.by_validation) | {"(lenient)"})
         return
-    c.notes.append(f"lenient compile error, unconstrained JSON: {err[:200]}")
+    c.notes.append(f"lenient compile error, unconstrained JSON: {err2[:200]}")
     c.schema = {"x-guidance": xg}
     c.by_validation = sorted(set(c.by_validation) | set(c.by_constraint))
     c.by_constraint = []
@@ -134,13 +174,16 @@ def _keywords(node: Any) -> set[str]:
 class _Rewriter:
     """One pass over a schema copy; ``relaxed`` collects keywords the constraint does not fully enforce."""
 
-    def __init__(self, root: Any, *, keep_one_of: bool) -> None:
+    def __init__(self, root: Any, *, keep_one_of: bool, merge_patterns: bool, drop: set[str]) -> None:
         self.root = root
         self.keep_one_of = keep_one_of
+        self.merge_patterns = merge_patterns
+        self.drop = drop
         self.one_of = False
         self.relaxed: set[str] = set()
         self.notes: list[str] = []
         self.anchors = _dynamic_anchors(root)
+        self.static_anchors = set(_dynamic_anchors(root, "$anchor"))
 
     def relax(self, kw: str, where: str, how: str) -> None:
         self.relaxed.add(kw)
@@ -149,17 +192,27 @@ class _Rewriter:
     def node(self, node: Any, where: str) -> Any:
         if not isinstance(node, dict):
             return node
-        for k in ("$dynamicAnchor", "contentSchema"):
-            node.pop(k, None)
+        node.pop("contentSchema", None)
+        anchor = node.pop("$dynamicAnchor", None)
+        if isinstance(anchor, str) and "$anchor" not in node and len(self.anchors.get(anchor, [])) == 1 \
+                and anchor not in self.static_anchors:
+            node["$anchor"] = anchor
         if node.get("not") is True or node.get("not") == {}:
             self.notes.append(f"{where or '/'}: not {{}} -> false")
             return False
+        self._unevaluated(node, where)  # first: it reads the in-place applicators the rewrites below change
         self._dynamic_ref(node, where)
+        ref = node.get("$ref")
+        if isinstance(ref, str) and len(node) == 1 and (ref == "#" or ref.startswith("#/")) \
+                and self._deref(node) is False:
+            return False  # llguidance refuses a reference to `false`; the inline `false` it takes
+        self._drop(node, where)
         self._format_and_pattern(node, where)
+        self._multiple_of(node, where)
+        self._pattern_properties(node, where)
         self._not(node, where)
         self._dependent(node, where)
         self._if_then_else(node, where)
-        self._unevaluated(node, where)
         self._property_names(node, where)
         self._arrays(node, where)
         if "oneOf" in node and self.keep_one_of:
@@ -176,7 +229,7 @@ class _Rewriter:
             if k in ("properties", "patternProperties", "$defs", "dependentSchemas") and isinstance(v, dict):
                 for name, sub in v.items():
                     v[name] = self.node(sub, f"{where}/{k}/{name}")
-            elif k in ("allOf", "anyOf", "prefixItems") and isinstance(v, list):
+            elif k in ("allOf", "anyOf", "oneOf", "prefixItems") and isinstance(v, list):
                 node[k] = [self.node(sub, f"{where}/{k}/{i}") for i, sub in enumerate(v)]
             elif k in ("items", "additionalProperties", "then", "else", "if", "not", "contains",
                        "propertyNames", "unevaluatedItems", "unevaluatedProperties"):
@@ -188,10 +241,13 @@ class _Rewriter:
             return
         del node["$dynamicRef"]
         name = ref.rsplit("#", 1)[-1]
-        targets = self.anchors.get(name, [])
-        if ref.startswith("#") and len(targets) == 1 and "$ref" not in node:
-            node["$ref"] = "#" + targets[0]
-            self.notes.append(f"{where or '/'}: $dynamicRef -> $ref (single anchor)")
+        if "$ref" in node:
+            self.relax("$dynamicRef", where, "dropped")
+        elif name.startswith("/") or ref.endswith("#") or "#" not in ref:
+            node["$ref"] = ref  # no anchor name: a plain reference
+        elif len(self.anchors.get(name, [])) == 1 and name not in self.static_anchors:
+            node["$ref"] = ref
+            self.notes.append(f"{where or '/'}: $dynamicRef -> $ref (single dynamic anchor)")
         else:
             self.relax("$dynamicRef", where, "dropped")
 
@@ -213,6 +269,42 @@ class _Rewriter:
                 self.relax("patternProperties", where, "unsupported regex dropped")
                 if node.pop("additionalProperties", None) is not None:
                     self.relax("additionalProperties", where, "dropped with an unsupported patternProperties")
+
+    def _multiple_of(self, node: dict[str, Any], where: str) -> None:
+        """llguidance 1.0.1 blocks every negative number under ``multipleOf`` (measured): kept only where
+        negatives are excluded anyway."""
+        if "multipleOf" not in node:
+            return
+        lo = node.get("minimum", node.get("exclusiveMinimum"))
+        if not (isinstance(lo, (int, float)) and lo >= 0):
+            del node["multipleOf"]
+            self.relax("multipleOf", where, "dropped (llguidance blocks negative multiples)")
+
+    def _drop(self, node: dict[str, Any], where: str) -> None:
+        for kw in self.drop:
+            if kw in node:
+                del node[kw]
+                self.relax(kw, where, "dropped (llguidance could not compile it)")
+                if kw == "patternProperties" and node.pop("additionalProperties", None) is not None:
+                    self.relax("additionalProperties", where, "dropped with patternProperties")
+
+    def _pattern_properties(self, node: dict[str, Any], where: str) -> None:
+        """A listed property matching a patternProperties regex must satisfy both schemas (llguidance applies only
+        the ``properties`` one); overlapping regexes are merged when llguidance refuses them."""
+        pp, props = node.get("patternProperties"), node.get("properties")
+        if not isinstance(pp, dict) or not pp:
+            return
+        if isinstance(props, dict):
+            for name in list(props):
+                extra = [sub for pat, sub in pp.items() if _search(pat, name)]
+                if extra:
+                    props[name] = {"allOf": [props[name], *extra]}
+        if self.merge_patterns and len(pp) > 1:
+            subs = list(pp.values())
+            union = "|".join(f"(?:{p})" for p in pp)
+            node["patternProperties"] = {union: subs[0] if all(s == subs[0] for s in subs) else {"anyOf": subs}}
+            if any(s != subs[0] for s in subs):
+                self.relax("patternProperties", where, "overlapping regexes merged (anyOf of their schemas)")
 
     def _not(self, node: dict[str, Any], where: str) -> None:
         neg = node.pop("not", False)
@@ -290,6 +382,8 @@ class _Rewriter:
             return set(), set(), "unknown"
         if depth > 0 and ("additionalProperties" in node or "unevaluatedProperties" in node):
             return set(), set(), "all"
+        if _opaque(node):
+            return set(), set(), "unknown"
         names = set(node.get("properties") or {})
         patterns = set(node.get("patternProperties") or {})
         state = "static"
@@ -323,7 +417,7 @@ class _Rewriter:
         node = self._deref(node)
         if not isinstance(node, dict):
             return 0, "static"
-        if depth > 16 or "contains" in node:
+        if depth > 16 or "contains" in node or _opaque(node):
             return 0, "unknown"
         if depth > 0 and ("items" in node or "unevaluatedItems" in node):
             return 0, "all"
@@ -340,9 +434,9 @@ class _Rewriter:
 
     def _deref(self, node: Any) -> Any:
         seen = 0
-        while isinstance(node, dict) and isinstance(node.get("$ref"), str) and node["$ref"].startswith("#/") \
-                and len(node) == 1 and seen < 32:
-            node = _lookup(self.root, node["$ref"])
+        while isinstance(node, dict) and isinstance(node.get("$ref"), str) and \
+                (node["$ref"].startswith("#/") or node["$ref"] == "#") and len(node) == 1 and seen < 32:
+            node = self.root if node["$ref"] == "#" else _lookup(self.root, node["$ref"])
             seen += 1
         return node
 
@@ -381,6 +475,20 @@ class _Rewriter:
             node.pop("maxContains", None)
         if node.pop("uniqueItems", False):
             self.relax("uniqueItems", where, "checked by validation")
+
+
+def _opaque(node: dict[str, Any]) -> bool:
+    """A node whose in-place evaluation cannot be followed statically (dynamic or non-pointer references)."""
+    ref = node.get("$ref")
+    return "$dynamicRef" in node or "$recursiveRef" in node or (isinstance(ref, str) and not ref.startswith("#/")
+                                                                 and ref != "#")
+
+
+def _search(pattern: str, text: str) -> bool:
+    try:
+        return re.search(pattern, text) is not None
+    except re.error:
+        return False  # unknown to Python: leave it to llguidance (which applies only `properties`: wider, sound)
 
 
 def _in_place(node: dict[str, Any]) -> list[tuple[str, list[Any]]]:
@@ -423,13 +531,13 @@ def _regex_ok(pattern: str) -> bool:
     return err is None
 
 
-def _dynamic_anchors(root: Any) -> dict[str, list[str]]:
+def _dynamic_anchors(root: Any, keyword: str = "$dynamicAnchor") -> dict[str, list[str]]:
     out: dict[str, list[str]] = {}
 
     def walk(node: Any, ptr: str) -> None:
         if isinstance(node, dict):
-            if isinstance(node.get("$dynamicAnchor"), str):
-                out.setdefault(node["$dynamicAnchor"], []).append(ptr)
+            if isinstance(node.get(keyword), str):
+                out.setdefault(node[keyword], []).append(ptr)
             for k, v in node.items():
                 if k not in ("enum", "const", "default", "examples"):
                     walk(v, f"{ptr}/{k.replace('~', '~0').replace('/', '~1')}")

@@ -17,8 +17,9 @@ Use::
 
 (:func:`run` does exactly this.) Engines by ``Capabilities.structured``:
 
-* ``grammar`` (steerable, llguidance): ``extra = {"json_schema": constraint}`` / ``{"grammar": lark}`` /
-  ``{"regex": r}``; the request's ``response_format`` is removed. Keywords the constraint cannot express are
+* ``grammar`` (steerable, llguidance): ``extra = {"grammar": "%llguidance {}\nstart: %json <constraint>"}`` for
+  schemas (llama.cpp's ``json_schema`` field drops the ``x-guidance`` formatting options, a ``%json`` grammar keeps
+  them), ``{"grammar": lark}`` / ``{"regex": r}`` otherwise; the request's ``response_format`` is removed. Keywords the constraint cannot express are
   enforced by validation, and a failure is resampled with the errors appended.
 * ``strict``: OpenAI strict mode where the transform is exact (:mod:`fedinf.structured.strict`), else as
   ``json_object``.
@@ -316,7 +317,7 @@ def plan_for(spec: OutputSpec, capabilities: Capabilities, *, max_reasks: int = 
         elif spec.kind == "grammar":
             plan.extra, plan.instruct = {"grammar": spec.grammar}, False
         else:
-            plan.extra = {"json_schema": spec.constraint().schema}
+            plan.extra = {"grammar": spec.constraint().lark()}
         return plan
     if spec.kind == "grammar":
         raise CapabilityError("fedinf.grammar needs a backend with token-level constraints (structured: grammar)",

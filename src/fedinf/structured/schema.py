@@ -2,14 +2,15 @@
 
 :func:`load_schema` is the only entry point. It
 
-1. detects the draft from ``$schema`` (drafts 4, 6, 7, 2019-09, 2020-12; no ``$schema`` means 2020-12),
+1. detects the draft from ``$schema`` (drafts 4, 6, 7, 2019-09, 2020-12; no ``$schema`` means 2020-12; a custom
+   metaschema is never fetched: such a schema is read as 2020-12 and ``notes`` says so),
 2. checks the schema against its draft's metaschema (jsonschema-rs) and that every ``$ref`` resolves locally
    (fedinf never fetches a remote reference),
 3. proves unsatisfiable schemas unsatisfiable (jsonschema-rs' canonical form) and names the keywords responsible,
 4. normalises the schema to draft 2020-12 (:func:`normalise`): draft-4 boolean ``exclusiveMaximum`` /
    ``exclusiveMinimum``, ``id`` -> ``$id``, ``definitions`` -> ``$defs``, array ``items`` -> ``prefixItems`` (and
    ``additionalItems`` -> ``items``), ``dependencies`` -> ``dependentRequired`` / ``dependentSchemas``,
-   ``$recursiveRef`` -> ``$ref``, siblings of ``$ref`` dropped before 2019-09 (they were ignored), every local
+   ``$recursiveRef`` -> ``$ref``, integral decimals (``2.0``) in count keywords -> integers, siblings of ``$ref`` dropped before 2019-09 (they were ignored), every local
    ``$ref`` rewritten to the new locations.
 
 Rejections raise :class:`fedinf.errors.SchemaError` with ``details["problems"]``: a list of
@@ -50,6 +51,8 @@ SCHEMA_KEYWORDS = ("not", "if", "then", "else", "items", "additionalItems", "add
                    "propertyNames", "unevaluatedItems", "unevaluatedProperties", "contentSchema")
 MAP_KEYWORDS = ("properties", "patternProperties", "$defs", "definitions", "dependentSchemas")
 ARRAY_KEYWORDS = ("allOf", "anyOf", "oneOf", "prefixItems")
+COUNT_KEYWORDS = ("minLength", "maxLength", "minItems", "maxItems", "minProperties", "maxProperties", "minContains",
+                  "maxContains")
 
 
 def refuse_remote(uri: str) -> Any:
@@ -69,10 +72,15 @@ def detect_draft(schema: Any) -> str:
     for name, known in DRAFTS.items():
         if norm == known.rstrip("#").replace("https://", "http://"):
             return name
-    raise SchemaError(
-        f"unsupported $schema {uri!r}: use draft-04, -06, -07, 2019-09 or 2020-12", param="response_format",
-        details={"problems": [_problem("", "$schema", f"unknown metaschema {uri!r}")]},
-    )
+    return "2020-12"  # a custom metaschema is never fetched: the schema is read as 2020-12 (see load_schema)
+
+
+def is_known_metaschema(schema: Any) -> bool:
+    """False when ``$schema`` names a metaschema other than the five drafts."""
+    if not isinstance(schema, dict) or not isinstance(schema.get("$schema"), str):
+        return True
+    norm = schema["$schema"].strip().rstrip("#").replace("https://", "http://")
+    return any(norm == k.rstrip("#").replace("https://", "http://") for k in DRAFTS.values())
 
 
 def pointer(parts: list[str | int] | tuple[str | int, ...]) -> str:
@@ -126,6 +134,7 @@ class Schema:
     normalised: Any
     validator: Any = field(repr=False, compare=False)
     name: str = "response"
+    notes: tuple[str, ...] = ()
 
     def is_valid(self, instance: Any) -> bool:
         return bool(self.validator.is_valid(instance))
@@ -150,6 +159,10 @@ def load_schema(schema: Any, *, name: str = "response") -> Schema:
         raise SchemaError("the JSON schema is larger than 1 MB", param="response_format",
                           details={"problems": [_problem("", "", "schema too large")]})
     draft = detect_draft(schema)
+    notes = []
+    if not is_known_metaschema(schema):
+        notes.append(f"unknown $schema {schema['$schema']!r} (not fetched): read as draft 2020-12")
+        schema = {k: v for k, v in schema.items() if k != "$schema"}
     problems = metaschema_problems(schema, draft)
     if problems:
         raise SchemaError(_summary("is not a valid JSON Schema", problems), param="response_format",
@@ -161,7 +174,8 @@ def load_schema(schema: Any, *, name: str = "response") -> Schema:
     if problems:
         raise SchemaError(_summary("cannot be satisfied by any value", problems), param="response_format",
                           details={"problems": problems, "draft": draft})
-    return Schema(original=schema, draft=draft, normalised=normalise(schema, draft), validator=validator, name=name)
+    return Schema(original=schema, draft=draft, normalised=normalise(schema, draft), validator=validator, name=name,
+                  notes=tuple(notes))
 
 
 def _summary(what: str, problems: list[dict[str, str]]) -> str:
@@ -196,6 +210,9 @@ def _norm_node(node: Any, draft: str, old: list[Any], new: list[Any], moves: dic
         node.pop("$schema", None)
     if draft == "draft4":
         _norm_draft4(node)
+    for k in COUNT_KEYWORDS:
+        if isinstance(node.get(k), float) and node[k].is_integer():
+            node[k] = int(node[k])
     origin: dict[str, str] = {}
     if draft in _OLD_DRAFTS and "$ref" in node:
         origin.update(_park_ref_siblings(node))
