@@ -31,14 +31,14 @@ def load_cases(suite_dir: Path) -> list[tuple[str, dict[str, Any]]]:
     return out
 
 
-def _column(walker: Walker | None, case: dict[str, Any], extra_ok=None) -> tuple[bool, int, int]:
+def _column(walker: Walker | None, case: dict[str, Any], extra_ok=None, schema: Any = None) -> tuple[bool, int, int]:
     """(case passes, invalid instances accepted, valid instances blocked)."""
     tests = case["tests"]
     if walker is None or walker.error:
         return all(not t["valid"] for t in tests), 0, sum(1 for t in tests if t["valid"])
     inv_acc = val_blk = 0
     for t in tests:
-        ok = walker.accepts(t["data"])
+        ok = walker.accepts(t["data"], schema)
         if extra_ok is not None and ok:
             ok = extra_ok(t["data"])
         if ok and not t["valid"]:
@@ -62,7 +62,7 @@ def run_suite(suite_dir: Path, tok: Any) -> dict[str, Any]:
         # (a) llguidance defaults on the raw schema
         err, grammar = compile_grammar(case["schema"], tok)
         w = None if err else Walker(tok, grammar)
-        ok, inv, _ = _column(w, case)
+        ok, inv, _ = _column(w, case, schema=case["schema"])
         row["default"] += ok
         totals["default"] += ok
         totals["default_compile_errors"] += bool(err)
@@ -84,12 +84,13 @@ def run_suite(suite_dir: Path, tok: Any) -> dict[str, Any]:
             totals["fedinf_lenient"] += c.lenient
         else:
             w2 = None
-        ok2, inv2, blk2 = _column(w2, case)
+        cs = c.schema if schema is not None else None
+        ok2, inv2, blk2 = _column(w2, case, schema=cs)
         row["fedinf"] += ok2
         totals["fedinf"] += ok2
         totals["fedinf_invalid_accepted"] += inv2
         totals["fedinf_valid_blocked"] += blk2
-        ok3, inv3, _ = _column(w2, case, extra_ok=schema.is_valid if schema is not None else None)
+        ok3, inv3, _ = _column(w2, case, extra_ok=schema.is_valid if schema is not None else None, schema=cs)
         row["e2e"] += ok3
         totals["e2e"] += ok3
         totals["e2e_invalid_accepted"] += inv3

@@ -39,13 +39,23 @@ class Walker:
         self.steps = 0
         self._cache: dict[str, list[int]] = {}
 
-    def accepts(self, value: Any) -> bool:
+    def accepts(self, value: Any, schema: Any = None) -> bool:
+        """Walk ``value``; with ``schema`` (the compiled JSON schema) its keys are first tried in schema order."""
         if self.error:
             return False
-        self.m.reset()
-        self.total = 0
-        self.steps = 0
-        return self._value(plain(value)) and bool(self.m.is_accepting())
+        value = plain(value)
+        candidates = [value]
+        if schema is not None:
+            ordered = schema_order(value, schema, schema)
+            if ordered != value or list(_keys(ordered)) != list(_keys(value)):
+                candidates.insert(0, ordered)
+        for cand in candidates:
+            self.m.reset()
+            self.total = 0
+            self.steps = 0
+            if self._value(cand) and self.m.is_accepting():
+                return True
+        return False
 
     def _feed(self, text: str) -> bool:
         self.steps += 1
@@ -91,6 +101,68 @@ class Walker:
             if self.steps > BUDGET:
                 return False
         return False
+
+
+def _keys(v: Any) -> Any:
+    if isinstance(v, dict):
+        for k, x in v.items():
+            yield k
+            yield from _keys(x)
+    elif isinstance(v, list):
+        for x in v:
+            yield from _keys(x)
+
+
+def _resolve(node: Any, root: Any) -> Any:
+    for _ in range(16):
+        if not (isinstance(node, dict) and isinstance(node.get("$ref"), str) and node["$ref"].startswith("#")):
+            return node
+        target: Any = root
+        for part in [p for p in node["$ref"][1:].split("/") if p]:
+            part = part.replace("~1", "/").replace("~0", "~")
+            if isinstance(target, dict) and part in target:
+                target = target[part]
+            elif isinstance(target, list) and part.isdigit() and int(part) < len(target):
+                target = target[int(part)]
+            else:
+                return {}
+        node = target
+    return node
+
+
+def _props(node: Any, root: Any, depth: int = 0) -> list[tuple[str, Any]]:
+    """Listed properties of ``node`` in the order llguidance emits them (own, then allOf / $ref / anyOf branches)."""
+    node = _resolve(node, root)
+    if not isinstance(node, dict) or depth > 8:
+        return []
+    out = list((node.get("properties") or {}).items())
+    subs = [*(node.get("allOf") or [])]
+    if "$ref" in node:
+        subs.append({"$ref": node["$ref"]})
+    subs += [*(node.get("anyOf") or []), *(node.get("oneOf") or [])]
+    for sub in subs:
+        out += _props(sub, root, depth + 1)
+    return out
+
+
+def schema_order(value: Any, node: Any, root: Any) -> Any:
+    """``value`` with object keys reordered as the schema lists them (unlisted keys last), recursively."""
+    node = _resolve(node, root)
+    if isinstance(value, dict):
+        props = _props(node, root)
+        index: dict[str, int] = {}
+        subs: dict[str, Any] = {}
+        for i, (k, sub) in enumerate(props):
+            index.setdefault(k, i)
+            subs.setdefault(k, sub)
+        keys = sorted(value, key=lambda k: index.get(k, len(index) + list(value).index(k)))
+        extra = node.get("additionalProperties") if isinstance(node, dict) else None
+        return {k: schema_order(value[k], subs.get(k, extra if isinstance(extra, dict) else {}), root) for k in keys}
+    if isinstance(value, list) and isinstance(node, dict):
+        prefix = node.get("prefixItems") or []
+        items = node.get("items") if isinstance(node.get("items"), dict) else {}
+        return [schema_order(v, prefix[i] if i < len(prefix) else items, root) for i, v in enumerate(value)]
+    return value
 
 
 def compile_grammar(schema: Any, tokenizer: Any, defaults: dict[str, Any] | None = None) -> tuple[str | None, str]:

@@ -70,3 +70,41 @@ def test_constraint_uses_compact_spaced_formatting() -> None:
     c = build_constraint({"type": "object", "properties": {"a": {"type": "integer"}}})
     assert accepts(c.schema, {"a": 1})
     assert c.schema["x-guidance"]["whitespace_flexible"] is False
+
+
+def test_property_matching_a_pattern_must_satisfy_both() -> None:
+    # llguidance alone applies only `properties` to a listed key that also matches a patternProperties regex.
+    schema = {"properties": {"foo": {"type": "array", "maxItems": 3}}, "patternProperties": {"f.o": {"minItems": 2}}}
+    c = build_constraint(load_schema(schema).normalised)
+    assert accepts(c.schema, {"foo": [1, 2]})
+    assert not accepts(c.schema, {"foo": [1]})
+
+
+def test_negative_multiples_are_not_blocked() -> None:
+    c = build_constraint(load_schema({"type": "number", "multipleOf": 1.5}).normalised)
+    assert accepts(c.schema, -4.5) and "multipleOf" in c.by_validation
+    c2 = build_constraint(load_schema({"type": "integer", "multipleOf": 3, "minimum": 0}).normalised)
+    assert accepts(c2.schema, 6) and not accepts(c2.schema, 7) and c2.exact
+
+
+def test_unevaluated_properties_sees_if_annotations() -> None:
+    schema = {"if": {"properties": {"foo": {"const": "then"}}, "required": ["foo"]},
+              "unevaluatedProperties": False}
+    c = build_constraint(load_schema(schema).normalised)
+    assert accepts(c.schema, {"foo": "then"})
+
+
+def test_prefix_checker_stops_a_stream_that_went_wrong() -> None:
+    from fedinf.structured import PrefixChecker
+
+    checker = PrefixChecker.for_schema({"type": "object", "properties": {"n": {"type": "integer"}},
+                                        "required": ["n"]})
+    assert checker.feed('{"n": ') and not checker.complete()
+    assert not checker.feed('"oops"')
+    ok = PrefixChecker.for_schema({"type": "object", "properties": {"n": {"type": "integer"}}})
+    assert ok.feed('{\n  "n": 12\n}') and ok.complete()
+
+
+def test_decimal_counts_are_normalised() -> None:
+    n = load_schema({"type": "array", "maxItems": 2.0}).normalised
+    assert n["maxItems"] == 2 and isinstance(n["maxItems"], int)

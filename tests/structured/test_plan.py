@@ -183,3 +183,14 @@ def test_stream_collector_rebuilds_completion() -> None:
     col.feed({"id": "c1", "model": "m", "choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]})
     plan = plan_for(OutputSpec.from_request(RF, None, None), Capabilities(structured="grammar"))
     assert plan.check(col.completion()).ok
+
+
+def test_spec_cache_reuses_specs() -> None:
+    from fedinf.structured import SpecCache
+
+    cache = SpecCache(maxsize=2)
+    a = cache.get(RF, None, None)
+    assert cache.get(RF, None, None) is a
+    cache.get({"type": "json_object"}, None, None)
+    cache.get(None, r"\d", None)
+    assert cache.get(RF, None, None) is not a  # evicted

@@ -7,8 +7,8 @@ Public API: :class:`OutputSpec`, :class:`Plan`, :func:`plan_for`, :class:`Check`
 
 from fedinf.structured.check import Check
 from fedinf.structured.incremental import PrefixChecker, StreamCollector
-from fedinf.structured.plan import OutputSpec, Plan, plan_for, run
+from fedinf.structured.plan import OutputSpec, Plan, SpecCache, plan_for, run
 from fedinf.structured.schema import Schema, detect_draft, load_schema
 
-__all__ = ["Check", "OutputSpec", "Plan", "PrefixChecker", "Schema", "StreamCollector", "detect_draft",
+__all__ = ["Check", "OutputSpec", "Plan", "PrefixChecker", "Schema", "SpecCache", "StreamCollector", "detect_draft",
            "load_schema", "plan_for", "run"]

@@ -360,3 +360,28 @@ async def run(plan: Plan, request: ChatRequest,
             break
     assert previous is not None
     raise plan.error_for(previous)
+
+
+class SpecCache:
+    """A bounded LRU of :class:`OutputSpec` by request constraint: a schema is checked, normalised and compiled once
+    (the spec caches its constraint and strict transform). Hold one per gateway; it is not thread-safe by design of
+    asyncio (one event loop)."""
+
+    def __init__(self, maxsize: int = 256) -> None:
+        from collections import OrderedDict
+
+        self._items: OrderedDict[str, OutputSpec | None] = OrderedDict()
+        self.maxsize = maxsize
+
+    def get(self, response_format: dict[str, Any] | None, fedinf_regex: str | None,
+            fedinf_grammar: str | None) -> OutputSpec | None:
+        """Like :meth:`OutputSpec.from_request`, cached (errors are not cached)."""
+        key = json.dumps([response_format, fedinf_regex, fedinf_grammar], sort_keys=True, default=str)
+        if key in self._items:
+            self._items.move_to_end(key)
+            return self._items[key]
+        spec = OutputSpec.from_request(response_format, fedinf_regex, fedinf_grammar)
+        self._items[key] = spec
+        if len(self._items) > self.maxsize:
+            self._items.popitem(last=False)
+        return spec
