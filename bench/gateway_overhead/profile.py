@@ -41,24 +41,32 @@ def classify(frame: str) -> str:
     return "other"
 
 
-def run(fed: Target, load: LoadGen, body: bytes, *, seconds: float, work: Path, out: str,
+def run(fed: Target, load: LoadGen, bodies: dict[str, bytes], *, seconds: float, work: Path, out: str,
         concurrency: int = 64) -> Path:
-    """Record ``seconds`` of samples while ``load`` drives ``fed`` at ``concurrency``; write the summary."""
+    """For each ``{label: body}``, record ``seconds`` of samples while ``load`` drives ``fed`` at ``concurrency``;
+    write one summary with a section per body."""
     assert fed.proc is not None
     py_spy = ensure_venv("tools", ["py-spy"]) / "py-spy"
-    raw = work / "fedinf.pyspy.txt"
-    cmd = [str(py_spy), "record", "--pid", str(fed.proc.pid), "--duration", str(int(seconds)), "--rate", "500",
-           "--format", "raw", "--output", str(raw), "--nonblocking"]
-    holder: dict[str, object] = {}
-    loader = threading.Thread(target=lambda: holder.setdefault(
-        "res", load.run(fed.url, body, fed.headers, concurrency, seconds + 2)))
-    loader.start()
-    done = subprocess.run(cmd, capture_output=True, text=True, timeout=seconds + 60)
-    loader.join()
-    if done.returncode != 0 or not raw.exists():
-        text = f"# fedinf profile\n\npy-spy failed ({done.returncode}):\n\n```\n{done.stderr[-2000:]}\n```\n"
-        return results.write(out, text)
-    return results.write(out, summarise(raw.read_text(), holder.get("res"), concurrency, seconds))
+    parts = [f"# fedinf hot path profile (py-spy, concurrency {concurrency}, {seconds:g} s per phase)", "",
+             "Samples of the `fedinf serve` process while the load generator drives requests through it to the "
+             "mock upstream. Self time is attributed to the innermost frame; a layer is where that frame's code "
+             "lives. py-spy's sampling slows the process, so throughput here is below the measured cells.", ""]
+    for label, body in bodies.items():
+        raw = work / f"fedinf.pyspy.{label}.txt"
+        cmd = [str(py_spy), "record", "--pid", str(fed.proc.pid), "--duration", str(int(seconds)), "--rate", "500",
+               "--format", "raw", "--output", str(raw), "--nonblocking"]
+        holder: dict[str, object] = {}
+        loader = threading.Thread(target=lambda b=body: holder.setdefault(
+            "res", load.run(fed.url, b, fed.headers, concurrency, seconds + 2)))
+        loader.start()
+        done = subprocess.run(cmd, capture_output=True, text=True, timeout=seconds + 60)
+        loader.join()
+        if done.returncode != 0 or not raw.exists():
+            parts += [f"## {label}", "", f"py-spy failed ({done.returncode}):", "", "```", done.stderr[-2000:],
+                      "```", ""]
+            continue
+        parts.append(summarise(raw.read_text(), holder.get("res"), label))
+    return results.write(out, "\n".join(parts))
 
 
 def parse(text: str) -> list[tuple[list[str], int]]:
@@ -72,7 +80,8 @@ def parse(text: str) -> list[tuple[list[str], int]]:
     return stacks
 
 
-def summarise(text: str, res: object, concurrency: int, seconds: float, top: int = 25) -> str:
+def summarise(text: str, res: object, label: str, top: int = 25) -> str:
+    """Markdown sections for one phase: self time by layer, top functions, fedinf functions (inclusive)."""
     stacks = parse(text)
     total = sum(n for _, n in stacks) or 1
     layers: collections.Counter[str] = collections.Counter()
@@ -91,19 +100,15 @@ def summarise(text: str, res: object, concurrency: int, seconds: float, top: int
     def pct(n: int) -> str:
         return f"{100 * n / total:.1f}%"
 
-    load_line = ""
+    load_line = f"{total} samples."
     if res is not None:
-        load_line = (f"Load during profiling: {getattr(res, 'rps', 0):.0f} req/s, p50 {getattr(res, 'p50_ms', 0):.2f} "
-                     f"ms (py-spy's sampling slows the process).")
-    parts = [f"# fedinf hot path profile (py-spy, concurrency {concurrency}, {seconds:g} s, {total} samples)", "",
-             "Samples of the `fedinf serve` process while wrk drives non-streamed requests through it to the mock "
-             "upstream. Self time is attributed to the innermost frame; a layer is where that frame's code lives.",
-             load_line, "", "## Self time by layer", "",
+        load_line += f" Load while sampling: {getattr(res, 'rps', 0):.0f} req/s, p50 {getattr(res, 'p50_ms', 0):.2f} ms."
+    parts = [f"## {label}", "", load_line, "", "### Self time by layer", "",
              results.table(["layer", "share of samples"], [[k, pct(v)] for k, v in layers.most_common()]), "",
-             f"## Top {top} functions by self time", "",
+             f"### Top {top} functions by self time", "",
              results.table(["function (file)", "self"], [[_short(k), pct(v)] for k, v in
                                                                 self_fn.most_common(top)]), "",
-             f"## fedinf functions by inclusive time (top {top})", "",
+             f"### fedinf functions by inclusive time (top {top})", "",
              results.table(["function (file)", "inclusive"], [[_short(k), pct(v)] for k, v in
                                                                      incl_fedinf.most_common(top)]), ""]
     return "\n".join(parts)

@@ -41,7 +41,10 @@ def _concs(records: list[dict], stream: bool) -> list[int]:
 
 
 def _targets(records: list[dict]) -> list[str]:
-    return [t for t in ("direct", "fedinf", "litellm") if any(r["target"] == t for r in records)]
+    """direct, fedinf, LiteLLM, then any compared fedinf variants, as present."""
+    names = list(dict.fromkeys(r["target"] for r in records))
+    first = [t for t in ("direct", "fedinf", "litellm") if t in names]
+    return first + [t for t in names if t not in first]
 
 
 def max_rps(records: list[dict], target: str, stream: bool = False) -> tuple[float, int]:
@@ -55,20 +58,25 @@ def max_rps(records: list[dict], target: str, stream: bool = False) -> tuple[flo
 
 
 def latency_table(records: list[dict], stream: bool) -> str:
+    names = [t for t in _targets(records) if t != "direct"]
+    have_lit = "litellm" in names
     rows = []
-    have_lit = "litellm" in _targets(records)
     for c in _concs(records, stream):
-        d, f = cell(records, "direct", c, stream), cell(records, "fedinf", c, stream)
-        lit = cell(records, "litellm", c, stream) if have_lit else None
-        row = [c, f"{fmt(d['p50'])} / {fmt(d['p99'])}", f"{fmt(f['added_p50'])} / {fmt(f['added_p99'])}"]
-        if lit is not None:
-            row += [f"{fmt(lit['added_p50'])} / {fmt(lit['added_p99'])}",
-                    fmt(ratio(f["added_p50"], lit["added_p50"]), 3)]
+        cells = {t: cell(records, t, c, stream) for t in ["direct", *names]}
+        d = cells["direct"]
+        row: list[object] = [c, f"{fmt(d['p50'])} / {fmt(d['p99'])}"]
+        row += [f"{fmt(cells[t]['added_p50'])} / {fmt(cells[t]['added_p99'])}" for t in names]
+        if have_lit:
+            row.append(fmt(ratio(cells["fedinf"]["added_p50"], cells["litellm"]["added_p50"]), 3))
         rows.append(row)
-    heads = ["concurrency", "direct p50 / p99 (ms)", "fedinf added p50 / p99 (ms)"]
+    heads = ["concurrency", "direct p50 / p99 (ms)"] + [f"{_label(t)} added p50 / p99 (ms)" for t in names]
     if have_lit:
-        heads += ["LiteLLM added p50 / p99 (ms)", "fedinf / LiteLLM (added p50)"]
+        heads.append("fedinf / LiteLLM (added p50)")
     return results.table(heads, rows)
+
+
+def _label(name: str) -> str:
+    return "LiteLLM" if name == "litellm" else name
 
 
 def throughput_table(records: list[dict], stream: bool) -> str:
@@ -85,7 +93,7 @@ def throughput_table(records: list[dict], stream: bool) -> str:
     if "litellm" in names:
         best.append(f"**{fmt(ratio(max_rps(records, 'fedinf', stream)[0], max_rps(records, 'litellm', stream)[0]), 1)}x**")
     rows.append(best)
-    heads = ["concurrency"] + [f"{t} req/s" for t in names] + (["fedinf / LiteLLM"] if "litellm" in names else [])
+    heads = ["concurrency"] + [f"{_label(t)} req/s" for t in names] + (["fedinf / LiteLLM"] if "litellm" in names else [])
     return results.table(heads, rows)
 
 
@@ -93,13 +101,18 @@ def process_table(records: list[dict], rss: dict[str, tuple[float, float, float]
                   startup: dict[str, float]) -> str:
     rows = []
     for name, (idle, now, peak) in rss.items():
-        runs = [r for r in records if r["target"] == name and not r["stream"]]
-        reqs = sum(r["requests"] - r["errors"] for r in runs)
-        cpu = sum(r["gateway_cpu_s"] for r in runs)
-        rows.append([name, fmt(startup.get(name, math.nan), 1), fmt(idle, 0), fmt(now, 0), fmt(peak, 0),
-                     fmt(cpu * 1000 / reqs if reqs else math.nan, 3)])
+        rows.append([_label(name), fmt(startup.get(name, math.nan), 1), fmt(idle, 0), fmt(now, 0), fmt(peak, 0),
+                     fmt(cpu_per_request(records, name, False), 3), fmt(cpu_per_request(records, name, True), 3)])
     return results.table(["gateway", "startup (s)", "RSS idle (MB)", "RSS after load (MB)", "peak RSS (MB)",
-                          "CPU per request (ms, non-streamed)"], rows)
+                          "CPU ms / request (JSON)", "CPU ms / request (stream)"], rows)
+
+
+def cpu_per_request(records: list[dict], target: str, stream: bool) -> float:
+    """Gateway CPU milliseconds per successful response over all cells of that kind (NaN if none)."""
+    runs = [r for r in records if r["target"] == target and r["stream"] == stream]
+    reqs = sum(r["requests"] - r["errors"] for r in runs)
+    cpu = sum(r["gateway_cpu_s"] for r in runs)
+    return cpu * 1000 / reqs if reqs and not math.isnan(cpu) else math.nan
 
 
 def goals(records: list[dict], rss: dict[str, tuple[float, float, float]]) -> list[str]:

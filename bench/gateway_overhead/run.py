@@ -72,6 +72,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--python-loadgen", action="store_true", help="use the aiohttp load generator, not wrk")
     p.add_argument("--profile", type=float, default=0.0, metavar="S",
                    help="after measuring, profile fedinf with py-spy for S seconds under load (c=64)")
+    p.add_argument("--compare-src", action="append", default=[], metavar="NAME=DIR",
+                   help="also measure `fedinf serve` run from another source tree (PYTHONPATH=DIR), e.g. a patch")
     p.add_argument("--out", default="gateway_overhead", help="result name under bench/results/")
     a = p.parse_args(argv)
     mode = MODES[a.mode]
@@ -114,6 +116,11 @@ def start_all(a: argparse.Namespace, procs: list[Proc]) -> tuple[list[Target], d
     fed = targets.start_fedinf(WORK, upstream, workers=a.workers)
     procs.append(fed.proc)
     tgts.append(fed)
+    for spec in a.compare_src:
+        name, _, src = spec.partition("=")
+        other = targets.start_fedinf(WORK, upstream, workers=a.workers, name=name, src=src)
+        procs.append(other.proc)
+        tgts.append(other)
     if not a.no_litellm:
         try:
             lit = targets.start_litellm(WORK, upstream, workers=a.workers)
@@ -153,7 +160,8 @@ def main(argv: list[str] | None = None) -> int:
             from bench.gateway_overhead import profile
 
             fed = next(t for t in tgts if t.name == "fedinf")
-            path = profile.run(fed, load, request_body(False), seconds=a.profile, work=WORK, out=a.out + "_profile")
+            bodies = {"non-streamed": request_body(False), "streamed": request_body(True)}
+            path = profile.run(fed, load, bodies, seconds=a.profile, work=WORK, out=a.out + "_profile")
             print(f"wrote {path.relative_to(ROOT)}")
     finally:
         for p in reversed(procs):

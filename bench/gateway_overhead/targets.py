@@ -76,17 +76,21 @@ models:
 """
 
 
-def start_fedinf(work: Path, upstream: str, *, workers: int = 1) -> Target:
+def start_fedinf(work: Path, upstream: str, *, workers: int = 1, name: str = "fedinf",
+                 src: str | None = None) -> Target:
+    """Start ``fedinf serve``; ``src`` (``DIR[:DIR...]``) runs another source tree, e.g. a patched copy, as
+    ``PYTHONPATH=src`` to compare it with this one."""
     port = free_port()
-    cfg = work / "fedinf.yaml"
+    cfg = work / f"{name}.yaml"
     cfg.write_text(fedinf_config(upstream, port))
     cmd = [sys.executable, "-m", "fedinf", "serve", "--config", str(cfg), "--port", str(port),
            "--log-level", "warning"]
     if workers > 1:
         cmd += ["--workers", str(workers)]
-    proc = Proc("fedinf", cmd, work / "fedinf.log").start()
+    env = {"PYTHONPATH": os.pathsep.join(str(Path(p).resolve()) for p in src.split(os.pathsep))} if src else {}
+    proc = Proc(name, cmd, work / f"{name}.log", env=env).start()
     took = proc.wait_http(f"http://127.0.0.1:{port}/healthz", 60)
-    return Target("fedinf", f"http://127.0.0.1:{port}/v1/chat/completions", {}, proc, took)
+    return Target(name, f"http://127.0.0.1:{port}/v1/chat/completions", {}, proc, took)
 
 
 def litellm_config(upstream: str) -> str:
