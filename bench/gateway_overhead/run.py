@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import signal
 import sys
 from pathlib import Path
 
@@ -137,6 +138,7 @@ def start_all(a: argparse.Namespace, procs: list[Proc]) -> tuple[list[Target], d
 
 def main(argv: list[str] | None = None) -> int:
     a = parse_args(argv)
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # run the `finally` below: stop what we started
     WORK.mkdir(parents=True, exist_ok=True)
     print(f"gateway_overhead: mode {a.mode}, {a.duration:g} s per cell, {a.rounds} rounds, cells {a.cells}")
     load = LoadGen(prefer_wrk=not a.python_loadgen, workdir=WORK)
