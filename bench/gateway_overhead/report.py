@@ -15,6 +15,11 @@ from bench.common.stats import fmt, median, ratio, spread
 GOAL_LATENCY_FACTOR = 20  # fedinf added p50 <= LiteLLM's / 20
 GOAL_THROUGHPUT_FACTOR = 10  # fedinf max req/s >= 10 x LiteLLM's
 GOAL_RSS_MB = 300
+PROFILE_TEXT = {
+    "fedinf": "as shipped: API key required, PII classification, durable hash-chained SQLite audit record per request",
+    "fedinf-lean": "no API keys, no audit: parse, classify, route, proxy",
+    "fedinf-nofsync": "as shipped but `audit.sqlite_synchronous: normal` (commits not fsynced)",
+}
 
 
 def _runs(records: list[dict], target: str, conc: int, stream: bool) -> list[dict]:
@@ -67,12 +72,18 @@ def latency_table(records: list[dict], stream: bool) -> str:
         row: list[object] = [c, f"{fmt(d['p50'])} / {fmt(d['p99'])}"]
         row += [f"{fmt(cells[t]['added_p50'])} / {fmt(cells[t]['added_p99'])}" for t in names]
         if have_lit:
-            row.append(fmt(ratio(cells["fedinf"]["added_p50"], cells["litellm"]["added_p50"]), 3))
+            row.append(fmt(ratio(cells[primary(records)]["added_p50"], cells["litellm"]["added_p50"]), 3))
         rows.append(row)
     heads = ["concurrency", "direct p50 / p99 (ms)"] + [f"{_label(t)} added p50 / p99 (ms)" for t in names]
     if have_lit:
-        heads.append("fedinf / LiteLLM (added p50)")
+        heads.append(f"{primary(records)} / LiteLLM (added p50)")
     return results.table(heads, rows)
+
+
+def primary(records: list[dict]) -> str:
+    """The fedinf target the ratio columns use: the shipped config (``fedinf``) when measured."""
+    names = _targets(records)
+    return "fedinf" if "fedinf" in names else next((t for t in names if t.startswith("fedinf")), "fedinf")
 
 
 def _label(name: str) -> str:
@@ -87,13 +98,13 @@ def throughput_table(records: list[dict], stream: bool) -> str:
         row: list[object] = [c] + [f"{fmt(cells[t]['rps'], 0)} (±{fmt(cells[t]['rps_spread'] * 50, 0)}%)"
                                    for t in names]
         if "litellm" in names:
-            row.append(fmt(ratio(cells["fedinf"]["rps"], cells["litellm"]["rps"]), 1) + "x")
+            row.append(fmt(ratio(cells[primary(records)]["rps"], cells["litellm"]["rps"]), 1) + "x")
         rows.append(row)
     best: list[object] = ["**max**"] + [f"**{fmt(max_rps(records, t, stream)[0], 0)}**" for t in names]
     if "litellm" in names:
-        best.append(f"**{fmt(ratio(max_rps(records, 'fedinf', stream)[0], max_rps(records, 'litellm', stream)[0]), 1)}x**")
+        best.append(f"**{fmt(ratio(max_rps(records, primary(records), stream)[0], max_rps(records, 'litellm', stream)[0]), 1)}x**")
     rows.append(best)
-    heads = ["concurrency"] + [f"{_label(t)} req/s" for t in names] + (["fedinf / LiteLLM"] if "litellm" in names else [])
+    heads = ["concurrency"] + [f"{_label(t)} req/s" for t in names] + ([f"{primary(records)} / LiteLLM"] if "litellm" in names else [])
     return results.table(heads, rows)
 
 
@@ -115,12 +126,14 @@ def cpu_per_request(records: list[dict], target: str, stream: bool) -> float:
     return cpu * 1000 / reqs if reqs and not math.isnan(cpu) else math.nan
 
 
-def goals(records: list[dict], rss: dict[str, tuple[float, float, float]]) -> list[str]:
-    """One line per goal of issue 2, with the measured figures and PASS/FAIL (n/a without LiteLLM)."""
-    f1 = cell(records, "fedinf", 1, False)["added_p50"]
+def goals(records: list[dict], rss: dict[str, tuple[float, float, float]], name: str = "fedinf") -> list[str]:
+    """One line per goal of issue 2 for the fedinf target ``name``, with the figures and PASS/FAIL (n/a without
+    LiteLLM), plus the CPU cost per request of both."""
+    f1 = cell(records, name, 1, False)["added_p50"]
     lit1 = cell(records, "litellm", 1, False)["added_p50"]
-    f_max, l_max = max_rps(records, "fedinf")[0], max_rps(records, "litellm")[0]
-    peak = rss.get("fedinf", (math.nan,) * 3)[2]
+    f_max, l_max = max_rps(records, name)[0], max_rps(records, "litellm")[0]
+    peak = rss.get(name, (math.nan,) * 3)[2]
+    f_cpu, l_cpu = cpu_per_request(records, name, False), cpu_per_request(records, "litellm", False)
 
     def verdict(ok: bool | None) -> str:
         return "n/a" if ok is None else ("PASS" if ok else "FAIL")
@@ -128,14 +141,16 @@ def goals(records: list[dict], rss: dict[str, tuple[float, float, float]]) -> li
     lat_ok = None if math.isnan(lit1) or math.isnan(f1) else f1 <= lit1 / GOAL_LATENCY_FACTOR
     thr = ratio(f_max, l_max)
     return [
-        f"- added p50 at concurrency 1: fedinf {fmt(f1, 3)} ms vs LiteLLM {fmt(lit1, 2)} ms "
+        f"- added p50 at concurrency 1: {name} {fmt(f1, 3)} ms vs LiteLLM {fmt(lit1, 2)} ms "
         f"(goal: at most 1/{GOAL_LATENCY_FACTOR} of LiteLLM's = {fmt(lit1 / GOAL_LATENCY_FACTOR, 2)} ms): "
         f"**{verdict(lat_ok)}** (ratio {fmt(ratio(lit1, f1), 1)}x)",
-        f"- max sustained req/s: fedinf {fmt(f_max, 0)} vs LiteLLM {fmt(l_max, 0)} "
+        f"- max sustained req/s: {name} {fmt(f_max, 0)} vs LiteLLM {fmt(l_max, 0)} "
         f"(goal: at least {GOAL_THROUGHPUT_FACTOR}x): **{verdict(None if math.isnan(thr) else thr >= GOAL_THROUGHPUT_FACTOR)}** "
         f"(ratio {fmt(thr, 1)}x)",
-        f"- fedinf peak RSS serving one remote backend: {fmt(peak, 0)} MB (goal: under {GOAL_RSS_MB} MB): "
+        f"- {name} peak RSS serving one remote backend: {fmt(peak, 0)} MB (goal: under {GOAL_RSS_MB} MB): "
         f"**{verdict(None if math.isnan(peak) else peak < GOAL_RSS_MB)}**",
+        f"- CPU per non-streamed request: {name} {fmt(f_cpu, 3)} ms vs LiteLLM {fmt(l_cpu, 2)} ms "
+        f"(ratio {fmt(ratio(l_cpu, f_cpu), 1)}x; the figure least affected by other load on the machine)",
     ]
 
 
@@ -151,8 +166,11 @@ def render(records: list[dict], *, rss: dict[str, tuple[float, float, float]], s
              "in the same round. At concurrency 16/64 latency is mostly queueing, so it follows throughput.",
              ""]
     parts += [f"> {v}" for v in notes.values()]
-    parts += ["## Goals (issue 2)", "", *goals(records, rss), "",
-              "## Added latency, non-streamed", "", latency_table(records, False), "",
+    parts += ["## Goals (issue 2)", ""]
+    for name in [t for t in _targets(records) if t.startswith("fedinf")]:
+        about = PROFILE_TEXT.get(name, "a compared source tree")
+        parts += [f"**{name}** ({about}):", "", *goals(records, rss, name), ""]
+    parts += ["## Added latency, non-streamed", "", latency_table(records, False), "",
               "## Throughput, non-streamed (± = half the spread between rounds)", "", throughput_table(records, False),
               ""]
     if _concs(records, True):

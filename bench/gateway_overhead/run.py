@@ -73,6 +73,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--python-loadgen", action="store_true", help="use the aiohttp load generator, not wrk")
     p.add_argument("--profile", type=float, default=0.0, metavar="S",
                    help="after measuring, profile fedinf with py-spy for S seconds under load (c=64)")
+    p.add_argument("--fedinf-profiles", default="default,lean",
+                   help="fedinf configs to measure: default (keys + durable audit, as shipped), lean (neither), "
+                   "nofsync (audit commits not fsynced)")
     p.add_argument("--compare-src", action="append", default=[], metavar="NAME=DIR",
                    help="also measure `fedinf serve` run from another source tree (PYTHONPATH=DIR), e.g. a patch")
     p.add_argument("--out", default="gateway_overhead", help="result name under bench/results/")
@@ -81,6 +84,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     a.duration = a.duration or mode["duration"]
     a.rounds = a.rounds or mode["rounds"]
     a.warmup = mode["warmup"]
+    a.fedinf_profiles = [x for x in a.fedinf_profiles.split(",") if x]
     a.cells = [(int(c), False) for c in a.concurrency.split(",") if c] + \
               [(int(c), True) for c in a.stream_concurrency.split(",") if c]
     return a
@@ -114,12 +118,15 @@ def start_all(a: argparse.Namespace, procs: list[Proc]) -> tuple[list[Target], d
     upstream_proc, upstream = targets.start_upstream(WORK)
     procs.append(upstream_proc)
     tgts = [Target("direct", upstream + "/chat/completions")]
-    fed = targets.start_fedinf(WORK, upstream, workers=a.workers)
-    procs.append(fed.proc)
-    tgts.append(fed)
+    for profile in a.fedinf_profiles:
+        fed = targets.start_fedinf(WORK, upstream, workers=a.workers, profile=profile,
+                                   name="fedinf" if profile == "default" else f"fedinf-{profile}")
+        procs.append(fed.proc)
+        tgts.append(fed)
     for spec in a.compare_src:
         name, _, src = spec.partition("=")
-        other = targets.start_fedinf(WORK, upstream, workers=a.workers, name=name, src=src)
+        other = targets.start_fedinf(WORK, upstream, workers=a.workers, name=name, src=src,
+                                     profile=a.fedinf_profiles[0])
         procs.append(other.proc)
         tgts.append(other)
     if not a.no_litellm:
@@ -161,7 +168,7 @@ def main(argv: list[str] | None = None) -> int:
         if a.profile > 0:
             from bench.gateway_overhead import profile
 
-            fed = next(t for t in tgts if t.name == "fedinf")
+            fed = next(t for t in tgts if t.name.startswith("fedinf"))
             bodies = {"non-streamed": request_body(False), "streamed": request_body(True)}
             path = profile.run(fed, load, bodies, seconds=a.profile, work=WORK, out=a.out + "_profile")
             print(f"wrote {path.relative_to(ROOT)}")
