@@ -155,7 +155,8 @@ def goals(records: list[dict], rss: dict[str, tuple[float, float, float]], name:
 
 
 def render(records: list[dict], *, rss: dict[str, tuple[float, float, float]], startup: dict[str, float],
-           notes: dict[str, str], mode: str, duration: float, rounds: int, tool: str, workers: int) -> str:
+           notes: dict[str, str], mode: str, duration: float, rounds: int, tool: str, workers: int,
+           steps: list[tuple[str, float]] | None = None) -> str:
     errors = {t: int(sum(r["errors"] for r in records if r["target"] == t)) for t in _targets(records)}
     extra = {"load generator": tool, "seconds per cell": f"{duration:g}", "interleaved rounds": str(rounds),
              "gateway workers": str(workers), "errors (non-2xx or socket)": ", ".join(f"{k} {v}" for k, v in
@@ -177,6 +178,14 @@ def render(records: list[dict], *, rss: dict[str, tuple[float, float, float]], s
         parts += ["## Streaming (whole stream, 16 tokens + usage)", "", latency_table(records, True), "",
                   throughput_table(records, True), ""]
     parts += ["## Gateway processes", "", process_table(records, rss, startup), ""]
+    if steps:
+        from bench.gateway_overhead.breakdown import markdown
+
+        parts += ["## Where fedinf's CPU goes (in-process, per step)", "",
+                  "Each step of the non-streamed hot path timed alone (`bench/gateway_overhead/breakdown.py`), then "
+                  "the whole pipeline against the in-process `fake` backend (lean config: no keys, no audit). The "
+                  "rest of the gateway's CPU per request above is the HTTP layers (uvicorn/httptools, Starlette, "
+                  "the aiohttp client, loopback sockets).", "", markdown(steps), ""]
     return "\n".join(parts)
 
 

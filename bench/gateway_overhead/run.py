@@ -47,9 +47,9 @@ PROMPT = (
     "Keep the answer under one hundred and fifty words and avoid making promises about dates we cannot keep."
 )
 
-MODES = {  # seconds per cell, rounds, warm-up seconds per target
-    "full": {"duration": 5.0, "rounds": 3, "warmup": 2.0},
-    "ci": {"duration": 2.0, "rounds": 2, "warmup": 1.0},
+MODES = {  # seconds per cell, rounds, warm-up seconds per target, fedinf configurations
+    "full": {"duration": 5.0, "rounds": 3, "warmup": 2.0, "profiles": "default,nofsync,lean"},
+    "ci": {"duration": 2.0, "rounds": 2, "warmup": 1.0, "profiles": "default,lean"},
 }
 
 
@@ -71,11 +71,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--workers", type=int, default=1, help="worker processes of each gateway")
     p.add_argument("--no-litellm", action="store_true", help="skip the LiteLLM peer")
     p.add_argument("--python-loadgen", action="store_true", help="use the aiohttp load generator, not wrk")
+    p.add_argument("--no-breakdown", action="store_true", help="skip the in-process per-step timing")
     p.add_argument("--profile", type=float, default=0.0, metavar="S",
                    help="after measuring, profile fedinf with py-spy for S seconds under load (c=64)")
-    p.add_argument("--fedinf-profiles", default="default,lean",
-                   help="fedinf configs to measure: default (keys + durable audit, as shipped), lean (neither), "
-                   "nofsync (audit commits not fsynced)")
+    p.add_argument("--fedinf-profiles", default=None,
+                   help="fedinf configs to measure: default (keys + durable audit, as shipped), nofsync (audit commits "
+                   "not fsynced), lean (neither keys nor audit); by mode: full all three, ci default,lean")
     p.add_argument("--compare-src", action="append", default=[], metavar="NAME=DIR",
                    help="also measure `fedinf serve` run from another source tree (PYTHONPATH=DIR), e.g. a patch")
     p.add_argument("--out", default="gateway_overhead", help="result name under bench/results/")
@@ -84,7 +85,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     a.duration = a.duration or mode["duration"]
     a.rounds = a.rounds or mode["rounds"]
     a.warmup = mode["warmup"]
-    a.fedinf_profiles = [x for x in a.fedinf_profiles.split(",") if x]
+    a.fedinf_profiles = [x for x in (a.fedinf_profiles or mode["profiles"]).split(",") if x]
     a.cells = [(int(c), False) for c in a.concurrency.split(",") if c] + \
               [(int(c), True) for c in a.stream_concurrency.split(",") if c]
     return a
@@ -160,8 +161,13 @@ def main(argv: list[str] | None = None) -> int:
         rss = {t.name: (rss_idle[t.name], *t.proc.rss_mb()) for t in tgts if t.proc}
         startup = {t.name: t.startup_s for t in tgts if t.proc}
         (WORK / "raw.json").write_text(json.dumps({"records": records, "rss_mb": rss}, indent=1))
+        steps = None
+        if not a.no_breakdown:
+            from bench.gateway_overhead import breakdown
+
+            steps = breakdown.steps(request_body(False), WORK)
         text = report.render(records, rss=rss, startup=startup, notes=notes, mode=a.mode, duration=a.duration,
-                             rounds=a.rounds, tool=load.tool, workers=a.workers)
+                             rounds=a.rounds, tool=load.tool, workers=a.workers, steps=steps)
         path = report.write(a.out, text)
         print(f"wrote {path.relative_to(ROOT)}")
         print(report.summary_lines(records))

@@ -101,7 +101,7 @@ def start_fedinf(work: Path, upstream: str, *, workers: int = 1, name: str = "fe
     cfg.write_text(fedinf_config(upstream, port, state, profile))
     env = {"PYTHONPATH": os.pathsep.join(str(Path(p).resolve()) for p in src.split(os.pathsep))} if src else {}
     headers = {}
-    if profile == "default":
+    if "require_keys: false" not in FEDINF_PROFILES[profile]:
         made = subprocess.run([sys.executable, "-m", "fedinf", "keys", "create", "--config", str(cfg), "--name",
                                "bench", "--json"], capture_output=True, text=True, timeout=60,
                               env={**os.environ, **env})
