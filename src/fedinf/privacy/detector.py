@@ -33,14 +33,30 @@ class TextView:
     number detectors only look at windows around runs with enough digits, instead of scanning the whole text.
     """
 
-    __slots__ = ("text", "lower", "has_digit", "_runs", "_cache")
+    __slots__ = ("text", "lower", "has_digit", "_runs", "_runs_min", "_needles", "_cache")
 
     def __init__(self, text: str) -> None:
         self.text = text
         self.lower = text.lower()
         self.has_digit = any(c in text for c in "0123456789")
         self._runs: list[tuple[int, int, int]] | None = None
+        self._runs_min: dict[int, list[tuple[int, int]]] = {}
+        self._needles: dict[str, bool] = {}
         self._cache: dict[str, object] = {}
+
+    def runs_with(self, min_digits: int) -> list[tuple[int, int]]:
+        """``(start, end)`` of the digit runs holding at least ``min_digits`` digits (memoised per threshold)."""
+        got = self._runs_min.get(min_digits)
+        if got is None:
+            got = self._runs_min[min_digits] = [(a, b) for a, b, k in self.runs if k >= min_digits]
+        return got
+
+    def contains(self, needle: str) -> bool:
+        """``needle in lower`` (``"#digit"``: any digit), memoised: detectors share needles."""
+        got = self._needles.get(needle)
+        if got is None:
+            got = self._needles[needle] = self.has_digit if needle == "#digit" else needle in self.lower
+        return got
 
     @property
     def runs(self) -> list[tuple[int, int, int]]:
@@ -136,45 +152,44 @@ class PatternDetector:
     def _wanted(self, view: TextView) -> bool:
         if not self.needs:
             return True
-        for n in self.needs:
-            if n == "#digit":
-                if view.has_digit:
-                    return True
-            elif n in view.lower:
-                return True
-        return False
+        return any(view.contains(n) for n in self.needs)
 
-    def _matches(self, view: TextView) -> Iterator[re.Match[str]]:
+    def _matches(self, view: TextView) -> list[re.Match[str]]:
         if self._pre is not None and not self._pre.search(view.text):
-            return
+            return []
         if self.scope == "text":
-            yield from self._rx.finditer(view.text)
-            return
-        n, seen = len(view.text), set()
+            return list(self._rx.finditer(view.text))
+        text, out = view.text, []
         if self.scope == "anchors":
-            lower = view.lower
+            lower, seen = view.lower, set()
             for needle in self.needs:
                 i = lower.find(needle)
                 while i >= 0:
-                    m = self._rx.match(view.text, max(0, i - (self.before or 0)))
+                    m = self._rx.match(text, max(0, i - (self.before or 0)))
                     if m is not None and m.span() not in seen:
                         seen.add(m.span())
-                        yield m
+                        out.append(m)
                     i = lower.find(needle, i + 1)
-            return
-        before = 2 if self.before is None else self.before
-        for a, b, k in view.runs:
-            if k < self.min_digits:
-                continue
-            for m in self._rx.finditer(view.text, max(0, a - before), min(n, b + self.after)):
-                if m.span() not in seen:
-                    seen.add(m.span())
-                    yield m
+            return out
+        runs = view.runs_with(self.min_digits)
+        if not runs:
+            return out
+        n, before, after, rx = len(text), 2 if self.before is None else self.before, self.after, self._rx
+        last = -1
+        for a, b in runs:
+            for m in rx.finditer(text, max(0, a - before), min(n, b + after)):
+                if m.start() >= last:  # windows of neighbouring runs may overlap
+                    last = m.end()
+                    out.append(m)
+        return out
 
     def detect(self, view: TextView) -> Iterator[Span]:
         if not self._wanted(view):
             return
-        for m in self._matches(view):
+        matches = self._matches(view)
+        if not matches:
+            return
+        for m in matches:
             s, e = m.span(self.group)
             if s < 0:
                 continue

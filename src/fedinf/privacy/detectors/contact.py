@@ -13,16 +13,20 @@ _PHONE_CONTEXT = (
     "sms", "whatsapp", "signal", "contact", "reach", "dial", "messages", "answering", "number", "desk", "landline",
     "hotline", "telefon", "téléphone", "handy", "tlf", "ph", "mob", "office", "home", "work", "direct", "tel.",
 )
-_PHONE_NEGATIVE = ("order", "invoice", "isbn", "version", "tracking", "serial", "sku", "ref", "reference", "ticket")
+_PHONE_NEGATIVE = ("order", "invoice", "isbn", "version", "tracking", "serial", "sku", "ref", "reference", "ticket",
+                   "build", "ssn", "social security", "release", "v")
 
 
 _EXTENSION = re.compile(r"\s?(?:x|ext\.?)\s?\d{1,5}$", re.IGNORECASE)
 
 
+_NOT_PHONE = re.compile(r"^(?:\d{3}-\d{2}-\d{4}|\d{1,3}(?:\.\d{1,3}){3})$")  # SSN layout, IP/version layout
+
+
 def _phone_ok(value: str) -> bool:
-    value = _EXTENSION.sub("", value)
+    value = _EXTENSION.sub("", value).strip()
     n = len(digits(value))
-    return 7 <= n <= 15 and not _DATE_LIKE.match(value.strip())
+    return 7 <= n <= 15 and not _DATE_LIKE.match(value) and not _NOT_PHONE.match(value)
 
 
 def _intl_ok(value: str) -> bool:

@@ -74,9 +74,10 @@ _CUES = frozenset({
     "under", "it to", "with", "for", "and", "about", "ask", "meet", "met", "tell", "told", "asked", "thank",
 })
 _LOWER_CUE = re.compile(r"(?:my name is|my name's|name is|call me|name ?:)\s+")
-_WORD = re.compile(rf"{_L}+(?:['’\-]{_L}+)*")
+_WORD = re.compile(rf"(?<![\w'’\-]){_L}+(?:['’\-]{_L}+)*(?![\w])")
 
-NAME, AMBIGUOUS, WORD, UNKNOWN, TITLE, PROPER, INITIAL = range(7)
+NAME, AMBIGUOUS, WORD, UNKNOWN, TITLE, PROPER, INITIAL, VETO, CUT = range(9)
+_NAMEISH = frozenset({NAME, AMBIGUOUS, UNKNOWN, PROPER})
 
 
 @dataclass(frozen=True)
@@ -100,6 +101,10 @@ class Lexicon:
             t = t[:-2]
         if len(t) == 1:
             return INITIAL
+        if t in _VETO:
+            return VETO
+        if t in _CUT:
+            return CUT
         if "'" in t or "’" in t:  # contractions: I'm, I'd, Don't
             return WORD
         if t in _TITLES and (token.endswith(".") or t in ("mr", "mrs", "ms", "dr", "prof")):
@@ -184,16 +189,15 @@ class PersonDetector:
 
     def _judge(self, text: str, lower: str, seq: list[tuple[int, int]]) -> Iterator[Span]:
         kinds = [self._kind(text[s:e]) for s, e in seq]
+        if _NAMEISH.isdisjoint(kinds) or VETO in kinds:  # fast exit: "The", "It", "Acme Group"
+            return
         titled = False
         while kinds and kinds[0] == TITLE:
             titled, kinds, seq = True, kinds[1:], seq[1:]
-        for i, (s, e) in enumerate(seq):
-            if text[s:e].rstrip(".").lower() in _CUT:
-                kinds, seq = kinds[:i], seq[:i]
-                break
+        if CUT in kinds:
+            i = kinds.index(CUT)
+            kinds, seq = kinds[:i], seq[:i]
         if not seq or len(seq) > 5:
-            return
-        if any(text[s:e].rstrip(".").lower() in _VETO for s, e in seq):
             return
         start = seq[0][0]
         cue = _has_cue(lower, start)
@@ -328,14 +332,11 @@ _ANCHOR_WORDS = frozenset(
 )
 _MORPHS = tuple(m.replace("\\.", ".") for m in _EU_MORPH.split("|"))
 _LETTERS = re.compile(r"[^\W\d_]+")
+_PUNCT = ".,;:!?()[]{}\"'<>*"
 
 
-def _has_anchor(window: str) -> bool:
-    """Does a lower-cased window hold a street, unit or military-address keyword?"""
-    for w in _LETTERS.findall(window):
-        if w in _ANCHOR_WORDS or (len(w) > 4 and w.endswith(_MORPHS)):
-            return True
-    return "#" in window
+def _is_anchor(w: str) -> bool:
+    return w in _ANCHOR_WORDS or (len(w) > 4 and w.endswith(_MORPHS))
 _ADDRESS_CUE = re.compile(r"address|lives? (?:at|on|in)|located|ship(?:ping)? to|deliver|send (?:it )?to|"
                           r"mail(?:ing)? to|residence|resides|home|billing|return (?:it )?to|drops? you off|"
                           r"moved to|visit|post to|street")
@@ -384,14 +385,27 @@ class AddressDetector:
 
     @staticmethod
     def _windows(view: TextView) -> list[tuple[int, int]]:
-        """Every address part holds a number and a street/unit keyword: scan only windows around digit runs
-        that have such a keyword nearby (merged)."""
-        out: list[list[int]] = []
-        n, lower, text = len(view.text), view.lower, view.text
+        """Every address part holds a number and a street/unit keyword (or ", ST 12345"): merge the windows around
+        digit runs, keep those whose words include such a keyword (a cheap ``split``), and scan only them."""
+        n, lower = len(view.text), view.lower
+        merged: list[list[int]] = []
         for a, b, _k in view.runs:
             lo, hi = max(0, a - 64), min(n, b + 48)
-            if not (_STATE_ZIP.match(text, max(0, a - 6)) or _has_anchor(lower[lo:hi])):
-                continue
+            if merged and lo <= merged[-1][1]:
+                merged[-1][1] = hi
+            else:
+                merged.append([lo, hi])
+        anchors: list[int] = []
+        for lo, hi in merged:
+            chunk = lower[lo:hi]
+            if "," in chunk:
+                anchors += [m.start() for m in _STATE_ZIP.finditer(view.text, lo, hi)]
+            if any(_is_anchor(w.strip(_PUNCT)) for w in chunk.split()):
+                anchors += [m.start() for m in _LETTERS.finditer(lower, lo, hi) if _is_anchor(m.group())]
+                anchors += [lo + i for i, c in enumerate(chunk) if c == "#"]
+        out: list[list[int]] = []
+        for p in sorted(anchors):  # around each keyword: the number before it and the block after it
+            lo, hi = max(0, p - 72), min(n, p + 56)
             if out and lo <= out[-1][1]:
                 out[-1][1] = hi
             else:
