@@ -207,3 +207,15 @@ def test_link_is_deterministic(n: int) -> None:
     b = link(bodies, 0, GENESIS, Hasher())
     assert [r.hash for r in a] == [r.hash for r in b]
     assert a[0].prev_hash == GENESIS and all(a[i].prev_hash == a[i - 1].hash for i in range(1, n))
+
+
+def test_to_dict_covers_every_field() -> None:
+    """The hand-written to_dict must not drop a field (compare with dataclasses.asdict)."""
+    from dataclasses import asdict
+
+    r = make_record(5, content={"messages": ["<EMAIL_1>"], "pseudonymized": True}, stream=True)
+    d = r.to_dict()
+    ref = asdict(r)
+    ref.update(v=1, time=d["time"])
+    ref["usage"]["total_tokens"] = r.usage.total_tokens
+    assert d == ref

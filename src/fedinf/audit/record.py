@@ -10,7 +10,7 @@ tenants that turned content logging on, and then the pipeline must pass pseudony
 from __future__ import annotations
 
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
 
@@ -98,11 +98,25 @@ class AuditRecord:
 
     def to_dict(self) -> dict[str, Any]:
         """The JSON-able body (without chain fields); ``time`` is rendered as ISO 8601 UTC with microseconds."""
-        d = asdict(self)
-        d["v"] = SCHEMA_VERSION
-        d["time"] = iso_time(self.time)
-        d["usage"]["total_tokens"] = self.usage.total_tokens
-        return d
+        c, dec, u = self.classification, self.decision, self.usage
+        return {  # built by hand: dataclasses.asdict deep-copies and is ~10x slower on this hot path
+            "v": SCHEMA_VERSION, "request_id": self.request_id, "key_id": self.key_id, "tenant": self.tenant,
+            "endpoint": self.endpoint, "model_requested": self.model_requested,
+            "classification": {"data_class": c.data_class, "entities": dict(c.entities),
+                               "detected_class": c.detected_class, "adjustment": c.adjustment,
+                               "adjusted_by": c.adjusted_by},
+            "decision": {"route": dec.route, "strategy": dec.strategy, "eligible": list(dec.eligible),
+                         "excluded": dict(dec.excluded), "chosen_model": dec.chosen_model,
+                         "chosen_zone": dec.chosen_zone,
+                         "attempts": [{"model": a.model, "zone": a.zone, "outcome": a.outcome,
+                                       "error_code": a.error_code, "latency_ms": a.latency_ms,
+                                       "replica": a.replica, "reask": a.reask} for a in dec.attempts]},
+            "status": self.status, "error_code": self.error_code,
+            "usage": {"prompt_tokens": u.prompt_tokens, "completion_tokens": u.completion_tokens,
+                      "total_tokens": u.total_tokens},
+            "latency_ms": self.latency_ms, "time": iso_time(self.time), "stream": self.stream,
+            "content": self.content,
+        }
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> "AuditRecord":
