@@ -102,3 +102,37 @@ def test_two_writer_processes_keep_one_chain(store_factory) -> None:
     assert report.last_seq == 800
     tags = [r["request_id"][0] for r in store.query(AuditQuery(limit=800))]
     assert tags.count("a") == 400 and tags.count("b") == 400
+
+
+async def test_reconnects_after_database_connection_dies(store_factory) -> None:
+    """PostgreSQL restarted / connection killed: that batch fails closed, the next one reconnects; one chain."""
+    if store_factory.kind != "postgres":
+        pytest.skip("connection loss is a PostgreSQL concern")
+    import psycopg
+
+    auditor = Auditor(store_factory)
+    await auditor.write(AuditRecord(request_id="before"))
+    pid = (await auditor.run(lambda s: s.execute("SELECT pg_backend_pid()")))[0][0]
+    with psycopg.connect(store_factory.url, autocommit=True) as conn:
+        conn.execute("SELECT pg_terminate_backend(%s)", (pid,))
+    with pytest.raises(ServiceUnavailable):
+        await auditor.write(AuditRecord(request_id="lost"))
+    receipt = await auditor.write(AuditRecord(request_id="after"))
+    assert receipt.seq == 2
+    await auditor.aclose()
+    store = store_factory()
+    assert [r["request_id"] for r in store.query(AuditQuery(limit=10))] == ["before", "after"]
+    assert store.verify().ok
+
+
+def test_migrations_apply_only_new_versions(tmp_path) -> None:
+    from fedinf.audit.db import sqlite_connect, sqlite_migrate
+
+    conn = sqlite_connect(tmp_path / "m.db")
+    v1 = [(1, ["CREATE TABLE a (x INTEGER)"])]
+    assert sqlite_migrate(conn, v1) == 1
+    conn.execute("INSERT INTO a VALUES (1)")
+    assert sqlite_migrate(conn, v1 + [(2, ["ALTER TABLE a ADD COLUMN y TEXT"])]) == 2
+    assert sqlite_migrate(conn, v1 + [(2, ["ALTER TABLE a ADD COLUMN y TEXT"])]) == 2  # not applied twice
+    assert conn.execute("SELECT x, y FROM a").fetchall() == [(1, None)]
+    assert [r[0] for r in conn.execute("SELECT version FROM schema_migrations ORDER BY version")] == [1, 2]

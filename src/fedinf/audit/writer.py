@@ -96,11 +96,11 @@ class Auditor:
 
     async def _commit(self, loop: asyncio.AbstractEventLoop,
                       batch: list[tuple[dict[str, Any], float, asyncio.Future[Receipt]]]) -> None:
-        assert self._store is not None
         try:
-            rows = await loop.run_in_executor(self._executor, self._store.append, [(b, t) for b, t, _ in batch])
+            rows = await loop.run_in_executor(self._executor, self._append, [(b, t) for b, t, _ in batch])
         except Exception as exc:  # the database failed: nobody gets a receipt
             log.error("audit commit of %d record(s) failed: %s", len(batch), exc)
+            await loop.run_in_executor(self._executor, self._drop_store)
             for _, _, fut in batch:
                 if not fut.done():
                     fut.set_exception(ServiceUnavailable("the audit trail is unavailable; request not completed",
@@ -112,11 +112,32 @@ class Auditor:
             if not fut.done():
                 fut.set_result(Receipt(row.seq, row.hash))
 
+    def _append(self, bodies: list[tuple[dict[str, Any], float]]) -> Any:
+        """In the writer thread: (re)open the store if a failure dropped it, then append."""
+        if self._store is None:
+            self._store = self._factory()
+        return self._store.append(bodies)
+
+    def _drop_store(self) -> None:
+        """After a failure the connection may be dead (database restarted): close it; the next batch reconnects.
+        The failed batch is not retried, since its commit may or may not have happened."""
+        store, self._store = self._store, None
+        if store is not None:
+            try:
+                store.close()
+            except Exception:  # noqa: BLE001 - it is being discarded
+                pass
+
     async def run(self, fn: Callable[[AuditStore], T]) -> T:
         """Run ``fn(store)`` in the writer thread (queries from the serving process; keep them short)."""
         if self._queue is None:
             await self.start()
-        return await asyncio.get_running_loop().run_in_executor(self._executor, fn, self._store)  # type: ignore[arg-type]
+
+        def call() -> T:
+            if self._store is None:
+                self._store = self._factory()
+            return fn(self._store)
+        return await asyncio.get_running_loop().run_in_executor(self._executor, call)
 
     async def read(self, fn: Callable[[AuditStore], T]) -> T:
         """Run ``fn(store)`` on a second, read-only-use connection in its own thread, so queries, exports and
