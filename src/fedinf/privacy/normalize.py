@@ -7,7 +7,8 @@ that the detectors only ever see plain ASCII-like forms:
 - zero-width and bidi-control characters and soft hyphens are removed;
 - every decimal digit of any script becomes its ASCII digit;
 - Latin look-alikes from Cyrillic and Greek (confusables) and dash/quote variants become ASCII;
-- everything else goes through Unicode NFKC (fullwidth forms, ligatures, circled letters, NBSP, ...).
+- everything else goes through Unicode NFKC (fullwidth forms, ligatures, circled letters, NBSP, ...);
+- ``\\uXXXX`` escapes (JSON in tool-call arguments or content) are decoded first, so an escaped value is seen too.
 
 ASCII text is returned as is (the common case costs one ``str.isascii()``). Only the non-ASCII runs are rewritten,
 character by character, and each rewritten run is recorded as a segment so that a span in the normalised text maps
@@ -40,6 +41,8 @@ _CONFUSABLES: dict[str, str] = {
 }
 
 _NON_ASCII = re.compile(r"[^\x00-\x7f]+")
+# JSON/JS escapes (tool-call arguments and JSON content): "\u0034\u0031..." must not hide a value
+_SCAN = re.compile(r"[^\x00-\x7f]+|\\u[0-9a-fA-F]{4}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -106,18 +109,28 @@ class Normalizer:
 
     def normalize(self, text: str) -> Normalized:
         """Normalise ``text``; ASCII text is returned unchanged without a segment map."""
-        if text.isascii():
+        if text.isascii() and "\\u" not in text:
             return Normalized(text, text)
         out: list[str] = []
         segs: list[tuple[int, int, int, int, bool]] = []
         pos = npos = 0
         changed = False
-        for m in _NON_ASCII.finditer(text):
+        for m in _SCAN.finditer(text):
             s = m.start()
             if s > pos:
                 out.append(text[pos:s])
                 segs.append((npos, npos + s - pos, pos, s, True))
                 npos += s - pos
+            if text[s] == "\\":  # one \uXXXX escape: its decoded (and normalised) character maps to all 6 chars
+                d = chr(int(text[s + 2:s + 6], 16))
+                r = d if d.isascii() else self.char(d)
+                changed = True
+                if r:
+                    out.append(r)
+                    segs.append((npos, npos + len(r), s, m.end(), False))
+                    npos += len(r)
+                pos = m.end()
+                continue
             for i in range(s, m.end()):
                 c = text[i]
                 r = self.char(c)

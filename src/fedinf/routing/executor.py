@@ -339,7 +339,7 @@ class Executor:
     async def _attempt(self, run: _Run, target: Target, replica: Replica, attempts: list[Attempt]) -> Result:
         request = run.request
         pseudo = self.pseudonymizer_factory() if (target.pseudonymize and self.pseudonymizer_factory) else None
-        sent = _pseudonymize(request, pseudo) if pseudo else request
+        sent = _pseudonymize(request, pseudo) if pseudo is not None else request
         spec = self.pool.network.models[target.model_id].spec
         ctx = CallContext(request_id=run.request_id, deadline=run.deadline,
                           upstream_model=spec.upstream_model or spec.id)

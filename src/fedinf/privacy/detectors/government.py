@@ -43,10 +43,11 @@ def _nino(value: str) -> bool:
 
 
 DETECTORS = [
-    PatternDetector(  # dashed/spaced SSN is distinctive enough alone; bare 9 digits need context
+    PatternDetector(  # dashed/spaced SSN is distinctive enough alone; bare 9 digits need context.
+        # Scored above the "00"-prefixed international phone shape: 001-23-4567 is an SSN, not +1 23 4567.
         name="us_ssn", entity="US_SSN", needs=("#digit",),
         pattern=r"(?<![\w\-.])\d{3}([ \-.])\d{2}\1\d{4}(?![\w\-]|\.\d)",
-        validate=_ssn, context=_SSN_CONTEXT, score=0.75, context_score=1.0, scope="digits", min_digits=9,
+        validate=_ssn, context=_SSN_CONTEXT, score=0.9, context_score=1.0, scope="digits", min_digits=9,
     ),
     PatternDetector(
         name="us_ssn_bare", entity="US_SSN", needs=("#digit",),
