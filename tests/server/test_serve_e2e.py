@@ -132,13 +132,13 @@ def test_upstream_timeout_ends_within_deadline(stack: dict[str, Any]) -> None:
 def test_anthropic_backend_plain_and_streamed(stack: dict[str, Any]) -> None:
     client = stack["client"]
     r = client.chat.completions.create(model="claude", max_tokens=30, messages=[
-        {"role": "system", "content": "be brief"}, {"role": "user", "content": "hello claude"}])
-    assert r.choices[0].message.content.startswith("echo: hello claude")
+        {"role": "system", "content": "be brief"}, {"role": "user", "content": "hello model"}])
+    assert r.choices[0].message.content.startswith("echo: hello model")
     assert r.usage.prompt_tokens > 0
     text, chunks = _text(client.chat.completions.create(
         model="claude", max_tokens=30, stream=True, stream_options={"include_usage": True},
-        messages=[{"role": "user", "content": "stream claude"}]))
-    assert text.startswith("echo: stream claude")
+        messages=[{"role": "user", "content": "stream this"}]))
+    assert text.startswith("echo: stream this")
     assert chunks[-1].usage is not None
 
 
