@@ -20,6 +20,7 @@ import json
 import time
 from collections.abc import AsyncIterator, Callable, Iterable
 from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
 
 import aiohttp
 
@@ -152,7 +153,13 @@ def check_options(spec: "ModelSpec", allowed: dict[str, type], backend: str) -> 
 
 
 def replica_name(spec: "ModelSpec", endpoint: "Endpoint | None") -> str:
-    return f"{spec.id}@{endpoint.name}" if endpoint is not None and endpoint.name else spec.id
+    """``model@replica`` for messages: the endpoint's ``name``, else its host:port (never credentials)."""
+    if endpoint is not None and endpoint.name:
+        return f"{spec.id}@{endpoint.name}"
+    if endpoint is not None and endpoint.url:
+        host = urlsplit(endpoint.url).netloc.rpartition("@")[2]
+        return f"{spec.id}@{host}"
+    return spec.id
 
 
 def key_hint(endpoint: "Endpoint | None") -> str:
