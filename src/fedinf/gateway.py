@@ -37,9 +37,20 @@ class Gateway:
     access: Any = None
     auditor: Any = None
     metrics: Any = None
+    operator: Any = None  # the principal of in-process callers (CLI) when there is no access control
     extras: dict[str, Any] = field(default_factory=dict)
 
     # ------------------------------------------------------------------ construction
+
+    @classmethod
+    def local(cls, config: Config, **overrides: Any) -> "Gateway":
+        """A gateway for in-process use by the local operator (the CLI): no API keys, still classified, routed by
+        policy and audited, as principal ``local-operator``."""
+        from fedinf.access import Principal
+
+        overrides.setdefault("operator", Principal(key_id="local-operator", tenant="local",
+                                                   roles=frozenset({"admin"})))
+        return cls.from_config(config, access=None, **overrides)
 
     @classmethod
     def from_config(cls, config: Config, **overrides: Any) -> "Gateway":
@@ -88,7 +99,7 @@ class Gateway:
     async def authenticate(self, authorization: str | None) -> Any:
         """The caller's Principal from the ``Authorization`` header value (AuthError if missing or invalid)."""
         if self.access is None:
-            return None
+            return self.operator
         return await self.access.authenticate(authorization)
 
     async def admit(self, principal: Any, request: ChatRequest) -> None:

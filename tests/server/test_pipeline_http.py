@@ -109,7 +109,7 @@ def test_declared_class_raises_and_is_enforced(client: openai.OpenAI) -> None:
 def test_lowering_without_permission_is_forbidden(client: openai.OpenAI) -> None:
     with pytest.raises(openai.PermissionDeniedError) as info:
         client.chat.completions.create(model="local-a", messages=[
-            {"role": "user", "content": "SSN 123-45-6789"}], extra_body={"fedinf": {"data_class": "public"}})
+            {"role": "user", "content": "SSN 536-22-1234"}], extra_body={"fedinf": {"data_class": "public"}})
     assert info.value.body["code"] == "lowering_not_permitted"
 
 
@@ -149,7 +149,7 @@ def test_every_request_has_a_durable_audit_record_without_content(server: Any, c
         model="auto", messages=[{"role": "user", "content": "mail bob@example.org please"}])
     rid = raw.headers["x-fedinf-request-id"]
     with pytest.raises(openai.PermissionDeniedError):
-        client.chat.completions.create(model="cloudonly", messages=[{"role": "user", "content": "SSN 123-45-6789"}])
+        client.chat.completions.create(model="cloudonly", messages=[{"role": "user", "content": "SSN 536-22-1234"}])
     cfg = server.gateway.config
     store = open_audit_store(cfg.audit, state_dir=cfg.server.state_dir)
     try:
@@ -164,7 +164,7 @@ def test_every_request_has_a_durable_audit_record_without_content(server: Any, c
         refused = [r for r in rows if r["error_code"] == "policy_violation"]
         assert refused and refused[-1]["status"] == 403
         dump = str(rows)
-        assert "bob@example.org" not in dump and "123-45-6789" not in dump
+        assert "bob@example.org" not in dump and "536-22-1234" not in dump
         assert store.verify().ok
     finally:
         store.close()

@@ -29,7 +29,7 @@ def chat(
     messages = ([{"role": "system", "content": system}] if system else []) + [{"role": "user", "content": prompt}]
 
     async def go() -> None:
-        async with Gateway.from_config(cfg) as gw:
+        async with Gateway.local(cfg) as gw:
             reply = await run_chat(gw, {"model": model, "messages": messages, "max_tokens": max_tokens})
             if reply.error is not None:
                 fail(reply.error)

@@ -24,12 +24,12 @@ def load(path: Optional[Path]) -> Config:
     try:
         return load_config(path)
     except FedinfError as exc:
-        err_console.print(f"[red]error:[/red] {exc.message}", highlight=False)
+        err_console.print(f"[red]error:[/red] {exc.message}", highlight=False, soft_wrap=True)
         raise typer.Exit(2) from None
 
 
 def fail(exc: FedinfError, code: int = 1) -> None:
-    err_console.print(f"[red]error ({exc.code}):[/red] {exc.message}", highlight=False)
+    err_console.print(f"[red]error ({exc.code}):[/red] {exc.message}", highlight=False, soft_wrap=True)
     raise typer.Exit(code)
 
 

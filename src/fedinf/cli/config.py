@@ -25,7 +25,7 @@ def check(path: Path = typer.Argument(..., help="The YAML file to check.")) -> N
             backend_class(spec.backend)
     except ConfigError as exc:
         for line in exc.errors:
-            err_console.print(f"[red]error:[/red] {line}", highlight=False)
+            err_console.print(f"[red]error:[/red] {line}", highlight=False, soft_wrap=True)
         raise typer.Exit(1) from None
     blocked = [m for m in net.models.values() if not m.license.allowed]
     console.print(f"{path}: OK - {len(cfg.zones)} zone(s), {len(cfg.models)} model(s), {len(cfg.routes)} route(s)")

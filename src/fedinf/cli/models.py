@@ -40,7 +40,7 @@ def models(ctx: typer.Context, config: Optional[Path] = CONFIG_OPTION,
 async def _probe(cfg: object) -> dict[str, dict[str, dict]]:
     from fedinf.gateway import Gateway
 
-    async with Gateway.from_config(cfg) as gw:  # type: ignore[arg-type]
+    async with Gateway.local(cfg) as gw:  # type: ignore[arg-type]
         await gw.ready()
         return gw.pool.status()
 

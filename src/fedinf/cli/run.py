@@ -78,7 +78,7 @@ def command(
             progress.update(bar, advance=1, status=f"{event.get('name', '')[:40]} {status}")
 
     async def go() -> Any:
-        async with Gateway.from_config(cfg) as gw:
+        async with Gateway.local(cfg) as gw:
             return await run_batch(TaskRunner(GatewayClient(gw)), spec, paths, out, concurrency=concurrency,
                                    retry_errors=retry_errors, on_event=on_event)
 
