@@ -327,6 +327,34 @@ async def test_stream_cut_off(up, backend):
     assert text_of(got) == "echo: a"
 
 
+async def test_trickling_stream_ends_at_deadline(up, backend):
+    """Each token arrives well within read_s, but the whole stream would outlive the deadline."""
+    up.slow(token_delay_ms=100)
+    got: list[dict[str, Any]] = []
+    t0 = time.monotonic()
+    with pytest.raises(StreamInterrupted):
+        async for ch in backend.stream(req("a b c d e f g h i j"), ctx(0.5)):
+            got.append(ch)
+    assert 0.4 < time.monotonic() - t0 < 1.2
+    assert 2 <= len(got) <= 7
+
+
+async def test_cancelled_call_closes_the_upstream_connection(up, backend):
+    """A cancelled chat (e.g. the losing hedge) drops its connection: the upstream sees the client leave."""
+    up.slow(2000, times=1)
+    task = asyncio.create_task(backend.chat(req(), ctx()))
+    await asyncio.sleep(0.2)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    for _ in range(50):
+        if up.stats["disconnects"]:
+            break
+        await asyncio.sleep(0.02)
+    assert up.stats["disconnects"] == 1
+    assert (await backend.chat(req(), ctx()))["choices"]  # the pool is still usable
+
+
 async def test_stream_malformed_event_after_start(up, backend):
     up.malformed_sse(after_tokens=1)
     with pytest.raises(StreamInterrupted) as e:

@@ -66,11 +66,20 @@ class FakeServer:
     # ------------------------------------------------------------------ lifecycle
 
     def app(self) -> web.Application:
-        app = web.Application(client_max_size=64 * 1024 * 1024)
+        app = web.Application(client_max_size=64 * 1024 * 1024, middlewares=[self._count_disconnects])
         app.router.add_post("/_control", self._control)
         app.router.add_get("/_control", self._control_get)
         self.add_routes(app)
         return app
+
+    @web.middleware
+    async def _count_disconnects(self, request: web.Request, handler: Any) -> web.StreamResponse:
+        """``stats["disconnects"]``: handlers cancelled because the client went away (or the server stopped)."""
+        try:
+            return await handler(request)
+        except asyncio.CancelledError:
+            self.stats["disconnects"] += 1
+            raise
 
     def add_routes(self, app: web.Application) -> None:  # pragma: no cover - abstract
         raise NotImplementedError
@@ -192,11 +201,7 @@ class FakeServer:
 
     async def hang_forever(self) -> web.StreamResponse:
         """Never answer; the handler is cancelled when the client disconnects or the server stops."""
-        try:
-            await asyncio.Event().wait()
-        except asyncio.CancelledError:
-            self.stats["disconnects"] += 1
-            raise
+        await asyncio.Event().wait()
         raise AssertionError("unreachable")
 
     async def reset(self, request: web.Request) -> web.StreamResponse:
