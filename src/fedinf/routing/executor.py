@@ -73,9 +73,11 @@ class _Candidates:
     """(target, replica) pairs in try order: each target's replicas in pool order, targets in decision order.
     Every pair is offered once per pass; :meth:`restart` begins another pass (same targets, fresh order)."""
 
-    def __init__(self, pool: BackendPool, targets: tuple[Target, ...]) -> None:
+    def __init__(self, pool: BackendPool, targets: tuple[Target, ...],
+                 on_refused: Callable[[Target, Replica], None] | None = None) -> None:
         self.pool = pool
         self.targets = targets
+        self.on_refused = on_refused
         self.index = 0
         self.queue: deque[Replica] | None = None
         self.passes = 1
@@ -83,7 +85,11 @@ class _Candidates:
     def next(self) -> tuple[Target, Replica] | None:
         while self.index < len(self.targets):
             if self.queue is None:
-                self.queue = deque(self.pool.order(self.targets[self.index].model_id))
+                target = self.targets[self.index]
+                self.queue = deque(self.pool.order(target.model_id))
+                if not self.queue and self.on_refused is not None and self.passes == 1:
+                    for rep in self.pool.refused(target.model_id):  # say why this target was passed over
+                        self.on_refused(target, rep)
             if self.queue:
                 return self.targets[self.index], self.queue.popleft()
             self.index, self.queue = self.index + 1, None
@@ -158,7 +164,8 @@ class Executor:
 
     async def _run(self, run: _Run) -> Result:
         policy = self.pool.policy.retries
-        cands = _Candidates(self.pool, run.decision.targets)
+        cands = _Candidates(self.pool, run.decision.targets, lambda t, r: self._skip(
+            run, t, r, "circuit_open", BackendUnavailable(f"circuit breaker for {r.name} is open", code="circuit_open")))
         pass_sent = 0
         while True:
             cand = cands.next()

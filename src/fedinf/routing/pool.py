@@ -123,6 +123,10 @@ class BackendPool:
             usable = [r for r in reps if r.breaker_allows()]  # panic: health/ejection ignored, breakers never
         return balancer.order(usable, now, self.rng)  # type: ignore[return-value]
 
+    def refused(self, model_id: str) -> list[Replica]:
+        """Replicas of ``model_id`` whose circuit breaker refuses calls now."""
+        return [r for r in self.replicas.get(model_id, []) if not r.breaker_allows()]
+
     def hedge_delay_s(self, model_id: str, setting: float | str | None) -> float | None:
         """Seconds to wait before hedging a request whose first target is ``model_id``; None = do not hedge."""
         if setting is None:
