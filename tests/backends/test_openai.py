@@ -422,6 +422,50 @@ def test_backend_survives_a_new_event_loop():
     gc.collect()
 
 
+async def test_sse_parser_tolerates_odd_but_valid_framing():
+    """CRLF line ends, comments, event/id fields, `data:` without a space, multi-line data, bytes split anywhere."""
+    from aiohttp import web
+
+    def chunk(delta: dict[str, Any], finish: str | None = None) -> str:
+        import json
+        return json.dumps({"id": "c1", "object": "chat.completion.chunk", "created": 1, "model": "x",
+                           "choices": [{"index": 0, "delta": delta, "finish_reason": finish}]})
+
+    usage = '{"id": "c1", "choices": [], "usage": {"prompt_tokens": 1, "completion_tokens": 2, "total_tokens": 3}}'
+    raw = (": keep-alive comment\r\n\r\n"
+           f"event: message\r\nid: 1\r\ndata:{chunk({'role': 'assistant', 'content': ''})}\r\n\r\n"
+           f"retry: 100\ndata: {chunk({'content': 'Hé'})}\n\n"
+           # one JSON document spread over two data lines (joined with a newline: still valid JSON)
+           'data: {"id": "c1", "object": "chat.completion.chunk", "created": 1, "model": "x",\n'
+           'data:  "choices": [{"index": 0, "delta": {"content": "llo"}, "finish_reason": null}]}\n\n'
+           f"data: {chunk({}, 'stop')}\n\n"
+           f"data: {usage}\n\ndata: [DONE]").encode()  # no blank line after the last event
+
+    async def handler(request: web.Request) -> web.StreamResponse:
+        resp = web.StreamResponse(headers={"content-type": "text/event-stream"})
+        await resp.prepare(request)
+        for i in range(0, len(raw), 7):  # split mid-line, mid-CRLF and mid-UTF-8
+            await resp.write(raw[i:i + 7])
+            await asyncio.sleep(0)
+        await resp.write_eof()
+        return resp
+
+    app = web.Application()
+    app.router.add_post("/v1/chat/completions", handler)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    b = make(f"http://127.0.0.1:{runner.addresses[0][1]}/v1")
+    try:
+        chunks = await collect(b, req(), ctx())
+        assert text_of(chunks) == "Héllo"
+        assert chunks[-1]["usage"]["total_tokens"] == 3
+    finally:
+        await b.aclose()
+        await runner.cleanup()
+
+
 # ---------------------------------------------------------------- config, capabilities, Azure, health, embeddings
 
 def test_unknown_option_is_config_error():

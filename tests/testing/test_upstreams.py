@@ -32,6 +32,9 @@ async def test_openai_sdk_reads_the_fake():
         chunks = [c async for c in stream]
         assert "".join(c.choices[0].delta.content or "" for c in chunks if c.choices) == "echo: hi"
         assert chunks[-1].usage.completion_tokens == 2
+        plain = [c async for c in await client.chat.completions.create(
+            model="m", messages=[{"role": "user", "content": "hi"}], stream=True)]
+        assert all(c.usage is None and c.choices for c in plain)  # include_usage off: no usage chunk
         models = await client.models.list()
         assert [m.id for m in models.data] == ["fake-model"]
         emb = await client.embeddings.create(model="e", input=["a"])
