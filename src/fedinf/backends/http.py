@@ -286,9 +286,14 @@ class HttpUpstream:
             return False
 
     async def aclose(self) -> None:
+        """Close the pooled connections (from any loop: a session of a finished loop is just dropped)."""
         session, self._session = self._session, None
-        if session is not None and not session.closed:
+        if session is None or session.closed:
+            return
+        if self._loop is asyncio.get_running_loop():
             await session.close()
+        else:
+            _abandon(session)
 
 
 def _abandon(session: aiohttp.ClientSession) -> None:
