@@ -2,7 +2,8 @@
 
 - corrupt or truncated -> :class:`~fedinf.errors.InvalidDocument` (``invalid_document``)
 - password-protected -> :class:`~fedinf.errors.EncryptedDocument` (``encrypted_document``)
-- no text layer on any page (scanned, image-only) -> :class:`~fedinf.errors.NeedsOCR` (``needs_ocr``)
+- no text layer on any page (scanned, image-only, or fonts without a Unicode map so the "text" is a few control
+  characters) -> :class:`~fedinf.errors.NeedsOCR` (``needs_ocr``)
 - some pages without text -> a warning on the document, naming the pages
 
 PDFium keeps process-global state and is not thread-safe, so every call into it holds :data:`_PDFIUM_LOCK` (a lock
@@ -17,6 +18,7 @@ from typing import Any
 from fedinf.errors import ConfigError, EncryptedDocument, InvalidDocument, NeedsOCR, PayloadTooLarge
 
 _PDFIUM_LOCK = threading.Lock()
+MIN_ALNUM_PER_PAGE = 4
 
 
 def _pdfium() -> Any:
@@ -58,12 +60,18 @@ def pdf_pages(data: bytes, *, max_pages: int) -> tuple[list[str], list[str]]:
                 page.close()
         finally:
             doc.close()
-    empty = [i + 1 for i, t in enumerate(texts) if not t.strip()]
+    empty = [i + 1 for i, t in enumerate(texts) if not _has_text(t)]
     if len(empty) == len(texts):
         raise NeedsOCR(f"the PDF has no text layer on any of its {n} page(s) (image-only or scanned): "
                        "run OCR on it first", details={"pages": n})
     warnings = [f"page(s) {_ranges(empty)} have no text layer (image-only?)"] if empty else []
     return texts, warnings
+
+
+def _has_text(text: str) -> bool:
+    """A page has a usable text layer when it holds at least a few letters or digits; fonts without a Unicode map
+    give a handful of control characters and punctuation instead, which is as good as no text."""
+    return sum(1 for c in text if c.isalnum()) >= MIN_ALNUM_PER_PAGE
 
 
 def _reason(exc: Exception) -> str:

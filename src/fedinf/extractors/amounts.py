@@ -210,16 +210,24 @@ def _net_tax_candidates(doc: Document) -> tuple[list[AmountHit], list[AmountHit]
 
 
 def _consistent(doc: Document) -> tuple[AmountHit, AmountHit] | None:
-    """A (net, tax) pair that adds up to the total, if the document has one."""
+    """A (net, tax) pair that adds up to the total, if the document has one: labelled net and tax amounts, else a
+    summary row of three columns ``net tax gross`` (``Total 24.99 5.00 29.99``) whose gross is the total."""
     total = total_amount(doc)
     if total is None:
         return None
     t = Decimal(total.value)
+    cent = Decimal("0.02")
     nets, taxes = _net_tax_candidates(doc)
     for n in nets:
         for x in taxes:
-            if abs(n.value + x.value - t) <= Decimal("0.02") and n.value != t:
+            if abs(n.value + x.value - t) <= cent and n.value != t:
                 return n, x
+    for line in lines(doc):
+        hits = [h for h in find_amounts(line.text, offset=line.start) if h.decimals]
+        for a, b, c in zip(hits, hits[1:], hits[2:]):
+            if abs(c.value - t) <= cent and abs(a.value + b.value - c.value) <= cent and b.value > 0 \
+                    and a.value > b.value:
+                return a, b
     return None
 
 

@@ -16,6 +16,10 @@ INVOICE_NO = label_pattern([
     "factuurnummer", "factuur nummer", "factuurnr", "factuur nr", "numéro de facture", "n° de facture",
     "facture n°", "facture no", "facture n", "faktura nr", "faktura vat nr", "numer faktury", "nota nr",
 ])
+REFERENCE = label_pattern([
+    "booking id", "booking number", "booking reference", "reservation number", "confirmation number",
+    "receipt id", "transaction id", "reference number",
+])
 TITLE = label_pattern(["invoice", "rechnung", "facture", "factuur", "faktura", "tax invoice"])
 _TOKEN = re.compile(r"(?<![\w/-])#?\s?([A-Z0-9][A-Z0-9/_\-.]*[A-Z0-9]|[0-9])(?![\w/])", re.IGNORECASE)
 _NOT_ID = re.compile(r"^(?:19|20)\d\d$|^\d{1,2}[./-]\d{1,2}[./-]\d{2,4}$|^\d{4}-\d{2}-\d{2}$")
@@ -31,7 +35,7 @@ def _token_after(doc: Document, start: int, end: int) -> tuple[str, int] | None:
 
 def invoice_number(doc: Document) -> Found | None:
     all_lines = lines(doc)
-    for pattern, score in ((INVOICE_NO, 0.9), (TITLE, 0.6)):
+    for pattern, score in ((INVOICE_NO, 0.9), (TITLE, 0.6), (REFERENCE, 0.45)):
         for line in all_lines:
             m = pattern.search(line.text)
             if not m:
@@ -46,13 +50,14 @@ def invoice_number(doc: Document) -> Found | None:
                 if hit is not None and re.search(r"\d", value) and " " not in value:
                     s = hit.start + hit.text.index(value)
                     return found(doc, value, s, s + len(value), score=0.7, evidence="label:invoice number (column)")
-            for i, cand in enumerate(near_lines(all_lines, line.index, 1 if pattern is INVOICE_NO else 0)):
+            for i, cand in enumerate(near_lines(all_lines, line.index, 0 if pattern is TITLE else 1)):
                 start = line.start + m.end() if i == 0 else cand.start
                 hit = _token_after(doc, start, cand.end)
                 if hit:
                     tok, s = hit
                     return found(doc, tok, s, s + len(tok), score=score if i == 0 else score - 0.15,
-                                 evidence="label:invoice number" if pattern is INVOICE_NO else "title")
+                                 evidence={INVOICE_NO: "label:invoice number", TITLE: "title"}.get(
+                                     pattern, "label:reference"))
     for line in all_lines:  # a line starting with '#'
         m = re.match(r"\s*#\s?([A-Z0-9][\w/\-.]*)", line.text, re.IGNORECASE)
         if m and re.search(r"\d", m.group(1)):

@@ -14,7 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from fedinf.tasks.spec import TaskSpec
 
 Text = Annotated[str, Field(max_length=160)]
-Date = Annotated[str, Field(pattern=r"^\d{4}-\d{2}-\d{2}$", description="YYYY-MM-DD")]
+Date = Annotated[str, Field(pattern=r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$", description="YYYY-MM-DD")]
 Currency = Annotated[str, Field(pattern=r"^[A-Z]{3}$", description="ISO 4217 code, e.g. EUR")]
 
 

@@ -43,5 +43,6 @@ def chat_body(spec: TaskSpec, doc: Document, text: str, *, target: str) -> dict[
         "response_format": {"type": "json_schema",
                             "json_schema": {"name": spec.name.replace("-", "_"), "schema": spec.output_schema,
                                             "strict": True}},
-        "fedinf": {"data_class": spec.policy.min_data_class.label},
+        "fedinf": {"data_class": spec.policy.min_data_class.label,
+                   **({"timeout_s": spec.timeout_s} if spec.timeout_s else {})},
     }

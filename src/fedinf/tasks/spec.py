@@ -99,6 +99,8 @@ class TaskSpec(_Strict):
     examples: list[Example] = Field(default_factory=list)
     max_tokens: int = Field(default=512, ge=1, le=32768)
     temperature: float = Field(default=0.0, ge=0, le=2)
+    timeout_s: float | None = Field(default=None, gt=0, le=3600,
+                                    description="Deadline of each model call (default: the model's timeouts).")
     use_model: bool = Field(default=True, description="False: deterministic extractors only (no model call).")
     limits: TaskLimits = Field(default_factory=TaskLimits)
 

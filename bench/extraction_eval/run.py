@@ -1,0 +1,249 @@
+"""Extraction evaluation: the built-in ``invoice`` task over the invoice2data and parsee invoice sets.
+
+    python bench/extraction_eval/run.py                    # full: all 27 documents, embedded model
+    CI=true python bench/extraction_eval/run.py            # CI subsample: 3 + 3 documents
+    python bench/extraction_eval/run.py --config my.yaml   # also every model of that config (e.g. a bigger GGUF)
+
+Data: ``$FEDINF_DATA_DIR/invoices`` (default ``../shared/data`` from the repo root), read in place.
+Writes ``bench/results/extraction_eval.md``. Each engine runs through the real batch runner (``run_batch``) and the
+real gateway pipeline; ``extractors only`` runs the same task with ``use_model: false``.
+
+Normalisation rules (applied to expected and extracted values alike) are in ``RULES`` below and in the report.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import platform
+import re
+import sys
+import tempfile
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT / "src"))
+
+from fedinf.config import Config, default_config, load_config  # noqa: E402
+from fedinf.tasks import INVOICE, GatewayClient, TaskRunner, run_batch  # noqa: E402
+from fedinf.tasks.normalize import comparable, normalize  # noqa: E402
+
+RULES = """\
+- **dates**: parsed from any format to ISO `YYYY-MM-DD`; equal if the same day.
+- **amounts**: parsed (`1.234,56`, `1,234.56`, `€ 12`, numbers) to decimals rounded to 2 places; equal if equal.
+- **currency**: ISO 4217 code (`€` -> `EUR`, `$` -> `USD`); equal if the same code.
+- **invoice number**: leading `#`, `No.`, `n°` and all spaces removed, case-insensitive; equal if identical.
+- **issuer**: case, accents and punctuation ignored, trailing legal forms (GmbH, Inc., Ltd, B.V., S.A., spółka
+  akcyjna, SAS, ...) removed; equal if identical or one is a whole-word prefix of the other (`SwissDev` vs
+  `SwissDev Greg Janusz Tomasik`; `Sammy Maystone` vs `Sammy Maystone - For Lines testing`).
+- A missing value (null) never matches. A document that fails to load counts as wrong on every field.
+"""
+
+I2D_FIELDS = {"issuer": ("issuer", "issuer"), "date": ("invoice_date", "date"),
+              "invoice_number": ("invoice_number", "id"), "amount": ("total_amount", "amount"),
+              "currency": ("currency", "currency"), "amount_untaxed": ("net_amount", "amount"),
+              "amount_tax": ("tax_amount", "amount"), "date_due": ("due_date", "date")}
+I2D_GOAL = ["issuer", "date", "invoice_number", "amount"]
+PARSEE_FIELDS = {"total_amount": ("total_amount", "amount"), "currency": ("currency", "currency"),
+                 "issuer_name": ("issuer", "issuer"), "invoice_date": ("invoice_date", "date")}
+
+
+def issuer_match(expected: Any, got: Any) -> bool:
+    a, b = comparable("text", expected), comparable("text", got)
+    if not a or not b:
+        return False
+    return a == b or b.startswith(a + " ") or a.startswith(b + " ")
+
+
+def match(kind: str, expected: Any, got: Any) -> bool:
+    if got is None or expected is None:
+        return False
+    if kind == "issuer":
+        return issuer_match(expected, got)
+    e, g = comparable(kind, expected), comparable(kind, got)
+    return e is not None and e == g
+
+
+def data_dir() -> Path:
+    """``$FEDINF_DATA_DIR/invoices``; default ``../shared/data`` beside the repo (or beside a folder above it, for
+    git worktrees)."""
+    if os.environ.get("FEDINF_DATA_DIR"):
+        return Path(os.environ["FEDINF_DATA_DIR"]) / "invoices"
+    for up in ROOT.parents:
+        if (up / "shared" / "data").is_dir():
+            return up / "shared" / "data" / "invoices"
+    return ROOT.parent / "shared" / "data" / "invoices"
+
+
+def documents(ci: bool) -> list[tuple[str, Path, dict[str, Any]]]:
+    """``(dataset, path, expected)`` for every document."""
+    base = data_dir()
+    out = []
+    compare = base / "invoice2data" / "compare"
+    for exp in sorted(compare.glob("*.json")):
+        doc = next((p for p in (exp.with_suffix(".pdf"), exp.with_suffix(".txt")) if p.exists()), None)
+        if doc is not None:
+            out.append(("invoice2data", doc, json.loads(exp.read_text())[0]))
+    labels = json.loads((base / "parsee_invoices" / "labels_derived.json").read_text())
+    for name in sorted(labels):
+        out.append(("parsee", base / "parsee_invoices" / "pdf" / name, labels[name]))
+    if ci:
+        i2d = [d for d in out if d[0] == "invoice2data"][:3]
+        parsee = [d for d in out if d[0] == "parsee"][:3]
+        out = i2d + parsee
+    return out
+
+
+def views(rec: dict[str, Any] | None, field: str) -> dict[str, Any]:
+    """The final value, and what the extractor alone and the model alone gave, for one field."""
+    if rec is None or rec.get("status") != "ok":
+        return {"final": None, "extractor": None, "model": None}
+    res = rec["result"]
+    f = res["fields"].get(field, {})
+    src = f.get("source")
+    value = res["record"].get(field)
+    return {"final": value,
+            "extractor": f.get("extractor_value") if src == "disagree" else (value if src in ("agree", "extractor")
+                                                                              else None),
+            "model": f.get("model_value") if src == "disagree" else (value if src in ("agree", "model") else None)}
+
+
+def score(docs: list[tuple[str, Path, dict[str, Any]]], records: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    table: dict[tuple[str, str], dict[str, int]] = {}
+    misses: list[str] = []
+    for dataset, path, expected in docs:
+        mapping = I2D_FIELDS if dataset == "invoice2data" else PARSEE_FIELDS
+        rec = records.get(path.name)
+        for key, (field, kind) in mapping.items():
+            if key not in expected or expected[key] in (None, ""):
+                continue
+            row = table.setdefault((dataset, key), {"n": 0, "final": 0, "extractor": 0, "model": 0})
+            row["n"] += 1
+            got = views(rec, field)
+            for view in ("final", "extractor", "model"):
+                row[view] += match(kind, expected[key], got[view])
+            if not match(kind, expected[key], got["final"]):
+                why = rec["error"]["code"] if rec and rec.get("status") == "error" else repr(got["final"])
+                misses.append(f"{dataset} `{path.name}` {key}: expected {expected[key]!r}, got {why}")
+    return {"table": table, "misses": misses}
+
+
+def bench_config(base: Config | None) -> Config:
+    """The embedded default, with generous deadlines (a loaded 2-core machine is slow)."""
+    from fedinf.config import Timeouts
+
+    cfg = base or default_config()
+    slow = Timeouts(connect_s=10, read_s=900, total_s=900)
+    return cfg.model_copy(update={"models": [m.model_copy(update={"timeouts": slow}) for m in cfg.models]})
+
+
+async def run_engine(cfg: Config, route: str, docs: list[Any], *, use_model: bool) -> dict[str, Any]:
+    from fedinf.gateway import Gateway
+
+    spec = INVOICE.model_copy(update={"route": route, "use_model": use_model, "timeout_s": 900})
+    with tempfile.TemporaryDirectory() as tmp:
+        out = Path(tmp) / "results.jsonl"
+        async with Gateway.from_config(cfg) as gw:
+            t0 = time.monotonic()
+            summary = await run_batch(TaskRunner(GatewayClient(gw)), spec, [d[1] for d in docs], out,
+                                      concurrency=1)
+            elapsed = time.monotonic() - t0
+        records = {}
+        for line in out.read_text().splitlines():
+            rec = json.loads(line)
+            records[rec["name"]] = rec
+    ok = [r for r in records.values() if r["status"] == "ok"]
+    valid = sum(1 for r in ok if r["result"]["metadata"]["schema_valid"])
+    return {"summary": summary.to_dict(), "elapsed": elapsed, "records": records, "valid": valid, "ok": len(ok),
+            "docs_per_minute": round(len(docs) / elapsed * 60, 2) if elapsed else 0.0,
+            "model_calls": sum(r["result"]["metadata"]["model_calls"] for r in ok),
+            "degraded": sum(1 for r in ok if any("model output rejected" in w for w in r["result"]["warnings"]))}
+
+
+def engines(args: argparse.Namespace) -> list[tuple[str, Config, str, bool]]:
+    """``(label, config, route, use_model)`` to run."""
+    out = [("extractors only (no model)", bench_config(None), "auto", False),
+           ("embedded SmolLM2-135M-Instruct (Q4_1) + extractors", bench_config(None), "smollm2-135m", True)]
+    if args.config:
+        cfg = bench_config(load_config(args.config))
+        for m in cfg.models:
+            if args.models and m.id not in args.models.split(","):
+                continue
+            path = m.options.get("model_path")
+            if m.backend == "local" and path and not Path(path).exists():
+                print(f"skipping {m.id}: {path} not found", file=sys.stderr)
+                continue
+            out.append((f"{m.id} ({m.backend}) + extractors", cfg, m.id, True))
+    return out
+
+
+def report(docs: list[Any], results: list[tuple[str, dict[str, Any]]], ci: bool) -> str:
+    n_i2d = sum(1 for d in docs if d[0] == "invoice2data")
+    n_parsee = len(docs) - n_i2d
+    load = os.getloadavg()
+    lines = [
+        "# Extraction evaluation: the `invoice` task", "",
+        f"Generated by `bench/extraction_eval/run.py` on {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC"
+        f"{' (CI subsample)' if ci else ''}: {n_i2d} invoice2data documents (expected JSON) and {n_parsee} parsee "
+        f"documents (human-checked labels), through the batch runner and the gateway pipeline, concurrency 1. "
+        f"Machine: {platform.machine()}, {os.cpu_count()} CPUs shared with other jobs (load average at the end "
+        f"{load[0]:.1f} / {load[1]:.1f} / {load[2]:.1f}), so documents/minute are pessimistic and noisy.", "",
+        "Per field: **final** = the task's merged record (deterministic extractors + constrained model output, "
+        "extractor preferred on disagreement, see `fedinf.tasks.merge`); **extractor** / **model** = what each side "
+        "gave alone (from the per-field provenance of the same run).", "",
+        "## Normalisation rules", "", RULES,
+    ]
+    for label, r in results:
+        s = r["summary"]
+        lines += [f"## {label}", "",
+                  f"- documents: {len(docs)}; records: {r['ok']}; errors: {s['errors']} {s['error_codes'] or ''}",
+                  f"- schema-valid records: {r['valid']}/{r['ok']} "
+                  f"({100 * r['valid'] / max(1, r['ok']):.0f}%); model calls: {r['model_calls']}; records where "
+                  f"the model output was rejected and extractors alone filled the record: {r['degraded']}",
+                  f"- throughput: {r['docs_per_minute']} documents/minute ({r['elapsed']:.1f} s in all)",
+                  f"- fields where model and extractor disagreed: {s['disagreements']}; failed checks: "
+                  f"{s['failed_checks']}", ""]
+        sc = score(docs, r["records"])
+        lines += ["| dataset | field | n | final | extractor | model |", "| --- | --- | --- | --- | --- | --- |"]
+        for (dataset, key), row in sc["table"].items():
+            goal = " (goal)" if (dataset == "parsee" or key in I2D_GOAL) else ""
+            pct = {v: f"{100 * row[v] / row['n']:.0f}% ({row[v]})" for v in ("final", "extractor", "model")}
+            lines.append(f"| {dataset} | {key}{goal} | {row['n']} | {pct['final']} | {pct['extractor']} | "
+                         f"{pct['model']} |")
+        lines += ["", "<details><summary>misses (final record)</summary>", ""]
+        lines += [f"- {m}" for m in sc["misses"]] or ["- none"]
+        lines += ["", "</details>", ""]
+    return "\n".join(lines) + "\n"
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--config", help="a fedinf config whose models are evaluated too (e.g. a bigger GGUF)")
+    ap.add_argument("--models", help="comma-separated model ids of --config to run (default: all)")
+    ap.add_argument("--out", default=str(ROOT / "bench" / "results" / "extraction_eval.md"))
+    ap.add_argument("--no-model", action="store_true", help="extractors only (fast)")
+    args = ap.parse_args()
+    ci = os.environ.get("CI", "").lower() == "true"
+    os.environ.setdefault("LLAMA_LOG_LEVEL", "error")
+    docs = documents(ci)
+    if not docs:
+        sys.exit(f"no documents under {data_dir()}: set FEDINF_DATA_DIR")
+    results = []
+    for label, cfg, route, use_model in engines(args):
+        if args.no_model and use_model:
+            continue
+        print(f"running: {label} over {len(docs)} documents", file=sys.stderr)
+        results.append((label, asyncio.run(run_engine(cfg, route, docs, use_model=use_model))))
+    text = report(docs, results, ci)
+    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+    Path(args.out).write_text(text)
+    print(text)
+
+
+if __name__ == "__main__":
+    main()
