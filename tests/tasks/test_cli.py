@@ -19,11 +19,13 @@ models:
     options: {{reply: '{json.dumps(ANSWER)}'}}
 routes:
   auto: [fake-onprem]
+access: {{require_keys: false}}
+server: {{state_dir: STATE}}
 """
 
 
 def test_fedinf_run_records_errors_continues_and_resumes(tmp_path):
-    (tmp_path / "fedinf.yaml").write_text(CONFIG)
+    (tmp_path / "fedinf.yaml").write_text(CONFIG.replace("STATE", str(tmp_path / "state")))
     docs = tmp_path / "docs"
     docs.mkdir()
     for i in range(3):
@@ -49,7 +51,7 @@ def test_fedinf_run_records_errors_continues_and_resumes(tmp_path):
 
 
 def test_fedinf_run_unknown_task(tmp_path):
-    (tmp_path / "fedinf.yaml").write_text(CONFIG)
+    (tmp_path / "fedinf.yaml").write_text(CONFIG.replace("STATE", str(tmp_path / "state")))
     result = CliRunner().invoke(app, ["run", "nope", str(tmp_path), "--out", str(tmp_path / "o.jsonl"),
                                       "--config", str(tmp_path / "fedinf.yaml")])
     assert result.exit_code == 2 and "unknown task" in result.output

@@ -26,7 +26,7 @@ TINY_TASK = {
 }
 
 
-def config(*, cloud_only: bool = False) -> Config:
+def config(state_dir, *, cloud_only: bool = False) -> Config:
     models = [{"id": "fake-cloud", "backend": "fake", "zone": "cloud", "license": "MIT",
                "capabilities": ["json_schema"], "options": {"reply": json.dumps(ANSWER)}}]
     if not cloud_only:
@@ -35,38 +35,47 @@ def config(*, cloud_only: bool = False) -> Config:
     return Config.model_validate({
         "zones": {"onprem": {"kind": "onprem", "clearance": "restricted"},
                   "cloud": {"kind": "cloud", "clearance": "internal"}},
-        "models": models, "routes": {"auto": [m["id"] for m in models]}, "tasks": [TINY_TASK]})
+        "models": models, "routes": {"auto": [m["id"] for m in models]}, "tasks": [TINY_TASK],
+        "server": {"state_dir": str(state_dir)}})
 
 
 async def serve(cfg: Config):
-    app = create_app(Gateway.from_config(cfg))
+    """Serve the app on a random loopback port; return (server, task, url, headers with a fresh user key)."""
+    gw = Gateway.from_config(cfg)
+    app = create_app(gw)
     sock = socket.socket()
     sock.bind(("127.0.0.1", 0))
     server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="on"))
     task = asyncio.create_task(server.serve(sockets=[sock]))
     while not server.started:
         await asyncio.sleep(0.01)
-    return server, task, f"http://127.0.0.1:{sock.getsockname()[1]}"
+    _, secret = await gw.access.create_key(tenant="acme", name="tasks-test")
+    return server, task, f"http://127.0.0.1:{sock.getsockname()[1]}", {"authorization": f"Bearer {secret}"}
 
 
 @pytest.fixture
-async def base_url():
-    server, task, url = await serve(config())
-    yield url
+async def served(tmp_path):
+    server, task, url, headers = await serve(config(tmp_path))
+    yield url, headers
     server.should_exit = True
     await task
 
 
 async def post_file(session, url, data: bytes, filename: str, task: str = "invoice"):
+    url, headers = url
     form = aiohttp.FormData()
     form.add_field("file", data, filename=filename, content_type="application/pdf")
-    async with session.post(f"{url}/v1/tasks/{task}", data=form) as resp:
+    async with session.post(f"{url}/v1/tasks/{task}", data=form, headers=headers) as resp:
         return resp.status, await resp.json(), resp.headers
 
 
-async def test_list_tasks(base_url):
-    async with aiohttp.ClientSession() as s, s.get(f"{base_url}/v1/tasks") as resp:
-        body = await resp.json()
+async def test_list_tasks(served):
+    url, headers = served
+    async with aiohttp.ClientSession() as s:
+        async with s.get(f"{url}/v1/tasks") as resp:
+            assert resp.status == 401  # access control applies
+        async with s.get(f"{url}/v1/tasks", headers=headers) as resp:
+            body = await resp.json()
     assert resp.status == 200
     names = {t["name"]: t for t in body["data"]}
     assert set(names) == {"invoice", "utility_bill", "tiny"}
@@ -74,7 +83,8 @@ async def test_list_tasks(base_url):
     assert names["invoice"]["extractors"]["total_amount"] == "total_amount"
 
 
-async def test_pdf_uploads_get_records_or_clear_errors(base_url):
+async def test_pdf_uploads_get_records_or_clear_errors(served):
+    base_url = served
     multi = pdfgen.text_pdf([["Brightwater Ltd.", "Invoice number: INV-7"], ["Invoice date: 02.01.2024"],
                              ["Total 12.50 EUR"]])
     table = pdfgen.table_pdf(["Item", "Amount"], [["Widget", "10.00"], ["Gadget", "2.50"]],
@@ -100,8 +110,9 @@ async def test_pdf_uploads_get_records_or_clear_errors(base_url):
         assert (status, body["error"]["code"]) == (413, "payload_too_large")
 
 
-async def test_json_bodies(base_url):
-    async with aiohttp.ClientSession() as s:
+async def test_json_bodies(served):
+    base_url, headers = served
+    async with aiohttp.ClientSession(headers=headers) as s:
         async with s.post(f"{base_url}/v1/tasks/invoice", json={"text": "Brightwater Ltd.\nTotal 12.50 EUR"}) as r:
             body = await r.json()
             assert r.status == 200 and body["record"]["currency"] == "EUR"
@@ -117,10 +128,10 @@ async def test_json_bodies(base_url):
             assert r.status == 404 and (await r.json())["error"]["code"] == "task_not_found"
 
 
-async def test_utility_bill_with_only_cloud_models_is_refused():
-    server, task, url = await serve(config(cloud_only=True))
+async def test_utility_bill_with_only_cloud_models_is_refused(tmp_path):
+    server, task, url, headers = await serve(config(tmp_path, cloud_only=True))
     try:
-        async with aiohttp.ClientSession() as s:
+        async with aiohttp.ClientSession(headers=headers) as s:
             payload = {"text": "Northwind Power Ltd.\nAccount number: 123456\nAmount due: 56.20 GBP"}
             async with s.post(f"{url}/v1/tasks/utility_bill", json=payload) as r:
                 body = await r.json()

@@ -26,7 +26,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from fedinf.errors import FedinfError, PayloadTooLarge, RequestError
-from fedinf.server.body import bearer, read_json
+from fedinf.server.body import read_json
 from fedinf.server.errors import error_response, json_response
 from fedinf.tasks import GatewayClient, TaskRegistry, TaskRunner
 from fedinf.tasks.spec import TaskSpec
@@ -108,21 +108,21 @@ def routes(ctx: Any) -> list[Route]:
 
     async def list_tasks(request: Request) -> Response:
         try:
-            await gateway.authenticate(bearer(request))
+            await gateway.authenticate(request.headers.get("authorization"))
         except FedinfError as exc:
             return error_response(exc)
         return json_response({"object": "list", "data": [t.describe() for t in registry]})
 
     async def run_task(request: Request) -> Response:
-        credential = bearer(request)
+        authorization = request.headers.get("authorization")
         try:
-            await gateway.authenticate(credential)
+            await gateway.authenticate(authorization)
             spec = registry.get(request.path_params["name"])
             if request.headers.get("content-type", "").startswith("multipart/form-data"):
                 data, name, media_type = await _upload(request, spec)
             else:
                 data, name, media_type = await _json_document(request, spec)
-            runner = TaskRunner(GatewayClient(gateway, credential=credential))
+            runner = TaskRunner(GatewayClient(gateway, authorization=authorization))
             result = await runner.run_bytes(spec, data, name=name, media_type=media_type)
         except FedinfError as exc:
             return error_response(exc)

@@ -40,12 +40,12 @@ class ChatClient(Protocol):
 class GatewayClient:
     """A :class:`ChatClient` over an in-process Gateway; also tells which models (and zones) a route reaches."""
 
-    def __init__(self, gateway: Any, *, credential: str | None = None) -> None:
+    def __init__(self, gateway: Any, *, authorization: str | None = None) -> None:
         self.gateway = gateway
-        self.credential = credential
+        self.authorization = authorization  # the HTTP Authorization header value ("Bearer fk_...")
 
     async def chat(self, body: dict[str, Any]) -> dict[str, Any]:
-        return await self.gateway.chat(body, credential=self.credential)
+        return await self.gateway.chat(body, authorization=self.authorization)
 
     def classify(self, texts: list[str]) -> DataClass:
         """The class the gateway's classifier detects in ``texts`` (so a task declares at least that)."""
