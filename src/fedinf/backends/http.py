@@ -37,7 +37,12 @@ MAX_SSE_LINE = 8 * 1024 * 1024
 #: Upstream statuses that mean "try again / elsewhere" (besides every 5xx).
 RETRYABLE_STATUSES = frozenset({408, 409, 425, 429})
 
-loads: Callable[[bytes | str], Any] = json.loads
+_json_loads = json.loads
+
+
+def loads(data: bytes | str) -> Any:
+    """Decode JSON; bytes are decoded as UTF-8 first (faster than json's encoding sniffing). Raises ValueError."""
+    return _json_loads(data.decode() if type(data) is bytes else data)
 
 
 def dumps(obj: Any) -> bytes:
