@@ -140,3 +140,41 @@ async def test_open_without_keys_only_on_loopback() -> None:
     for host in ("0.0.0.0", "10.1.2.3", "example.com", ""):
         with pytest.raises(ConfigError):
             check_serving(host, False)
+
+
+BOOT = r"""
+import asyncio, sys
+from fedinf.access import AccessControl, open_access_store
+url, schema = sys.argv[1], sys.argv[2]
+secret = asyncio.run(AccessControl(open_access_store(url, schema=schema)).ensure_admin_key())
+print("created" if secret else "skipped")
+"""
+
+
+def test_bootstrap_from_several_processes_creates_one_key(key_store) -> None:
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    env = dict(os.environ, PYTHONPATH=str(Path(__file__).resolve().parents[2] / "src"))
+    schema = getattr(key_store, "schema", "fedinf")
+    procs = [subprocess.Popen([sys.executable, "-c", BOOT, key_store.url, schema], env=env, stdout=subprocess.PIPE,
+                              text=True) for _ in range(3)]
+    outs = sorted(p.communicate(timeout=60)[0].strip() for p in procs)
+    assert outs == ["created", "skipped", "skipped"]
+    assert len(key_store.list_keys(include_inactive=True)) == 1
+
+
+async def test_redis_down_fails_closed() -> None:
+    from fedinf.access import Limits, Principal
+    from fedinf.access.redis_limits import RedisLimiter
+    from fedinf.errors import ServiceUnavailable
+
+    from tests.conftest import free_port
+
+    lim = RedisLimiter(f"redis://127.0.0.1:{free_port()}/0")
+    with pytest.raises(ServiceUnavailable) as ei:
+        await lim.admit(Principal(key_id="k", tenant="t", limits=Limits(requests_per_minute=5)))
+    assert ei.value.code == "limits_unavailable"
+    await lim.aclose()

@@ -110,6 +110,7 @@ class _SqlAccessStore:
     def insert_key_if_none_active(self, rec: KeyRecord) -> bool:
         """Insert ``rec`` only if no active key exists (atomically); True if inserted. For first-start bootstrap."""
         with self._tx():
+            self._serialize_bootstrap()
             now = time.time()
             n = self._x("SELECT count(*) FROM {t}api_keys WHERE (revoked_at IS NULL OR revoked_at > ?) AND "
                         "(expires_at IS NULL OR expires_at > ?)", (now, now)).fetchone()[0]
@@ -118,6 +119,10 @@ class _SqlAccessStore:
             self._ensure_tenant(rec.tenant)
             self._x(f"INSERT INTO {{t}}api_keys ({_KEY_COLS}) VALUES ({', '.join('?' * 11)})", _key_row(rec))
             return True
+
+    def _serialize_bootstrap(self) -> None:
+        """Make concurrent bootstraps (several processes starting at once) take turns; SQLite's BEGIN IMMEDIATE
+        already does."""
 
     def get_key(self, key_id: str) -> tuple[KeyRecord, Tenant] | None:
         """The key and its tenant, or ``None``."""
@@ -218,6 +223,9 @@ class PostgresAccessStore(_SqlAccessStore):
     def _tx(self) -> Iterator[None]:
         with self._lock, self._conn.transaction():
             yield
+
+    def _serialize_bootstrap(self) -> None:
+        self._conn.execute("SELECT pg_advisory_xact_lock(%s)", (0x6665_6463,))
 
 
 def open_access_store(url: str | None, *, state_dir: str | Path = ".fedinf",
