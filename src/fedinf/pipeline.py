@@ -138,6 +138,8 @@ async def run_chat(gw: "Gateway", body: Any, *, authorization: str | None = None
                                              attempts=trace.attempts)
     except FedinfError as exc:
         return await _refuse(gw, trace, exc)
+    if request.stream and trace.result.stream is None:  # validated before sending (structured output)
+        trace.result.stream = _replay(trace.result.completion or {}, trace.result.structured)
     if trace.result.stream is not None:                                           # respond
         return Reply(200, trace.headers(), stream=_sse(gw, trace, trace.result.stream,
                                                        include_usage=_include_usage(request)))
@@ -165,6 +167,27 @@ async def _refuse(gw: "Gateway", trace: Trace, exc: FedinfError) -> Reply:
     if retry_after is not None:
         headers["retry-after"] = str(max(1, int(retry_after + 0.999)))
     return Reply(exc.status_code, headers, body=exc.to_dict(), error=exc)
+
+
+async def _replay(completion: dict[str, Any], structured: dict[str, Any] | None) -> AsyncIterator[dict[str, Any]]:
+    """A completed (and validated) answer as a stream: role, content, finish, usage. Structured output is only
+    streamed once it has passed validation, so a client never reads JSON that is later found invalid."""
+    from fedinf.protocol import chunk
+
+    cid, created, model = completion.get("id", ""), completion.get("created", int(time.time())), ""
+    choice = (completion.get("choices") or [{}])[0]
+    message = choice.get("message") or {}
+    yield chunk(id=cid, model=model, created=created, delta={"role": "assistant", "content": ""})
+    if message.get("content"):
+        yield chunk(id=cid, model=model, created=created, delta={"content": message["content"]})
+    if message.get("tool_calls"):
+        calls = [{"index": i, **c} for i, c in enumerate(message["tool_calls"])]
+        yield chunk(id=cid, model=model, created=created, delta={"tool_calls": calls})
+    last = chunk(id=cid, model=model, created=created, delta={}, finish_reason=choice.get("finish_reason", "stop"))
+    if structured:
+        last["fedinf"] = {"structured": structured}
+    yield last
+    yield chunk(id=cid, model=model, created=created, usage=completion.get("usage") or {})
 
 
 def _include_usage(request: ChatRequest) -> bool:
