@@ -30,3 +30,16 @@ def test_obfuscated_values_are_detected(found):
     assert ("US_SSN", ssn) in found(f"SSN {ssn}")
     assert ("EMAIL_ADDRESS", "jоhn@exаmple.com") in found("mail jоhn@exаmple.com")
     assert ("CREDIT_CARD", "٤١١١١١١١١١١١١١١١") in found("card ٤١١١١١١١١١١١١١١١")
+
+
+def test_json_escapes_are_decoded_and_mapped_back(found):
+    import json
+
+    text = json.dumps({"note": "card:\n４１１１\u200b1111 1111 1111, ssn 460-89-9847"})
+    got = dict((t, v) for t, v in found(text))
+    assert got["CREDIT_CARD"] == "\\uff14\\uff11\\uff11\\uff11\\u200b1111 1111 1111"
+    assert got["US_SSN"] == "460-89-9847"
+
+
+def test_escaped_newline_does_not_glue_to_a_number(types):
+    assert "CREDIT_CARD" in types('{"a": "card:\\n4111111111111111"}')

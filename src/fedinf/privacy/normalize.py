@@ -7,12 +7,14 @@ that the detectors only ever see plain ASCII-like forms:
 - zero-width and bidi-control characters and soft hyphens are removed;
 - every decimal digit of any script becomes its ASCII digit;
 - Latin look-alikes from Cyrillic and Greek (confusables) and dash/quote variants become ASCII;
-- everything else goes through Unicode NFKC (fullwidth forms, ligatures, circled letters, NBSP, ...);
-- ``\\uXXXX`` escapes (JSON in tool-call arguments or content) are decoded first, so an escaped value is seen too.
+- everything else goes through Unicode NFKC (fullwidth forms, ligatures, circled letters, NBSP, ...).
 
-ASCII text is returned as is (the common case costs one ``str.isascii()``). Only the non-ASCII runs are rewritten,
-character by character, and each rewritten run is recorded as a segment so that a span in the normalised text maps
-back to the span of the original text that produced it (:meth:`Normalized.to_original`).
+JSON string escapes (``\\u0034``, ``\\n``) are decoded as well (tool-call arguments are JSON text).
+
+ASCII text without a backslash is returned as is (the common case costs one ``str.isascii()``). Only the non-ASCII
+runs and escapes are rewritten, character by character, and each rewritten piece is recorded as a segment so that a
+span in the normalised text maps back to the span of the original text that produced it
+(:meth:`Normalized.to_original`).
 """
 
 from __future__ import annotations
@@ -40,9 +42,8 @@ _CONFUSABLES: dict[str, str] = {
     "\u0251": "a", "\u0261": "g", "\u01c3": "!", "\u2044": "/", "\u2215": "/",
 }
 
-_NON_ASCII = re.compile(r"[^\x00-\x7f]+")
-# JSON/JS escapes (tool-call arguments and JSON content): "\u0034\u0031..." must not hide a value
-_SCAN = re.compile(r"[^\x00-\x7f]+|\\u[0-9a-fA-F]{4}")
+_SPECIAL = re.compile(r"[^\x00-\x7f]+|\\u[0-9a-fA-F]{4}|\\[nrtbf\"/]")
+_JSON_ESCAPES = {"n": "\n", "r": "\r", "t": "\t", "b": " ", "f": " ", '"': '"', "/": "/"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -108,22 +109,26 @@ class Normalizer:
         return r
 
     def normalize(self, text: str) -> Normalized:
-        """Normalise ``text``; ASCII text is returned unchanged without a segment map."""
-        if text.isascii() and "\\u" not in text:
+        """Normalise ``text``; ASCII text without backslash escapes is returned unchanged without a segment map.
+
+        JSON string escapes (``\\u0034``, ``\\n``) are decoded too: tool-call arguments arrive as JSON text, and an
+        escaped value (or an escaped newline glued to a number) must not hide from the detectors."""
+        if text.isascii() and "\\" not in text:
             return Normalized(text, text)
         out: list[str] = []
         segs: list[tuple[int, int, int, int, bool]] = []
         pos = npos = 0
         changed = False
-        for m in _SCAN.finditer(text):
+        for m in _SPECIAL.finditer(text):
             s = m.start()
             if s > pos:
                 out.append(text[pos:s])
                 segs.append((npos, npos + s - pos, pos, s, True))
                 npos += s - pos
-            if text[s] == "\\":  # one \uXXXX escape: its decoded (and normalised) character maps to all 6 chars
-                d = chr(int(text[s + 2:s + 6], 16))
-                r = d if d.isascii() else self.char(d)
+            tok = m.group()
+            if tok[0] == "\\":
+                c = chr(int(tok[2:], 16)) if tok[1] == "u" else _JSON_ESCAPES[tok[1]]
+                r = c if c.isascii() else self.char(c)
                 changed = True
                 if r:
                     out.append(r)
