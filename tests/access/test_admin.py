@@ -158,3 +158,12 @@ async def test_audit_endpoints(server) -> None:
     SqliteAuditStore(server.tmp / "audit.db").execute("DELETE FROM audit_records WHERE seq = 5")
     st, rep = await call(server, "GET", "/admin/audit/verify", server.admin)
     assert not rep["ok"] and rep["problems"][0]["kind"] == "deleted" and rep["problems"][0]["seq"] == 5
+
+
+async def test_export_pages_through_large_trails(server) -> None:
+    await asyncio.gather(*(server.auditor.write(AuditRecord(request_id=f"r{i}", tenant="acme")) for i in range(2100)))
+    st, text = await call(server, "GET", "/admin/audit/export?format=jsonl", server.admin)
+    seqs = [json.loads(x)["seq"] for x in text.splitlines()]
+    assert st == 200 and seqs == list(range(1, 2101))
+    st, text = await call(server, "GET", "/admin/audit/export?format=csv&after_seq=2000", server.admin)
+    assert len(text.splitlines()) == 101

@@ -24,6 +24,7 @@ Every endpoint needs an API key; keys and tenants need the ``admin`` role, the a
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from typing import Any
 
 from starlette.requests import Request
@@ -33,7 +34,7 @@ from starlette.routing import Route
 from fedinf.access import AccessControl, Limits, Principal, Scopes, Tenant
 from fedinf.access.keys import check_name
 from fedinf.audit import AuditQuery
-from fedinf.audit.export import export_lines, parse_when
+from fedinf.audit.export import CSV_COLUMNS, csv_line, csv_row, jsonl_line, parse_when
 from fedinf.errors import NotFound, RequestError, ServiceUnavailable
 
 _KEY_FIELDS = {"tenant", "name", "roles", "scopes", "limits", "expires_at"}
@@ -196,11 +197,20 @@ def routes(ctx: Any) -> list[Route]:
         if fmt not in ("jsonl", "csv"):
             raise RequestError("format must be jsonl or csv", code="invalid_value", param="format")
         q = _audit_query(request)
-        lines = await auditor().read(lambda s: list(export_lines(s, q, fmt)))
+        aud = auditor()
 
-        async def body() -> Any:
-            for i in range(0, len(lines), 500):
-                yield "".join(lines[i:i + 500]).encode()
+        async def body() -> Any:  # page by page: memory stays flat however large the trail is
+            if fmt == "csv":
+                yield csv_line(list(CSV_COLUMNS)).encode()
+            after = q.after_seq
+            while True:
+                page_q = replace(q, after_seq=after, limit=1000, descending=False)
+                page = await aud.read(lambda s, page_q=page_q: s.query(page_q))
+                if page:
+                    yield "".join(jsonl_line(r) if fmt == "jsonl" else csv_line(csv_row(r)) for r in page).encode()
+                if len(page) < 1000:
+                    return
+                after = page[-1]["seq"]
         media = "application/x-ndjson" if fmt == "jsonl" else "text/csv"
         return StreamingResponse(body(), media_type=media,
                                  headers={"content-disposition": f'attachment; filename="audit.{fmt}"'})
