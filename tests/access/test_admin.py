@@ -167,3 +167,37 @@ async def test_export_pages_through_large_trails(server) -> None:
     assert st == 200 and seqs == list(range(1, 2101))
     st, text = await call(server, "GET", "/admin/audit/export?format=csv&after_seq=2000", server.admin)
     assert len(text.splitlines()) == 101
+
+
+def test_admin_mounted_in_the_real_app() -> None:
+    """Through the server's own app factory: /admin is mounted, needs an admin key, and sees the gateway's audit."""
+    import urllib.error
+    import urllib.request
+
+    from tests.conftest import gateway_server
+
+    cfg = """
+zones: {onprem: {kind: onprem, clearance: restricted}}
+models: [{id: m, backend: fake, zone: onprem, license: Apache-2.0}]
+"""
+    with gateway_server(cfg) as srv:
+        def get(path: str, headers: dict[str, str]) -> tuple[int, Any]:
+            req = urllib.request.Request(srv.url + path, headers=headers)
+            try:
+                with urllib.request.urlopen(req, timeout=10) as r:
+                    return r.status, json.loads(r.read())
+            except urllib.error.HTTPError as e:
+                return e.code, json.loads(e.read())
+        chat = urllib.request.Request(srv.url + "/v1/chat/completions", method="POST", headers={
+            **srv.auth, "content-type": "application/json"}, data=json.dumps(
+            {"model": "m", "messages": [{"role": "user", "content": "hi"}]}).encode())
+        with urllib.request.urlopen(chat, timeout=10) as r:
+            rid = r.headers["x-fedinf-request-id"]
+        st, keys = get("/admin/keys", srv.auth)
+        assert st == 200 and len(keys["data"]) == 1
+        st, recs = get("/admin/audit?order=desc&limit=1", srv.auth)
+        assert st == 200 and recs["data"][0]["request_id"] == rid
+        st, rep = get("/admin/audit/verify", srv.auth)
+        assert st == 200 and rep["ok"]
+        st, err = get("/admin/keys", {})
+        assert st == 401 and err["error"]["code"] == "missing_api_key"
