@@ -144,6 +144,8 @@ def main() -> None:
     ap.add_argument("--out", default=str(ROOT / "bench" / "results" / "constrained_decoding.md"))
     args = ap.parse_args()
     data = Path(os.environ.get("FEDINF_DATA_DIR", ROOT.parent / "shared" / "data"))
+    if not (data / "jsonschema").is_dir():
+        sys.exit(f"no data at {data / 'jsonschema'}: set FEDINF_DATA_DIR")
     docs = load_bench(data / "jsonschema" / "jsonschemabench_dev")
     tok = gguf_tokenizer()
     times = compile_times(docs, tok)

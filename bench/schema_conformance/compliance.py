@@ -56,6 +56,8 @@ def run_compliance(server: Any, docs: list[tuple[str, str, dict]], *, max_tokens
         previous = None
         r["schemas"] += 1
         for attempt in range(plan.max_attempts):
+            if attempt and time.perf_counter() - started > budget_s:
+                break
             sent, extra = plan.prepare(req, attempt, previous)
             body = {"messages": [{"role": m.role, "content": m.text()} for m in sent.messages],
                     "max_tokens": sent.output_limit, "temperature": 0, **extra}
@@ -77,7 +79,7 @@ def run_compliance(server: Any, docs: list[tuple[str, str, dict]], *, max_tokens
         elif previous is not None:
             r["truncated" if previous.truncated else "invalid_422"] += 1
     return {"rows": {k: dict(v) for k, v in sorted(rows.items())}, "skipped": skipped,
-            "seconds": time.perf_counter() - started}
+            "seconds": time.perf_counter() - started, "max_reasks": max_reasks}
 
 
 def compliance_markdown(res: dict[str, Any], *, mode: str, per_category: int | None, max_tokens: int) -> str:
@@ -85,7 +87,8 @@ def compliance_markdown(res: dict[str, Any], *, mode: str, per_category: int | N
         "## Compliance with the embedded model (SmolLM2-135M Q4_1, llguidance via llama.cpp)",
         "",
         f"Mode: {mode}; {'all schemas' if per_category is None else f'{per_category} smallest schema(s) per category'}"
-        f", temperature 0, max_tokens {max_tokens}, up to 2 re-asks with the validation errors; fixed prompt: "
+        f", temperature 0, max_tokens {max_tokens}, up to {res['max_reasks']} re-ask(s) with the validation errors "
+        f"(within the time budget); fixed prompt: "
         f"\"{PROMPT}\" (the plan adds the schema as a system message). {res['seconds']:.0f} s"
         + (f"; {res['skipped']} schema(s) skipped by the time budget" if res["skipped"] else "") + ".",
         "",

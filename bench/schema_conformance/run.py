@@ -1,8 +1,8 @@
 """Schema conformance benchmark: JSON-Schema-Test-Suite token walk, JSONSchemaBench dev sample, model compliance.
 
 Usage: ``python bench/schema_conformance/run.py [--full] [--no-model]``. CI mode (env CI=true or default): the
-whole suite and the whole JSONSchemaBench dev sample for the token walks (seconds, no model), and model compliance
-on the 2 smallest schemas per category within a 300 s budget. ``--full``: compliance on every schema, no budget.
+whole suite and the whole JSONSchemaBench dev sample for the token walks (minutes, no model), and model compliance
+on the smallest schema of each category (128 tokens, 1 re-ask) within a 300 s budget. ``--full``: compliance on every schema, no budget.
 Data: ``$FEDINF_DATA_DIR`` (default ``../shared/data`` from the repository root). Output:
 ``bench/results/schema_conformance.md``.
 """
@@ -31,12 +31,15 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--full", action="store_true", help="model compliance on every schema (slow)")
     ap.add_argument("--no-model", action="store_true", help="skip the model compliance part")
-    ap.add_argument("--per-category", type=int, default=2)
-    ap.add_argument("--max-tokens", type=int, default=256)
+    ap.add_argument("--per-category", type=int, default=1)
+    ap.add_argument("--max-tokens", type=int, default=128)
+    ap.add_argument("--max-reasks", type=int, default=None, help="default: 1 in CI mode, 2 with --full")
     ap.add_argument("--budget-s", type=float, default=300.0)
     ap.add_argument("--out", default=str(ROOT / "bench" / "results" / "schema_conformance.md"))
     args = ap.parse_args()
     data = Path(os.environ.get("FEDINF_DATA_DIR", ROOT.parent / "shared" / "data"))
+    if not (data / "jsonschema").is_dir():
+        sys.exit(f"no data at {data / 'jsonschema'}: set FEDINF_DATA_DIR")
     suite_dir = data / "jsonschema" / "JSON-Schema-Test-Suite"
     bench_dir = data / "jsonschema" / "jsonschemabench_dev"
     started = time.perf_counter()
@@ -61,7 +64,8 @@ def main() -> None:
         budget = float("inf") if args.full else args.budget_s
         docs = sample(load_bench(bench_dir), per_cat)
         server = load_server()
-        res = run_compliance(server, docs, max_tokens=args.max_tokens, budget_s=budget)
+        reasks = args.max_reasks if args.max_reasks is not None else (2 if args.full else 1)
+        res = run_compliance(server, docs, max_tokens=args.max_tokens, budget_s=budget, max_reasks=reasks)
         del server
         parts.append(compliance_markdown(res, mode="full" if args.full else "CI subsample",
                                          per_category=per_cat, max_tokens=args.max_tokens))

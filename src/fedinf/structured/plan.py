@@ -235,8 +235,8 @@ class Plan:
             meta["draft"] = spec.schema.draft
         if self.fallback_reason:
             meta["fallback_reason"] = self.fallback_reason
-        if self.last_errors:
-            meta["last_errors"] = self.last_errors[:MAX_ERRORS_IN_REASK]
+        if self.spec.schema is not None and self.spec.schema.notes:
+            meta["schema_notes"] = list(self.spec.schema.notes)
         return meta
 
     # -- internals
