@@ -74,3 +74,8 @@ def test_stream_restorer_every_split_point(clf):
             r = p.stream()
             out = r.feed(answer[:i]) + r.feed(answer[i:j]) + r.feed(answer[j:]) + r.flush()
             assert out == expected
+
+
+def test_fresh_pseudonymizer_is_truthy(clf):
+    p = Pseudonymizer(clf)
+    assert p and len(p) == 0

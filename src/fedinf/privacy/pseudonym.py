@@ -39,7 +39,11 @@ class Pseudonymizer:
         raise TypeError("a Pseudonymizer holds personal data and is never serialised")
 
     def __len__(self) -> int:
+        """Number of placeholders issued so far."""
         return len(self._values)
+
+    def __bool__(self) -> bool:
+        return True  # an object with no placeholder yet is still a pseudonymizer (never falsy)
 
     def _key(self, etype: str, value: str) -> tuple[str, str]:
         norm = self._classifier._normalizer.normalize(value).text.casefold()

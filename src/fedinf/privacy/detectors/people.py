@@ -303,7 +303,7 @@ _EN_SUFFIX = (r"Street|St|Avenue|Ave|Road|Rd|Boulevard|Blvd|Lane|Ln|Drive|Dr|Cou
 _EU_MORPH = (r"straße|strasse|str\.|weg|gasse|platz|allee|ring|damm|ufer|utca|út|tér|tie|katu|kuja|polku|kaari|"
              r"gatan|vägen|väg|gränd|gata|veien|vei|vegen|gate|gaten|gade|vej|laan|straat|plein|singel|gracht|"
              r"ulica|ulitsa|iela|gatvė|tee|bakken|lia|torget|torg|stien|svingen|kroken|haugen|vænget|parken")
-_EU_LEAD = (r"ul\.|ulica|al\.|aleja|os\.|pl\.|rua|r\.|via|viale|vicolo|piazza|piazzale|corso|largo|rue|avenue|av\.|"
+_EU_LEAD = (r"ul\.|u\.|útja|ulica|al\.|aleja|os\.|pl\.|rua|r\.|via|viale|vicolo|piazza|piazzale|corso|largo|rue|avenue|av\.|"
             r"avenida|calle|c/|carrer|paseo|plaza|camino|carretera|travessa|praça|estrada|boulevard|bd|chemin|allée|"
             r"impasse|quai|place|route|strada|ulitsa|prospekt|cesta|trg|utca|út|sokak|cadde|caddesi|mahallesi|"
             r"jalan|jl\.")
@@ -315,6 +315,8 @@ _ADDRESS_PARTS = re.compile(
     rf"|(?<![\w\-])(?:\d{{1,6}}[A-Za-z]?\s+)?(?i:{_EU_LEAD})\s+(?:[\w'’.\-]+\s+){{0,4}}?\d{{1,5}}[A-Za-z]?(?:/\d+)?(?![\w])"
     rf"|(?<![\w\-])(?:\d{{1,6}}\s+)(?i:{_EU_LEAD})\s+(?:[\w'’\-]+\s?){{1,4}}"
     rf"|(?<![\w\-])(?:PSC|Unit|USNS|USNV|USS|USCGC)\s+\d{{3,5}},?\s+Box\s+\d{{3,5}}"
+    rf"|(?<![\w\-])(?:USNS|USNV|USS|USCGC)\s+[{_UPPER}][\w'’\-]*(?:[ \t][{_UPPER}][\w'’\-]*)?\s+(?:APO|FPO|DPO)\s+(?:AA|AE|AP)"
+    rf"\s+\d{{5}}"
     rf"|(?<![\w\-])(?:APO|FPO|DPO)\s+(?:AA|AE|AP)\s+\d{{5}}"
     rf"|(?<![\w\-]){_UNIT}(?![\w])"
     rf"|(?<![\w\-])(?:[{_UPPER}][\w'’.\-]*\s){{0,3}}[{_UPPER}][\w'’.\-]*,\s+[A-Z]{{2}}\s+\d{{5}}(?:-\d{{4}})?(?![\w])"
@@ -352,6 +354,11 @@ class AddressDetector:
     def __init__(self, lexicon: Lexicon) -> None:
         self.lex = lexicon
 
+    def _plain_words(self, part: str) -> bool:
+        """A part whose words are all ordinary English words and none a street word ("During 2008") is not one."""
+        words = [w.lower() for w in _LETTERS.findall(part) if len(w) > 1]
+        return bool(words) and all(w in self.lex.words and w not in _ANCHOR_WORDS for w in words)
+
     def _generic(self, text: str) -> Iterator[tuple[int, int]]:
         for m in _GENERIC.finditer(text):
             words = [w.lower().strip(".") for w in m.group(1).split()]
@@ -363,7 +370,8 @@ class AddressDetector:
         if not view.has_digit:
             return
         text = view.text
-        found = {m.span() for a, b in self._windows(view) for m in _ADDRESS_PARTS.finditer(text, a, b)}
+        found = {m.span() for a, b in self._windows(view) for m in _ADDRESS_PARTS.finditer(text, a, b)
+                 if not self._plain_words(m.group())}
         found.update(self._generic(text))
         parts = sorted(found)
         if not parts:
@@ -381,7 +389,7 @@ class AddressDetector:
             e = self._extend_block(text, e)
             if only_unit and e == s + len(text[s:e]) and not _ADDRESS_CUE.search(view.lower, max(0, s - 60), s):
                 continue
-            yield Span(s, e, "STREET_ADDRESS", 0.6 if only_unit else 0.8)
+            yield Span(s, e, "STREET_ADDRESS", 0.6 if only_unit else 0.9)
 
     @staticmethod
     def _windows(view: TextView) -> list[tuple[int, int]]:
@@ -455,6 +463,11 @@ DOB = PatternDetector(
 )
 
 
+CORNER = PatternDetector(  # "the corner of Via Nuova del Campo 85 and Baranyay Mill"
+    name="street_corner", entity="STREET_ADDRESS", needs=("corner of",), scope="anchors", before=4,
+    pattern=rf"(?:the )?corner of (?:[{_UPPER}0-9][\w'’.\-]*\s){{1,6}}?and (?:[{_UPPER}0-9][\w'’.\-]*(?:\s(?=[{_UPPER}0-9]))?){{1,5}}",
+    flags=re.IGNORECASE, score=0.8,
+)
 POSTAL_CODE = PatternDetector(
     name="postal_code", entity="POSTAL_CODE", needs=("zip", "postal", "postcode", "post code", "plz"),
     pattern=r"(?<![\w\-])(?:\d{3,5}(?:[ \-]\d{2,4})?|[A-Z]\d[A-Z] ?\d[A-Z]\d|[A-Z]{1,2}\d[A-Z\d]? ?\d[A-Z]{2})(?![\w\-])",
@@ -467,4 +480,4 @@ def build(lexicon: Lexicon | None = None) -> list[object]:
     """The people-and-places detectors (the person and address detectors need the lexicon, loaded here when not
     given)."""
     lex = lexicon or Lexicon.load()
-    return [PersonDetector(lex), AddressDetector(lex), DOB, POSTAL_CODE]
+    return [PersonDetector(lex), AddressDetector(lex), CORNER, DOB, POSTAL_CODE]
