@@ -147,6 +147,10 @@ async def test_audit_endpoints(server) -> None:
     assert [r["seq"] for r in page["data"]] == [12, 11]
     st, rep = await call(server, "GET", "/admin/audit/verify", server.admin)
     assert st == 200 and rep["ok"] and rep["records"] == 12
+    st, rep = await call(server, "GET", f"/admin/audit/verify?anchor=12:{rep['head_hash']}", server.admin)
+    assert st == 200 and rep["ok"]
+    st, rep = await call(server, "GET", f"/admin/audit/verify?anchor=12:{'0' * 64}", server.admin)
+    assert not rep["ok"] and rep["problems"][0]["kind"] == "rewritten"
     st, text = await call(server, "GET", "/admin/audit/export?format=csv&tenant=acme", server.admin)
     rows = list(csv.reader(io.StringIO(text)))
     assert rows[0][0] == "seq" and len(rows) == 13

@@ -10,6 +10,7 @@ import pytest
 from fedinf.audit import (Attempt, AuditQuery, AuditRecord, ClassificationSummary, DecisionSummary, Hasher,
                           Usage, canonical_json)
 from fedinf.audit.chain import GENESIS, link
+from fedinf.audit.record import parse_time
 
 
 def make_record(i: int, **kw: object) -> AuditRecord:
@@ -219,3 +220,30 @@ def test_to_dict_covers_every_field() -> None:
     ref.update(v=1, time=d["time"])
     ref["usage"]["total_tokens"] = r.usage.total_tokens
     assert d == ref
+
+
+def test_anchor_catches_a_consistently_rebuilt_chain(store_factory) -> None:
+    """Without HMAC a forger can rebuild the chain from some record on; an anchor kept elsewhere exposes it."""
+    store = store_factory()
+    fill(store, 10)
+    anchor = store.head()  # (10, hash) kept outside the database
+    fill(store, 5)
+    # rebuild records 8.. consistently (edited content, recomputed hashes, head moved)
+    rows = store.query(AuditQuery(after_seq=7, limit=100))
+    prev = store.query(AuditQuery(after_seq=6, limit=1))[0]["hash"]
+    store.execute(_sql(store, "DELETE FROM {T} WHERE seq > 7"))
+    bodies = []
+    for r in rows:
+        r = {k: v for k, v in r.items() if k not in ("hash", "seq", "prev_hash")}
+        r["tenant"] = "forged"
+        bodies.append((r, parse_time(r["time"])))
+    for row in link(bodies, 7, prev, Hasher()):
+        store.execute(_sql(store, "INSERT INTO {T} (seq, prev_hash, hash, ts, request_id, key_id, tenant, "
+                                  "model_requested, model, zone, data_class, status, error_code, body) VALUES "
+                                  "({P}, {P}, {P}, {P}, {P}, {P}, {P}, {P}, {P}, {P}, {P}, {P}, {P}, {P})"),
+                      row.columns())
+        last = row
+    store.execute(_sql(store, "UPDATE {H} SET seq = {P}, hash = {P}"), (last.seq, last.hash))
+    assert store.verify().ok  # consistent without an anchor...
+    report = store.verify({anchor[0]: anchor[1]})
+    assert kinds(report) == [(10, "rewritten")]

@@ -80,12 +80,12 @@ class PostgresAuditStore:
     def count(self) -> int:
         return int(self._conn.execute(f"SELECT count(*) FROM {self.schema}.audit_records").fetchone()[0])
 
-    def verify(self) -> VerifyReport:
+    def verify(self, anchors: dict[int, str] | None = None) -> VerifyReport:
         """Verify the chain in one REPEATABLE READ snapshot, so concurrent appends do not look like a truncation."""
         with self._conn.transaction():
             self._conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
             head = self.head()
-            return verify_rows(self.iter_rows(), head, self.hasher)
+            return verify_rows(self.iter_rows(), head, self.hasher, anchors)
 
     def execute(self, sql: str, args: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
         """Run raw SQL (``{s}`` = schema; tests and tooling only: this is how tampering is simulated)."""

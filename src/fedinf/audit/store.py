@@ -89,7 +89,7 @@ class AuditStore(Protocol):
     def iter_rows(self, *, page: int = 2000) -> Iterator[tuple[Any, ...]]: ...
     def query(self, q: AuditQuery) -> list[dict[str, Any]]: ...
     def count(self) -> int: ...
-    def verify(self) -> VerifyReport: ...
+    def verify(self, anchors: dict[int, str] | None = None) -> VerifyReport: ...
     def close(self) -> None: ...
 
 
@@ -160,11 +160,11 @@ class SqliteAuditStore:
     def count(self) -> int:
         return int(self._conn.execute("SELECT count(*) FROM audit_records").fetchone()[0])
 
-    def verify(self) -> VerifyReport:
+    def verify(self, anchors: dict[int, str] | None = None) -> VerifyReport:
         """Verify the whole chain inside one read transaction (a consistent snapshot while writers go on)."""
         self._conn.execute("BEGIN")
         try:
-            return verify_rows(self.iter_rows(), self.head(), self.hasher)
+            return verify_rows(self.iter_rows(), self.head(), self.hasher, anchors)
         finally:
             self._conn.execute("COMMIT")
 

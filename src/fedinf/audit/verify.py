@@ -24,7 +24,8 @@ _RECENT = 256
 
 @dataclass(frozen=True, slots=True)
 class Problem:
-    """One finding: ``kind`` is ``edited``, ``inserted``, ``deleted``, ``truncated`` or ``chain_break``."""
+    """One finding: ``kind`` is ``edited``, ``inserted``, ``deleted``, ``truncated``, ``chain_break`` or
+    ``rewritten`` (differs from an anchor)."""
 
     seq: int
     kind: str
@@ -90,9 +91,16 @@ def _check_body(report: VerifyReport, row: dict[str, Any], hasher: Hasher) -> No
             report.add(seq, "edited", f"record {seq}: column {col} differs from the signed body")
 
 
-def verify_rows(rows: Iterable[tuple[Any, ...]], head: tuple[int, str], hasher: Hasher) -> VerifyReport:
-    """Walk ``rows`` (tuples in :data:`COLUMNS` order, ascending ``seq``) against the chain ``head``."""
+def verify_rows(rows: Iterable[tuple[Any, ...]], head: tuple[int, str], hasher: Hasher,
+                anchors: dict[int, str] | None = None) -> VerifyReport:
+    """Walk ``rows`` (tuples in :data:`COLUMNS` order, ascending ``seq``) against the chain ``head``.
+
+    ``anchors`` maps seq -> hash values recorded elsewhere earlier (e.g. the head hash printed by a previous
+    ``fedinf audit verify``): a record whose hash differs, or that is gone, was rewritten since — this catches even a
+    consistently rebuilt chain without an HMAC key.
+    """
     report = VerifyReport(head_seq=head[0], head_hash=head[1], keyed=hasher.keyed)
+    pending = dict(anchors or {})
     expected_seq, prev_hash = 1, GENESIS
     recent: OrderedDict[str, int] = OrderedDict({GENESIS: 0})
     for tup in rows:
@@ -116,11 +124,17 @@ def verify_rows(rows: Iterable[tuple[Any, ...]], head: tuple[int, str], hasher: 
             else:
                 report.add(seq, "chain_break", f"record {seq} does not link to record {seq - 1}: record {seq - 1} "
                                                "was replaced or re-hashed, or a record was inserted or deleted there")
+        want = pending.pop(seq, None)
+        if want is not None and want != row["hash"]:
+            report.add(seq, "rewritten", f"record {seq}: hash differs from the anchor recorded earlier "
+                                         f"({want[:16]}…): the chain was rewritten from here or before")
         expected_seq, prev_hash = seq + 1, row["hash"]
         report.last_seq, report.last_hash = seq, row["hash"]
         recent[row["hash"]] = seq
         if len(recent) > _RECENT:
             recent.popitem(last=False)
+    for seq in sorted(pending):
+        report.add(seq, "rewritten", f"record {seq}, anchored earlier, is no longer in the chain")
     _check_head(report)
     return report
 

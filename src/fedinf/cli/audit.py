@@ -172,22 +172,33 @@ def export(
 
 @app.command("verify")
 def verify(
+    anchor: list[str] = typer.Option([], "--anchor", help=(
+        "SEQ:HASH recorded earlier (e.g. the head printed by a previous verify); repeatable. Catches a chain "
+        "rebuilt from that point on even without an HMAC key.")),
     as_json: bool = typer.Option(False, "--json", help="Print the report as JSON."),
     config: Optional[Path] = CONFIG_OPTION,
     store_url: Optional[str] = STORE_OPTION,
 ) -> None:
     """Check the hash chain: every edited, inserted or deleted record is reported with where. Exit 1 if any."""
+    anchors: dict[int, str] = {}
+    for a in anchor:
+        seq, _, h = a.partition(":")
+        if not seq.isdigit() or len(h) != 64:
+            err_console.print(f"[red]error:[/red] --anchor {a!r}: expected SEQ:HASH (64 hex characters)")
+            raise typer.Exit(2)
+        anchors[int(seq)] = h.lower()
     store = _store(config, store_url)
     t0 = time.perf_counter()
-    report = store.verify()
+    report = store.verify(anchors)
     took = time.perf_counter() - t0
     store.close()
     if as_json:
         console.print_json(json.dumps(report.to_dict()))
     elif report.ok:
-        console.print(f"[green]OK[/green]: {report.records} record(s), chain intact up to seq {report.last_seq}; "
-                      f"head {report.head_hash[:16]}… ({'HMAC' if report.keyed else 'SHA-256'}, {took:.2f} s)",
-                      highlight=False)
+        console.print(f"[green]OK[/green]: {report.records} record(s), chain intact up to seq {report.last_seq} "
+                      f"({'HMAC' if report.keyed else 'SHA-256'}, {took:.2f} s)", highlight=False)
+        console.print(f"anchor (keep it elsewhere; pass it to a later verify): {report.head_seq}:{report.head_hash}",
+                      highlight=False, soft_wrap=True)
     else:
         console.print(f"[red]FAILED[/red]: {report.problems_total} problem(s) in {report.records} record(s)")
         table = Table()

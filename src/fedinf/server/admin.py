@@ -14,7 +14,7 @@ Every endpoint needs an API key; keys and tenants need the ``admin`` role, the a
     GET    /admin/tenants/{name}              one tenant
     PUT    /admin/tenants/{name}              create/update: {description, log_content}
     GET    /admin/audit?key_id=&tenant=&model=&zone=&data_class=&since=&until=&outcome=&after_seq=&limit=&order=
-    GET    /admin/audit/verify                chain verification report
+    GET    /admin/audit/verify?anchor=SEQ:HASH   chain verification report (anchors optional, repeatable)
     GET    /admin/audit/export?format=jsonl|csv&<filters>   streamed
 
 ``ctx`` is the Gateway (or any object) carrying the :class:`~fedinf.access.AccessControl` as ``access``,
@@ -188,7 +188,13 @@ def routes(ctx: Any) -> list[Route]:
 
     async def verify(request: Request) -> Response:
         await principal(request, "admin", "auditor")
-        report = await auditor().read(lambda s: s.verify())
+        anchors: dict[int, str] = {}
+        for a in request.query_params.getlist("anchor"):
+            seq, _, h = a.partition(":")
+            if not seq.isdigit() or len(h) != 64:
+                raise RequestError("anchor must be SEQ:HASH (64 hex characters)", code="invalid_value", param="anchor")
+            anchors[int(seq)] = h.lower()
+        report = await auditor().read(lambda s: s.verify(anchors))
         return _json(report.to_dict())
 
     async def export(request: Request) -> Response:
