@@ -175,3 +175,47 @@ async def test_redis_two_processes_share_one_limit(redis_limiter, redis_url) -> 
     # where per-process limits would have let 100 through
     assert 50 <= sum(counts) <= 51, counts
     assert all(c > 0 for c in counts) or sum(counts) == 50
+
+
+async def test_budget_seeded_from_the_audit_trail_survives_restart(tmp_path) -> None:
+    """A 'restarted' limiter seeds each key's budget from the durable audit trail, once per key."""
+    from fedinf.access.usage import AuditUsage
+    from fedinf.audit import AuditRecord, Auditor, SqliteAuditStore, Usage
+    from fedinf.config import AuditSettings
+
+    auditor = Auditor(lambda: SqliteAuditStore(tmp_path / "audit.db"))
+    now = time.time()
+    for i, (key, tokens, ago) in enumerate([("k", 600, 10), ("k", 300, 20), ("other", 999, 10),
+                                           ("k", 5000, 40 * 86400)]):  # the last one is from an older period
+        await auditor.write(AuditRecord(request_id=f"r{i}", key_id=key, usage=Usage(tokens, 0), time=now - ago))
+    await auditor.aclose()
+    usage = AuditUsage(AuditSettings(store=f"sqlite:///{tmp_path / 'audit.db'}"), state_dir=tmp_path)
+    calls = []
+
+    async def source(key_id: str, since: float) -> int:
+        calls.append(key_id)
+        return await usage(key_id, since)
+    lim = MemoryLimiter(budget_source=source)
+    p = P("k", token_budget=1000, budget_period="day")
+    await asyncio.gather(*(lim.admit(p) for _ in range(5)))  # 900 used so far: still admitted
+    assert calls == ["k"]  # seeded once, concurrent first requests shared it
+    await lim.settle(p, tokens=100)
+    with pytest.raises(RateLimited) as ei:
+        await lim.admit(p)
+    assert ei.value.code == "budget_exceeded"
+    await usage.aclose()
+
+
+async def test_access_control_from_config_seeds_budgets(tmp_path) -> None:
+    from fedinf.access import AccessControl
+    from fedinf.access.usage import AuditUsage
+    from fedinf.config import default_config
+
+    cfg = default_config()
+    cfg = cfg.model_copy(update={"server": cfg.server.model_copy(update={"state_dir": str(tmp_path)})})
+    ac = AccessControl.from_config(cfg)
+    assert isinstance(ac.limiter, MemoryLimiter) and isinstance(ac.limiter._source, AuditUsage)
+    _, secret = await ac.create_key(tenant="t", limits=Limits(token_budget=10))
+    p = await ac.authenticate(secret)
+    await ac.admit(p)  # reads the (empty, freshly created) audit store
+    await ac.aclose()

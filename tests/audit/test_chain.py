@@ -9,7 +9,7 @@ import pytest
 
 from fedinf.audit import (Attempt, AuditQuery, AuditRecord, ClassificationSummary, DecisionSummary, Hasher,
                           Usage, canonical_json)
-from fedinf.audit.chain import GENESIS, link
+from fedinf.audit.chain import COLUMNS, GENESIS, link
 from fedinf.audit.record import parse_time
 
 
@@ -163,9 +163,7 @@ def test_inserted_in_middle_detected(store_factory) -> None:
     prev = store.query(AuditQuery(after_seq=3, limit=1))[0]["hash"]
     r = make_record(50)
     forged = link([(r.to_dict(), r.time)], 4, prev, Hasher())[0]
-    store.execute(_sql(store, "INSERT INTO {T} (seq, prev_hash, hash, ts, request_id, key_id, tenant, "
-                              "model_requested, model, zone, data_class, status, error_code, body) VALUES "
-                              "({P}, {P}, {P}, {P}, {P}, {P}, {P}, {P}, {P}, {P}, {P}, {P}, {P}, {P})"),
+    store.execute(_sql(store, INSERT_ROW),
                   forged.columns())
     report = store.verify()
     assert (5, "inserted") in kinds(report), report.problems
@@ -178,9 +176,7 @@ def test_rebuilt_chain_caught_only_with_hmac(store_factory) -> None:
     fill(store, 5)
     assert store.verify().ok
     forged_tail = link([(make_record(77).to_dict(), 1.0)], *store.head(), Hasher())[0]  # forger lacks the key
-    store.execute(_sql(store, "INSERT INTO {T} (seq, prev_hash, hash, ts, request_id, key_id, tenant, "
-                              "model_requested, model, zone, data_class, status, error_code, body) VALUES "
-                              "({P}, {P}, {P}, {P}, {P}, {P}, {P}, {P}, {P}, {P}, {P}, {P}, {P}, {P})"),
+    store.execute(_sql(store, INSERT_ROW),
                   forged_tail.columns())
     store.execute(_sql(store, "UPDATE {H} SET seq = {P}, hash = {P}"), (forged_tail.seq, forged_tail.hash))
     report = store.verify()
@@ -193,6 +189,9 @@ def test_migrations_idempotent(store_factory) -> None:
     fill(a, 3)
     b = store_factory()  # reopening runs migrations again: nothing changes
     assert b.count() == 3 and b.verify().ok
+
+
+INSERT_ROW = f"INSERT INTO {{T}} ({', '.join(COLUMNS)}) VALUES ({', '.join(['{P}'] * len(COLUMNS))})"
 
 
 def _sql(store, template: str) -> str:
@@ -238,12 +237,25 @@ def test_anchor_catches_a_consistently_rebuilt_chain(store_factory) -> None:
         r["tenant"] = "forged"
         bodies.append((r, parse_time(r["time"])))
     for row in link(bodies, 7, prev, Hasher()):
-        store.execute(_sql(store, "INSERT INTO {T} (seq, prev_hash, hash, ts, request_id, key_id, tenant, "
-                                  "model_requested, model, zone, data_class, status, error_code, body) VALUES "
-                                  "({P}, {P}, {P}, {P}, {P}, {P}, {P}, {P}, {P}, {P}, {P}, {P}, {P}, {P})"),
+        store.execute(_sql(store, INSERT_ROW),
                       row.columns())
         last = row
     store.execute(_sql(store, "UPDATE {H} SET seq = {P}, hash = {P}"), (last.seq, last.hash))
     assert store.verify().ok  # consistent without an anchor...
     report = store.verify({anchor[0]: anchor[1]})
     assert kinds(report) == [(10, "rewritten")]
+
+
+def test_migration_2_backfills_tokens_on_an_old_trail(store_factory) -> None:
+    """A trail written before migration 2 (no tokens column) upgrades in place and still verifies."""
+    store = store_factory()
+    fill(store, 6)
+    t = "{s}.audit_records" if store_factory.kind == "postgres" else "audit_records"
+    m = "{s}.schema_migrations" if store_factory.kind == "postgres" else "schema_migrations"
+    store.execute(f"DROP INDEX {'{s}.' if store_factory.kind == 'postgres' else ''}audit_records_key_ts")
+    store.execute(f"ALTER TABLE {t} DROP COLUMN tokens")
+    store.execute(f"DELETE FROM {m} WHERE version = 2")
+    upgraded = store_factory()  # opening applies migration 2 again
+    assert upgraded.verify().ok
+    assert upgraded.tokens_used("k1", 0) == sum(10 + i + 5 for i in range(1, 7) if i % 3 == 1)
+    assert upgraded.tokens_used("k1", 1_790_000_000.0 + 5) == 0

@@ -51,6 +51,7 @@ class AccessControl:
         self.authenticator = Authenticator(store, ttl_s=cache_ttl_s)
         self.limiter: Limiter = limiter or MemoryLimiter()
         self.require_keys = require_keys
+        self._closers: list[Any] = []
 
     @classmethod
     def from_config(cls, config: "Config") -> "AccessControl":
@@ -58,12 +59,20 @@ class AccessControl:
         check_serving(config.server.host, s.require_keys)
         store = open_access_store(s.store, state_dir=Path(config.server.state_dir), schema=s.schema_name)
         limiter: Limiter
+        closers: list[Any] = []
         if s.redis_url:
             from fedinf.access.redis_limits import RedisLimiter
             limiter = RedisLimiter(s.redis_url, prefix=s.redis_prefix)
+        elif config.audit.enabled:  # budgets survive restarts: seeded from the durable audit trail
+            from fedinf.access.usage import AuditUsage
+            usage = AuditUsage(config.audit, state_dir=config.server.state_dir)
+            limiter = MemoryLimiter(budget_source=usage)
+            closers.append(usage.aclose)
         else:
             limiter = MemoryLimiter()
-        return cls(store, limiter=limiter, cache_ttl_s=s.key_cache_ttl_s, require_keys=s.require_keys)
+        ac = cls(store, limiter=limiter, cache_ttl_s=s.key_cache_ttl_s, require_keys=s.require_keys)
+        ac._closers = closers
+        return ac
 
     # ---- hot path
 
@@ -145,4 +154,6 @@ class AccessControl:
 
     async def aclose(self) -> None:
         await self.limiter.aclose()
+        for close in self._closers:
+            await close()
         await asyncio.to_thread(self.store.close)

@@ -10,7 +10,12 @@
 
 :meth:`admit` checks all three before it takes anything, so a refused request consumes nothing. Refusals raise
 :class:`RateLimited` with ``retry_after`` (seconds) and code ``rate_limit_exceeded``, ``token_rate_exceeded`` or
-``budget_exceeded``. Budgets counted in memory start from zero when the process restarts; use Redis to keep them.
+``budget_exceeded``.
+
+Budgets across restarts: a :class:`MemoryLimiter` given a ``budget_source`` (``async (key_id, since) -> tokens``,
+normally :class:`fedinf.access.usage.AuditUsage`, which sums the durable audit trail) seeds each key's budget the
+first time the key is seen by this process, so restarting the gateway does not hand out a fresh budget. Redis keeps
+its counters itself.
 """
 
 from __future__ import annotations
@@ -18,7 +23,8 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
-from typing import Callable, Protocol
+import asyncio
+from typing import Awaitable, Callable, Protocol
 
 from fedinf.access.principal import Limits, Principal
 from fedinf.errors import RateLimited
@@ -53,7 +59,20 @@ def period_bounds(period: str, now: float) -> tuple[str, float]:
     return pid, end.timestamp()
 
 
-def refused(kind: str, retry_after: float, principal: Principal) -> RateLimited:
+def _period_start(period: str, end: float) -> float:
+    """The start of the period ending at ``end`` (periods are calendar units; step back one unit)."""
+    t = datetime.fromtimestamp(end, tz=timezone.utc)
+    if period == "hour":
+        return (t - timedelta(hours=1)).timestamp()
+    if period == "day":
+        return (t - timedelta(days=1)).timestamp()
+    if period == "week":
+        return (t - timedelta(days=7)).timestamp()
+    prev = t.replace(year=t.year - 1, month=12) if t.month == 1 else t.replace(month=t.month - 1)
+    return prev.timestamp()
+
+
+def refused(kind: int, retry_after: float, principal: Principal) -> RateLimited:
     """The RateLimited error for ``kind`` 1 (requests), 2 (tokens) or 3 (budget)."""
     retry_after = max(retry_after, 0.001)
     if kind == 1:
@@ -75,15 +94,43 @@ class _State:
     period: str = ""
     used: int = 0
     fresh: bool = True
+    seeded: bool = False
 
 
 class MemoryLimiter:
     """Exact per-process limits. Each call runs without awaiting, so it is atomic on the event loop."""
 
-    def __init__(self, *, clock: Callable[[], float] = time.monotonic, wall: Callable[[], float] = time.time) -> None:
+    def __init__(self, *, clock: Callable[[], float] = time.monotonic, wall: Callable[[], float] = time.time,
+                 budget_source: Callable[[str, float], Awaitable[int]] | None = None) -> None:
         self._clock = clock
         self._wall = wall
         self._state: dict[str, _State] = {}
+        self._source = budget_source
+        self._seeding: dict[str, asyncio.Future[None]] = {}
+
+    async def _seed(self, key_id: str, st: _State, lim: Limits) -> None:
+        """First sight of a key with a budget: add what the durable trail says it used this period."""
+        pending = self._seeding.get(key_id)
+        if pending is not None:
+            await asyncio.shield(pending)
+            return
+        fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._seeding[key_id] = fut
+        try:
+            pid, end = period_bounds(lim.budget_period, self._wall())
+            start = _period_start(lim.budget_period, end)
+            used = await self._source(key_id, start)  # type: ignore[misc]
+            self._budget(st, lim)
+            if st.period == pid:
+                st.used += int(used)
+            st.seeded = True
+            fut.set_result(None)
+        except BaseException as exc:
+            fut.set_exception(exc)
+            fut.exception()
+            raise
+        finally:
+            del self._seeding[key_id]
 
     def _refill(self, st: _State, lim: Limits, now: float) -> None:
         rpm, tpm = lim.requests_per_minute, lim.tokens_per_minute
@@ -108,6 +155,8 @@ class MemoryLimiter:
         if lim.unlimited:
             return
         st = self._state.setdefault(principal.key_id, _State())
+        if lim.token_budget and self._source is not None and not st.seeded:
+            await self._seed(principal.key_id, st, lim)
         now = self._clock()
         self._refill(st, lim, now)
         rpm, tpm = lim.requests_per_minute, lim.tokens_per_minute

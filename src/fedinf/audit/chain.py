@@ -57,11 +57,13 @@ class ChainedRow:
     data_class: str | None
     status: int | None
     error_code: str | None
+    tokens: int | None
     body: str
 
     def columns(self) -> tuple[Any, ...]:
         return (self.seq, self.prev_hash, self.hash, self.ts, self.request_id, self.key_id, self.tenant,
-                self.model_requested, self.model, self.zone, self.data_class, self.status, self.error_code, self.body)
+                self.model_requested, self.model, self.zone, self.data_class, self.status, self.error_code,
+                self.tokens, self.body)
 
     def record_dict(self) -> dict[str, Any]:
         """The body parsed, with ``hash`` added."""
@@ -71,7 +73,7 @@ class ChainedRow:
 
 
 COLUMNS = ("seq", "prev_hash", "hash", "ts", "request_id", "key_id", "tenant", "model_requested", "model", "zone",
-           "data_class", "status", "error_code", "body")
+           "data_class", "status", "error_code", "tokens", "body")
 
 
 def index_columns(body: dict[str, Any], ts: float) -> dict[str, Any]:
@@ -82,7 +84,7 @@ def index_columns(body: dict[str, Any], ts: float) -> dict[str, Any]:
         "model_requested": body.get("model_requested"),
         "model": dec.get("chosen_model") or body.get("model_requested"), "zone": dec.get("chosen_zone"),
         "data_class": (body.get("classification") or {}).get("data_class"), "status": body.get("status"),
-        "error_code": body.get("error_code"),
+        "error_code": body.get("error_code"), "tokens": (body.get("usage") or {}).get("total_tokens"),
     }
 
 

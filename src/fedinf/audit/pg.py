@@ -30,6 +30,11 @@ PG_MIGRATIONS: list[tuple[int, list[str]]] = [
         "CREATE TABLE {s}.audit_head (id INTEGER PRIMARY KEY CHECK (id = 1), seq BIGINT NOT NULL, hash TEXT NOT NULL)",
         f"INSERT INTO {{s}}.audit_head VALUES (1, 0, '{GENESIS}')",
     ]),
+    (2, [  # token usage as a column, so budgets can be summed per key and period (see fedinf.access.usage)
+        "ALTER TABLE {s}.audit_records ADD COLUMN tokens BIGINT",
+        "UPDATE {s}.audit_records SET tokens = ((body::jsonb) -> 'usage' ->> 'total_tokens')::bigint",
+        "CREATE INDEX audit_records_key_ts ON {s}.audit_records (key_id, ts)",
+    ]),
 ]
 
 _COLS = ", ".join(COLUMNS)
@@ -79,6 +84,11 @@ class PostgresAuditStore:
 
     def count(self) -> int:
         return int(self._conn.execute(f"SELECT count(*) FROM {self.schema}.audit_records").fetchone()[0])
+
+    def tokens_used(self, key_id: str, since: float) -> int:
+        """Tokens recorded for ``key_id`` from ``since`` (epoch seconds) on."""
+        return int(self._conn.execute(f"SELECT COALESCE(SUM(tokens), 0) FROM {self.schema}.audit_records "
+                                      "WHERE key_id = %s AND ts >= %s", (key_id, since)).fetchone()[0])
 
     def verify(self, anchors: dict[int, str] | None = None) -> VerifyReport:
         """Verify the chain in one REPEATABLE READ snapshot, so concurrent appends do not look like a truncation."""

@@ -89,6 +89,7 @@ class AuditStore(Protocol):
     def iter_rows(self, *, page: int = 2000) -> Iterator[tuple[Any, ...]]: ...
     def query(self, q: AuditQuery) -> list[dict[str, Any]]: ...
     def count(self) -> int: ...
+    def tokens_used(self, key_id: str, since: float) -> int: ...
     def verify(self, anchors: dict[int, str] | None = None) -> VerifyReport: ...
     def close(self) -> None: ...
 
@@ -106,6 +107,11 @@ SQLITE_MIGRATIONS: list[tuple[int, list[str]]] = [
         "CREATE INDEX audit_records_request ON audit_records (request_id)",
         "CREATE TABLE audit_head (id INTEGER PRIMARY KEY CHECK (id = 1), seq INTEGER NOT NULL, hash TEXT NOT NULL)",
         f"INSERT INTO audit_head VALUES (1, 0, '{GENESIS}')",
+    ]),
+    (2, [  # token usage as a column, so budgets can be summed per key and period (see fedinf.access.usage)
+        "ALTER TABLE audit_records ADD COLUMN tokens INTEGER",
+        "UPDATE audit_records SET tokens = json_extract(body, '$.usage.total_tokens')",
+        "CREATE INDEX audit_records_key_ts ON audit_records (key_id, ts)",
     ]),
 ]
 
@@ -159,6 +165,11 @@ class SqliteAuditStore:
 
     def count(self) -> int:
         return int(self._conn.execute("SELECT count(*) FROM audit_records").fetchone()[0])
+
+    def tokens_used(self, key_id: str, since: float) -> int:
+        """Tokens recorded for ``key_id`` from ``since`` (epoch seconds) on."""
+        return int(self._conn.execute("SELECT COALESCE(SUM(tokens), 0) FROM audit_records WHERE key_id = ? AND "
+                                      "ts >= ?", (key_id, since)).fetchone()[0])
 
     def verify(self, anchors: dict[int, str] | None = None) -> VerifyReport:
         """Verify the whole chain inside one read transaction (a consistent snapshot while writers go on)."""
