@@ -84,3 +84,22 @@ def test_apply_declared_raise_equal_lower(clf):
     low = apply_declared(c, DataClass.PUBLIC, may_lower=True)
     assert (low.data_class, low.adjustment, low.summary()["adjustment"]) == (DataClass.PUBLIC, "lowered", "lowered")
     assert apply_declared(c, None, may_lower=False) is c
+
+
+@pytest.mark.parametrize("text", [
+    "Kubernetes schedules pods onto nodes. When a Deployment is updated, the ReplicaSet controller creates new Pods. "
+    "Amazon Web Services and Google Cloud both offer managed clusters. The Apache Software Foundation maintains Kafka.",
+    "class Endpoint(BaseModel):\n    name: str | None = None\n    api_key = os.environ['OPENAI_API_KEY']\n"
+    "    password = settings.DB_PASSWORD\n",
+    "Install xllamacpp==2026.10.11549 and run the OpenAI-compatible server; SQLite and PyPI are supported.",
+    "A route is a 3-method interface; see the Fallback section of the SDK docs.",
+])
+def test_technical_text_is_not_confidential(clf, text):
+    """Over-classification keeps ordinary prompts away from cloud zones: product and code names are not people."""
+    assert clf.classify([text]).data_class <= DataClass.INTERNAL, clf.classify([text]).summary()
+
+
+def test_weak_entities_are_reported_but_do_not_raise_the_class(clf):
+    c = clf.classify(["The report mentions Zorblax twice."])  # one unknown capitalised word, no cue
+    assert c.counts() == {"PERSON": 1} and c.data_class == DataClass.PUBLIC
+    assert clf.classify(["The report mentions Zorblax Quintrell twice."]).data_class == DataClass.CONFIDENTIAL

@@ -86,7 +86,12 @@ def apply_declared(c: Classification, declared: DataClass | None, *, may_lower: 
 
 
 class Classifier:
-    """Detectors + entity -> class map. Build with :meth:`from_config`; share freely (no per-request state)."""
+    """Detectors + entity -> class map. Build with :meth:`from_config`; share freely (no per-request state).
+
+    ``min_score``: candidates below it are dropped. ``class_min_score``: weaker entities (a single unknown
+    capitalised word mid-sentence, score 0.5) are still reported and pseudonymized but do not raise the data class on
+    their own: on technical text ("Ollama", "Kafka") they are mostly product names, and classifying every such prompt
+    as confidential would keep it from every cloud zone."""
 
     def __init__(
         self,
@@ -95,12 +100,14 @@ class Classifier:
         entity_classes: Mapping[str, DataClass] | None = None,
         default_class: DataClass = DataClass.PUBLIC,
         min_score: float = 0.5,
+        class_min_score: float = 0.55,
     ) -> None:
         self.detectors = tuple(detectors)
         self.entity_classes = dict(_classes.DEFAULT_ENTITY_CLASSES)
         self.entity_classes.update(entity_classes or {})
         self.default_class = default_class
         self.min_score = min_score
+        self.class_min_score = class_min_score
         self._normalizer = Normalizer()
 
     @classmethod
@@ -134,7 +141,7 @@ class Classifier:
     def classify(self, texts: Sequence[str]) -> Classification:
         """Detect entities and derive the data class (no caller declaration applied)."""
         entities = self.detect(texts)
-        found = {e.type for e in entities}
+        found = {e.type for e in entities if e.score >= self.class_min_score}
         level = max((self.class_of(t) for t in found), default=self.default_class)
         level = max(level, self.default_class)
         for trigger, partners, result in _classes.COMBINATIONS:

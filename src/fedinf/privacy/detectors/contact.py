@@ -65,10 +65,16 @@ DETECTORS = [
     ),
     PatternDetector(  # grouped national formats (0688 872 49 99, 699 956 915): weak alone, strong with context
         name="phone_grouped", entity="PHONE_NUMBER", needs=("#digit",),
-        pattern=r"(?<![\w+.\-/:])\(?\d{2,5}\)?(?:[ .\-]\d{2,8}){1,4}(?:\s?(?:x|ext\.?)\s?\d{1,5})?(?![\w/:]|-\d)",
+        pattern=r"(?<![\w+.\-/:=@#])\(?\d{2,5}\)?(?:[ \-]\d{2,8}){1,4}(?:\s?(?:x|ext\.?)\s?\d{1,5})?(?![\w/:.]|-\d)",
         validate=_phone_ok, context=_PHONE_CONTEXT, negative=_PHONE_NEGATIVE, score=0.55, context_score=0.75,
         scope="digits",
         min_digits=7, after=12,
+    ),
+    PatternDetector(  # dotted groups (986.291.2294) look like versions and dates: only with context
+        name="phone_dotted", entity="PHONE_NUMBER", needs=("#digit",),
+        pattern=r"(?<![\w+.\-/:=@#])\d{2,5}(?:\.\d{2,8}){2,4}(?![\w/:]|[.\-]\d)",
+        validate=_phone_ok, context=_PHONE_CONTEXT, context_required=True, negative=_PHONE_NEGATIVE,
+        context_score=0.75, window=24, scope="digits", min_digits=7,
     ),
     PatternDetector(  # bare digit strings only with context
         name="phone_bare", entity="PHONE_NUMBER", needs=("#digit",),

@@ -46,11 +46,14 @@ _VETO = frozenset({"inc", "ltd", "llc", "gmbh", "corp", "corporation", "company"
                    "church", "river", "mountain", "lake", "county", "city", "state", "republic", "kingdom", "ocean",
                    "sea", "island", "park", "station", "center", "centre", "museum", "club", "team", "records",
                    "studios", "labs", "technologies", "systems", "solutions", "services", "partners", "associates",
-                   "holdings", "software", "research", "consulting", "media", "international", "global"})
+                   "holdings", "software", "research", "consulting", "media", "international", "global",
+                   "service", "cloud", "platform", "api", "app", "framework", "library", "server", "engine"})
 # street and unit words: the sequence is cut before them ("Diana Usamov Suite 913" -> "Diana Usamov")
 _CUT = frozenset({"street", "st", "road", "rd", "avenue", "ave", "lane", "boulevard", "blvd", "drive", "rua", "via",
                   "viale", "rue", "calle", "avenida", "ul", "ulica", "piazza", "corso", "plaza", "strada", "carrer",
                   "paseo", "largo", "travessa", "praça", "chemin", "allée", "apt", "suite", "unit", "box", "vicolo"})
+_CAMEL = re.compile(r"[^\W\d_][^\W\d_]*?[a-z][A-Z]|[A-Z]{2}[a-z]")
+_NAME_CAPS = re.compile(r"^(?:Mc|Mac|O'|O’|D'|D’|De|Di|Da|La|Le|Van|Von|Fitz)[A-Z][a-z]+$")
 # form labels and other capitalised non-names that the word list lacks
 _LABELS = frozenset({"e-mail", "email", "website", "fax", "tel", "phone", "mobile", "desk", "address", "name",
                      "zip", "dob", "ssn", "iban", "url", "id", "pin", "ok", "okay", "hi", "hello", "thanks", "re",
@@ -73,7 +76,7 @@ _CUES = frozenset({
     "beneficiary", "recipient", "sender", "author", "user", "member", "guest", "passenger", "driver", "owner",
     "under", "it to", "with", "for", "and", "about", "ask", "meet", "met", "tell", "told", "asked", "thank",
 })
-_LOWER_CUE = re.compile(r"(?:my name is|my name's|name is|call me|name ?:)\s+")
+_LOWER_CUE = re.compile(r"(?:my name is|my name's|name is|call me)\s+")  # not "name:": YAML and code
 _WORD = re.compile(rf"(?<![\w'’\-]){_L}+(?:['’\-]{_L}+)*(?![\w])")
 
 NAME, AMBIGUOUS, WORD, UNKNOWN, TITLE, PROPER, INITIAL, VETO, CUT = range(9)
@@ -114,6 +117,10 @@ class Lexicon:
             return AMBIGUOUS if named and t not in _MONTHS_DAYS else WORD
         if token.isupper() and len(t) > 1:
             return WORD  # acronyms and all-caps city lines ("IBAN", "TV", "UPPLANDS VÄSBY")
+        if _CAMEL.search(token) and not _NAME_CAPS.match(token):
+            return WORD  # code and product identifiers: "BaseModel", "OpenAI", "SQLite" (not "McDowell")
+        if "-" in t and any(p in self.words and p not in self.first for p in t.split("-")):
+            return WORD  # "OpenAI-compatible", "Set-up" (not "Anne-Lotte")
         if t in _LABELS:
             return WORD
         if named:
@@ -337,6 +344,17 @@ _LETTERS = re.compile(r"[^\W\d_]+")
 _PUNCT = ".,;:!?()[]{}\"'<>*"
 
 
+def _positions(lower: str, word: str, lo: int, hi: int) -> list[int]:
+    """Start offsets of ``word`` as a whole word in ``lower[lo:hi]``."""
+    out, n, k = [], len(lower), len(word)
+    i = lower.find(word, lo, hi)
+    while i >= 0:
+        if (i == 0 or not lower[i - 1].isalpha()) and (i + k >= n or not lower[i + k].isalpha()):
+            out.append(i)
+        i = lower.find(word, i + 1, hi)
+    return out
+
+
 def _is_anchor(w: str) -> bool:
     return w in _ANCHOR_WORDS or (len(w) > 4 and w.endswith(_MORPHS))
 _ADDRESS_CUE = re.compile(r"address|lives? (?:at|on|in)|located|ship(?:ping)? to|deliver|send (?:it )?to|"
@@ -359,6 +377,12 @@ class AddressDetector:
         words = [w.lower() for w in _LETTERS.findall(part) if len(w) > 1]
         return bool(words) and all(w in self.lex.words and w not in _ANCHOR_WORDS for w in words)
 
+    def _lead_plain(self, part: str) -> bool:
+        """A part led by a street word whose other words are all English ("route is a 3") is prose."""
+        words = [w.lower() for w in _LETTERS.findall(part) if len(w) > 1]
+        rest = [w for w in words if w not in _ANCHOR_WORDS and not _is_anchor(w)]
+        return bool(rest) and all(w in self.lex.words for w in rest)
+
     def _generic(self, text: str) -> Iterator[tuple[int, int]]:
         for m in _GENERIC.finditer(text):
             words = [w.lower().strip(".") for w in m.group(1).split()]
@@ -372,6 +396,7 @@ class AddressDetector:
         text = view.text
         found = {m.span() for a, b in self._windows(view) for m in _ADDRESS_PARTS.finditer(text, a, b)
                  if not self._plain_words(m.group())}
+        found = {(a, b) for a, b in found if text[a].isdigit() or not self._lead_plain(text[a:b])}
         found.update(self._generic(text))
         parts = sorted(found)
         if not parts:
@@ -408,8 +433,10 @@ class AddressDetector:
             chunk = lower[lo:hi]
             if "," in chunk:
                 anchors += [m.start() for m in _STATE_ZIP.finditer(view.text, lo, hi)]
-            if any(_is_anchor(w.strip(_PUNCT)) for w in chunk.split()):
-                anchors += [m.start() for m in _LETTERS.finditer(lower, lo, hi) if _is_anchor(m.group())]
+            for w in {w.strip(_PUNCT) for w in set(chunk.split())}:
+                if _is_anchor(w):
+                    anchors += _positions(lower, w, lo, hi)
+            if "#" in chunk:
                 anchors += [lo + i for i, c in enumerate(chunk) if c == "#"]
         out: list[list[int]] = []
         for p in sorted(anchors):  # around each keyword: the number before it and the block after it

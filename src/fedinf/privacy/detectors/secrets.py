@@ -18,9 +18,13 @@ _PLACEHOLDER_VALUES = ("changeme", "password", "example", "xxx", "***", "redacte
                        "{{", "<", "your", "null", "none", "true", "false", "required", "optional")
 
 
+_CODE_REF = re.compile(r"[()\[\]{}$]|^[A-Za-z_]\w*(?:\.[A-Za-z_]\w*)+$|^(?:os|env|process|config|settings|self)\b")
+
+
 def _password_ok(value: str) -> bool:
+    """Not a placeholder and not a reference in code (``os.environ[...]``, ``settings.DB_PASSWORD``)."""
     v = value.lower()
-    return not any(p in v for p in _PLACEHOLDER_VALUES) and len(set(v)) >= 4
+    return not any(p in v for p in _PLACEHOLDER_VALUES) and len(set(v)) >= 4 and not _CODE_REF.search(value)
 
 
 def _jwt_ok(value: str) -> bool:
