@@ -136,3 +136,11 @@ def test_migrations_apply_only_new_versions(tmp_path) -> None:
     assert sqlite_migrate(conn, v1 + [(2, ["ALTER TABLE a ADD COLUMN y TEXT"])]) == 2  # not applied twice
     assert conn.execute("SELECT x, y FROM a").fetchall() == [(1, None)]
     assert [r[0] for r in conn.execute("SELECT version FROM schema_migrations ORDER BY version")] == [1, 2]
+
+
+async def test_write_after_close_fails_fast(store_factory) -> None:
+    auditor = Auditor(store_factory)
+    await auditor.write(AuditRecord(request_id="a"))
+    await auditor.aclose()
+    with pytest.raises(ServiceUnavailable):
+        await asyncio.wait_for(auditor.write(AuditRecord(request_id="b")), timeout=5)

@@ -45,6 +45,7 @@ class Auditor:
         self._queue: asyncio.Queue[tuple[dict[str, Any], float, asyncio.Future[Receipt]] | None] | None = None
         self._task: asyncio.Task[None] | None = None
         self._starting: asyncio.Future[None] | None = None
+        self._closing = False
         self._reader_executor: concurrent.futures.ThreadPoolExecutor | None = None
         self._reader: AuditStore | None = None
         self.batches = 0
@@ -67,6 +68,8 @@ class Auditor:
         if self._queue is None:
             await self.start()
         assert self._queue is not None
+        if self._closing or self._task is None or self._task.done():  # never queue behind a stopped writer: that would wait forever
+            raise ServiceUnavailable("the audit writer is stopped; request not completed", code="audit_unavailable")
         fut: asyncio.Future[Receipt] = asyncio.get_running_loop().create_future()
         self._queue.put_nowait((record.to_dict(), record.time, fut))
         return await asyncio.shield(fut)
@@ -92,7 +95,14 @@ class Auditor:
                     stop = True
                     break
                 batch.append(nxt)
-            await self._commit(loop, batch)
+            try:
+                await self._commit(loop, batch)
+            except Exception:  # a bug must not kill the writer and leave every later write waiting
+                log.exception("audit writer: unexpected error")
+                for _, _, fut in batch:
+                    if not fut.done():
+                        fut.set_exception(ServiceUnavailable("the audit trail is unavailable",
+                                                             code="audit_unavailable"))
 
     async def _commit(self, loop: asyncio.AbstractEventLoop,
                       batch: list[tuple[dict[str, Any], float, asyncio.Future[Receipt]]]) -> None:
@@ -154,6 +164,7 @@ class Auditor:
 
     async def aclose(self) -> None:
         """Commit everything queued, stop the writer and close the store."""
+        self._closing = True
         if self._task is not None and self._queue is not None:
             self._queue.put_nowait(None)
             await self._task
