@@ -15,6 +15,16 @@ if TYPE_CHECKING:
     from fedinf.gateway import Gateway
 
 
+async def _on_startup(gateway: "Gateway") -> None:
+    """Load in-process models before the first request, then announce the bootstrap key."""
+    for reps in gateway.pool.replicas.values():
+        for rep in reps:
+            load = getattr(rep.backend, "load", None)
+            if load is not None:
+                await load()
+    await _announce_bootstrap_key(gateway)
+
+
 async def _announce_bootstrap_key(gateway: "Gateway") -> None:
     """First start with no keys: create an admin key and print it once."""
     if gateway.access is None or not gateway.access.require_keys:
@@ -25,7 +35,7 @@ async def _announce_bootstrap_key(gateway: "Gateway") -> None:
             "\n[bold]First start: created an admin API key. It is shown only once; store it now:[/bold]\n\n"
             f"    {secret}\n\n"
             "Send it as `Authorization: Bearer <key>`. Create keys for users with "
-            "`fedinf keys create --tenant NAME` (see `fedinf keys --help`).\n", highlight=False)
+            "`fedinf keys create --tenant NAME` (see `fedinf keys --help`).\n", highlight=False, soft_wrap=True)
 
 
 def serve(
@@ -50,7 +60,7 @@ def serve(
         gateway = Gateway.from_config(cfg)
     except FedinfError as exc:
         fail(exc, 2)
-    app = create_app(gateway, on_startup=_announce_bootstrap_key)
+    app = create_app(gateway, on_startup=_on_startup)
     err_console.print(f"fedinf serving {len(gateway.network.models)} model(s) on http://{bind_host}:{bind_port}/v1",
                       highlight=False)
     uvicorn.run(app, host=bind_host, port=bind_port, log_level=log_level, access_log=False,
