@@ -86,7 +86,7 @@ def single_slot() -> Any:
     """One slot and a small context: a generation that is not stopped would block the next request."""
     if _MISSING is not None:
         pytest.fail(_MISSING) if os.environ.get("CI") == "true" else pytest.skip(_MISSING)
-    backend = create_backend(spec(parallel=1, n_ctx=512), None)
+    backend = create_backend(spec(parallel=1, n_ctx=512, n_batch=64), None)
     yield backend
     _close(backend)
 
@@ -280,6 +280,12 @@ async def test_deadline_raises_backend_timeout_and_frees_the_slot(single_slot: L
         async for _ in single_slot.stream(req("Write a long story.", max_tokens=200), ctx(0.4, regex=LONG)):
             pass
     await _idle(single_slot)
+    # a deadline passing during a long prompt stops llama.cpp at the next prompt batch (64 tokens here)
+    before = (await single_slot.stats())["n_decode_total"]
+    with pytest.raises(BackendTimeout):
+        await single_slot.chat(req("hello " * 400, max_tokens=4), ctx(0.2))
+    stats = await _idle(single_slot)
+    assert stats["n_decode_total"] - before < 6  # the ~430-token prompt needs 7 batches
     with pytest.raises(BackendTimeout):  # already past
         await single_slot.chat(req("Hi"), ctx(-1))
 

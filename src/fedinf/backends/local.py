@@ -7,10 +7,10 @@ Contract:
 - Every generation runs in a dedicated thread pool with one thread per llama.cpp slot (``options.parallel``), so the
   event loop never blocks; requests beyond the slots wait in that pool's queue, each in its own slot once running, so
   concurrent requests never share state.
-- Generations are always streamed from llama.cpp, token by token, through a callback whose return value stops the
-  generation: closing the :meth:`LocalBackend.stream` iterator, cancelling the task (client disconnect) or passing
-  ``ctx.deadline`` stops it at the next token and frees the slot. A passed deadline raises
-  :class:`~fedinf.errors.BackendTimeout`.
+- Generations are always streamed from llama.cpp, token by token (and prompt batch by prompt batch, ``n_batch``
+  tokens each), through a callback whose return value stops the generation: closing the :meth:`LocalBackend.stream`
+  iterator, cancelling the task (client disconnect) or passing ``ctx.deadline`` stops it at the next token or prompt
+  batch and frees the slot. A passed deadline raises :class:`~fedinf.errors.BackendTimeout` at once.
 - Structured output: ``ctx.extra`` may carry ``json_schema`` (dict), ``grammar`` (llguidance Lark or GBNF) or ``regex``
   (see :mod:`fedinf.backends.local_grammar`); ``response_format`` is honoured as OpenAI defines it.
 - Errors: a prompt over the context window raises :class:`~fedinf.errors.RequestError` with code
@@ -58,7 +58,7 @@ class LocalOptions:
     n_ctx: int | None = None  # context window in tokens, shared by all slots; default: the model's `context_window`
     threads: int | None = None  # CPU threads for generation and prompt processing; default: half the usable CPUs
     parallel: int = 4  # llama.cpp slots = concurrent generations
-    n_batch: int | None = None  # logical batch size for prompt processing; default: llama.cpp's (2048)
+    n_batch: int = 512  # prompt tokens per llama.cpp step: a cancelled or late request stops at the next step
     log_level: str = "off"  # llama.cpp's stderr logging: off | error | warning | info | debug
 
     @classmethod
@@ -282,8 +282,8 @@ class LocalBackend:
         params.n_ctx = opts.n_ctx or self._spec.context_window
         params.n_parallel = opts.parallel
         params.kv_unified = True  # one KV pool: any slot may use the whole context window
-        if opts.n_batch:
-            params.n_batch = opts.n_batch
+        params.n_batch = opts.n_batch
+        params.n_ubatch = min(params.n_ubatch, opts.n_batch)
         threads = opts.threads or default_threads()
         params.cpuparams.n_threads = threads
         params.cpuparams_batch.n_threads = threads
@@ -338,7 +338,9 @@ class LocalBackend:
     def _body(self, request: ChatRequest, ctx: CallContext) -> dict[str, Any]:
         if request.tools:
             raise CapabilityError(f"model {self._spec.id!r} (local backend) does not support tools", param="tools")
-        body: dict[str, Any] = {"messages": _messages(request), "stream": True,
+        # return_progress: llama.cpp reports each prompt batch, so cancellation and deadlines act during a long
+        # prompt too, not only once tokens flow
+        body: dict[str, Any] = {"messages": _messages(request), "stream": True, "return_progress": True,
                                 "stream_options": {"include_usage": True}}
         if request.output_limit is not None:
             body["max_tokens"] = request.output_limit
@@ -378,7 +380,8 @@ class LocalBackend:
                     raise _map_exception(item.exc)
                 if "error" in item:
                     raise _map_error(item["error"])
-                yield item
+                if "prompt_progress" not in item:
+                    yield item
         finally:
             gen.stop.set()
             future.cancel()  # a generation still waiting for a slot never starts
