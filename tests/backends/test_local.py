@@ -317,6 +317,22 @@ async def test_regex_and_grammar_constraints(local: LocalBackend) -> None:
 
 @pytest.mark.model
 @needs_model
+async def test_sampling_parameters_are_honoured(single_slot: LocalBackend) -> None:
+    counting = ctx(regex="[0-9]+(, [0-9]+){5}")
+    out = await single_slot.chat(req("Count to six.", max_tokens=16, stop=[","]), counting)
+    assert re.fullmatch("[0-9]+", out["choices"][0]["message"]["content"])  # cut before the first stop string
+    out = await single_slot.chat(
+        ChatRequest(model="smol", messages=[{"role": "user", "content": "Tell me a story."}],
+                    max_completion_tokens=3), ctx())
+    assert out["usage"]["completion_tokens"] == 3 and out["choices"][0]["finish_reason"] == "length"
+    sampled = [ChatRequest(model="smol", messages=[{"role": "user", "content": "Name an animal."}], max_tokens=6,
+                           temperature=1.5, top_p=1.0, seed=7) for _ in range(2)]
+    first, second = [(await single_slot.chat(r, ctx()))["choices"][0]["message"]["content"] for r in sampled]
+    assert first == second  # same seed, same sample
+
+
+@pytest.mark.model
+@needs_model
 async def test_request_errors_map_to_the_exception_tree(local: LocalBackend, single_slot: LocalBackend) -> None:
     with pytest.raises(RequestError) as info:
         await single_slot.chat(req("hello " * 600), ctx())
