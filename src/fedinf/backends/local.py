@@ -28,7 +28,7 @@ import os
 import secrets
 import threading
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import aclosing
 from dataclasses import dataclass
@@ -62,7 +62,7 @@ class LocalOptions:
     log_level: str = "off"  # llama.cpp's stderr logging: off | error | warning | info | debug
 
     @classmethod
-    def parse(cls, model_id: str, options: dict[str, Any]) -> "LocalOptions":
+    def parse(cls, model_id: str, options: dict[str, Any]) -> LocalOptions:
         """Validate ``options``; raise :class:`ConfigError` naming the offending key."""
         known = set(cls.__dataclass_fields__)
         where = f"models[{model_id}].options"
@@ -228,7 +228,7 @@ class LocalBackend:
 
     capabilities = Capabilities(streaming=True, tools=False, vision=False, embeddings=False, structured="grammar")
 
-    def __init__(self, *, spec: "ModelSpec", endpoint: "Endpoint | None" = None) -> None:
+    def __init__(self, *, spec: ModelSpec, endpoint: Endpoint | None = None) -> None:
         self._spec = spec
         self._options = LocalOptions.parse(spec.id, dict(spec.options))
         self.model_path = resolve_model_path(spec.id, self._options)
@@ -356,7 +356,7 @@ class LocalBackend:
                                       regex=request.fedinf.regex, grammar=request.fedinf.grammar))
         return body
 
-    async def _generate(self, request: ChatRequest, ctx: CallContext) -> AsyncIterator[dict[str, Any]]:
+    async def _generate(self, request: ChatRequest, ctx: CallContext) -> AsyncGenerator[dict[str, Any], None]:
         """Yield llama.cpp's raw chunk dicts for one generation; stop the generation when abandoned."""
         body = self._body(request, ctx)
         if time.monotonic() >= ctx.deadline:
