@@ -4,6 +4,7 @@ the rest get 429 with Retry-After."""
 from __future__ import annotations
 
 import asyncio
+import time
 import uuid
 
 import aiohttp
@@ -35,9 +36,12 @@ async def test_two_gateways_share_one_limit(tmp_path, redis_url) -> None:
                 async with http.post(url + "/v1/chat/completions", json=body) as r:
                     data = await r.json()
                     return r.status, r.headers.get("retry-after"), (data.get("error") or {}).get("code", "")
+            t0 = time.monotonic()
             results = await asyncio.gather(*(one(srv.url) for _ in range(30) for srv in (a, b)))
+            refills = int((time.monotonic() - t0) / 3.0)  # 20/min: one request back every 3 s
     statuses = [s for s, _, _ in results]
-    assert 20 <= statuses.count(200) <= 21, statuses  # one refill (3 s) at most during the burst
+    # per-process limits would admit 40; the shared one admits 20 plus what refilled during the burst
+    assert 20 <= statuses.count(200) <= 20 + refills, (statuses, refills)
     refused = [(ra, code) for s, ra, code in results if s == 429]
     assert len(refused) == 60 - statuses.count(200)
     assert all(code == "rate_limit_exceeded" and ra and int(ra) >= 1 for ra, code in refused)
