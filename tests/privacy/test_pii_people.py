@@ -56,3 +56,9 @@ def test_dob(found, text, value):
 
 def test_date_without_birth_context_is_not_dob(types):
     assert "DATE_OF_BIRTH" not in types("The meeting is on 2024-05-17.")
+
+
+def test_lone_unit_needs_cue_or_block(types, found):
+    assert "STREET_ADDRESS" not in types("Meet me in Room 12 at noon.")
+    assert ("STREET_ADDRESS", "Suite 084\n María Albina\n Uruguay 77212") in found(
+        "Suite 084\n María Albina\n Uruguay 77212")

@@ -103,6 +103,15 @@ class Classifier:
         class_min_score: float = 0.55,
     ) -> None:
         self.detectors = tuple(detectors)
+        # pre-filter index: each distinct `needs` string -> the detectors it wakes up (checked once per text)
+        self._always: list[int] = []
+        self._by_needle: dict[str, list[int]] = {}
+        for i, d in enumerate(self.detectors):
+            needs = getattr(d, "needs", ())
+            if not needs:
+                self._always.append(i)
+            for n in needs:
+                self._by_needle.setdefault(n, []).append(i)
         self.entity_classes = dict(_classes.DEFAULT_ENTITY_CLASSES)
         self.entity_classes.update(entity_classes or {})
         self.default_class = default_class
@@ -132,11 +141,20 @@ class Classifier:
                 continue
             norm = self._normalizer.normalize(text)
             view = TextView(norm.text)
-            spans = [s for d in self.detectors for s in d.detect(view) if s.score >= self.min_score]
+            spans = [s for d in self._wanted(view) for s in d.detect(view) if s.score >= self.min_score]
             for s in _resolve(spans):
                 start, end = norm.to_original(s.start, s.end)
                 out.append(Entity(s.entity, start, end, i, round(s.score, 3)))
         return tuple(out)
+
+    def _wanted(self, view: TextView) -> list[Detector]:
+        """The detectors whose cheap pre-filter passes on this text, in registry order."""
+        picked = set(self._always)
+        lower, has_digit = view.lower, view.has_digit
+        for needle, idx in self._by_needle.items():
+            if (has_digit if needle == "#digit" else needle in lower):
+                picked.update(idx)
+        return [self.detectors[i] for i in sorted(picked)]
 
     def classify(self, texts: Sequence[str]) -> Classification:
         """Detect entities and derive the data class (no caller declaration applied)."""

@@ -411,10 +411,12 @@ class AddressDetector:
                 merged.append([s, e])
         for s, e in merged:
             only_unit = bool(_UNIT_ONLY.match(text[s:e]))
-            e = self._extend_block(text, e)
-            if only_unit and e == s + len(text[s:e]) and not _ADDRESS_CUE.search(view.lower, max(0, s - 60), s):
+            end = self._extend_block(text, e)
+            # a lone unit ("Room 12", "Box 3") is an address only with a cue or a block below it holding a postcode
+            block_with_code = end > e and any(c.isdigit() for c in text[e:end])
+            if only_unit and not block_with_code and not _ADDRESS_CUE.search(view.lower, max(0, s - 60), s):
                 continue
-            yield Span(s, e, "STREET_ADDRESS", 0.6 if only_unit else 0.9)
+            yield Span(s, end, "STREET_ADDRESS", 0.6 if only_unit and not block_with_code else 0.9)
 
     @staticmethod
     def _windows(view: TextView) -> list[tuple[int, int]]:
