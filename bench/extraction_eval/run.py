@@ -139,7 +139,9 @@ def bench_config(base: Config | None) -> Config:
 
     cfg = base or default_config()
     slow = Timeouts(connect_s=10, read_s=900, total_s=900)
-    return cfg.model_copy(update={"models": [m.model_copy(update={"timeouts": slow}) for m in cfg.models]})
+    server = cfg.server.model_copy(update={"state_dir": tempfile.mkdtemp(prefix="fedinf-extraction-eval-")})
+    return cfg.model_copy(update={"models": [m.model_copy(update={"timeouts": slow}) for m in cfg.models],
+                                  "server": server})
 
 
 async def run_engine(cfg: Config, route: str, docs: list[Any], *, use_model: bool) -> dict[str, Any]:
@@ -148,7 +150,7 @@ async def run_engine(cfg: Config, route: str, docs: list[Any], *, use_model: boo
     spec = INVOICE.model_copy(update={"route": route, "use_model": use_model, "timeout_s": 900})
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp) / "results.jsonl"
-        async with Gateway.from_config(cfg) as gw:
+        async with Gateway.local(cfg) as gw:  # in-process, as the local operator: classified, routed, audited
             t0 = time.monotonic()
             summary = await run_batch(TaskRunner(GatewayClient(gw)), spec, [d[1] for d in docs], out,
                                       concurrency=1)
