@@ -46,7 +46,7 @@ async def test_invoice_from_pdf_table_agrees_and_points_to_sources():
     body = client.bodies[0]
     assert body["response_format"]["type"] == "json_schema"
     assert body["response_format"]["json_schema"]["schema"] == INVOICE.output_schema
-    assert body["fedinf"] == {"data_class": "confidential"}
+    assert body["fedinf"] == {"data_class": "confidential", "max_reasks": 0}
     assert "RE-2023-0042" in body["messages"][-1]["content"]
     assert r["warnings"] == []
 

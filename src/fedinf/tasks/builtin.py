@@ -13,7 +13,8 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from fedinf.tasks.spec import TaskSpec
 
-Text = Annotated[str, Field(max_length=160)]
+Text = Annotated[str, Field(max_length=120)]
+Label = Annotated[str, Field(max_length=60)]
 Date = Annotated[str, Field(pattern=r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$", description="YYYY-MM-DD")]
 Currency = Annotated[str, Field(pattern=r"^[A-Z]{3}$", description="ISO 4217 code, e.g. EUR")]
 
@@ -23,7 +24,7 @@ class _Record(BaseModel):
 
 
 class LineItem(_Record):
-    description: Text
+    description: Label
     quantity: float | None
     unit_price: float | None
     amount: float | None
@@ -38,11 +39,11 @@ class Invoice(_Record):
     net_amount: float | None = Field(description="Total before tax.")
     tax_amount: float | None
     total_amount: float | None = Field(description="Total including tax.")
-    line_items: list[LineItem] = Field(max_length=20)
+    line_items: list[LineItem] = Field(max_length=10)
 
 
 class UsageLine(_Record):
-    description: Text
+    description: Label
     quantity: float | None
     unit: Annotated[str, Field(max_length=16)] | None
     amount: float | None
@@ -59,7 +60,7 @@ class UtilityBill(_Record):
     due_date: Date | None
     amount_due: float | None
     currency: Currency | None
-    usage_lines: list[UsageLine] = Field(max_length=20)
+    usage_lines: list[UsageLine] = Field(max_length=10)
 
 
 def schema_of(model: type[BaseModel]) -> dict[str, Any]:
@@ -107,7 +108,8 @@ INVOICE = TaskSpec.model_validate({
         {"check": "date_order", "fields": ["invoice_date", "due_date"]},
         {"check": "required", "fields": ["issuer", "invoice_date", "total_amount", "currency"]},
     ],
-    "max_tokens": 400,
+    "max_tokens": 512,
+    "max_reasks": 0,
     "limits": {"chunk_tokens": 1500, "max_chunks": 3},
 })
 
@@ -136,7 +138,8 @@ UTILITY_BILL = TaskSpec.model_validate({
         {"check": "date_order", "fields": ["bill_date", "due_date"]},
         {"check": "required", "fields": ["provider", "account_holder", "amount_due", "currency"]},
     ],
-    "max_tokens": 400,
+    "max_tokens": 512,
+    "max_reasks": 0,
     "limits": {"chunk_tokens": 1500, "max_chunks": 3},
 })
 

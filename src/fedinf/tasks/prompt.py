@@ -44,5 +44,6 @@ def chat_body(spec: TaskSpec, doc: Document, text: str, *, target: str) -> dict[
                             "json_schema": {"name": spec.name.replace("-", "_"), "schema": spec.output_schema,
                                             "strict": True}},
         "fedinf": {"data_class": spec.policy.min_data_class.label,
-                   **({"timeout_s": spec.timeout_s} if spec.timeout_s else {})},
+                   **({"timeout_s": spec.timeout_s} if spec.timeout_s else {}),
+                   **({"max_reasks": spec.max_reasks} if spec.max_reasks is not None else {})},
     }

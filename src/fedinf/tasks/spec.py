@@ -99,6 +99,9 @@ class TaskSpec(_Strict):
     examples: list[Example] = Field(default_factory=list)
     max_tokens: int = Field(default=512, ge=1, le=32768)
     temperature: float = Field(default=0.0, ge=0, le=2)
+    max_reasks: int | None = Field(default=None, ge=0, le=10, description=(
+        "Re-asks when the output fails validation (default: the gateway's). Constrained local models at "
+        "temperature 0 repeat themselves, so built-in tasks use 0."))
     timeout_s: float | None = Field(default=None, gt=0, le=3600,
                                     description="Deadline of each model call (default: the model's timeouts).")
     use_model: bool = Field(default=True, description="False: deterministic extractors only (no model call).")
