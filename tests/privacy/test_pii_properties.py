@@ -56,3 +56,19 @@ def test_pseudonymize_removes_and_restores(clf, cases, data):
     r = p.stream()
     pieces = [answer[i:j] for i, j in zip([0] + cuts, cuts + [len(answer)])]
     assert "".join(r.feed(x) for x in pieces) + r.flush() == p.restore(answer)
+
+
+_ANY_TEXT = st.text(alphabet=st.characters(blacklist_categories=("Cs",)), max_size=300) | st.text(
+    alphabet="0123456789 -.()+@:/<>_ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghij\u200b\n\\u", max_size=200)
+
+
+@_SETTINGS
+@given(st.lists(_ANY_TEXT, min_size=1, max_size=3))
+def test_any_text_never_crashes_and_round_trips(clf, texts):
+    c = clf.classify(texts)
+    for e in c.entities:
+        assert 0 <= e.start < e.end <= len(texts[e.source])
+    p = Pseudonymizer(clf)
+    out = p.pseudonymize(texts, c.entities)
+    if len(c.entities) <= 1:
+        assert [p.restore(o) for o in out] == texts

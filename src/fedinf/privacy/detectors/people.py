@@ -175,24 +175,27 @@ class PersonDetector:
         if view.text == view.lower:
             yield from self._lowercase_names(view)
             return
+        lower = view.lower
         seq: list[tuple[int, int]] = []
         last_end = -1
         for m in _CAP_TOKEN.finditer(text):
             s, e = m.span()
-            gap = text[last_end:s] if seq else ""
-            prev = text[seq[-1][0]:last_end] if seq else ""
-            if seq and (not (gap == " " or (gap.startswith(" ") and gap.endswith(" ")
-                                            and gap.strip().lower() in _PARTICLES))
-                        or (prev.endswith(".") and len(prev) > 3 and prev[:-1].lower() not in _TITLES)):
-                yield from self._judge(text, view.lower, seq)
+            if seq and (s != last_end + 1 or text[last_end] != " "):  # not exactly one space: maybe a particle
+                gap = text[last_end:s]
+                if not (gap[:1] == " " and gap[-1:] == " " and gap.strip().lower() in _PARTICLES):
+                    yield from self._judge(text, lower, seq)
+                    seq = []
+            elif seq and text[last_end - 1] == "." and last_end - seq[-1][0] > 3 \
+                    and text[seq[-1][0]:last_end - 1].lower() not in _TITLES:  # "Cyprus. Producer": a full stop
+                yield from self._judge(text, lower, seq)
                 seq = []
             seq.append((s, e))
             last_end = e
-            if text[e - 2:e] in ("'s", "’s"):  # a possessive ends the name: "Emmie Ström's Cautionary Tales"
-                yield from self._judge(text, view.lower, seq)
+            if text[e - 1] == "s" and text[e - 2] in "'’":  # a possessive ends the name: "Ström's Cautionary Tales"
+                yield from self._judge(text, lower, seq)
                 seq = []
         if seq:
-            yield from self._judge(text, view.lower, seq)
+            yield from self._judge(text, lower, seq)
 
     def _judge(self, text: str, lower: str, seq: list[tuple[int, int]]) -> Iterator[Span]:
         kinds = [self._kind(text[s:e]) for s, e in seq]
