@@ -153,12 +153,9 @@ class Executor:
             if not handed_off:
                 self.pool.leave()
 
-    async def _until_stream_ends(self, stream: AsyncIterator[dict[str, Any]]) -> AsyncIterator[dict[str, Any]]:
-        try:
-            async for chunk in stream:
-                yield chunk
-        finally:
-            self.pool.leave()
+    def _until_stream_ends(self, stream: AsyncIterator[dict[str, Any]]) -> AsyncIterator[dict[str, Any]]:
+        pool = self.pool
+        return _TrackedStream(stream, lambda ok: pool.leave())
 
     # ------------------------------------------------------------------ the attempt loop
 
@@ -331,17 +328,10 @@ class Executor:
             self.pool.finished(rep, ok, (self.clock() - t0) * 1000, permit=permit, counts=counts,
                                keep_outstanding=streaming)
 
-    async def _stream_outcome(self, stream: AsyncIterator[dict[str, Any]], rep: Replica) -> AsyncIterator[dict[str, Any]]:
+    def _stream_outcome(self, stream: AsyncIterator[dict[str, Any]], rep: Replica) -> AsyncIterator[dict[str, Any]]:
         """Pass a started stream through; report a failure after the first byte to the pool (never retried)."""
-        ok = True
-        try:
-            async for chunk in stream:
-                yield chunk
-        except StreamInterrupted:
-            ok = False
-            raise
-        finally:
-            self.pool.stream_ended(rep, ok)
+        pool = self.pool
+        return _TrackedStream(stream, lambda ok: pool.stream_ended(rep, ok))
 
     async def _attempt(self, run: _Run, target: Target, replica: Replica, attempts: list[Attempt]) -> Result:
         request = run.request
@@ -422,6 +412,43 @@ class Executor:
         raise OutputValidationError(
             f"{target.model_id} did not produce valid output after {plan.max_attempts} attempt(s)",
             details={"errors": list(getattr(check, "errors", []))[:20]})
+
+
+class _TrackedStream:
+    """Wraps a started stream and calls ``on_end(ok)`` exactly once: at its end, on a failure (``ok`` False for
+    ``StreamInterrupted``), on ``aclose``, or when dropped unconsumed (a client that went away)."""
+
+    def __init__(self, inner: AsyncIterator[dict[str, Any]], on_end: Callable[[bool], None]) -> None:
+        self._inner = inner
+        self._on_end: Callable[[bool], None] | None = on_end
+
+    def __aiter__(self) -> "_TrackedStream":
+        return self
+
+    async def __anext__(self) -> dict[str, Any]:
+        try:
+            return await self._inner.__anext__()
+        except StopAsyncIteration:
+            self._end(True)
+            raise
+        except StreamInterrupted:
+            self._end(False)
+            raise
+        except BaseException:
+            self._end(True)  # cancelled by the caller: says nothing about the endpoint
+            raise
+
+    async def aclose(self) -> None:
+        self._end(True)
+        await _aclose(self._inner)
+
+    def _end(self, ok: bool) -> None:
+        on_end, self._on_end = self._on_end, None
+        if on_end is not None:
+            on_end(ok)
+
+    def __del__(self) -> None:
+        self._end(True)
 
 
 def _release(rep: Replica, permit: str | None) -> None:
