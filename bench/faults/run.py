@@ -1,14 +1,14 @@
 """Routing under faults: fedinf vs the LiteLLM router, side by side in one run, against the same faulty upstreams.
 
-    PYTHONPATH=src .venv/bin/python bench/faults/run.py            # full mode (3 rounds x 2000 requests)
+    PYTHONPATH=src .venv/bin/python bench/faults/run.py            # full mode (3 rounds, 1000 requests at c16)
     CI=true PYTHONPATH=src .venv/bin/python bench/faults/run.py    # CI mode (1 round x 400 requests, ~2-4 min)
 
 Three replicas of the fake OpenAI-compatible upstream (``python -m fedinf.testing.upstream``, one process each)
 serve one model; every answer takes 10-30 ms. Replica ``flaky`` answers HTTP 500 to 50% of requests; replica
 ``slow`` answers 10% of requests after 250-350 ms (its p99 is ~10x the others'); replica ``good`` is healthy.
 
-Measured, one after the other on the same upstreams, with the same closed-loop load (concurrency 16, each request
-with a 10 s deadline):
+Measured, one after the other on the same upstreams, with the same closed-loop load (concurrency 2, where the
+routing decides the tail, and 16, where the CPU does; each request with a 10 s deadline):
 
 - ``fedinf``: ``fedinf serve`` with its defaults (load balancing, retries with budget and backoff, outlier
   ejection, circuit breakers);
@@ -55,7 +55,7 @@ LITELLM_ENV = {
     "LITELLM_MASTER_KEY": LITELLM_KEY,
 }
 DEADLINE_S = 10.0
-CONCURRENCY = 16
+LEVELS = (2, 16)  # closed-loop concurrency: light load (routing decides the tail) and heavy load (CPU-bound)
 BASE = {"kind": "slow", "min_ms": 10, "max_ms": 30}
 REPLICAS: dict[str, list[dict]] = {
     "good": [BASE],
@@ -187,6 +187,18 @@ async def upstream_calls(ports: dict[str, int], session: aiohttp.ClientSession) 
     return total
 
 
+async def set_faults(ports: dict[str, int], *, healthy: bool) -> None:
+    """Give every replica its fault rules (or, ``healthy``, only the 10-30 ms answer time) over ``/_control``."""
+    async with aiohttp.ClientSession() as session:
+        for name, p in ports.items():
+            url = f"http://127.0.0.1:{p}/_control"
+            async with session.post(url, json={"action": "clear"}) as r:
+                assert r.status == 200
+            for rule in ([BASE] if healthy else REPLICAS[name]):
+                async with session.post(url, json={"action": "inject", **rule}) as r:
+                    assert r.status == 200, await r.text()
+
+
 async def one(session: aiohttp.ClientSession, gw: Gateway, i: int, out: Outcome) -> None:
     text = f"request number {i} please"
     body: dict = {"model": "mock-route" if gw.fedinf_extension is not None else "mock",
@@ -207,7 +219,11 @@ async def one(session: aiohttp.ClientSession, gw: Gateway, i: int, out: Outcome)
         return
     elapsed = (time.monotonic() - t0) * 1000
     if status != 200:
-        out.failed[f"HTTP {status}"] += 1
+        try:
+            code = json.loads(payload)["error"]["code"]
+        except (ValueError, KeyError, TypeError):
+            code = "?"
+        out.failed[f"HTTP {status} {code}"] += 1
         return
     try:
         content = json.loads(payload)["choices"][0]["message"]["content"]
@@ -221,12 +237,12 @@ async def one(session: aiohttp.ClientSession, gw: Gateway, i: int, out: Outcome)
     out.latencies_ms.append(elapsed)
 
 
-async def load(gw: Gateway, n: int, ports: dict[str, int], *, warmup: int) -> Outcome:
-    connector = aiohttp.TCPConnector(limit=CONCURRENCY * 2)
+async def load(gw: Gateway, n: int, ports: dict[str, int], *, warmup: int, concurrency: int) -> Outcome:
+    connector = aiohttp.TCPConnector(limit=concurrency * 2)
     async with aiohttp.ClientSession(connector=connector) as session:
         scratch = Outcome("warmup")
         await asyncio.gather(*(one(session, gw, -k, scratch) for k in range(warmup)))
-        out = Outcome(gw.name)
+        out = Outcome(f"{gw.name} @ c{concurrency}")
         before = await upstream_calls(ports, session)
         queue = iter(range(n))
 
@@ -235,7 +251,7 @@ async def load(gw: Gateway, n: int, ports: dict[str, int], *, warmup: int) -> Ou
                 await one(session, gw, i, out)
 
         t0 = time.monotonic()
-        await asyncio.gather(*(worker() for _ in range(CONCURRENCY)))
+        await asyncio.gather(*(worker() for _ in range(concurrency)))
         out.wall_s = time.monotonic() - t0
         out.upstream_calls = await upstream_calls(ports, session) - before
     return out
@@ -243,9 +259,13 @@ async def load(gw: Gateway, n: int, ports: dict[str, int], *, warmup: int) -> Ou
 
 # ---------------------------------------------------------------------- report
 
-def summarize(rounds: dict[str, list[Outcome]]) -> list[list[str]]:
+def summarize(rounds: dict[str, list[Outcome]]) -> list[list[object]]:
     rows = []
-    for name, outs in rounds.items():
+    def key(kv: tuple[str, list[Outcome]]) -> tuple[int, int, str]:
+        name = kv[0]
+        return ("no faults" not in name, int(name.split(" @ c")[1].split(",")[0]), name)
+
+    for name, outs in sorted(rounds.items(), key=key):
         total = sum(o.total for o in outs)
         ok = sum(o.ok for o in outs)
         failed = sum((o.failed for o in outs), Counter())
@@ -264,8 +284,8 @@ def summarize(rounds: dict[str, list[Outcome]]) -> list[list[str]]:
 def write_report(rounds: dict[str, list[Outcome]], *, mode: str, n: int, n_rounds: int, notes: list[str]) -> Path:
     rows = summarize(rounds)
     text = results.header("Routing under faults: fedinf vs the LiteLLM router", mode=mode, extra={
-        "workload": f"{n_rounds} round(s) x {n} requests per gateway, closed loop at concurrency {CONCURRENCY}, "
-                    f"deadline {DEADLINE_S:.0f} s per request",
+        "workload": f"{n_rounds} round(s) per gateway of {n} requests at concurrency 16 and {max(50, n // 4)} at "
+                    f"concurrency 2 (closed loop), deadline {DEADLINE_S:.0f} s per request",
         "upstreams": "3 replicas of fedinf.testing.upstream (10-30 ms per answer): `good`; `flaky` (HTTP 500 on 50% "
                      "of requests); `slow` (10% of answers after 250-350 ms: p99 ~10x)",
         "LiteLLM": f"{LITELLM_REQUIREMENT}, 1 worker, simple-shuffle, num_retries 2, allowed_fails 3, cooldown 5 s, "
@@ -274,11 +294,13 @@ def write_report(rounds: dict[str, list[Outcome]], *, mode: str, n: int, n_round
                   "budget 20%/min 3 and 25-250 ms full-jitter backoff, outlier ejection, breakers); audit and keys off",
     })
     text += "\n" + results.table(
-        ["gateway", "answered", "success", "p50 ms", "p90 ms", "p99 ms", "max ms", "upstream calls / request",
+        ["gateway @ concurrency", "answered", "success", "p50 ms", "p90 ms", "p99 ms", "max ms", "upstream calls / request",
          "req/s", "failures"], rows)
     text += ("\n\nLatencies are of successful requests, client side (median over rounds for p50/p90/p99; max over "
              "all). Upstream calls per request counts every request the three replicas received (retries and "
              "hedges included).\n")
+    text += ("\nThe `no faults` rows are the same gateways against the same replicas with every fault removed (each "
+             "answer 10-30 ms): the difference to the faulty rows is what the faults cost through each gateway.\n")
     if notes:
         text += "\n" + "\n".join(f"- {x}" for x in notes) + "\n"
     return results.write("faults", text)
@@ -288,7 +310,7 @@ def write_report(rounds: dict[str, list[Outcome]], *, mode: str, n: int, n_round
 
 async def main_async(args: argparse.Namespace) -> int:
     ci = os.environ.get("CI", "").lower() in ("1", "true", "yes")
-    n = args.requests or (400 if ci else 2000)
+    n = args.requests or (400 if ci else 1000)
     n_rounds = args.rounds or (1 if ci else 3)
     WORK.mkdir(parents=True, exist_ok=True)
     ups = start_upstreams(WORK)
@@ -309,19 +331,27 @@ async def main_async(args: argparse.Namespace) -> int:
                     print(f"  {name}: {exc}", file=sys.stderr)
                     continue
                 try:
-                    out = await load(gw, n, ports, warmup=50)
+                    await set_faults(ports, healthy=True)  # baseline: the gateway's own latency, no faults
+                    base = await load(gw, max(50, n // 4), ports, warmup=50, concurrency=2)
+                    base.name = f"{gw.name} @ c2, no faults"
+                    rounds.setdefault(base.name, []).append(base)
+                    await set_faults(ports, healthy=False)
+                    for level in LEVELS:
+                        count = n if level >= 16 else max(50, n // 4)
+                        out = await load(gw, count, ports, warmup=0, concurrency=level)
+                        rounds.setdefault(out.name, []).append(out)
+                        print(f"round {r + 1} {out.name}: {out.ok}/{out.total} ok, p50 "
+                              f"{percentile(out.latencies_ms, 50):.1f} ms, p99 {percentile(out.latencies_ms, 99):.1f}"
+                              f" ms, failures {dict(out.failed)}", flush=True)
                 finally:
                     gw.proc.stop()
-                rounds.setdefault(name, []).append(out)
-                print(f"round {r + 1} {name}: {out.ok}/{out.total} ok, p50 {percentile(out.latencies_ms, 50):.1f} "
-                      f"ms, p99 {percentile(out.latencies_ms, 99):.1f} ms, failures {dict(out.failed)}", flush=True)
     finally:
         for proc, _ in ups.values():
             proc.stop()
     path = write_report(rounds, mode="CI (bounded)" if ci else "full", n=n, n_rounds=n_rounds,
                         notes=sorted(set(notes)))
     print(path.read_text())
-    fedinf_ok = all(o.ok == o.total for name in ("fedinf", "fedinf+hedge") for o in rounds.get(name, []))
+    fedinf_ok = all(o.ok == o.total for name, outs in rounds.items() if name.startswith("fedinf") for o in outs)
     return 0 if fedinf_ok or not args.strict else 1
 
 

@@ -220,12 +220,12 @@ reliability:
             metrics = (await gw.get("/metrics"))[1]
             assert 'fedinf_hedges_total{model="fastm",outcome="won"} 8.0' in metrics
 
-            # hedges take retry-budget slots: 12 at once, budget max(3, 20% of 12) = 3 hedges *in flight*, so
-            # only some are hedged (a slot frees when a hedge answers); the others wait for their first attempt
+            # hedges take retry-budget slots: 12 at once, budget max(3, 20% of 12) = 3 in flight, one of them kept
+            # for retries, so only some are hedged (a slot frees when a hedge answers); the others wait
             together = await burst(gw, 12, idempotent=True)
             assert all(r.status == 200 for r in together)
             n_hedged = sum(1 for r in together if r.headers.get("x-fedinf-hedged"))
-            assert 3 <= n_hedged < 12, n_hedged
+            assert 2 <= n_hedged < 12, n_hedged
             assert all(r.elapsed >= 1.4 for r in together if not r.headers.get("x-fedinf-hedged"))
 
 

@@ -6,8 +6,9 @@ Rules it guarantees:
 - one overall deadline covers every attempt, backoff and hedge;
 - within a target, replicas come in the pool's order (load balancing; ejected, unhealthy and open-breaker replicas
   left out); a retryable failure moves on to the next replica, then the next model, up to
-  ``reliability.retries.max_attempts`` attempts; every attempt after the first waits a full-jitter backoff and needs
-  a slot of the retry budget (:mod:`fedinf.routing.retry`); a non-retryable failure stops at once;
+  ``reliability.retries.max_attempts`` attempts; every retry needs a slot of the retry budget while it is in flight
+  (:mod:`fedinf.routing.retry`), and a retry that calls an endpoint that already failed for this request first
+  waits a full-jitter backoff (moving on to a fresh endpoint does not wait); a non-retryable failure stops at once;
 - a stream is retried only before its first chunk reached the caller; later failures become ``StreamInterrupted``;
 - requests marked ``fedinf.idempotent`` on a route with ``hedge_after_ms`` are hedged (:mod:`fedinf.routing.hedge`);
 - structured output is validated on every attempt; re-asks are bounded by the plan; the ``cascade`` strategy moves
@@ -184,6 +185,11 @@ class Executor:
                 continue
             kind = "escalation" if run.escalate else ("retry" if run.sent else "first")
             slot = False
+            if kind == "retry" and any(name == rep.name for name, _ in run.failures) \
+                    and not await self._backoff(run):  # back off before calling a failed endpoint again
+                _release(rep, permit)
+                self._skip(run, target, rep, "deadline", BackendTimeout("the request deadline passed before this attempt"))
+                break
             if kind == "retry":
                 if not self.pool.budget.try_acquire():
                     _release(rep, permit)
@@ -193,11 +199,6 @@ class Executor:
                     break
                 slot = True
             try:
-                if kind == "retry" and not await self._backoff(run):
-                    _release(rep, permit)
-                    self._skip(run, target, rep, "deadline",
-                               BackendTimeout("the request deadline passed before this attempt"))
-                    break
                 if self.clock() >= run.deadline:
                     _release(rep, permit)
                     self._skip(run, target, rep, "deadline",
@@ -270,7 +271,7 @@ class Executor:
                 p2 = r2.breaker.acquire() if r2.breaker is not None else "call"
                 if p2 is None:
                     continue
-                if not self.pool.budget.try_acquire():
+                if not self.pool.budget.try_acquire(reserve=1):  # a hedge never takes the last slot from retries
                     _release(r2, p2)
                     return None
                 run.sent += 1

@@ -51,9 +51,10 @@ class RetryBudget:
     def limit(self) -> int:
         return max(self.minimum, int(self.ratio * self.active_requests))
 
-    def try_acquire(self) -> bool:
-        """Admit one retry (or hedge) if the budget allows; the caller must :meth:`release` it when it ends."""
-        if self.active_retries >= self.limit:
+    def try_acquire(self, *, reserve: int = 0) -> bool:
+        """Admit one retry (or hedge) if the budget allows, keeping ``reserve`` slots free (hedges leave one for
+        retries); the caller must :meth:`release` it when it ends."""
+        if self.active_retries >= self.limit - reserve:
             self.denied += 1
             return False
         self.active_retries += 1
