@@ -322,8 +322,6 @@ _UNIT = r"(?:Apt\.?|Apartment|Suite|Ste\.?|Unit|Flat|Room|Rm\.?|Floor|Fl\.?|Box|
 _ADDRESS_PARTS = re.compile(
     rf"(?<![\w\-])(?:\d{{1,6}}[A-Za-z]?,?\s+)?(?:{_W}\s+){{0,4}}?(?:{_EN_SUFFIX})\.?(?![\w])"  # 12 Main Street
     rf"|(?<![\w\-])(?:\d{{1,6}}[A-Za-z]?\s+)?(?:{_W}\s+)?[{_UPPER}][\w'’\-]*(?:{_EU_MORPH})\.?\s+\d{{1,5}}[A-Za-z]?(?![\w])"
-    rf"|(?<![\w\-])(?:\d{{1,6}}[A-Za-z]?\s+)?(?i:{_EU_LEAD})\s+(?:[\w'’.\-]+\s+){{0,4}}?\d{{1,5}}[A-Za-z]?(?:/\d+)?(?![\w])"
-    rf"|(?<![\w\-])(?:\d{{1,6}}\s+)(?i:{_EU_LEAD})\s+(?:[\w'’\-]+\s?){{1,4}}"
     rf"|(?<![\w\-])(?:PSC|Unit|USNS|USNV|USS|USCGC)\s+\d{{3,5}},?\s+Box\s+\d{{3,5}}"
     rf"|(?<![\w\-])(?:USNS|USNV|USS|USCGC)\s+[{_UPPER}][\w'’\-]*(?:[ \t][{_UPPER}][\w'’\-]*)?\s+(?:APO|FPO|DPO)\s+(?:AA|AE|AP)"
     rf"\s+\d{{5}}"
@@ -331,6 +329,11 @@ _ADDRESS_PARTS = re.compile(
     rf"|(?<![\w\-]){_UNIT}(?![\w])"
     rf"|(?<![\w\-])(?:[{_UPPER}][\w'’.\-]*\s){{0,3}}[{_UPPER}][\w'’.\-]*,\s+[A-Z]{{2}}\s+\d{{5}}(?:-\d{{4}})?(?![\w])"
 )
+# street-word-led parts ("Rua Diadema 1903", "ul. Miła 57"), tried only where such a word was found
+_LEAD_PART = re.compile(rf"(?i:{_EU_LEAD})\s+(?:[\w'’.\-]+\s+){{0,4}}?\d{{1,5}}[A-Za-z]?(?:/\d+)?(?![\w])")
+_LEAD_TAIL = re.compile(rf"(?i:{_EU_LEAD})\s+(?:[\w'’\-]+\s?){{1,4}}")  # "33 avenue de Provence": number first
+_NUMBER_BEFORE = re.compile(r"(?<![\w\-])\d{1,6}[A-Za-z]?\s+$")
+_LEAD_WORDS = frozenset(w.lower().rstrip(".\\").rstrip("/") for w in _EU_LEAD.split("|"))
 _UNIT_ONLY = re.compile(rf"^{_UNIT}$")
 # house number, one to four words, number: "28245 Puruntie 82", "46 velký průhon 426", "329 Arenales 9462"
 _GENERIC = re.compile(rf"\d(?<![\w\-.#]\d)\d{{0,5}}[A-Za-z]?[ \t]+((?:{_L}[\w'’.\-]*[ \t]+){{1,4}}?)\d{{1,5}}[A-Za-z]?\.?"
@@ -397,8 +400,10 @@ class AddressDetector:
         if not view.has_digit:
             return
         text = view.text
-        found = {m.span() for a, b in self._windows(view) for m in _ADDRESS_PARTS.finditer(text, a, b)
+        windows, anchors = self._windows(view)
+        found = {m.span() for a, b in windows for m in _ADDRESS_PARTS.finditer(text, a, b)
                  if not self._plain_words(m.group())}
+        found.update(self._lead_parts(text, anchors))
         found = {(a, b) for a, b in found if text[a].isdigit() or not self._lead_plain(text[a:b])}
         found.update(self._generic(text))
         parts = sorted(found)
@@ -422,7 +427,20 @@ class AddressDetector:
             yield Span(s, end, "STREET_ADDRESS", 0.6 if only_unit and not block_with_code else 0.9)
 
     @staticmethod
-    def _windows(view: TextView) -> list[tuple[int, int]]:
+    def _lead_parts(text: str, anchors: list[tuple[int, str]]) -> Iterator[tuple[int, int]]:
+        """Parts led by a street word, matched only at the positions where such a word stands."""
+        for p, w in anchors:
+            if w not in _LEAD_WORDS:
+                continue
+            back = _NUMBER_BEFORE.search(text, max(0, p - 10), p)
+            m = _LEAD_PART.match(text, p)
+            if m is None and back is not None:
+                m = _LEAD_TAIL.match(text, p)
+            if m is not None:
+                yield (back.start() if back is not None else p), m.end()
+
+    @staticmethod
+    def _windows(view: TextView) -> tuple[list[tuple[int, int]], list[tuple[int, str]]]:
         """Every address part holds a number and a street/unit keyword (or ", ST 12345"): merge the windows around
         digit runs, keep those whose words include such a keyword (a cheap ``split``), and scan only them."""
         n, lower = len(view.text), view.lower
@@ -434,13 +452,16 @@ class AddressDetector:
             else:
                 merged.append([lo, hi])
         anchors: list[int] = []
+        words_at: list[tuple[int, str]] = []
         for lo, hi in merged:
             chunk = lower[lo:hi]
             if "," in chunk:
                 anchors += [m.start() for m in _STATE_ZIP.finditer(view.text, lo, hi)]
             for w in {w.strip(_PUNCT) for w in set(chunk.split())}:
                 if _is_anchor(w):
-                    anchors += _positions(lower, w, lo, hi)
+                    at = _positions(lower, w, lo, hi)
+                    anchors += at
+                    words_at += [(p, w) for p in at]
             if "#" in chunk:
                 anchors += [lo + i for i, c in enumerate(chunk) if c == "#"]
         out: list[list[int]] = []
@@ -450,7 +471,7 @@ class AddressDetector:
                 out[-1][1] = hi
             else:
                 out.append([lo, hi])
-        return [(a, b) for a, b in out]
+        return [(a, b) for a, b in out], sorted(set(words_at))
 
     @staticmethod
     def _joinable(gap: str) -> bool:
