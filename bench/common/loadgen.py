@@ -114,10 +114,11 @@ class LoadGen:
         if line is None:
             raise RuntimeError(f"wrk gave no summary (exit {done.returncode}):\n{done.stdout}\n{done.stderr}")
         d = json.loads(line[len("WRKJSON "):])
-        errors = d["connect"] + d["read"] + d["write"] + d["status"] + d["timeout"]
-        return LoadResult(requests=d["requests"], errors=min(errors, d["requests"]),
-                          duration_s=d["duration_us"] / 1e6, p50_ms=d["p50"] / 1000, p90_ms=d["p90"] / 1000,
-                          p99_ms=d["p99"] / 1000, mean_ms=d["mean"] / 1000, tool="wrk")
+        errors = min(d["connect"] + d["read"] + d["write"] + d["status"] + d["timeout"], d["requests"])
+        ms = (lambda v: v / 1000) if d["requests"] > 0 else (lambda v: math.nan)  # nothing completed: no latency
+        return LoadResult(requests=d["requests"], errors=errors, duration_s=d["duration_us"] / 1e6,
+                          p50_ms=ms(d["p50"]), p90_ms=ms(d["p90"]), p99_ms=ms(d["p99"]), mean_ms=ms(d["mean"]),
+                          tool="wrk")
 
 
 async def _aiohttp_load(url: str, body: bytes, headers: dict[str, str], concurrency: int,

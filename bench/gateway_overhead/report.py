@@ -166,7 +166,7 @@ def render(records: list[dict], *, rss: dict[str, tuple[float, float, float]], s
              "~200-token prompt, closed loop. Figures are medians over the rounds; \"added\" = gateway minus direct "
              "in the same round. At concurrency 16/64 latency is mostly queueing, so it follows throughput.",
              ""]
-    parts += [f"> {v}" for v in notes.values()]
+    parts += [x for v in notes.values() for x in (f"> {v}", "")]
     parts += ["## Goals (issue 2)", ""]
     for name in [t for t in _targets(records) if t.startswith("fedinf")]:
         about = PROFILE_TEXT.get(name, "a compared source tree")

@@ -166,6 +166,9 @@ def main(argv: list[str] | None = None) -> int:
             from bench.gateway_overhead import breakdown
 
             steps = breakdown.steps(request_body(False), WORK)
+        notes["load"] = ("Load average of the machine at the end: " + ", ".join(f"{x:.2f}" for x in os.getloadavg())
+                         + f" ({os.cpu_count()} cores; other work on the machine inflates wall-clock figures, "
+                         "CPU per request much less).")
         text = report.render(records, rss=rss, startup=startup, notes=notes, mode=a.mode, duration=a.duration,
                              rounds=a.rounds, tool=load.tool, workers=a.workers, steps=steps)
         path = report.write(a.out, text)
