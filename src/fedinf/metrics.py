@@ -48,9 +48,11 @@ class Metrics:
         self.replica_healthy = Gauge("fedinf_replica_probe_healthy", "1 if the replica passed its last health probe",
                                      ["model", "replica"], registry=r)
         self._ewma: dict[str, float] = {}
+        self._pool: Any = None
 
     def watch(self, pool: Any) -> None:
         """Expose the live state of ``pool``'s endpoints (read at each scrape, nothing cached)."""
+        self._pool = pool
         self.registry.register(_PoolCollector(pool))
 
     def observe(self, trace: Any) -> None:
@@ -90,7 +92,11 @@ class Metrics:
                 self._ewma[a.model] = a.latency_ms if prev is None else 0.8 * prev + 0.2 * a.latency_ms
 
     def latency_snapshot(self) -> dict[str, float]:
-        return dict(self._ewma)
+        """EWMA latency (ms) of each model's successful attempts, for the ``latency`` strategy. Models of the
+        watched pool that were never measured read 0 (optimistic), so they get tried and measured once."""
+        snap = {mid: 0.0 for mid in getattr(self._pool, "replicas", {})}
+        snap.update(self._ewma)
+        return snap
 
     def set_health(self, health: dict[str, dict[str, bool]]) -> None:
         for model, reps in health.items():

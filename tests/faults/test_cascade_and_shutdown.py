@@ -141,3 +141,32 @@ async def test_attempts_reach_the_audit_trail(tmp_path: Any) -> None:
         assert failed.status == 503 and failed.decision.chosen_model is None
         assert [x.model for x in failed.decision.attempts if x.outcome == "error"][:2] == ["a", "b"], \
             "a failed request still records every attempt"
+
+
+async def test_latency_strategy_moves_to_the_fastest_observed_model() -> None:
+    async with upstreams(2, delay_ms=0) as (slow, fast):
+        slow.delay_ms = 150
+        fast.delay_ms = 5
+        cfg = (ZONES + "models:" + model_yaml("slowm", [slow]) + model_yaml("fastm", [fast])
+               + "routes:\n  m: {models: [slowm, fastm], strategy: latency}\nreliability: {health_interval_s: 0}\n")
+        async with serve(cfg) as gw:
+            served = [(await gw.chat(user(f"which {i}"))).headers["x-fedinf-model"] for i in range(6)]
+            # unmeasured models are tried first (optimistic), then the fastest observed one keeps the traffic
+            assert set(served[:2]) == {"slowm", "fastm"}, served
+            assert served[2:] == ["fastm"] * 4, served
+
+
+async def test_models_cli_shows_replica_state(tmp_path: Any) -> None:
+    import subprocess
+    import sys
+
+    async with upstreams(2) as (up, down):
+        down.fail(503, scope="all")
+        cfg = tmp_path / "f.yaml"
+        cfg.write_text(ZONES + "models:" + model_yaml("pool", [up, down]) + "reliability: {unhealthy_after: 1}\n")
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "fedinf", "models", "--config", str(cfg), stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT, env={**__import__("os").environ, "COLUMNS": "250"})
+        out = (await asyncio.wait_for(proc.communicate(), 60))[0].decode()
+        assert proc.returncode == 0, out
+        assert "1/2 healthy" in out and "r1: unhealthy" in out, out

@@ -261,3 +261,17 @@ async def test_stream_hedge_takes_the_first_stream_to_start() -> None:
             r = await gw.chat({**user("stream hedge", idempotent=True), "stream": True}, timeout=10)
             assert r.status == 200 and r.events[-1] == "[DONE]" and r.text == "echo: stream hedge"
             assert r.elapsed < 0.8 and r.headers["x-fedinf-model"] == "fastm"
+
+
+async def test_hedges_never_leave_the_eligible_set() -> None:
+    async with upstreams(2) as (slow, cloud):
+        slow.slow(delay_ms=600)
+        cfg = (ZONES + "models:" + model_yaml("slowm", [slow]) + model_yaml("cloudm", [cloud], zone="cloud")
+               + "routes:\n  m: {models: [slowm, cloudm], hedge_after_ms: 50}\nreliability: {health_interval_s: 0}\n")
+        async with serve(cfg) as gw:
+            r = await gw.chat(user("secret stuff", idempotent=True, data_class="confidential"), timeout=10)
+            assert r.status == 200 and r.headers["x-fedinf-model"] == "slowm" and r.elapsed >= 0.55
+            assert r.headers["x-fedinf-eligible"] == "slowm" and "x-fedinf-hedged" not in r.headers
+            assert chat_count(cloud) == 0, "the cloud model is not cleared for confidential data: never hedged to"
+            r = await gw.chat(user("public stuff", idempotent=True), timeout=10)
+            assert r.headers["x-fedinf-model"] == "cloudm" and r.headers.get("x-fedinf-hedged") == "true"
