@@ -11,7 +11,6 @@ streams it is written before the final ``data: [DONE]`` line is sent.
 from __future__ import annotations
 
 import asyncio
-import json
 import time
 import uuid
 from collections.abc import AsyncIterator
@@ -21,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 from pydantic import ValidationError
 
 from fedinf.errors import FedinfError, RequestError
+from fedinf.jsoncodec import dumps
 from fedinf.protocol import ChatRequest
 from fedinf.routing.decide import Decision, Needs, decide
 
@@ -209,11 +209,11 @@ async def _sse(gw: "Gateway", trace: Trace, chunks: AsyncIterator[dict[str, Any]
             elif include_usage and "usage" in chunk:
                 chunk.pop("usage")
             chunk["model"] = model
-            yield b"data: " + json.dumps(chunk, separators=(",", ":")).encode() + b"\n\n"
+            yield b"data: " + dumps(chunk) + b"\n\n"
     except FedinfError as exc:
         trace.status, trace.error_code = exc.status_code, exc.code
         await gw.audit(trace)
-        yield b"data: " + json.dumps(exc.to_dict(), separators=(",", ":")).encode() + b"\n\n"
+        yield b"data: " + dumps(exc.to_dict()) + b"\n\n"
         return
     except BaseException:  # client went away (cancelled): record it, then let cancellation proceed
         trace.status, trace.error_code = 499, "client_disconnected"
@@ -223,7 +223,7 @@ async def _sse(gw: "Gateway", trace: Trace, chunks: AsyncIterator[dict[str, Any]
     try:
         await gw.audit(trace)
     except FedinfError as exc:  # the record is not durable: the client must not see a complete stream
-        yield b"data: " + json.dumps(exc.to_dict(), separators=(",", ":")).encode() + b"\n\n"
+        yield b"data: " + dumps(exc.to_dict()) + b"\n\n"
         return
     yield b"data: [DONE]\n\n"
 

@@ -145,3 +145,16 @@ def test_anthropic_backend_plain_and_streamed(stack: dict[str, Any]) -> None:
 def test_models_endpoint_lists_zone_and_license(stack: dict[str, Any]) -> None:
     models = {m.id: m for m in stack["client"].models.list().data}
     assert models["smollm2"].fedinf["zone"] == "onprem" and models["claude"].fedinf["license"] == "proprietary-api"
+
+
+def test_serve_with_two_workers(tmp_path: Path) -> None:
+    """`--workers 2` starts two processes sharing one port, one key store and one audit chain."""
+    cfg = tmp_path / "w.yaml"
+    cfg.write_text(f"server: {{state_dir: {tmp_path / 'state'}}}\nzones:\n  z: {{kind: onprem, clearance: restricted}}"
+                   "\nmodels:\n  - {id: echo, backend: fake, zone: z, license: MIT}\n")
+    with ServeProcess(cfg, args=["--workers", "2"], log_dir=tmp_path) as srv:
+        client = openai.OpenAI(base_url=srv.url + "/v1", api_key=srv.admin_key(), max_retries=0, timeout=30)
+        for i in range(6):
+            r = client.chat.completions.create(model="echo", messages=[{"role": "user", "content": f"n{i}"}])
+            assert r.choices[0].message.content == f"echo: n{i}"
+        assert srv.output().count("fk_") == 1  # the bootstrap key is created and printed once

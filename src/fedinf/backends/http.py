@@ -16,7 +16,6 @@ Contract of :class:`HttpUpstream`:
 from __future__ import annotations
 
 import asyncio
-import json
 import time
 from collections.abc import AsyncIterator, Callable, Iterable
 from typing import TYPE_CHECKING, Any
@@ -24,6 +23,7 @@ from urllib.parse import urlsplit
 
 import aiohttp
 
+from fedinf import jsoncodec
 from fedinf.errors import (
     BackendError, BackendRejected, BackendTimeout, BackendUnavailable, ConfigError, StreamInterrupted,
 )
@@ -37,17 +37,17 @@ MAX_SSE_LINE = 8 * 1024 * 1024
 #: Upstream statuses that mean "try again / elsewhere" (besides every 5xx).
 RETRYABLE_STATUSES = frozenset({408, 409, 425, 429})
 
-_json_loads = json.loads
+_json_loads = jsoncodec.loads
 
 
 def loads(data: bytes | str) -> Any:
     """Decode JSON; bytes are decoded as UTF-8 first (faster than json's encoding sniffing). Raises ValueError."""
-    return _json_loads(data.decode() if type(data) is bytes else data)
+    return _json_loads(data)
 
 
 def dumps(obj: Any) -> bytes:
     """Compact JSON bytes (no ASCII escaping: upstreams take UTF-8)."""
-    return json.dumps(obj, ensure_ascii=False, separators=(",", ":")).encode()
+    return jsoncodec.dumps(obj)
 
 
 BAD_RESPONSE = "bad_upstream_response"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Optional
 
@@ -12,16 +13,25 @@ from fedinf.cli.common import CONFIG_OPTION, err_console, fail, load
 from fedinf.errors import FedinfError
 
 if TYPE_CHECKING:
+    from fedinf.config import Config
     from fedinf.gateway import Gateway
 
 
-async def _on_startup(gateway: "Gateway") -> None:
+def resolve_config(path: Optional[Path | str], host: Optional[str], port: Optional[int]) -> "Config":
+    """The config to serve: the file (or the embedded default) with command-line host/port applied."""
+    cfg = load(Path(path) if path else None)
+    server = cfg.server.model_copy(update={"host": host or cfg.server.host,
+                                           "port": cfg.server.port if port is None else port})
+    return cfg.model_copy(update={"server": server})
+
+
+async def on_startup(gateway: "Gateway") -> None:
     """Load in-process models before the first request, then announce the bootstrap key."""
     for reps in gateway.pool.replicas.values():
         for rep in reps:
-            load = getattr(rep.backend, "load", None)
-            if load is not None:
-                await load()
+            load_model = getattr(rep.backend, "load", None)
+            if load_model is not None:
+                await load_model()
     await _announce_bootstrap_key(gateway)
 
 
@@ -42,7 +52,8 @@ def serve(
     config: Optional[Path] = CONFIG_OPTION,
     host: Optional[str] = typer.Option(None, help="Address to bind (default: server.host, 127.0.0.1)."),
     port: Optional[int] = typer.Option(None, help="Port to bind (default: server.port, 8080; 0 picks a free one)."),
-    workers: int = typer.Option(1, min=1, help="Worker processes (each loads its own local models)."),
+    workers: int = typer.Option(1, min=1, help="Worker processes; each builds its own gateway and loads its own "
+                                               "local models (use PostgreSQL/Redis stores to share state)."),
     log_level: str = typer.Option("warning", help="Log level: debug, info, warning, error."),
 ) -> None:
     """Start the OpenAI-compatible gateway (POST /v1/chat/completions, GET /v1/models, /healthz, /readyz)."""
@@ -51,17 +62,19 @@ def serve(
     from fedinf.gateway import Gateway
     from fedinf.server import create_app
 
-    cfg = load(config)
-    bind_host = host or cfg.server.host
-    bind_port = cfg.server.port if port is None else port
+    cfg = resolve_config(config, host, port)
     logging.basicConfig(level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    cfg = cfg.model_copy(update={"server": cfg.server.model_copy(update={"host": bind_host, "port": bind_port})})
     try:
-        gateway = Gateway.from_config(cfg)
+        gateway = Gateway.from_config(cfg)  # also validates everything before any worker starts
     except FedinfError as exc:
         fail(exc, 2)
-    app = create_app(gateway, on_startup=_on_startup)
-    err_console.print(f"fedinf serving {len(gateway.network.models)} model(s) on http://{bind_host}:{bind_port}/v1",
-                      highlight=False)
-    uvicorn.run(app, host=bind_host, port=bind_port, log_level=log_level, access_log=False,
-                timeout_graceful_shutdown=int(cfg.server.shutdown_grace_s), workers=None if workers == 1 else workers)
+    err_console.print(f"fedinf serving {len(gateway.network.models)} model(s) on "
+                      f"http://{cfg.server.host}:{cfg.server.port}/v1", highlight=False)
+    common = dict(host=cfg.server.host, port=cfg.server.port, log_level=log_level, access_log=False,
+                  timeout_graceful_shutdown=int(cfg.server.shutdown_grace_s))
+    if workers == 1:
+        uvicorn.run(create_app(gateway, on_startup=on_startup), **common)
+        return
+    os.environ.update(FEDINF_CONFIG=str(config or ""), FEDINF_SERVE_HOST=cfg.server.host,
+                      FEDINF_SERVE_PORT=str(cfg.server.port))
+    uvicorn.run("fedinf.server.app:create_app_from_env", factory=True, workers=workers, **common)

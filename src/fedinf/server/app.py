@@ -53,3 +53,15 @@ def _optional_routes(module_name: str, gateway: Gateway) -> list[BaseRoute]:
             return []
         raise
     return list(module.routes(gateway))
+
+
+def create_app_from_env() -> Starlette:
+    """App factory for multi-worker serving (``uvicorn --factory``): each worker process builds its own Gateway
+    from ``FEDINF_CONFIG`` (empty: the embedded default) with the host/port `fedinf serve` resolved."""
+    import os
+
+    from fedinf.cli.serve import on_startup, resolve_config
+
+    cfg = resolve_config(os.environ.get("FEDINF_CONFIG") or None, os.environ.get("FEDINF_SERVE_HOST"),
+                         int(os.environ["FEDINF_SERVE_PORT"]) if os.environ.get("FEDINF_SERVE_PORT") else None)
+    return create_app(Gateway.from_config(cfg), on_startup=on_startup)

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from starlette.requests import Request
 
 from fedinf.errors import PayloadTooLarge, RequestError
+from fedinf.jsoncodec import JSONDecodeError, loads
 
 
 async def read_json(request: Request, limit: int) -> Any:
@@ -26,10 +26,10 @@ async def read_json(request: Request, limit: int) -> Any:
     if not raw.strip():
         raise RequestError("the request body is empty: send a JSON object", code="invalid_json")
     try:
-        return json.loads(raw)
+        return loads(raw)
     except UnicodeDecodeError:
         raise RequestError("the request body is not UTF-8 text", code="invalid_json") from None
-    except json.JSONDecodeError as exc:
+    except JSONDecodeError as exc:
         raise RequestError(f"the request body is not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}",
                            code="invalid_json") from None
 

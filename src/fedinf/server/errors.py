@@ -7,7 +7,6 @@ they are bugs, and the tests make sure bad input never reaches this path.
 
 from __future__ import annotations
 
-import json
 import logging
 import uuid
 from typing import Any
@@ -17,6 +16,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from fedinf.errors import FedinfError, NotFound, RequestError
+from fedinf.jsoncodec import dumps
 
 log = logging.getLogger("fedinf.server")
 
@@ -24,7 +24,7 @@ _HTTP_CODES = {404: ("not_found", "invalid_request_error"), 405: ("method_not_al
 
 
 def json_response(body: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
-    data = json.dumps(body, separators=(",", ":"), ensure_ascii=False).encode()
+    data = dumps(body)
     return Response(data, status_code=status, headers=headers, media_type="application/json")
 
 
