@@ -110,13 +110,17 @@ def views(rec: dict[str, Any] | None, field: str) -> dict[str, Any]:
     return {"final": value,
             "extractor": f.get("extractor_value") if src == "disagree" else (value if src in ("agree", "extractor")
                                                                               else None),
-            "model": f.get("model_value") if src == "disagree" else (value if src in ("agree", "model") else None)}
+            "model": f.get("model_value") if src in ("disagree", "rejected") else (value if src in ("agree", "model")
+                                                                                    else None)}
 
 
-def score(docs: list[tuple[str, Path, dict[str, Any]]], records: dict[str, dict[str, Any]]) -> dict[str, Any]:
+def score(docs: list[tuple[str, Path, dict[str, Any]]], records: dict[str, dict[str, Any]],
+          only_done: bool = False) -> dict[str, Any]:
     table: dict[tuple[str, str], dict[str, int]] = {}
     misses: list[str] = []
     for dataset, path, expected in docs:
+        if only_done and path.name not in records:
+            continue
         mapping = I2D_FIELDS if dataset == "invoice2data" else PARSEE_FIELDS
         rec = records.get(path.name)
         for key, (field, kind) in mapping.items():
@@ -144,27 +148,47 @@ def bench_config(base: Config | None) -> Config:
                                   "server": server})
 
 
-async def run_engine(cfg: Config, route: str, docs: list[Any], *, use_model: bool) -> dict[str, Any]:
+async def run_engine(cfg: Config, route: str, docs: list[Any], *, use_model: bool, work: Path | None,
+                     partial: bool) -> dict[str, Any]:
+    """Run one engine over ``docs`` with the batch runner. With ``work`` the JSONL is kept there, so an interrupted
+    run resumes (the batch runner skips documents already done); ``partial`` scores only what is done."""
     from fedinf.gateway import Gateway
 
     spec = INVOICE.model_copy(update={"route": route, "use_model": use_model, "timeout_s": 900})
     with tempfile.TemporaryDirectory() as tmp:
-        out = Path(tmp) / "results.jsonl"
-        async with Gateway.local(cfg) as gw:  # in-process, as the local operator: classified, routed, audited
-            t0 = time.monotonic()
-            summary = await run_batch(TaskRunner(GatewayClient(gw)), spec, [d[1] for d in docs], out,
-                                      concurrency=1)
-            elapsed = time.monotonic() - t0
+        name = re.sub(r"[^A-Za-z0-9_.-]+", "_", route) + f"-{int(use_model)}.jsonl"
+        out = work / name if work else Path(tmp) / "results.jsonl"
+        t0 = time.monotonic()
+        if not partial:
+            async with Gateway.local(cfg) as gw:  # in-process, as the local operator: classified, routed, audited
+                await run_batch(TaskRunner(GatewayClient(gw)), spec, [d[1] for d in docs], out, concurrency=1)
+        elapsed = time.monotonic() - t0
         records = {}
-        for line in out.read_text().splitlines():
+        for line in out.read_text().splitlines() if out.exists() else []:
             rec = json.loads(line)
             records[rec["name"]] = rec
+    wanted = {d[1].name for d in docs}
+    records = {k: v for k, v in records.items() if k in wanted}
     ok = [r for r in records.values() if r["status"] == "ok"]
+    latencies = [r["result"]["metadata"]["latency_ms"] for r in ok]
+    if work is not None and latencies:  # resumed or partial: throughput from the per-document latencies
+        elapsed = sum(latencies) / 1000
+    summary: dict[str, Any] = {"errors": 0, "error_codes": {}, "disagreements": 0, "failed_checks": 0}
+    for r in records.values():
+        if r["status"] == "error":
+            summary["errors"] += 1
+            code = r["error"]["code"]
+            summary["error_codes"][code] = summary["error_codes"].get(code, 0) + 1
+        else:
+            res = r["result"]
+            summary["disagreements"] += sum(f.get("source") == "disagree" for f in res["fields"].values())
+            summary["failed_checks"] += sum(not c["passed"] for c in res["checks"])
     valid = sum(1 for r in ok if r["result"]["metadata"]["schema_valid"])
-    return {"summary": summary.to_dict(), "elapsed": elapsed, "records": records, "valid": valid, "ok": len(ok),
-            "docs_per_minute": round(len(docs) / elapsed * 60, 2) if elapsed else 0.0,
+    return {"summary": summary, "elapsed": elapsed, "records": records, "valid": valid, "ok": len(ok),
+            "done": len(records), "docs_per_minute": round(len(records) / elapsed * 60, 2) if elapsed else 0.0,
             "model_calls": sum(r["result"]["metadata"]["model_calls"] for r in ok),
-            "degraded": sum(1 for r in ok if any("model output rejected" in w for w in r["result"]["warnings"]))}
+            "degraded": sum(1 for r in ok if any("model output rejected" in w for w in r["result"]["warnings"])),
+            "rejected": sum(1 for r in ok for f in r["result"]["fields"].values() if f.get("source") == "rejected")}
 
 
 def engines(args: argparse.Namespace) -> list[tuple[str, Config, str, bool]]:
@@ -202,15 +226,20 @@ def report(docs: list[Any], results: list[tuple[str, dict[str, Any]]], ci: bool)
     ]
     for label, r in results:
         s = r["summary"]
-        lines += [f"## {label}", "",
-                  f"- documents: {len(docs)}; records: {r['ok']}; errors: {s['errors']} {s['error_codes'] or ''}",
+        partial = r["done"] < len(docs)
+        lines += [f"## {label}", ""]
+        if partial:
+            lines += [f"**Partial run: {r['done']} of {len(docs)} documents finished in the time available; the "
+                      "table scores those documents only.**", ""]
+        lines += [f"- documents: {r['done']}; records: {r['ok']}; errors: {s['errors']} {s['error_codes'] or ''}",
                   f"- schema-valid records: {r['valid']}/{r['ok']} "
                   f"({100 * r['valid'] / max(1, r['ok']):.0f}%); model calls: {r['model_calls']}; records where "
-                  f"the model output was rejected and extractors alone filled the record: {r['degraded']}",
+                  f"the model output was rejected and extractors alone filled the record: {r['degraded']}; "
+                  f"model-only values rejected by a failed check: {r['rejected']}",
                   f"- throughput: {r['docs_per_minute']} documents/minute ({r['elapsed']:.1f} s in all)",
                   f"- fields where model and extractor disagreed: {s['disagreements']}; failed checks: "
                   f"{s['failed_checks']}", ""]
-        sc = score(docs, r["records"])
+        sc = score(docs, r["records"], only_done=partial)
         lines += ["| dataset | field | n | final | extractor | model |", "| --- | --- | --- | --- | --- | --- |"]
         for (dataset, key), row in sc["table"].items():
             goal = " (goal)" if (dataset == "parsee" or key in I2D_GOAL) else ""
@@ -229,6 +258,9 @@ def main() -> None:
     ap.add_argument("--models", help="comma-separated model ids of --config to run (default: all)")
     ap.add_argument("--out", default=str(ROOT / "bench" / "results" / "extraction_eval.md"))
     ap.add_argument("--no-model", action="store_true", help="extractors only (fast)")
+    ap.add_argument("--work", help="keep each engine's JSONL here (e.g. bench/.work/extraction_eval) so an "
+                                   "interrupted run resumes where it stopped")
+    ap.add_argument("--partial", action="store_true", help="with --work: report what is done, run nothing")
     args = ap.parse_args()
     ci = os.environ.get("CI", "").lower() == "true"
     os.environ.setdefault("LLAMA_LOG_LEVEL", "error")
@@ -240,7 +272,11 @@ def main() -> None:
         if args.no_model and use_model:
             continue
         print(f"running: {label} over {len(docs)} documents", file=sys.stderr)
-        results.append((label, asyncio.run(run_engine(cfg, route, docs, use_model=use_model))))
+        work = Path(args.work) if args.work else None
+        if work:
+            work.mkdir(parents=True, exist_ok=True)
+        results.append((label, asyncio.run(run_engine(cfg, route, docs, use_model=use_model, work=work,
+                                                      partial=args.partial))))
     text = report(docs, results, ci)
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(text)

@@ -50,7 +50,7 @@ async def test_interrupted_batch_resumes_with_each_record_once(tmp_path):
             return await super().chat(body)
 
     run = asyncio.create_task(run_batch(TaskRunner(Stalling(answer)), INVOICE, paths, out, concurrency=2))
-    for _ in range(200):
+    for _ in range(3000):  # up to 60 s on a loaded machine; usually a few hundred ms
         await asyncio.sleep(0.02)
         if out.exists() and len(out.read_text().splitlines()) >= 3:
             break

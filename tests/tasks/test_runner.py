@@ -74,6 +74,21 @@ async def test_failed_check_is_attached_to_fields():
     assert any("net_plus_tax_equals_total failed" in w for w in r["warnings"])
 
 
+async def test_model_only_values_failing_a_check_are_rejected_not_hidden():
+    pdf = pdfgen.text_pdf([["ACME Ltd.", "Invoice number: 7", "Invoice date: 2024-03-01", "Total 120.00 EUR"]])
+    answer = model_answer(net_amount=100.0, tax_amount=50.0, due_date="2024-01-01", line_items=[])
+    r = (await TaskRunner(ScriptedClient(lambda b: answer)).run_bytes(INVOICE, pdf, name="x.pdf")).to_dict()
+    assert r["record"]["net_amount"] is None and r["record"]["tax_amount"] is None
+    assert r["fields"]["net_amount"] == {"value": None, "source": "rejected", "model_value": 100.0,
+                                         "checks": r["fields"]["net_amount"]["checks"]}
+    assert r["record"]["due_date"] is None and r["fields"]["due_date"]["model_value"] == "2024-01-01"
+    assert r["record"]["total_amount"] == 120.0  # extractor-backed values stay
+    assert sum("rejected because check" in w for w in r["warnings"]) == 3
+    keep = INVOICE.model_copy(update={"reject_failed_model_values": False})
+    r2 = (await TaskRunner(ScriptedClient(lambda b: answer)).run_bytes(keep, pdf, name="x.pdf")).to_dict()
+    assert r2["record"]["net_amount"] == 100.0 and r2["fields"]["net_amount"]["source"] == "model"
+
+
 async def test_model_only_fields_and_located_spans():
     text = ("Northwind Power Ltd.\nAccount number: AC-99812\nBill date: 02/01/2024\nService address: 1 Elm Road, "
             "Springfield\nPeriod 01/12/2023 - 31/12/2023\nAmount due: 56.20 GBP\nDue date: 20/01/2024\n")

@@ -6,7 +6,9 @@ For each field with a rule, the outcome is one of (``source``):
 - ``disagree``: both gave a value and they differ - the preferred side wins (``FieldRule.prefer``; an extractor
   below ``min_score`` loses), and both values are reported;
 - ``extractor`` / ``model``: only one side found a value;
-- ``none``: neither did.
+- ``none``: neither did;
+- ``rejected``: only the model gave a value, and a check involving it failed - the value is set to null (and still
+  reported as ``model_value``), unless the task sets ``reject_failed_model_values: false``.
 
 Checks (validators) then run on the merged record; a failed check is attached to every field it involves. Nothing is
 hidden: a disagreement or a failed check leaves the value in place and says so in ``fields`` and ``warnings``.
@@ -38,6 +40,8 @@ class FieldReport:
 
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {"value": self.value, "source": self.source}
+        if self.source == "rejected":
+            out["model_value"] = self.model_value
         if self.source == "disagree":
             out["model_value"] = self.model_value
             out["extractor_value"] = self.extractor_value
@@ -147,6 +151,14 @@ def merge(spec: TaskSpec, doc: Document, model_record: dict[str, Any] | None,
         record[name] = rep.value
     checks = [c for v in spec.validators for c in run_validator(v, record)]
     warnings = []
+    if spec.reject_failed_model_values:
+        for c in checks:
+            for name in c.fields:
+                rep = reports.get(name)
+                if not c.passed and rep is not None and rep.source == "model":
+                    rep.source, rep.value, record[name] = "rejected", None, None
+                    warnings.append(f"{name}: the model's value was rejected because check {c.name} failed "
+                                    "(no extractor value to fall back on)")
     for c in checks:
         for name in c.fields:
             if name in reports:

@@ -104,6 +104,8 @@ class TaskSpec(_Strict):
         "temperature 0 repeat themselves, so built-in tasks use 0."))
     timeout_s: float | None = Field(default=None, gt=0, le=3600,
                                     description="Deadline of each model call (default: the model's timeouts).")
+    reject_failed_model_values: bool = Field(default=True, description=(
+        "A model-only value involved in a failed check is set to null (and reported as rejected)."))
     use_model: bool = Field(default=True, description="False: deterministic extractors only (no model call).")
     limits: TaskLimits = Field(default_factory=TaskLimits)
 
