@@ -5,7 +5,7 @@ from fedinf.errors import NeedsOCR, PolicyViolation
 from fedinf.tasks import INVOICE, UTILITY_BILL, TaskRegistry, TaskRunner
 from fedinf.errors import ConfigError, NotFound
 
-from conftest import ScriptedClient
+from scripted_client import ScriptedClient
 
 INVOICE_LINES = [
     "Brightwater Energy GmbH", "Hauptstr. 1, 10115 Berlin", "USt-IdNr. DE123456789",

@@ -5,7 +5,7 @@ import shutil
 import pytest
 
 import pdfgen
-from conftest import ScriptedClient
+from scripted_client import ScriptedClient
 from fedinf.errors import BackendUnavailable, ConfigError
 from fedinf.tasks import INVOICE, TaskRunner, run_batch
 
