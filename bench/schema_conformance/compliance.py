@@ -19,6 +19,9 @@ from fedinf.errors import FedinfError
 from fedinf.protocol import ChatRequest
 from fedinf.structured import OutputSpec, plan_for
 
+PRIORITY = ("Github_easy", "Kubernetes", "Snowplow", "Glaiveai2K", "JsonSchemaStore", "WashingtonPost", "BFCL_simple",
+            "Github_medium", "Synthesized", "MCPspec", "Handwritten", "JME", "Github_trivial", "Github_hard",
+            "Github_ultra")
 PROMPT = "Generate one realistic example JSON value for the schema given in the system message. Reply with JSON only."
 
 
@@ -27,10 +30,14 @@ def sample(docs: list[tuple[str, str, dict[str, Any]]], per_category: int | None
     by_cat: dict[str, list[tuple[str, str, dict]]] = defaultdict(list)
     for cat, name, doc in docs:
         by_cat[cat].append((cat, name, doc))
+    ranked = {cat: sorted(items, key=lambda x: (len(json.dumps(x[2]["schema"])), x[1]))
+              for cat, items in by_cat.items()}
+    if per_category is not None:
+        ranked = {cat: items[:per_category] for cat, items in ranked.items()}
+    cats = [c for c in PRIORITY if c in ranked] + sorted(c for c in ranked if c not in PRIORITY)
     out = []
-    for cat in sorted(by_cat):
-        items = sorted(by_cat[cat], key=lambda x: (len(json.dumps(x[2]["schema"])), x[1]))
-        out += items if per_category is None else items[:per_category]
+    for i in range(max(len(v) for v in ranked.values())):  # round robin: a time budget still sees every category
+        out += [ranked[c][i] for c in cats if i < len(ranked[c])]
     return out
 
 

@@ -277,8 +277,11 @@ class _Rewriter:
             return
         lo = node.get("minimum", node.get("exclusiveMinimum"))
         if not (isinstance(lo, (int, float)) and lo >= 0):
-            del node["multipleOf"]
-            self.relax("multipleOf", where, "dropped (llguidance blocks negative multiples)")
+            k = node.pop("multipleOf")
+            node["allOf"] = [*node.get("allOf", []), {"anyOf": [{"minimum": 0, "multipleOf": k},
+                                                                {"exclusiveMaximum": 0}]}]
+            self.relax("multipleOf", where, "enforced for non-negative numbers only (llguidance blocks negative "
+                                            "multiples)")
 
     def _drop(self, node: dict[str, Any], where: str) -> None:
         for kw in self.drop:
@@ -525,7 +528,7 @@ def _names_regex(names: Any) -> str | None:
 
 
 def _regex_ok(pattern: str) -> bool:
-    if re.search(r"\(\?[=!<]|\\[1-9]|\\k<|\(\?<[=!]|\\[pP]\{", pattern):
+    if re.search(r"\(\?[=!<]|\\[1-9]|\\k<|\(\?<[=!]", pattern):
         return False
     err = compile_error({"type": "string", "pattern": pattern})
     return err is None
