@@ -194,3 +194,20 @@ def test_spec_cache_reuses_specs() -> None:
     cache.get({"type": "json_object"}, None, None)
     cache.get(None, r"\d", None)
     assert cache.get(RF, None, None) is not a  # evicted
+
+
+def test_metadata_carries_no_output_content() -> None:
+    plan = plan_for(OutputSpec.from_request(RF, None, None), Capabilities(structured="none"))
+    plan.prepare(req(), 0, None)
+    plan.check(completion(model="m", content='{"total": "secret-value-123"}'))
+    assert "secret-value-123" not in json.dumps(plan.metadata())
+
+
+def test_existing_system_message_gets_the_instruction_appended() -> None:
+    plan = plan_for(OutputSpec.from_request(RF, None, None), Capabilities(structured="none"))
+    r = ChatRequest(model="m", messages=[{"role": "system", "content": "You are terse."},
+                                         {"role": "user", "content": "Bill?"}])
+    sent, _ = plan.prepare(r, 0, None)
+    assert len(sent.messages) == 2 and sent.messages[0].text().startswith("You are terse.")
+    assert '"currency"' in sent.messages[0].text()
+    assert r.messages[0].content == "You are terse."  # the caller's request is not modified
