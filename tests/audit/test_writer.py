@@ -144,3 +144,24 @@ async def test_write_after_close_fails_fast(store_factory) -> None:
     await auditor.aclose()
     with pytest.raises(ServiceUnavailable):
         await asyncio.wait_for(auditor.write(AuditRecord(request_id="b")), timeout=5)
+
+
+async def test_inline_auditor_for_sqlite_normal(tmp_path) -> None:
+    from fedinf.audit import SqliteAuditStore
+
+    auditor = Auditor(lambda: SqliteAuditStore(tmp_path / "a.db", synchronous="NORMAL"), inline=True)
+    receipts = await asyncio.gather(*(auditor.write(AuditRecord(request_id=f"r{i}")) for i in range(200)))
+    assert sorted(r.seq for r in receipts) == list(range(1, 201)) and auditor.batches < 100
+    for i in range(20):  # one at a time too
+        await auditor.write(AuditRecord(request_id=f"s{i}"))
+    assert await auditor.read(lambda s: s.verify().ok)
+    await auditor.aclose()
+    assert SqliteAuditStore(tmp_path / "a.db").count() == 220
+
+
+async def test_build_auditor_inline_only_without_fsync(tmp_path) -> None:
+    base = default_config()
+    cfg = base.model_copy(update={"server": base.server.model_copy(update={"state_dir": str(tmp_path)})})
+    assert build_auditor(cfg)._inline is False  # FULL: commits wait on fsync, keep them off the loop
+    normal = cfg.model_copy(update={"audit": cfg.audit.model_copy(update={"sqlite_synchronous": "normal"})})
+    assert build_auditor(normal)._inline is True

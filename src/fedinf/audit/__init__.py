@@ -66,4 +66,6 @@ def build_auditor(config: "Config") -> Auditor | NullAuditor:
         return NullAuditor()
     hasher_for(settings)  # fail at startup, not at the first request, when the key is missing
     state_dir = config.server.state_dir
-    return Auditor(lambda: open_audit_store(settings, state_dir=state_dir), max_batch=settings.max_batch)
+    inline = (settings.store or "sqlite:").startswith("sqlite:") and settings.sqlite_synchronous == "normal"
+    return Auditor(lambda: open_audit_store(settings, state_dir=state_dir), max_batch=settings.max_batch,
+                   inline=inline)
