@@ -165,3 +165,24 @@ async def test_build_auditor_inline_only_without_fsync(tmp_path) -> None:
     assert build_auditor(cfg)._inline is False  # FULL: commits wait on fsync, keep them off the loop
     normal = cfg.model_copy(update={"audit": cfg.audit.model_copy(update={"sqlite_synchronous": "normal"})})
     assert build_auditor(normal)._inline is True
+
+
+def test_background_checkpoint_keeps_the_wal_bounded(tmp_path) -> None:
+    import time as _time
+
+    from fedinf.audit import SqliteAuditStore
+
+    store = SqliteAuditStore(tmp_path / "a.db", synchronous="NORMAL", background_checkpoint=True)
+    assert store.execute("PRAGMA wal_autocheckpoint") == [(0,)]
+    for i in range(300):
+        r = AuditRecord(request_id=f"r{i}")
+        store.append([(r.to_dict(), r.time)])
+    db = tmp_path / "a.db"
+    for _ in range(50):  # within a few checkpoint intervals the pages land in the database file
+        if db.stat().st_size > 200_000:
+            break
+        _time.sleep(0.1)
+    assert db.stat().st_size > 200_000
+    store.close()
+    reader = SqliteAuditStore(db)
+    assert reader.count() == 300 and reader.verify().ok

@@ -45,14 +45,15 @@ def hasher_for(settings: "AuditSettings") -> Hasher:
 
 
 def open_audit_store(settings: "AuditSettings", *, state_dir: str | Path = ".fedinf",
-                     check_same_thread: bool = True) -> AuditStore:
-    """Open (and migrate) the store named by ``settings.store`` (default: ``state_dir/audit.db``)."""
+                     check_same_thread: bool = True, writer: bool = False) -> AuditStore:
+    """Open (and migrate) the store named by ``settings.store`` (default: ``state_dir/audit.db``).
+    ``writer``: the long-lived appending store (SQLite: WAL checkpoints move to a background thread)."""
     url = parse_store_url(settings.store or "sqlite:///audit.db", base_dir=state_dir)
     hasher = hasher_for(settings)
     if url.kind == "sqlite":
         assert url.path is not None
         return SqliteAuditStore(url.path, hasher=hasher, synchronous=settings.sqlite_synchronous,
-                                check_same_thread=check_same_thread)
+                                check_same_thread=check_same_thread, background_checkpoint=writer)
     from fedinf.audit.pg import PostgresAuditStore
 
     assert url.dsn is not None
@@ -67,5 +68,5 @@ def build_auditor(config: "Config") -> Auditor | NullAuditor:
     hasher_for(settings)  # fail at startup, not at the first request, when the key is missing
     state_dir = config.server.state_dir
     inline = (settings.store or "sqlite:").startswith("sqlite:") and settings.sqlite_synchronous == "normal"
-    return Auditor(lambda: open_audit_store(settings, state_dir=state_dir), max_batch=settings.max_batch,
+    return Auditor(lambda: open_audit_store(settings, state_dir=state_dir, writer=True), max_batch=settings.max_batch,
                    inline=inline)

@@ -14,7 +14,9 @@ lock before the head is read, so the chain stays linear.
 
 from __future__ import annotations
 
+import logging
 import sqlite3
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterator, Protocol
@@ -22,6 +24,8 @@ from typing import Any, Iterator, Protocol
 from fedinf.audit.chain import COLUMNS, GENESIS, ChainedRow, Hasher, link
 from fedinf.audit.db import sqlite_connect, sqlite_migrate
 from fedinf.audit.verify import VerifyReport, verify_rows
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True, slots=True)
@@ -122,11 +126,19 @@ class SqliteAuditStore:
     """The embedded audit store (see the module docstring for the durability contract)."""
 
     def __init__(self, path: str | Path, *, hasher: Hasher | None = None, synchronous: str = "FULL",
-                 check_same_thread: bool = True) -> None:
+                 check_same_thread: bool = True, background_checkpoint: bool = False) -> None:
+        """``background_checkpoint``: the appending connection never checkpoints the WAL itself (a checkpoint
+        fsyncs the database file and would stall that commit); a daemon thread with its own connection does it
+        every second instead. Use it for the long-lived writer."""
         self.path = Path(path)
         self.hasher = hasher or Hasher()
         self._conn = sqlite_connect(self.path, synchronous=synchronous, check_same_thread=check_same_thread)
         sqlite_migrate(self._conn, SQLITE_MIGRATIONS)
+        self._checkpointer: _Checkpointer | None = None
+        if background_checkpoint:
+            self._conn.execute("PRAGMA wal_autocheckpoint=0")
+            self._conn.execute("PRAGMA journal_size_limit=67108864")  # shrink the WAL file back after a spike
+            self._checkpointer = _Checkpointer(self.path, synchronous)
 
     def append(self, bodies: list[tuple[dict[str, Any], float]]) -> list[ChainedRow]:
         c = self._conn
@@ -184,4 +196,32 @@ class SqliteAuditStore:
         return self._conn.execute(sql, args).fetchall()
 
     def close(self) -> None:
+        if self._checkpointer is not None:
+            self._checkpointer.stop()
         self._conn.close()
+
+
+class _Checkpointer:
+    """Checkpoints a WAL database from its own thread and connection (PASSIVE: never blocks the writer)."""
+
+    def __init__(self, path: Path, synchronous: str, interval_s: float = 1.0) -> None:
+        self._path, self._sync, self._interval = path, synchronous, interval_s
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, name="fedinf-audit-checkpoint", daemon=True)
+        self._thread.start()
+
+    def _loop(self) -> None:
+        conn = sqlite_connect(self._path, synchronous=self._sync)
+        try:
+            while not self._stop.wait(self._interval):
+                try:
+                    conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
+                except sqlite3.Error as exc:  # keep trying: a missed checkpoint only lets the WAL grow
+                    log.warning("audit WAL checkpoint failed: %s", exc)
+            conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
+        finally:
+            conn.close()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=30)
