@@ -95,14 +95,14 @@ def throughput_table(records: list[dict], stream: bool) -> str:
     rows = []
     for c in _concs(records, stream):
         cells = {t: cell(records, t, c, stream) for t in names}
-        row: list[object] = [c] + [f"{fmt(cells[t]['rps'], 0)} (±{fmt(cells[t]['rps_spread'] * 50, 0)}%)"
+        row: list[object] = [c] + [f"{fmt(cells[t]['rps'], 0)} (±{fmt(cells[t]['rps_spread'] * 50, 0, '%')})"
                                    for t in names]
         if "litellm" in names:
-            row.append(fmt(ratio(cells[primary(records)]["rps"], cells["litellm"]["rps"]), 1) + "x")
+            row.append(fmt(ratio(cells[primary(records)]["rps"], cells["litellm"]["rps"]), 1, "x"))
         rows.append(row)
     best: list[object] = ["**max**"] + [f"**{fmt(max_rps(records, t, stream)[0], 0)}**" for t in names]
     if "litellm" in names:
-        best.append(f"**{fmt(ratio(max_rps(records, primary(records), stream)[0], max_rps(records, 'litellm', stream)[0]), 1)}x**")
+        best.append(f"**{fmt(ratio(max_rps(records, primary(records), stream)[0], max_rps(records, 'litellm', stream)[0]), 1, 'x')}**")
     rows.append(best)
     heads = ["concurrency"] + [f"{_label(t)} req/s" for t in names] + ([f"{primary(records)} / LiteLLM"] if "litellm" in names else [])
     return results.table(heads, rows)
@@ -140,17 +140,18 @@ def goals(records: list[dict], rss: dict[str, tuple[float, float, float]], name:
 
     lat_ok = None if math.isnan(lit1) or math.isnan(f1) else f1 <= lit1 / GOAL_LATENCY_FACTOR
     thr = ratio(f_max, l_max)
+    ms = " ms"
     return [
-        f"- added p50 at concurrency 1: {name} {fmt(f1, 3)} ms vs LiteLLM {fmt(lit1, 2)} ms "
-        f"(goal: at most 1/{GOAL_LATENCY_FACTOR} of LiteLLM's = {fmt(lit1 / GOAL_LATENCY_FACTOR, 2)} ms): "
-        f"**{verdict(lat_ok)}** (ratio {fmt(ratio(lit1, f1), 1)}x)",
-        f"- max sustained req/s: {name} {fmt(f_max, 0)} vs LiteLLM {fmt(l_max, 0)} "
-        f"(goal: at least {GOAL_THROUGHPUT_FACTOR}x): **{verdict(None if math.isnan(thr) else thr >= GOAL_THROUGHPUT_FACTOR)}** "
-        f"(ratio {fmt(thr, 1)}x)",
-        f"- {name} peak RSS serving one remote backend: {fmt(peak, 0)} MB (goal: under {GOAL_RSS_MB} MB): "
+        f"- added p50 at concurrency 1: {name} {fmt(f1, 3, ms)} vs LiteLLM {fmt(lit1, 2, ms)} "
+        f"(goal: at most 1/{GOAL_LATENCY_FACTOR} of LiteLLM's = {fmt(lit1 / GOAL_LATENCY_FACTOR, 2, ms)}): "
+        f"**{verdict(lat_ok)}** (ratio {fmt(ratio(lit1, f1), 1, 'x')})",
+        f"- max sustained req/s: {name} {fmt(f_max, 0)} vs LiteLLM {fmt(l_max, 0)} (goal: at least "
+        f"{GOAL_THROUGHPUT_FACTOR}x): **{verdict(None if math.isnan(thr) else thr >= GOAL_THROUGHPUT_FACTOR)}** "
+        f"(ratio {fmt(thr, 1, 'x')})",
+        f"- {name} peak RSS serving one remote backend: {fmt(peak, 0, ' MB')} (goal: under {GOAL_RSS_MB} MB): "
         f"**{verdict(None if math.isnan(peak) else peak < GOAL_RSS_MB)}**",
-        f"- CPU per non-streamed request: {name} {fmt(f_cpu, 3)} ms vs LiteLLM {fmt(l_cpu, 2)} ms "
-        f"(ratio {fmt(ratio(l_cpu, f_cpu), 1)}x; the figure least affected by other load on the machine)",
+        f"- CPU per non-streamed request: {name} {fmt(f_cpu, 3, ms)} vs LiteLLM {fmt(l_cpu, 2, ms)} "
+        f"(ratio {fmt(ratio(l_cpu, f_cpu), 1, 'x')}; the figure least affected by other load on the machine)",
     ]
 
 
