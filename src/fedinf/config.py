@@ -132,9 +132,11 @@ class Retries(_Strict):
     max_attempts: int = Field(default=3, ge=1, description="Attempts per request, replicas and fallbacks included.")
     backoff_base_ms: float = Field(default=25.0, ge=0, description="Full-jitter backoff base.")
     backoff_cap_ms: float = Field(default=250.0, ge=0, description="Full-jitter backoff cap.")
-    budget_ratio: float = Field(default=0.2, ge=0, le=1, description="Retries and hedges in flight may be at most "
-                                "this share of active requests ...")
-    budget_min: int = Field(default=3, ge=0, description="... or this many, whichever is larger.")
+    budget_ratio: float = Field(default=0.2, ge=0, le=1, description="Retry budget: a retry is sent while retries "
+                                "in flight are under this share of requests in flight (or `budget_min`), or while the "
+                                "retries of the last 10 s are under this share of that time's requests. Hedges have a "
+                                "budget of the same size of their own.")
+    budget_min: int = Field(default=3, ge=0, description="Retries (and hedges) always allowed in flight.")
 
 
 class Breaker(_Strict):

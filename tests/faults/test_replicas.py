@@ -220,8 +220,8 @@ reliability:
             metrics = (await gw.get("/metrics"))[1]
             assert 'fedinf_hedges_total{model="fastm",outcome="won"} 8.0' in metrics
 
-            # hedges take retry-budget slots: 12 at once, budget max(3, 20% of 12) = 3 in flight, one of them kept
-            # for retries, so only some are hedged (a slot frees when a hedge answers); the others wait
+            # hedges have a budget: 12 at once, max(3, 20% of 12) = 3 hedges in flight, so only some are hedged (a
+            # slot frees when a hedge answers); the others wait for their first attempt
             together = await burst(gw, 12, idempotent=True)
             assert all(r.status == 200 for r in together)
             n_hedged = sum(1 for r in together if r.headers.get("x-fedinf-hedged"))

@@ -55,6 +55,31 @@ def test_retry_budget_is_a_share_of_active_requests_with_a_minimum() -> None:
     assert [small.try_acquire() for _ in range(4)] == [True, True, True, False]
 
 
+def test_retry_budget_also_admits_a_share_of_recent_requests() -> None:
+    clock = Clock()
+    budget = RetryBudget(ratio=0.2, minimum=3, clock=clock)
+    for _ in range(100):  # 100 requests started (and finished) in the last seconds
+        budget.enter()
+        budget.leave()
+    held = [budget.try_acquire() for _ in range(25)]
+    assert held.count(True) == 20, "20% of the recent requests may retry, even past the in-flight minimum"
+    clock.t += 11  # the window moved on: no recent requests, 20 retries still in flight
+    assert not budget.try_acquire()
+    for _ in range(20):
+        budget.release()
+    assert budget.try_acquire(), "the in-flight minimum always allows a few"
+
+
+def test_hedges_have_their_own_budget() -> None:
+    budget = RetryBudget(ratio=0.2, minimum=3)
+    for _ in range(10):
+        budget.enter()
+    assert [budget.try_acquire_hedge() for _ in range(4)] == [True, True, True, False]
+    assert budget.try_acquire(), "hedges in flight do not use up the retries' room"
+    budget.release_hedge()
+    assert budget.try_acquire_hedge()
+
+
 def test_outlier_ejection_grows_and_respects_the_share() -> None:
     policy = OutlierDetection(consecutive_failures=3, base_ejection_s=10, max_ejection_s=25, max_ejected_share=0.5)
     states = [OutlierState() for _ in range(3)]

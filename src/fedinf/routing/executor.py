@@ -10,7 +10,8 @@ Rules it guarantees:
   (:mod:`fedinf.routing.retry`), and a retry that calls an endpoint that already failed for this request first
   waits a full-jitter backoff (moving on to a fresh endpoint does not wait); a non-retryable failure stops at once;
 - a stream is retried only before its first chunk reached the caller; later failures become ``StreamInterrupted``;
-- requests marked ``fedinf.idempotent`` on a route with ``hedge_after_ms`` are hedged (:mod:`fedinf.routing.hedge`);
+- requests marked ``fedinf.idempotent`` on a route with ``hedge_after_ms`` are hedged (:mod:`fedinf.routing.hedge`),
+  within a hedge budget of their own;
 - structured output is validated on every attempt; re-asks are bounded by the plan; the ``cascade`` strategy moves
   to the next eligible model exactly when the output fails its check (without re-asking the earlier, smaller models
   unless the request sets ``fedinf.max_reasks``);
@@ -271,11 +272,11 @@ class Executor:
                 p2 = r2.breaker.acquire() if r2.breaker is not None else "call"
                 if p2 is None:
                     continue
-                if not self.pool.budget.try_acquire(reserve=1):  # a hedge never takes the last slot from retries
+                if not self.pool.budget.try_acquire_hedge():
                     _release(r2, p2)
                     return None
                 run.sent += 1
-                return self._with_slot(self._tracked(run, t2, r2, p2, "hedge"))
+                return self._with_hedge_slot(self._tracked(run, t2, r2, p2, "hedge"))
             return None
 
         race: Race[Result] = Race(primary, backup, delay, _discard)
@@ -291,11 +292,11 @@ class Executor:
             return None
         return self.pool.hedge_delay_s(target.model_id, route.hedge_after_ms)
 
-    async def _with_slot(self, coro: Any) -> Result:
+    async def _with_hedge_slot(self, coro: Any) -> Result:
         try:
             return await coro
         finally:
-            self.pool.budget.release()
+            self.pool.budget.release_hedge()
 
     # ------------------------------------------------------------------ one attempt, with bookkeeping
 
