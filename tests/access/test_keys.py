@@ -178,3 +178,19 @@ async def test_redis_down_fails_closed() -> None:
         await lim.admit(Principal(key_id="k", tenant="t", limits=Limits(requests_per_minute=5)))
     assert ei.value.code == "limits_unavailable"
     await lim.aclose()
+
+
+async def test_postgres_store_reconnects(key_store) -> None:
+    if not isinstance(key_store, __import__("fedinf.access", fromlist=["x"]).PostgresAccessStore):
+        pytest.skip("connection loss is a PostgreSQL concern")
+    import psycopg
+
+    rec, secret = new_key(tenant="acme")
+    key_store.insert_key(rec)
+    pid = key_store._all("SELECT pg_backend_pid()")[0][0]
+    with psycopg.connect(key_store.url, autocommit=True) as conn:
+        conn.execute("SELECT pg_terminate_backend(%s)", (pid,))
+    assert key_store.get_key(rec.key_id)[0].key_id == rec.key_id  # read: reconnected transparently
+    rec2, _ = new_key(tenant="acme")
+    key_store.insert_key(rec2)
+    assert len(key_store.list_keys()) == 2

@@ -186,3 +186,19 @@ def test_background_checkpoint_keeps_the_wal_bounded(tmp_path) -> None:
     store.close()
     reader = SqliteAuditStore(db)
     assert reader.count() == 300 and reader.verify().ok
+
+
+async def test_reader_reopens_after_connection_loss(store_factory) -> None:
+    if store_factory.kind != "postgres":
+        pytest.skip("connection loss is a PostgreSQL concern")
+    import psycopg
+
+    auditor = Auditor(store_factory)
+    await auditor.write(AuditRecord(request_id="a"))
+    pid = (await auditor.read(lambda s: s.execute("SELECT pg_backend_pid()")))[0][0]
+    with psycopg.connect(store_factory.url, autocommit=True) as conn:
+        conn.execute("SELECT pg_terminate_backend(%s)", (pid,))
+    with pytest.raises(Exception):
+        await auditor.read(lambda s: s.count())
+    assert await auditor.read(lambda s: s.count()) == 1
+    await auditor.aclose()

@@ -215,14 +215,33 @@ class PostgresAccessStore(_SqlAccessStore):
         super().__init__()
         self.schema = check_ident(schema)
         self._prefix = f"{self.schema}."
+        self._dsn = dsn
         self._conn = pg_connect(dsn)
         pg_migrate(self._conn, self.schema, [(v, [s.replace("{t}", "{s}.").replace("{i}", "") for s in stmts])
                                              for v, stmts in MIGRATIONS], lock_id=0x6665_6462)
 
+    def _alive(self) -> None:
+        """Reconnect when the server closed the connection (restart, failover, idle timeout)."""
+        if self._conn.closed or self._conn.broken:
+            self._conn = pg_connect(self._dsn)
+
+    def _all(self, sql: str, args: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
+        import psycopg
+
+        with self._lock:
+            self._alive()
+            try:
+                return list(self._conn.execute(self._sql(sql), args).fetchall())
+            except psycopg.OperationalError:  # died since the check: reads are safe to retry once
+                self._alive()
+                return list(self._conn.execute(self._sql(sql), args).fetchall())
+
     @contextmanager
     def _tx(self) -> Iterator[None]:
-        with self._lock, self._conn.transaction():
-            yield
+        with self._lock:
+            self._alive()
+            with self._conn.transaction():
+                yield
 
     def _serialize_bootstrap(self) -> None:
         self._conn.execute("SELECT pg_advisory_xact_lock(%s)", (0x6665_6463,))

@@ -168,7 +168,15 @@ class Auditor:
         def call() -> T:  # runs in the reader thread, so opening the reader once needs no lock
             if self._reader is None:
                 self._reader = self._factory()
-            return fn(self._reader)
+            try:
+                return fn(self._reader)
+            except Exception:  # the connection may be dead: reopen on the next call
+                reader, self._reader = self._reader, None
+                try:
+                    reader.close()
+                except Exception:  # noqa: BLE001 - it is being discarded
+                    pass
+                raise
         return await loop.run_in_executor(self._reader_executor, call)
 
     async def aclose(self) -> None:
