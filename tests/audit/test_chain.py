@@ -259,3 +259,17 @@ def test_migration_2_backfills_tokens_on_an_old_trail(store_factory) -> None:
     assert upgraded.verify().ok
     assert upgraded.tokens_used("k1", 0) == sum(10 + i + 5 for i in range(1, 7) if i % 3 == 1)
     assert upgraded.tokens_used("k1", 1_790_000_000.0 + 5) == 0
+
+
+def test_incremental_verify_from_an_anchor(store_factory) -> None:
+    store = store_factory()
+    fill(store, 20)
+    mid = store.query(AuditQuery(after_seq=9, limit=1))[0]  # record 10, verified "earlier"
+    report = store.verify(start=(10, mid["hash"]))
+    assert report.ok and report.records == 11 and report.first_seq == 10
+    store.execute(_sql(store, "UPDATE {T} SET status = 500 WHERE seq = 15"))
+    assert kinds(store.verify(start=(10, mid["hash"]))) == [(15, "edited")]
+    store.execute(_sql(store, "UPDATE {T} SET tenant = 'x' WHERE seq = 3"))  # before the anchor: not looked at
+    assert (3, "edited") not in kinds(store.verify(start=(10, mid["hash"])))
+    assert (3, "edited") in kinds(store.verify())
+    assert kinds(store.verify(start=(10, "f" * 64)))[0] == (10, "rewritten")

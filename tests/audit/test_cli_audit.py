@@ -53,6 +53,13 @@ def test_audit_commands(tmp_path) -> None:
     lines = [json.loads(x) for x in out.splitlines()]
     assert len(lines) == 30 and all("hash" in x for x in lines)
 
+    code, out = run("audit", "verify", "--json", "--store", store)
+    head = json.loads(out)
+    code, out = run("audit", "verify", "--from", f"{head['head_seq']}:{head['head_hash']}", "--store", store)
+    assert code == 0 and "1 record(s)" in out
+    code, out = run("audit", "verify", "--from", "nonsense", "--store", store)
+    assert code == 2
+
     SqliteAuditStore(path).execute("UPDATE audit_records SET tenant = 'x' WHERE seq = 4")
     code, out = run("audit", "verify", "--json", "--store", store)
     assert code == 1

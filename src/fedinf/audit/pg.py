@@ -65,8 +65,8 @@ class PostgresAuditStore:
         seq, h = self._conn.execute(f"SELECT seq, hash FROM {self.schema}.audit_head WHERE id = 1").fetchone()
         return int(seq), h
 
-    def iter_rows(self, *, page: int = 2000) -> Iterator[tuple[Any, ...]]:
-        last = -1
+    def iter_rows(self, *, page: int = 2000, after_seq: int = -1) -> Iterator[tuple[Any, ...]]:
+        last = after_seq
         while True:
             rows = self._conn.execute(
                 f"SELECT {_COLS} FROM {self.schema}.audit_records WHERE seq > %s ORDER BY seq LIMIT %s",
@@ -90,12 +90,14 @@ class PostgresAuditStore:
         return int(self._conn.execute(f"SELECT COALESCE(SUM(tokens), 0) FROM {self.schema}.audit_records "
                                       "WHERE key_id = %s AND ts >= %s", (key_id, since)).fetchone()[0])
 
-    def verify(self, anchors: dict[int, str] | None = None) -> VerifyReport:
+    def verify(self, anchors: dict[int, str] | None = None,
+               start: tuple[int, str] | None = None) -> VerifyReport:
         """Verify the chain in one REPEATABLE READ snapshot, so concurrent appends do not look like a truncation."""
         with self._conn.transaction():
             self._conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
             head = self.head()
-            return verify_rows(self.iter_rows(), head, self.hasher, anchors)
+            rows = self.iter_rows(after_seq=start[0] - 1 if start else -1)
+            return verify_rows(rows, head, self.hasher, anchors, start)
 
     def execute(self, sql: str, args: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
         """Run raw SQL (``{s}`` = schema; tests and tooling only: this is how tampering is simulated)."""

@@ -90,11 +90,12 @@ class AuditStore(Protocol):
 
     def append(self, bodies: list[tuple[dict[str, Any], float]]) -> list[ChainedRow]: ...
     def head(self) -> tuple[int, str]: ...
-    def iter_rows(self, *, page: int = 2000) -> Iterator[tuple[Any, ...]]: ...
+    def iter_rows(self, *, page: int = 2000, after_seq: int = -1) -> Iterator[tuple[Any, ...]]: ...
     def query(self, q: AuditQuery) -> list[dict[str, Any]]: ...
     def count(self) -> int: ...
     def tokens_used(self, key_id: str, since: float) -> int: ...
-    def verify(self, anchors: dict[int, str] | None = None) -> VerifyReport: ...
+    def verify(self, anchors: dict[int, str] | None = None,
+               start: tuple[int, str] | None = None) -> VerifyReport: ...
     def close(self) -> None: ...
 
 
@@ -159,8 +160,8 @@ class SqliteAuditStore:
         seq, h = self._conn.execute("SELECT seq, hash FROM audit_head WHERE id = 1").fetchone()
         return int(seq), h
 
-    def iter_rows(self, *, page: int = 2000) -> Iterator[tuple[Any, ...]]:
-        last = -1
+    def iter_rows(self, *, page: int = 2000, after_seq: int = -1) -> Iterator[tuple[Any, ...]]:
+        last = after_seq
         while True:
             rows = self._conn.execute(f"SELECT {_COLS} FROM audit_records WHERE seq > ? ORDER BY seq LIMIT ?",
                                       (last, page)).fetchall()
@@ -183,11 +184,13 @@ class SqliteAuditStore:
         return int(self._conn.execute("SELECT COALESCE(SUM(tokens), 0) FROM audit_records WHERE key_id = ? AND "
                                       "ts >= ?", (key_id, since)).fetchone()[0])
 
-    def verify(self, anchors: dict[int, str] | None = None) -> VerifyReport:
+    def verify(self, anchors: dict[int, str] | None = None,
+               start: tuple[int, str] | None = None) -> VerifyReport:
         """Verify the whole chain inside one read transaction (a consistent snapshot while writers go on)."""
         self._conn.execute("BEGIN")
         try:
-            return verify_rows(self.iter_rows(), self.head(), self.hasher, anchors)
+            rows = self.iter_rows(after_seq=start[0] - 1 if start else -1)
+            return verify_rows(rows, self.head(), self.hasher, anchors, start)
         finally:
             self._conn.execute("COMMIT")
 

@@ -92,16 +92,22 @@ def _check_body(report: VerifyReport, row: dict[str, Any], hasher: Hasher) -> No
 
 
 def verify_rows(rows: Iterable[tuple[Any, ...]], head: tuple[int, str], hasher: Hasher,
-                anchors: dict[int, str] | None = None) -> VerifyReport:
+                anchors: dict[int, str] | None = None, start: tuple[int, str] | None = None) -> VerifyReport:
     """Walk ``rows`` (tuples in :data:`COLUMNS` order, ascending ``seq``) against the chain ``head``.
 
     ``anchors`` maps seq -> hash values recorded elsewhere earlier (e.g. the head hash printed by a previous
     ``fedinf audit verify``): a record whose hash differs, or that is gone, was rewritten since — this catches even a
     consistently rebuilt chain without an HMAC key.
+
+    ``start`` = (seq, hash): an incremental check. Records before ``seq`` are trusted (verified earlier), ``rows``
+    must begin at ``seq``, and that record must still carry ``hash``.
     """
     report = VerifyReport(head_seq=head[0], head_hash=head[1], keyed=hasher.keyed)
     pending = dict(anchors or {})
     expected_seq, prev_hash = 1, GENESIS
+    if start is not None:
+        pending[start[0]] = start[1]
+        expected_seq, prev_hash = start[0], None  # type: ignore[assignment]
     recent: OrderedDict[str, int] = OrderedDict({GENESIS: 0})
     for tup in rows:
         row = dict(zip(COLUMNS, tup))
@@ -116,7 +122,7 @@ def verify_rows(rows: Iterable[tuple[Any, ...]], head: tuple[int, str], hasher: 
                        if seq - 1 > first else f"record {first} is missing (deleted) before record {seq}")
         elif seq < expected_seq:
             report.add(seq, "inserted", f"record {seq} appears again after record {expected_seq - 1} (inserted)")
-        elif row["prev_hash"] != prev_hash:
+        elif prev_hash is not None and row["prev_hash"] != prev_hash:
             back = recent.get(row["prev_hash"])
             if back is not None and back < seq - 1:
                 report.add(back + 1, "inserted", f"records {back + 1}..{seq - 1} were inserted: record {seq} links "

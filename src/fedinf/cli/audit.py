@@ -175,21 +175,18 @@ def verify(
     anchor: list[str] = typer.Option([], "--anchor", help=(
         "SEQ:HASH recorded earlier (e.g. the head printed by a previous verify); repeatable. Catches a chain "
         "rebuilt from that point on even without an HMAC key.")),
+    start: Optional[str] = typer.Option(None, "--from", help=(
+        "SEQ:HASH of a record verified earlier (an anchor): check only from there on (fast on large trails).")),
     as_json: bool = typer.Option(False, "--json", help="Print the report as JSON."),
     config: Optional[Path] = CONFIG_OPTION,
     store_url: Optional[str] = STORE_OPTION,
 ) -> None:
     """Check the hash chain: every edited, inserted or deleted record is reported with where. Exit 1 if any."""
-    anchors: dict[int, str] = {}
-    for a in anchor:
-        seq, _, h = a.partition(":")
-        if not seq.isdigit() or len(h) != 64:
-            err_console.print(f"[red]error:[/red] --anchor {a!r}: expected SEQ:HASH (64 hex characters)")
-            raise typer.Exit(2)
-        anchors[int(seq)] = h.lower()
+    anchors = dict(_anchor(a, "--anchor") for a in anchor)
+    begin = _anchor(start, "--from") if start else None
     store = _store(config, store_url)
     t0 = time.perf_counter()
-    report = store.verify(anchors)
+    report = store.verify(anchors, begin)
     took = time.perf_counter() - t0
     store.close()
     if as_json:
@@ -209,3 +206,11 @@ def verify(
         console.print(table)
     if not report.ok:
         raise typer.Exit(1)
+
+
+def _anchor(text: str, option: str) -> tuple[int, str]:
+    seq, _, h = text.partition(":")
+    if not seq.isdigit() or int(seq) < 1 or len(h) != 64:
+        err_console.print(f"[red]error:[/red] {option} {text!r}: expected SEQ:HASH (64 hex characters)")
+        raise typer.Exit(2)
+    return int(seq), h.lower()

@@ -14,7 +14,8 @@ Every endpoint needs an API key; keys and tenants need the ``admin`` role, the a
     GET    /admin/tenants/{name}              one tenant
     PUT    /admin/tenants/{name}              create/update: {description, log_content}
     GET    /admin/audit?key_id=&tenant=&model=&zone=&data_class=&since=&until=&outcome=&after_seq=&limit=&order=
-    GET    /admin/audit/verify?anchor=SEQ:HASH   chain verification report (anchors optional, repeatable)
+    GET    /admin/audit/verify?anchor=SEQ:HASH&from=SEQ:HASH   chain verification (anchors repeatable; from:
+                                              check incrementally from a record verified earlier)
     GET    /admin/audit/export?format=jsonl|csv&<filters>   streamed
 
 ``ctx`` is the Gateway (or any object) carrying the :class:`~fedinf.access.AccessControl` as ``access``,
@@ -188,13 +189,9 @@ def routes(ctx: Any) -> list[Route]:
 
     async def verify(request: Request) -> Response:
         await principal(request, "admin", "auditor")
-        anchors: dict[int, str] = {}
-        for a in request.query_params.getlist("anchor"):
-            seq, _, h = a.partition(":")
-            if not seq.isdigit() or len(h) != 64:
-                raise RequestError("anchor must be SEQ:HASH (64 hex characters)", code="invalid_value", param="anchor")
-            anchors[int(seq)] = h.lower()
-        report = await auditor().read(lambda s: s.verify(anchors))
+        anchors = dict(_anchor(a, "anchor") for a in request.query_params.getlist("anchor"))
+        begin = _anchor(request.query_params["from"], "from") if request.query_params.get("from") else None
+        report = await auditor().read(lambda s: s.verify(anchors, begin))
         return _json(report.to_dict())
 
     async def export(request: Request) -> Response:
@@ -243,3 +240,10 @@ def _audit_query(request: Request) -> AuditQuery:
                           limit=max(1, min(int(qp.get("limit", 100)), 1000)), descending=qp.get("order") == "desc")
     except ValueError as exc:
         raise RequestError(str(exc), code="invalid_value") from None
+
+
+def _anchor(text: str, param: str) -> tuple[int, str]:
+    seq, _, h = text.partition(":")
+    if not seq.isdigit() or int(seq) < 1 or len(h) != 64:
+        raise RequestError(f"{param} must be SEQ:HASH (64 hex characters)", code="invalid_value", param=param)
+    return int(seq), h.lower()
