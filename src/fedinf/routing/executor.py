@@ -30,7 +30,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from fedinf.backends.base import CallContext
-from fedinf.errors import (AllTargetsFailed, BackendError, BackendRejected, BackendTimeout, BackendUnavailable,
+from fedinf.errors import (AllTargetsFailed, BackendRejected, BackendTimeout, BackendUnavailable,
                            FedinfError, OutputValidationError, ServiceUnavailable, StreamInterrupted)
 from fedinf.protocol import ChatRequest
 from fedinf.routing.decide import Decision, Target
@@ -172,7 +172,7 @@ class Executor:
                 last = run.failures[-1][1] if run.failures else None
                 if (pass_sent and run.sent < policy.max_attempts and last is not None and retryable(last)
                         and self.clock() < run.deadline):
-                    cands.restart()
+                    cands.restart()  # another pass over the same eligible targets
                     pass_sent = 0
                     continue
                 break
@@ -185,49 +185,53 @@ class Executor:
                            BackendUnavailable(f"circuit breaker for {rep.name} is open", code="circuit_open"))
                 continue
             kind = "escalation" if run.escalate else ("retry" if run.sent else "first")
-            slot = False
-            if kind == "retry" and any(name == rep.name for name, _ in run.failures) \
-                    and not await self._backoff(run):  # back off before calling a failed endpoint again
-                _release(rep, permit)
-                self._skip(run, target, rep, "deadline", BackendTimeout("the request deadline passed before this attempt"))
+            gate = await self._gate(run, target, rep, permit, kind)
+            if gate is None:
                 break
-            if kind == "retry":
-                if not self.pool.budget.try_acquire():
-                    _release(rep, permit)
-                    self._skip(run, target, rep, "retry_budget_exhausted", BackendUnavailable(
-                        "retry budget exhausted: too many retries in flight across the gateway",
-                        code="retry_budget_exhausted"))
-                    break
-                slot = True
             try:
-                if self.clock() >= run.deadline:
-                    _release(rep, permit)
-                    self._skip(run, target, rep, "deadline",
-                               BackendTimeout("the request deadline passed before this attempt"))
-                    break
                 run.sent += 0 if kind == "escalation" else 1
                 pass_sent += 1
                 run.escalate = False
-                try:
-                    result = await self._maybe_hedged(run, cands, target, rep, permit, kind)
-                except OutputValidationError as exc:
-                    if run.decision.strategy != "cascade" or cands.at_last_target(target):
-                        _attach_attempts(exc, run.attempts)
-                        raise
-                    cands.skip_model()
-                    run.escalate = True  # cascade: the next eligible model, never outside the decision
-                    continue
-                except FedinfError as exc:
-                    if not retryable(exc):
-                        _attach_attempts(exc, run.attempts)
-                        raise
-                    continue
-                result.attempts = run.attempts
-                return result
+                result = await self._maybe_hedged(run, cands, target, rep, permit, kind)
+            except OutputValidationError as exc:
+                if run.decision.strategy != "cascade" or cands.at_last_target(target):
+                    _attach_attempts(exc, run.attempts)
+                    raise
+                cands.skip_model()
+                run.escalate = True  # cascade: the next eligible model, never outside the decision
+                continue
+            except FedinfError as exc:
+                if not retryable(exc):
+                    _attach_attempts(exc, run.attempts)
+                    raise
+                continue
             finally:
-                if slot:
+                if gate == "slot":
                     self.pool.budget.release()
+            result.attempts = run.attempts
+            return result
         raise self._failure(run)
+
+    async def _gate(self, run: _Run, target: Target, rep: Replica, permit: str, kind: str) -> str | None:
+        """Backoff, retry budget and deadline before an attempt: ``"slot"`` (a retry holding a budget slot),
+        ``"go"``, or ``None`` (not sent: recorded as skipped, the request stops here)."""
+        if kind == "retry" and any(name == rep.name for name, _ in run.failures) \
+                and not await self._backoff(run):  # back off before calling a failed endpoint again
+            _release(rep, permit)
+            self._skip(run, target, rep, "deadline", BackendTimeout("the request deadline passed before this attempt"))
+            return None
+        if self.clock() >= run.deadline:
+            _release(rep, permit)
+            self._skip(run, target, rep, "deadline", BackendTimeout("the request deadline passed before this attempt"))
+            return None
+        if kind != "retry":
+            return "go"
+        if not self.pool.budget.try_acquire():
+            _release(rep, permit)
+            self._skip(run, target, rep, "retry_budget_exhausted", BackendUnavailable(
+                "retry budget exhausted: too many retries across the gateway", code="retry_budget_exhausted"))
+            return None
+        return "slot"
 
     def _failure(self, run: _Run) -> FedinfError:
         failures = run.failures
