@@ -13,6 +13,7 @@ State changes come from the executor through :meth:`BackendPool.started` / :meth
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import logging
 import random
 import time
@@ -46,8 +47,9 @@ class Replica:
 
     @property
     def key(self) -> str:
-        """Stable identity across gateway processes (breaker sharing)."""
-        return f"{self.model_id}|{self.name}"
+        """Stable identity across gateway processes (breaker sharing): model, name and a digest of the URL."""
+        url = self.endpoint.url if self.endpoint is not None and self.endpoint.url else ""
+        return f"{self.model_id}|{self.name}|{hashlib.sha256(url.encode()).hexdigest()[:12]}"
 
     @property
     def healthy(self) -> bool:
@@ -104,7 +106,8 @@ class BackendPool:
             endpoints: list[Endpoint | None] = list(entry.spec.endpoints) or [None]
             reps = []
             for i, ep in enumerate(endpoints):
-                name = (ep.name if ep and ep.name else (ep.url if ep and ep.url else f"{mid}#{i}"))
+                # the name shows in headers, /readyz and metrics: never the URL (internal addresses stay inside)
+                name = ep.name if ep and ep.name else f"{mid}#{i}"
                 rep = Replica(mid, name, ep, create_backend(entry.spec, ep), ep.weight if ep else 1.0)
                 rep.breaker = CircuitBreaker(rep.key, policy.breaker)
                 reps.append(rep)
