@@ -99,25 +99,28 @@ def _parsed(data: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def routes(ctx: Any) -> list[Route]:
-    """The admin routes (relative to the ``/admin`` mount)."""
+class AdminAPI:
+    """The admin endpoints over ``ctx`` (see the module docstring)."""
 
-    async def principal(request: Request, *roles: str) -> Principal:
-        access = find_access(ctx)
+    def __init__(self, ctx: Any) -> None:
+        self.ctx = ctx
+
+    async def _principal(self, request: Request, *roles: str) -> Principal:
+        access = find_access(self.ctx)
         auth = request.headers.get("authorization") or request.headers.get("x-api-key")
         p = await access.authenticator.authenticate(auth)
         if roles:
             p.require_role(*roles)
         return p
 
-    async def whoami(request: Request) -> Response:
-        p = await principal(request)
+    async def whoami(self, request: Request) -> Response:
+        p = await self._principal(request)
         return _json({"key_id": p.key_id, "tenant": p.tenant, "name": p.name, "roles": sorted(p.roles),
                       "scopes": p.scopes.to_dict(), "limits": p.limits.to_dict()})
 
-    async def keys(request: Request) -> Response:
-        await principal(request, "admin")
-        access = find_access(ctx)
+    async def keys(self, request: Request) -> Response:
+        await self._principal(request, "admin")
+        access = find_access(self.ctx)
         if request.method == "GET":
             q = request.query_params
             recs = await access.list_keys(tenant=q.get("tenant"), include_inactive=q.get("all") in ("1", "true"))
@@ -131,9 +134,9 @@ def routes(ctx: Any) -> list[Route]:
             raise RequestError(str(exc), code="invalid_value") from None
         return _json({**rec.to_dict(), "secret": secret}, 201)
 
-    async def key(request: Request) -> Response:
-        await principal(request, "admin")
-        access = find_access(ctx)
+    async def key(self, request: Request) -> Response:
+        await self._principal(request, "admin")
+        access = find_access(self.ctx)
         key_id = request.path_params["key_id"]
         if request.method == "GET":
             return _json((await access.get_key(key_id)).to_dict())
@@ -142,23 +145,23 @@ def routes(ctx: Any) -> list[Route]:
         fields = _parsed(await _body(request, _PATCH_FIELDS))
         return _json((await access.update_key(key_id, **fields)).to_dict())
 
-    async def rotate(request: Request) -> Response:
-        await principal(request, "admin")
+    async def rotate(self, request: Request) -> Response:
+        await self._principal(request, "admin")
         data = await _body(request, {"grace_s"})
         try:
             grace = float(data.get("grace_s") or 0.0)
         except (TypeError, ValueError):
             raise RequestError("grace_s must be a number of seconds", code="invalid_value") from None
-        rec, secret = await find_access(ctx).rotate_key(request.path_params["key_id"], grace_s=grace)
+        rec, secret = await find_access(self.ctx).rotate_key(request.path_params["key_id"], grace_s=grace)
         return _json({**rec.to_dict(), "secret": secret}, 201)
 
-    async def tenants(request: Request) -> Response:
-        await principal(request, "admin")
-        return _json({"data": [t.to_dict() for t in await find_access(ctx).list_tenants()]})
+    async def tenants(self, request: Request) -> Response:
+        await self._principal(request, "admin")
+        return _json({"data": [t.to_dict() for t in await find_access(self.ctx).list_tenants()]})
 
-    async def tenant(request: Request) -> Response:
-        await principal(request, "admin")
-        access = find_access(ctx)
+    async def tenant(self, request: Request) -> Response:
+        await self._principal(request, "admin")
+        access = find_access(self.ctx)
         name = request.path_params["name"]
         if request.method == "GET":
             return _json((await access.get_tenant(name)).to_dict())
@@ -175,32 +178,32 @@ def routes(ctx: Any) -> list[Route]:
                    log_content=bool(data.get("log_content", cur.log_content)), created_at=cur.created_at)
         return _json((await access.upsert_tenant(t)).to_dict())
 
-    def auditor() -> Any:
-        a = getattr(ctx, "auditor", None)
+    def _auditor(self) -> Any:
+        a = getattr(self.ctx, "auditor", None)
         if a is None or not hasattr(a, "read"):
             raise ServiceUnavailable("the audit trail is not enabled on this server", code="audit_disabled")
         return a
 
-    async def audit(request: Request) -> Response:
-        await principal(request, "admin", "auditor")
+    async def audit(self, request: Request) -> Response:
+        await self._principal(request, "admin", "auditor")
         q = _audit_query(request)
-        recs = await auditor().read(lambda s: s.query(q))
+        recs = await self._auditor().read(lambda s: s.query(q))
         return _json({"data": recs, "next_after_seq": recs[-1]["seq"] if recs and not q.descending else None})
 
-    async def verify(request: Request) -> Response:
-        await principal(request, "admin", "auditor")
+    async def verify(self, request: Request) -> Response:
+        await self._principal(request, "admin", "auditor")
         anchors = dict(_anchor(a, "anchor") for a in request.query_params.getlist("anchor"))
         begin = _anchor(request.query_params["from"], "from") if request.query_params.get("from") else None
-        report = await auditor().read(lambda s: s.verify(anchors, begin))
+        report = await self._auditor().read(lambda s: s.verify(anchors, begin))
         return _json(report.to_dict())
 
-    async def export(request: Request) -> Response:
-        await principal(request, "admin", "auditor")
+    async def export(self, request: Request) -> Response:
+        await self._principal(request, "admin", "auditor")
         fmt = request.query_params.get("format", "jsonl")
         if fmt not in ("jsonl", "csv"):
             raise RequestError("format must be jsonl or csv", code="invalid_value", param="format")
         q = _audit_query(request)
-        aud = auditor()
+        aud = self._auditor()
 
         async def body() -> Any:  # page by page: memory stays flat however large the trail is
             if fmt == "csv":
@@ -218,17 +221,23 @@ def routes(ctx: Any) -> list[Route]:
         return StreamingResponse(body(), media_type=media,
                                  headers={"content-disposition": f'attachment; filename="audit.{fmt}"'})
 
+
+def routes(ctx: Any) -> list[Route]:
+    """The admin routes (relative to the ``/admin`` mount)."""
+    api = AdminAPI(ctx)
     return [
-        Route("/whoami", whoami, methods=["GET"]),
-        Route("/keys", keys, methods=["GET", "POST"]),
-        Route("/keys/{key_id}", key, methods=["GET", "PATCH", "DELETE"]),
-        Route("/keys/{key_id}/rotate", rotate, methods=["POST"]),
-        Route("/tenants", tenants, methods=["GET"]),
-        Route("/tenants/{name}", tenant, methods=["GET", "PUT"]),
-        Route("/audit", audit, methods=["GET"]),
-        Route("/audit/verify", verify, methods=["GET"]),
-        Route("/audit/export", export, methods=["GET"]),
+        Route("/whoami", api.whoami, methods=["GET"]),
+        Route("/keys", api.keys, methods=["GET", "POST"]),
+        Route("/keys/{key_id}", api.key, methods=["GET", "PATCH", "DELETE"]),
+        Route("/keys/{key_id}/rotate", api.rotate, methods=["POST"]),
+        Route("/tenants", api.tenants, methods=["GET"]),
+        Route("/tenants/{name}", api.tenant, methods=["GET", "PUT"]),
+        Route("/audit", api.audit, methods=["GET"]),
+        Route("/audit/verify", api.verify, methods=["GET"]),
+        Route("/audit/export", api.export, methods=["GET"]),
     ]
+
+
 
 
 def _audit_query(request: Request) -> AuditQuery:
