@@ -273,3 +273,12 @@ def test_incremental_verify_from_an_anchor(store_factory) -> None:
     assert (3, "edited") not in kinds(store.verify(start=(10, mid["hash"])))
     assert (3, "edited") in kinds(store.verify())
     assert kinds(store.verify(start=(10, "f" * 64)))[0] == (10, "rewritten")
+
+
+def test_fast_canonical_json_matches_stdlib() -> None:
+    from fedinf.audit.chain import canonical_json_stdlib
+
+    for i in range(12):
+        d = make_record(i, content={"messages": ["héllo <PERSON_1> \u2028 \"q\" \\ \n"], "pseudonymized": True}).to_dict()
+        d["seq"], d["prev_hash"] = i, GENESIS
+        assert canonical_json(d) == canonical_json_stdlib(d)
