@@ -125,3 +125,8 @@ def test_checks():
     assert lines_sum(["1", "2"], "10", names=("l", "net"), alt="3", alt_name="total").fields == ("l", "total")
     assert not lines_sum(["1", "2"], "10", names=("l", "net")).passed
     assert not date_order("2023-03-15", "2023-01-01", names=("bill_date", "due_date")).passed
+
+
+def test_issuer_fallback_skips_table_headers():
+    d = doc("Invoice INV/2023/03/0008\nDescription Quantity Unit Price Taxes Amount\nNorthwind Traders\n")
+    assert EXTRACTORS["issuer"](d).value == "Northwind Traders"

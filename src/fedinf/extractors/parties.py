@@ -34,6 +34,9 @@ BUYER = label_pattern([
     "factuuradres", "afleveradres", "klant", "t.a.v", "attn", "guest name", "billing address", "shipping address",
     "billing contact", "technical contact",
 ])
+_HEADER_WORDS = {"description", "quantity", "qty", "price", "amount", "total", "unit", "tax", "taxes", "rate", "item",
+                 "items", "vat", "discount", "disc", "menge", "preis", "betrag", "beschreibung", "omschrijving",
+                 "prijs", "bedrag", "désignation", "montant", "prix", "quantité"}
 _BARE_TO = re.compile(r"(?i)^\s*(to|an|à|aan|for)\s*:?\s*$")
 _CONNECTORS = {"&", "and", "und", "et", "en", "de", "van", "der", "den", "la", "le", "du", "of", "the", "-", "+",
                "for", "des", "di", "da", "y", "i"}
@@ -118,6 +121,9 @@ def issuer(doc: Document) -> Found | None:
     buyer = _buyer_lines(all_lines)
     for line in all_lines:
         text = line.text.strip()
+        words = {re.sub(r"[^\w]", "", w).lower() for w in text.split()}
+        if len(words & _HEADER_WORDS) >= 2:
+            continue  # a table header row, not a name
         if (text and line.index not in buyer and not _TITLE_LINE.match(text) and _looks_like_name(_clean(text))
                 and re.search(r"[A-Za-z]{3}", text) and not re.search(r"\d{3}", text)):
             name = _clean(text)
