@@ -44,6 +44,7 @@ class CircuitBreaker:
         self.opened = 0
         self.probes = 0
         self._window: deque[tuple[float, bool]] = deque()
+        self._failures = 0  # failures in _window, kept in step with it: record stays O(1) at any request rate
         self.pending_calls = 0
         self.pending_failures = 0
         self.publish_open_until: float | None = None
@@ -87,9 +88,9 @@ class CircuitBreaker:
         if self.state != "closed":
             return
         self._window.append((now, ok))
+        self._failures += 0 if ok else 1
         self._trim(now)
-        calls = len(self._window)
-        failures = sum(1 for _, good in self._window if not good)
+        calls, failures = len(self._window), self._failures
         if calls >= self.policy.min_calls and failures >= self.policy.failure_rate * calls:
             self._open(now)
 
@@ -103,14 +104,19 @@ class CircuitBreaker:
     def _trim(self, now: float) -> None:
         horizon = now - self.policy.window_s
         while self._window and self._window[0][0] < horizon:
-            self._window.popleft()
+            _, good = self._window.popleft()
+            self._failures -= 0 if good else 1
+
+    def _clear_window(self) -> None:
+        self._window.clear()
+        self._failures = 0
 
     def _open(self, now: float, until: float | None = None) -> None:
         self.state = "open"
         self.open_until = until if until is not None else now + self.policy.open_s
         self.opened += 1
         self.probes = 0
-        self._window.clear()
+        self._clear_window()
         self.publish_open_until = self.open_until
         log.warning("circuit breaker for %s opened until %.3f", self.name, self.open_until)
 
@@ -118,7 +124,7 @@ class CircuitBreaker:
         self.state = "closed"
         self.closed_at = self.clock()
         self.probes = 0
-        self._window.clear()
+        self._clear_window()
         log.info("circuit breaker for %s closed", self.name)
 
     def view(self) -> State:
@@ -134,7 +140,7 @@ class CircuitBreaker:
         now = self.clock()
         if remote_open_until is not None and remote_open_until > now and remote_open_until > self.open_until + 1e-3:
             self.state, self.open_until, self.probes = "open", remote_open_until, 0
-            self._window.clear()
+            self._clear_window()
             return
         if self.state != "closed" or now - self.closed_at < 2 * self.policy.window_s:
             return  # counts from before the last close are still in the shared window

@@ -364,8 +364,9 @@ class Executor:
                     attempts: list[Attempt], reask: int = 0) -> dict[str, Any]:
         t0 = self.clock()
         try:
-            result = await asyncio.wait_for(coro, timeout=max(0.001, ctx.deadline - t0))
-        except asyncio.TimeoutError:
+            async with asyncio.timeout(max(0.001, ctx.deadline - t0)):  # no extra Task, unlike wait_for on 3.11
+                result = await coro
+        except TimeoutError:
             attempts.append(Attempt(target.model_id, target.zone, replica.name, "backend_timeout",
                                     (self.clock() - t0) * 1000, reask))
             raise BackendTimeout(f"{target.model_id} did not answer within the request deadline") from None
@@ -501,10 +502,11 @@ async def _continue(first: dict[str, Any], iterator: AsyncIterator[dict[str, Any
             if remaining <= 0:
                 raise StreamInterrupted(f"{model_id} stream passed the request deadline")
             try:
-                chunk = await asyncio.wait_for(iterator.__anext__(), timeout=remaining)
+                async with asyncio.timeout(remaining):
+                    chunk = await iterator.__anext__()
             except StopAsyncIteration:
                 return
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 raise StreamInterrupted(f"{model_id} stream passed the request deadline") from None
             except StreamInterrupted:
                 raise
