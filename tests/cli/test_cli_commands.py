@@ -95,3 +95,11 @@ def test_help_lists_every_noun() -> None:
     result = runner.invoke(app, ["--help"])
     for noun in ("serve", "init", "config", "models", "route", "chat", "keys", "audit", "run"):
         assert noun in result.output
+
+
+def test_config_check_validates_tasks(tmp_path: Path) -> None:
+    path = tmp_path / "tasks.yaml"
+    path.write_text("zones:\n  z: {kind: onprem, clearance: restricted}\nmodels:\n  - {id: a, backend: fake, zone: z, "
+                    "license: MIT}\ntasks:\n  - {name: t1, colour: red}\n")
+    result = runner.invoke(app, ["config", "check", str(path)])
+    assert result.exit_code == 1 and "tasks[0]" in result.output and "colour" in result.output

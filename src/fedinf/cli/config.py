@@ -23,12 +23,15 @@ def check(path: Path = typer.Argument(..., help="The YAML file to check.")) -> N
         from fedinf.backends import backend_class
         for spec in cfg.models:
             backend_class(spec.backend)
+        from fedinf.tasks import TaskRegistry
+        tasks = TaskRegistry.from_config(cfg, base_dir=path.parent)
     except ConfigError as exc:
         for line in exc.errors:
             err_console.print(f"[red]error:[/red] {line}", highlight=False, soft_wrap=True)
         raise typer.Exit(1) from None
     blocked = [m for m in net.models.values() if not m.license.allowed]
-    console.print(f"{path}: OK - {len(cfg.zones)} zone(s), {len(cfg.models)} model(s), {len(cfg.routes)} route(s)")
+    console.print(f"{path}: OK - {len(cfg.zones)} zone(s), {len(cfg.models)} model(s), {len(cfg.routes)} route(s), "
+                  f"{len(tasks.names())} task(s)")
     for m in blocked:
         console.print(f"[yellow]warning:[/yellow] model {m.id} will not be served: license {m.spec.license} "
                       f"is {m.license.status} ({m.license.reason})", highlight=False)
