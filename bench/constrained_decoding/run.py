@@ -3,7 +3,7 @@
 1. Decode speed: for a few JSONSchemaBench schemas, the embedded SmolLM2 generates with fedinf's constraint
    (the plan's ``%llguidance`` grammar), then *unconstrained* on the same messages with ``max_tokens`` set to the
    constrained output's length and ``ignore_eos`` (same prompt, same output length). Pairs are interleaved and
-   repeated; llama.cpp's own ``timings`` give the decode time per token. Overhead = constrained / unconstrained - 1.
+   repeated (odd rounds time the constrained run after the unconstrained one); llama.cpp's own ``timings`` give the decode time per token. Overhead = constrained / unconstrained - 1.
 2. Constraint cost per token (MaskBench style): llguidance's mask + consume time along valid instances, compared
    with the unconstrained decode time per token - robust where the model's own speed is noisy.
 3. Compile time over the whole JSONSchemaBench dev sample: the fedinf path (schema IR + constraint + compile check)
@@ -133,6 +133,8 @@ def decode_pairs(server: Any, docs: list[tuple[str, str, dict]], *, rounds: int,
             if n < 8:
                 continue
             unc = chat(server, {"messages": msgs, "max_tokens": n, "temperature": 0, "ignore_eos": True})
+            if r % 2:  # odd rounds time the constrained run second (the first fixed its length): no order bias
+                con = chat(server, {"messages": msgs, "max_tokens": max_tokens, "temperature": 0, **extra})
             pairs.append({"schema": name, "round": r, "tokens": n, "unc_tokens": unc["timings"]["predicted_n"],
                           "con_ms_tok": con["timings"]["predicted_per_token_ms"],
                           "unc_ms_tok": unc["timings"]["predicted_per_token_ms"],

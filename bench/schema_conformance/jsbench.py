@@ -16,7 +16,7 @@ from collections import defaultdict
 from pathlib import Path
 from typing import Any
 
-from tokenwalk import Walker, compile_grammar
+from tokenwalk import BUDGET, VALID_BUDGET, Walker, compile_grammar
 
 from fedinf.errors import SchemaError
 from fedinf.structured.constraint import build_constraint
@@ -68,7 +68,8 @@ def run_bench(bench_dir: Path, tok: Any) -> dict[str, Any]:
             r["tests"] += 1
             r["valid_tests"] += valid
             r["validator_agree"] += verdict == valid
-            allowed = walker.accepts(t["data"], c.schema) if walker is not None else True
+            budget = VALID_BUDGET if valid else BUDGET
+            allowed = walker.accepts(t["data"], c.schema, budget=budget) if walker is not None else True
             if valid:
                 r["valid_allowed"] += allowed
                 if not allowed:

@@ -13,7 +13,8 @@ from typing import Any
 
 import llguidance
 
-BUDGET = 4000
+BUDGET = 4000  # search steps per instance; a valid instance gets VALID_BUDGET (a cut search counts as blocked)
+VALID_BUDGET = 60000
 
 
 def plain(value: Any) -> Any:
@@ -37,9 +38,10 @@ class Walker:
         self.item_sep, self.key_sep = item_sep, key_sep
         self.total = 0
         self.steps = 0
+        self.budget = BUDGET
         self._cache: dict[str, list[int]] = {}
 
-    def accepts(self, value: Any, schema: Any = None) -> bool:
+    def accepts(self, value: Any, schema: Any = None, *, budget: int = BUDGET) -> bool:
         """Walk ``value``; with ``schema`` (the compiled JSON schema) its keys are first tried in schema order."""
         if self.error:
             return False
@@ -49,6 +51,7 @@ class Walker:
             ordered = schema_order(value, schema, schema)
             if ordered != value or list(_keys(ordered)) != list(_keys(value)):
                 candidates.insert(0, ordered)
+        self.budget = budget
         for cand in candidates:
             self.m.reset()
             self.total = 0
@@ -59,7 +62,7 @@ class Walker:
 
     def _feed(self, text: str) -> bool:
         self.steps += 1
-        if self.steps > BUDGET:
+        if self.steps > self.budget:
             return False
         ids = self._cache.get(text)
         if ids is None:
@@ -98,7 +101,7 @@ class Walker:
                     and self._value(obj[k]) and self._members(obj, [r for r in remaining if r != k], False)):
                 return True
             self._reset(mark)
-            if self.steps > BUDGET:
+            if self.steps > self.budget:
                 return False
         return False
 
