@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import uuid
 from typing import Any, Iterator
 
@@ -10,31 +9,7 @@ import pytest
 
 from fedinf.access import PostgresAccessStore, SqliteAccessStore
 
-PG_DSNS = [os.environ.get("FEDINF_TEST_PG_DSN", ""), "postgresql://postgres@127.0.0.1:5432/test",
-           "postgresql://root@127.0.0.1:5432/test"]
-REDIS_URL = os.environ.get("FEDINF_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
-
-
-def unavailable(reason: str) -> None:
-    if os.environ.get("CI") == "true":
-        pytest.fail(f"{reason} (CI=true: services are required)")
-    pytest.skip(reason)
-
-
-def pg_dsn() -> str:
-    try:
-        import psycopg
-    except ImportError:
-        unavailable("psycopg is not installed")
-    errors = []
-    for dsn in filter(None, PG_DSNS):
-        try:
-            psycopg.connect(dsn, connect_timeout=3).close()
-            return dsn
-        except Exception as exc:  # noqa: BLE001
-            errors.append(str(exc).strip().splitlines()[0])
-    unavailable(f"PostgreSQL at 127.0.0.1:5432 db test unreachable: {errors}")
-    raise AssertionError
+from tests.services import REDIS_URL, pg_dsn, unavailable
 
 
 @pytest.fixture

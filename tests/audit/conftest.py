@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import uuid
 from typing import Any, Callable, Iterator
 
@@ -10,31 +9,7 @@ import pytest
 
 from fedinf.audit import Hasher, SqliteAuditStore
 
-PG_DSNS = [os.environ.get("FEDINF_TEST_PG_DSN", ""), "postgresql://postgres@127.0.0.1:5432/test",
-           "postgresql://root@127.0.0.1:5432/test"]
-
-
-def _unavailable(reason: str) -> None:
-    if os.environ.get("CI") == "true":
-        pytest.fail(f"{reason} (CI=true: services are required)")
-    pytest.skip(reason)
-
-
-def pg_dsn() -> str:
-    """A working DSN for the test database, or skip (fail under CI=true)."""
-    try:
-        import psycopg
-    except ImportError:
-        _unavailable("psycopg is not installed")
-    errors = []
-    for dsn in filter(None, PG_DSNS):
-        try:
-            psycopg.connect(dsn, connect_timeout=3).close()
-            return dsn
-        except Exception as exc:  # noqa: BLE001 - any failure means: try the next one
-            errors.append(str(exc).strip().splitlines()[0])
-    _unavailable(f"PostgreSQL at 127.0.0.1:5432 db test unreachable: {errors}")
-    raise AssertionError("unreachable")
+from tests.services import pg_dsn
 
 
 StoreFactory = Callable[..., Any]

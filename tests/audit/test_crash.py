@@ -15,7 +15,7 @@ import pytest
 from fedinf.audit import AuditQuery, SqliteAuditStore
 from tests.conftest import ServeProcess
 
-from .conftest import pg_dsn
+from tests.services import pg_dsn
 
 CONFIG = """
 server: {{state_dir: "{state}"}}
