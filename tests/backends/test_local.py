@@ -65,7 +65,7 @@ def text_of(chunks: list[dict[str, Any]]) -> str:
 
 
 # A cheap constraint that forces a long generation (300 characters, 60+ tokens) whatever the model would prefer.
-LONG = "[a-z ]{300}"
+LONG = "[a-z ]{2000}"  # cannot finish before max_tokens: a generation to interrupt, on any machine speed
 
 
 def _close(backend: LocalBackend) -> None:
@@ -257,8 +257,12 @@ async def test_cancelling_the_task_stops_the_generation(single_slot: LocalBacken
     await _idle(single_slot)
     # a non-streamed call cancelled mid-generation frees its slot too (at its next token: llama.cpp cannot be
     # interrupted before the first one)
+    mark = (await single_slot.stats())["n_decode_total"]
     call = asyncio.create_task(single_slot.chat(req("Write a long story.", max_tokens=200), ctx(regex=LONG)))
-    await asyncio.sleep(0.5)
+    for _ in range(3000):  # cancel as soon as decoding has started (a fixed sleep races a fast machine)
+        await asyncio.sleep(0.01)
+        if (await single_slot.stats())["n_decode_total"] > mark:
+            break
     call.cancel()
     with pytest.raises(asyncio.CancelledError):
         await call
