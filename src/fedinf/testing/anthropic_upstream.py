@@ -18,7 +18,6 @@ Standalone: ``python -m fedinf.testing.anthropic_upstream --port 9001``.
 
 from __future__ import annotations
 
-import argparse
 import json
 from dataclasses import dataclass
 from typing import Any
@@ -27,7 +26,7 @@ from aiohttp import web
 
 from fedinf.testing.faults import FaultRule
 from fedinf.testing.server import (
-    FakeServer, count_tokens, exact_tokens, message_text, run_standalone, word_tokens,
+    FakeServer, count_tokens, exact_tokens, message_text, standalone_main, word_tokens,
 )
 
 ERROR_TYPES = {400: "invalid_request_error", 401: "authentication_error", 403: "permission_error",
@@ -253,22 +252,8 @@ def validate(body: Any, version: str | None) -> str | None:
 
 
 def main(argv: list[str] | None = None) -> None:
-    p = argparse.ArgumentParser(prog="python -m fedinf.testing.anthropic_upstream",
-                                description="A fake Anthropic Messages API server with fault injection.")
-    p.add_argument("--host", default="127.0.0.1")
-    p.add_argument("--port", type=int, default=8001)
-    p.add_argument("--delay-ms", type=float, default=0.0)
-    p.add_argument("--token-delay-ms", type=float, default=0.0)
-    p.add_argument("--reply-tokens", type=int, default=16)
-    p.add_argument("--seed", type=int, default=None)
-    p.add_argument("--api-key", default=None)
-    p.add_argument("--max-recorded", type=int, default=1000)
-    p.add_argument("--fault", action="append", default=[], metavar="JSON")
-    a = p.parse_args(argv)
-    server = FakeAnthropicUpstream(host=a.host, port=a.port, delay_ms=a.delay_ms, token_delay_ms=a.token_delay_ms,
-                                   reply_tokens=a.reply_tokens, seed=a.seed, api_key=a.api_key,
-                                   max_recorded=a.max_recorded)
-    run_standalone(server, a.fault)
+    standalone_main(FakeAnthropicUpstream, argv, prog="python -m fedinf.testing.anthropic_upstream",
+                    description="A fake Anthropic Messages API server with fault injection.", default_port=8001)
 
 
 if __name__ == "__main__":

@@ -347,3 +347,25 @@ def run_standalone(server: FakeServer, faults: list[str]) -> None:
     web.run_app(server.app(), host=server.host, port=server.port, access_log=None, handler_cancellation=True,
                 print=lambda *a: print(f"fake upstream listening on http://{server.host}:{server.port}", flush=True),
                 backlog=1024, shutdown_timeout=0.5, loop=loop)
+
+
+def standalone_main(cls: type[FakeServer], argv: list[str] | None, *, prog: str, description: str,
+                    default_port: int) -> None:
+    """The command line shared by the fake upstreams (``python -m fedinf.testing.upstream`` and friends)."""
+    import argparse
+
+    p = argparse.ArgumentParser(prog=prog, description=description)
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--port", type=int, default=default_port)
+    p.add_argument("--delay-ms", type=float, default=0.0, help="wait before every answer")
+    p.add_argument("--token-delay-ms", type=float, default=0.0, help="wait between streamed tokens")
+    p.add_argument("--reply-tokens", type=int, default=16, help="longest default answer, in tokens")
+    p.add_argument("--seed", type=int, default=None, help="seed of the fault dice")
+    p.add_argument("--api-key", default=None, help="require this API key")
+    p.add_argument("--max-recorded", type=int, default=1000, help="request bodies kept for GET /_control")
+    p.add_argument("--fault", action="append", default=[], metavar="JSON",
+                   help='a fault rule, e.g. \'{"kind": "status", "status": 503, "probability": 0.5}\'')
+    a = p.parse_args(argv)
+    server = cls(host=a.host, port=a.port, delay_ms=a.delay_ms, token_delay_ms=a.token_delay_ms,  # type: ignore[call-arg]
+                 reply_tokens=a.reply_tokens, seed=a.seed, api_key=a.api_key, max_recorded=a.max_recorded)
+    run_standalone(server, a.fault)

@@ -17,7 +17,6 @@ Standalone: ``python -m fedinf.testing.upstream --port 9000 [--delay-ms 0] [--to
 
 from __future__ import annotations
 
-import argparse
 import hashlib
 import json
 import time
@@ -28,7 +27,7 @@ from aiohttp import web
 
 from fedinf.testing.faults import FaultRule
 from fedinf.testing.server import (
-    FakeServer, count_tokens, exact_tokens, message_text, run_standalone, word_tokens,
+    FakeServer, count_tokens, exact_tokens, message_text, standalone_main, word_tokens,
 )
 
 _MALFORMED = b'{"id": "chatcmpl-broken", "object": "chat.completion", "choices": [{"index": 0, "mess'
@@ -255,22 +254,7 @@ def _vector(text: str, dim: int = 8) -> list[float]:
 
 
 def main(argv: list[str] | None = None) -> None:
-    p = argparse.ArgumentParser(prog="python -m fedinf.testing.upstream", description=__doc__.split("\n\n")[0])
-    p.add_argument("--host", default="127.0.0.1")
-    p.add_argument("--port", type=int, default=8000)
-    p.add_argument("--delay-ms", type=float, default=0.0, help="wait before every answer")
-    p.add_argument("--token-delay-ms", type=float, default=0.0, help="wait between streamed tokens")
-    p.add_argument("--reply-tokens", type=int, default=16, help="longest default answer, in tokens")
-    p.add_argument("--seed", type=int, default=None, help="seed of the fault dice")
-    p.add_argument("--api-key", default=None, help="require this API key")
-    p.add_argument("--max-recorded", type=int, default=1000, help="request bodies kept for GET /_control")
-    p.add_argument("--fault", action="append", default=[], metavar="JSON",
-                   help='a fault rule, e.g. \'{"kind": "status", "status": 503, "probability": 0.5}\'')
-    a = p.parse_args(argv)
-    server = FakeOpenAIUpstream(host=a.host, port=a.port, delay_ms=a.delay_ms, token_delay_ms=a.token_delay_ms,
-                                reply_tokens=a.reply_tokens, seed=a.seed, api_key=a.api_key,
-                                max_recorded=a.max_recorded)
-    run_standalone(server, a.fault)
+    standalone_main(FakeOpenAIUpstream, argv, prog="python -m fedinf.testing.upstream", description=__doc__.split("\n\n")[0], default_port=8000)
 
 
 if __name__ == "__main__":
