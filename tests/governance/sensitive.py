@@ -9,25 +9,14 @@ import string
 from hypothesis import strategies as st
 
 from fedinf.data_class import DataClass
+from tests.privacy.pii_checks import iban_complete, luhn_complete
 
 ZW = "\u200b"  # zero-width space
 FULLWIDTH = {d: chr(0xFF10 + int(d)) for d in string.digits}
 
 
-def luhn_complete(digits: str) -> str:
-    total = 0
-    for i, ch in enumerate(reversed(digits + "0")):
-        n = int(ch)
-        if i % 2 == 1:
-            n = n * 2 - 9 if n > 4 else n * 2
-        total += n
-    return digits + str((10 - total % 10) % 10)
-
-
 def iban_de(bban: str) -> str:
-    rearranged = bban + "DE00"
-    num = "".join(str(int(c, 36)) for c in rearranged)
-    return f"DE{98 - int(num) % 97:02d}{bban}"
+    return iban_complete("DE", bban)
 
 
 word = st.text(alphabet=string.ascii_lowercase, min_size=3, max_size=8)

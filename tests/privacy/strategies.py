@@ -13,24 +13,10 @@ import string
 from hypothesis import strategies as st
 
 from fedinf.data_class import DataClass
+from tests.privacy.pii_checks import iban_complete, luhn_complete
 
 _WORDS = ("please", "check", "the", "record", "for", "our", "customer", "and", "reply", "today", "thanks", "update",
           "note", "details", "below", "ticket", "about", "this", "issue", "again")
-
-
-def _luhn_complete(prefix: str) -> str:
-    total = 0
-    for i, ch in enumerate(reversed(prefix + "0")):
-        d = int(ch)
-        if i % 2 == 1:
-            d = d * 2 - 9 if d * 2 > 9 else d * 2
-        total += d
-    return prefix + str((10 - total % 10) % 10)
-
-
-def _iban(country: str, bban: str) -> str:
-    num = int("".join(str(int(c, 36)) for c in bban + country + "00"))
-    return f"{country}{98 - num % 97:02d}{bban}"
 
 
 digits = st.text(alphabet=string.digits, min_size=1, max_size=1)
@@ -43,7 +29,7 @@ def card(draw) -> str:
     length = 15 if prefix == "37" else 16
     body = draw(st.text(alphabet=string.digits, min_size=length - len(prefix) - 1,
                         max_size=length - len(prefix) - 1))
-    num = _luhn_complete(prefix + body)
+    num = luhn_complete(prefix + body)
     sep = draw(st.sampled_from(["", " ", "-"]))
     return sep.join(num[i:i + 4] for i in range(0, len(num), 4)) if sep else num
 
@@ -67,7 +53,7 @@ def iban(draw) -> str:
             st.text(alphabet=string.digits, min_size=10, max_size=10))
     else:
         bban = draw(st.text(alphabet=string.digits, min_size=n, max_size=n))
-    return _iban(country, bban)
+    return iban_complete(country, bban)
 
 
 @st.composite
