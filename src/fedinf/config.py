@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator, model_validator
 
 from fedinf.data_class import DataClass
 from fedinf.errors import ConfigError
@@ -258,6 +258,25 @@ class Config(_Strict):
                     raise ValueError(f"routes.{name}.models[{j}]: unknown model {mid!r}")
         return self
 
+    _base_dir: Path = PrivateAttr(default_factory=lambda: Path("."))
+
+    @property
+    def base_dir(self) -> Path:
+        """The directory relative paths in the config (task files) are resolved against: the config file's."""
+        return self._base_dir
+
+    def located_at(self, directory: str | os.PathLike[str]) -> "Config":
+        """A copy of this config whose relative paths resolve against ``directory``."""
+        located = self.model_copy()
+        located._base_dir = Path(directory)
+        return located
+
+    def with_address(self, host: str | None, port: int | None) -> "Config":
+        """This config with the server's host and port replaced where given (``fedinf serve --host/--port``)."""
+        server = self.server.model_copy(update={"host": host or self.server.host,
+                                                "port": self.server.port if port is None else port})
+        return self.model_copy(update={"server": server})
+
     def model(self, model_id: str) -> ModelSpec | None:
         return next((m for m in self.models if m.id == model_id), None)
 
@@ -350,7 +369,7 @@ def load_config(path: str | os.PathLike[str] | None) -> Config:
         text = p.read_text(encoding="utf-8")
     except OSError as exc:
         raise ConfigError(f"{p}: cannot read config file: {exc.strerror}") from None
-    return parse_config(text, source=str(p))
+    return parse_config(text, source=str(p)).located_at(p.parent)
 
 
 def default_config() -> Config:

@@ -18,8 +18,8 @@ Every endpoint needs an API key; keys and tenants need the ``admin`` role, the a
                                               check incrementally from a record verified earlier)
     GET    /admin/audit/export?format=jsonl|csv&<filters>   streamed
 
-``ctx`` is the Gateway (or any object) carrying the :class:`~fedinf.access.AccessControl` as ``access``,
-``extras["access"]`` or ``authenticator``, and the :class:`~fedinf.audit.Auditor` as ``auditor``.
+The API is built over the :class:`~fedinf.access.AccessControl` (None: keys are off, the API answers 503) and the
+:class:`~fedinf.audit.Auditor` (a NullAuditor: the audit endpoints answer 503).
 """
 
 from __future__ import annotations
@@ -34,7 +34,7 @@ from starlette.routing import Route
 
 from fedinf.access import AccessControl, Limits, Principal, Scopes, Tenant
 from fedinf.access.keys import check_name
-from fedinf.audit import AuditQuery
+from fedinf.audit import AuditQuery, AuditSink, Auditor
 from fedinf.audit.export import CSV_COLUMNS, csv_line, csv_row, jsonl_line, parse_when
 from fedinf.errors import NotFound, RequestError, ServiceUnavailable
 
@@ -46,14 +46,6 @@ _FILTERS = ("key_id", "tenant", "model", "zone", "data_class", "outcome", "reque
 def _json(body: Any, status: int = 200) -> Response:
     return Response(json.dumps(body, separators=(",", ":"), ensure_ascii=False), status_code=status,
                     media_type="application/json")
-
-
-def find_access(ctx: Any) -> AccessControl:
-    for cand in (getattr(ctx, "access", None), (getattr(ctx, "extras", None) or {}).get("access"),
-                 getattr(ctx, "authenticator", None)):
-        if isinstance(cand, AccessControl):
-            return cand
-    raise ServiceUnavailable("access control is not configured on this server", code="admin_unavailable")
 
 
 async def _body(request: Request, allowed: set[str]) -> dict[str, Any]:
@@ -100,13 +92,19 @@ def _parsed(data: dict[str, Any]) -> dict[str, Any]:
 
 
 class AdminAPI:
-    """The admin endpoints over ``ctx`` (see the module docstring)."""
+    """The admin endpoints (see the module docstring)."""
 
-    def __init__(self, ctx: Any) -> None:
-        self.ctx = ctx
+    def __init__(self, access: AccessControl | None, auditor: AuditSink) -> None:
+        self._access = access
+        self._audit = auditor
+
+    def access(self) -> AccessControl:
+        if self._access is None:
+            raise ServiceUnavailable("access control is not configured on this server", code="admin_unavailable")
+        return self._access
 
     async def _principal(self, request: Request, *roles: str) -> Principal:
-        access = find_access(self.ctx)
+        access = self.access()
         auth = request.headers.get("authorization") or request.headers.get("x-api-key")
         p = await access.authenticator.authenticate(auth)
         if roles:
@@ -120,7 +118,7 @@ class AdminAPI:
 
     async def keys(self, request: Request) -> Response:
         await self._principal(request, "admin")
-        access = find_access(self.ctx)
+        access = self.access()
         if request.method == "GET":
             q = request.query_params
             recs = await access.list_keys(tenant=q.get("tenant"), include_inactive=q.get("all") in ("1", "true"))
@@ -136,7 +134,7 @@ class AdminAPI:
 
     async def key(self, request: Request) -> Response:
         await self._principal(request, "admin")
-        access = find_access(self.ctx)
+        access = self.access()
         key_id = request.path_params["key_id"]
         if request.method == "GET":
             return _json((await access.get_key(key_id)).to_dict())
@@ -152,16 +150,16 @@ class AdminAPI:
             grace = float(data.get("grace_s") or 0.0)
         except (TypeError, ValueError):
             raise RequestError("grace_s must be a number of seconds", code="invalid_value") from None
-        rec, secret = await find_access(self.ctx).rotate_key(request.path_params["key_id"], grace_s=grace)
+        rec, secret = await self.access().rotate_key(request.path_params["key_id"], grace_s=grace)
         return _json({**rec.to_dict(), "secret": secret}, 201)
 
     async def tenants(self, request: Request) -> Response:
         await self._principal(request, "admin")
-        return _json({"data": [t.to_dict() for t in await find_access(self.ctx).list_tenants()]})
+        return _json({"data": [t.to_dict() for t in await self.access().list_tenants()]})
 
     async def tenant(self, request: Request) -> Response:
         await self._principal(request, "admin")
-        access = find_access(self.ctx)
+        access = self.access()
         name = request.path_params["name"]
         if request.method == "GET":
             return _json((await access.get_tenant(name)).to_dict())
@@ -178,11 +176,10 @@ class AdminAPI:
                    log_content=bool(data.get("log_content", cur.log_content)), created_at=cur.created_at)
         return _json((await access.upsert_tenant(t)).to_dict())
 
-    def _auditor(self) -> Any:
-        a = getattr(self.ctx, "auditor", None)
-        if a is None or not hasattr(a, "read"):
+    def _auditor(self) -> Auditor:
+        if not isinstance(self._audit, Auditor):
             raise ServiceUnavailable("the audit trail is not enabled on this server", code="audit_disabled")
-        return a
+        return self._audit
 
     async def audit(self, request: Request) -> Response:
         await self._principal(request, "admin", "auditor")
@@ -222,9 +219,9 @@ class AdminAPI:
                                  headers={"content-disposition": f'attachment; filename="audit.{fmt}"'})
 
 
-def routes(ctx: Any) -> list[Route]:
+def routes(access: AccessControl | None, auditor: AuditSink) -> list[Route]:
     """The admin routes (relative to the ``/admin`` mount)."""
-    api = AdminAPI(ctx)
+    api = AdminAPI(access, auditor)
     return [
         Route("/whoami", api.whoami, methods=["GET"]),
         Route("/keys", api.keys, methods=["GET", "POST"]),

@@ -20,12 +20,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from fedinf.documents import Document
-from fedinf.extractors import checks as ck
-from fedinf.extractors.banking import iban_valid
 from fedinf.extractors.base import Found
 from fedinf.extractors.checks import Check
 from fedinf.tasks.normalize import normalize, same, to_record_value
-from fedinf.tasks.spec import FieldRule, TaskSpec, Validator
+from fedinf.tasks.spec import FieldRule, TaskSpec
+from fedinf.tasks.validators import run_validator
 
 
 @dataclass
@@ -97,33 +96,6 @@ def merge_field(doc: Document, name: str, rule: FieldRule, model_value: Any, hit
         return FieldReport(value=e, source="disagree", model_value=m, extractor_value=e, span=span, evidence=evidence)
     return FieldReport(value=m, source="disagree", model_value=m, extractor_value=e, span=locate(doc, kind, m),
                        evidence=evidence)
-
-
-def run_validator(v: Validator, record: dict[str, Any]) -> list[Check]:
-    """Run one validator over the merged record; checks that lack their inputs are skipped (not failures)."""
-    f = v.fields
-    out: list[Check | None] = []
-    if v.check == "net_plus_tax" and len(f) == 3:
-        out.append(ck.net_plus_tax(record.get(f[0]), record.get(f[1]), record.get(f[2]), names=(f[0], f[1], f[2])))
-    elif v.check == "line_items_sum" and v.items:
-        items = record.get(v.items) or []
-        amounts = [i.get(v.item_amount) for i in items if isinstance(i, dict)]
-        if amounts and f:
-            out.append(ck.lines_sum(amounts, record.get(f[0]), names=(v.items, f[0]),
-                                    alt=record.get(f[1]) if len(f) > 1 else None,
-                                    alt_name=f[1] if len(f) > 1 else None))
-    elif v.check == "date_order" and len(f) == 2:
-        out.append(ck.date_order(record.get(f[0]), record.get(f[1]), names=(f[0], f[1])))
-    elif v.check == "iban":
-        for name in f:
-            if record.get(name):
-                ok = iban_valid(str(record[name]))
-                out.append(Check("iban", ok, f"{name} {'passes' if ok else 'fails'} the IBAN mod-97 check", (name,)))
-    elif v.check == "required":
-        for name in f:
-            if record.get(name) in (None, "", []):
-                out.append(Check("required", False, f"{name} was not found", (name,)))
-    return [c for c in out if c is not None]
 
 
 @dataclass

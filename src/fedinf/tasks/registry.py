@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import yaml
 from pydantic import ValidationError
@@ -11,6 +11,9 @@ from pydantic import ValidationError
 from fedinf.errors import ConfigError, NotFound
 from fedinf.tasks.builtin import BUILTIN
 from fedinf.tasks.spec import TaskSpec
+
+if TYPE_CHECKING:
+    from fedinf.config import Config
 
 
 class TaskRegistry:
@@ -47,8 +50,9 @@ class TaskRegistry:
         return cls(tasks)
 
     @classmethod
-    def from_config(cls, config: Any, *, base_dir: str | Path = ".") -> "TaskRegistry":
-        return cls.from_entries(list(getattr(config, "tasks", []) or []), base_dir=base_dir)
+    def from_config(cls, config: Config, *, base_dir: str | Path | None = None) -> "TaskRegistry":
+        """The config's tasks (and the built-ins); task files are found relative to the config file."""
+        return cls.from_entries(list(config.tasks), base_dir=config.base_dir if base_dir is None else base_dir)
 
     def get(self, name: str) -> TaskSpec:
         try:
