@@ -222,6 +222,17 @@ class AuditSettings(_Strict):
         "writer without the secret cannot forge a consistent chain."))
 
 
+class UISettings(_Strict):
+    """`ui:` — the admin web UI served under /ui (login with an admin or auditor API key)."""
+
+    enabled: bool = Field(default=True, description="Serve the admin web UI under /ui.")
+    session_ttl_s: float = Field(default=8 * 3600.0, gt=0, le=7 * 24 * 3600.0, description=(
+        "Lifetime of a UI login session (an HttpOnly, SameSite=Strict cookie); a revoked key ends its sessions."))
+    session_secret_env: str | None = Field(default=None, description=(
+        "Environment variable holding the secret that signs session cookies. Default: a random secret kept in "
+        "server.state_dir (ui-session.secret); set this when gateways on several hosts share the UI."))
+
+
 class Config(_Strict):
     server: Server = Field(default_factory=Server, description="HTTP server settings.")
     zones: dict[str, Zone] = Field(min_length=1, description="Zones by name: where models run and their clearance.")
@@ -232,6 +243,7 @@ class Config(_Strict):
     tasks: list[dict[str, Any]] = Field(default_factory=list, description="Declarative tasks (see docs/tasks.md).")
     access: AccessSettings = Field(default_factory=AccessSettings, description="API keys, tenants and rate limits.")
     audit: AuditSettings = Field(default_factory=AuditSettings, description="The tamper-evident audit trail.")
+    ui: UISettings = Field(default_factory=UISettings, description="The admin web UI.")
 
     @field_validator("routes", mode="before")
     @classmethod
