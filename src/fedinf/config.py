@@ -249,6 +249,17 @@ class RetrievalSettings(_Strict):
         return self
 
 
+class UISettings(_Strict):
+    """`ui:` — the admin web UI served under /ui (login with an admin or auditor API key)."""
+
+    enabled: bool = Field(default=True, description="Serve the admin web UI under /ui.")
+    session_ttl_s: float = Field(default=8 * 3600.0, gt=0, le=7 * 24 * 3600.0, description=(
+        "Lifetime of a UI login session (an HttpOnly, SameSite=Strict cookie); a revoked key ends its sessions."))
+    session_secret_env: str | None = Field(default=None, description=(
+        "Environment variable holding the secret that signs session cookies. Default: a random secret kept in "
+        "server.state_dir (ui-session.secret); set this when gateways on several hosts share the UI."))
+
+
 class Config(_Strict):
     server: Server = Field(default_factory=Server, description="HTTP server settings.")
     zones: dict[str, Zone] = Field(min_length=1, description="Zones by name: where models run and their clearance.")
@@ -261,6 +272,7 @@ class Config(_Strict):
     audit: AuditSettings = Field(default_factory=AuditSettings, description="The tamper-evident audit trail.")
     retrieval: RetrievalSettings = Field(default_factory=RetrievalSettings,
                                          description="Document collections, embeddings and search.")
+    ui: UISettings = Field(default_factory=UISettings, description="The admin web UI.")
 
     @field_validator("routes", mode="before")
     @classmethod
@@ -339,8 +351,11 @@ def _path_from_message(msg: str) -> tuple[Any, ...]:
     return tuple(parts)
 
 
-def parse_config(text: str, *, source: str = "<config>") -> Config:
-    """Parse YAML text into a :class:`Config`; raise :class:`ConfigError` naming source, line and key."""
+def parse_config(text: str, *, source: str = "<config>", base_dir: str | os.PathLike[str] | None = None) -> Config:
+    """Parse YAML text into a :class:`Config`; raise :class:`ConfigError` naming source, line and key.
+
+    With ``base_dir`` (the config file's folder), relative task files (``tasks: [{file: ...}]``) are resolved
+    against it, so every command reads the same files whatever its working directory."""
     try:
         data = yaml.safe_load(text)
         index = _line_index(text)
@@ -351,6 +366,8 @@ def parse_config(text: str, *, source: str = "<config>") -> Config:
         raise ConfigError(f"{where}: invalid YAML: {problem}") from None
     if not isinstance(data, dict):
         raise ConfigError(f"{source}:1: the config must be a mapping with `zones` and `models`")
+    if base_dir is not None and isinstance(data.get("tasks"), list):
+        data["tasks"] = [_task_file(t, Path(base_dir)) for t in data["tasks"]]
     try:
         return Config.model_validate(data)
     except ValidationError as exc:
@@ -379,7 +396,15 @@ def load_config(path: str | os.PathLike[str] | None) -> Config:
         text = p.read_text(encoding="utf-8")
     except OSError as exc:
         raise ConfigError(f"{p}: cannot read config file: {exc.strerror}") from None
-    return parse_config(text, source=str(p))
+    return parse_config(text, source=str(p), base_dir=p.parent.resolve())
+
+
+def _task_file(entry: Any, base_dir: Path) -> Any:
+    """``{file: rel}`` -> ``{file: base_dir/rel}``; anything else unchanged."""
+    if isinstance(entry, dict) and set(entry) == {"file"} and isinstance(entry["file"], str):
+        path = Path(entry["file"]).expanduser()
+        return {"file": str(path if path.is_absolute() else base_dir / path)}
+    return entry
 
 
 def default_config() -> Config:
