@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import enum
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
 from fedinf.config import Config
@@ -31,7 +31,9 @@ if TYPE_CHECKING:
     from fedinf.audit import AuditSink
     from fedinf.metrics import Metrics
     from fedinf.privacy import Classifier, Pseudonymizer
+    from fedinf.retrieval import Retrieval
     from fedinf.tasks import TaskRegistry
+    from fedinf.ui.session import Sessions
 
 
 class Part(enum.Enum):
@@ -53,6 +55,8 @@ class Gateway:
     tasks: TaskRegistry
     access: AccessControl | None = None
     operator: Principal | None = None  # the principal of in-process callers (CLI) when there is no access control
+    retrieval: Retrieval | None = None  # collections and search, built on first use (retrieval_service)
+    _ui_sessions: Sessions | None = field(default=None, init=False, repr=False)
 
     # ------------------------------------------------------------------ construction
 
@@ -124,6 +128,8 @@ class Gateway:
         if self.access is not None:
             await self.access.aclose()
         await self.auditor.aclose()
+        if self.retrieval is not None:
+            await self.retrieval.aclose()
 
     async def ensure_admin_key(self) -> str | None:
         """First start with API keys on and none in the store: create an admin key and return its secret (once)."""
@@ -136,6 +142,24 @@ class Gateway:
     async def authenticate(self, authorization: str | None) -> Principal | None:
         """The caller's Principal (None without access control and operator); AuthError if invalid."""
         return await self.pipeline.authenticate(authorization)
+
+    def retrieval_service(self) -> Retrieval:
+        """The :class:`fedinf.retrieval.Retrieval` of this gateway (collections, search), built from
+        ``config.retrieval`` on first use and closed with the gateway."""
+        if self.retrieval is None:
+            from fedinf.retrieval import Retrieval
+
+            self.retrieval = Retrieval.from_config(self.config, classifier=self.classifier, gateway=self)
+        return self.retrieval
+
+    def ui_sessions(self) -> Sessions | None:
+        """The admin UI's login sessions (one issuer per gateway, made on first use); None when ``ui.enabled``
+        is false (then only API keys authenticate)."""
+        if self._ui_sessions is None and self.config.ui.enabled:
+            from fedinf.ui.session import Sessions
+
+            self._ui_sessions = Sessions.from_config(self.config)
+        return self._ui_sessions
 
     async def chat(self, body: dict[str, Any] | ChatRequest, *, authorization: str | None = None) -> dict[str, Any]:
         """Run a non-streaming chat completion; return the completion dict or raise the FedinfError."""

@@ -33,7 +33,7 @@ async def server(tmp_path) -> Any:
     access = AccessControl(SqliteAccessStore(tmp_path / "keys.db"))
     auditor = Auditor(lambda: SqliteAuditStore(tmp_path / "audit.db"))
     await auditor.start()
-    app = Starlette(routes=[Mount("/admin", routes=admin.routes(access, auditor))], exception_handlers=HANDLERS)
+    app = Starlette(routes=[Mount("/admin", routes=admin.routes(admin.AdminContext(access=access, auditor=auditor)))], exception_handlers=HANDLERS)
     port = free_port()
     srv = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="error", lifespan="off"))
     task = asyncio.create_task(srv.serve())

@@ -13,20 +13,28 @@ Every endpoint needs an API key; keys and tenants need the ``admin`` role, the a
     GET    /admin/tenants                     list tenants
     GET    /admin/tenants/{name}              one tenant
     PUT    /admin/tenants/{name}              create/update: {description, log_content}
-    GET    /admin/audit?key_id=&tenant=&model=&zone=&data_class=&since=&until=&outcome=&after_seq=&limit=&order=
+    GET    /admin/audit?key_id=&tenant=&model=&zone=&data_class=&since=&until=&outcome=&after_seq=&before_seq=
+                                              &limit=&order=
     GET    /admin/audit/verify?anchor=SEQ:HASH&from=SEQ:HASH   chain verification (anchors repeatable; from:
                                               check incrementally from a record verified earlier)
     GET    /admin/audit/export?format=jsonl|csv&<filters>   streamed
+    GET    /admin/network                     zones, models (license verdicts, capabilities), replica health, routes
+    GET    /admin/tasks                       the task registry and recent batch runs (``fedinf run`` progress)
 
-The API is built over the :class:`~fedinf.access.AccessControl` (None: keys are off, the API answers 503) and the
-:class:`~fedinf.audit.Auditor` (a NullAuditor: the audit endpoints answer 503).
+Browsers (the admin UI under ``/ui``) authenticate with the UI's session cookie instead of a key; state-changing
+requests then also need its CSRF token (see :mod:`fedinf.ui.session`). An ``Authorization`` header always wins.
+
+The API is built over an :class:`AdminContext`: the :class:`~fedinf.access.AccessControl` (None: keys are off, the
+API answers 503), the audit sink (not a durable :class:`~fedinf.audit.Auditor`: the audit endpoints answer 503),
+and the gateway's network, pool, config and tasks.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
-from dataclasses import replace
-from typing import Any
+from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING, Any
 
 from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
@@ -37,6 +45,14 @@ from fedinf.access.keys import check_name
 from fedinf.audit import AuditQuery, AuditSink, Auditor
 from fedinf.audit.export import CSV_COLUMNS, csv_line, csv_row, jsonl_line, parse_when
 from fedinf.errors import NotFound, RequestError, ServiceUnavailable
+
+if TYPE_CHECKING:
+    from fedinf.config import Config
+    from fedinf.gateway import Gateway
+    from fedinf.network import Network
+    from fedinf.routing.pool import BackendPool
+    from fedinf.tasks import TaskRegistry
+    from fedinf.ui.session import Sessions
 
 _KEY_FIELDS = {"tenant", "name", "roles", "scopes", "limits", "expires_at"}
 _PATCH_FIELDS = {"name", "roles", "scopes", "limits", "expires_at"}
@@ -91,22 +107,48 @@ def _parsed(data: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
+@dataclass
+class AdminContext:
+    """What the admin API (and the UI over it) works on. Built from a gateway with :meth:`of`; tests may give only
+    ``access`` and ``auditor`` (the network and task endpoints then answer 503)."""
+
+    access: AccessControl | None
+    auditor: AuditSink
+    sessions: Sessions | None = None  # the UI's login sessions (None: API keys only)
+    network: Network | None = None
+    pool: BackendPool | None = None
+    config: Config | None = None
+    tasks: TaskRegistry | None = None
+
+    @classmethod
+    def of(cls, gateway: Gateway) -> AdminContext:
+        return cls(access=gateway.access, auditor=gateway.auditor, sessions=gateway.ui_sessions(),
+                   network=gateway.network, pool=gateway.pool, config=gateway.config, tasks=gateway.tasks)
+
+    def require_access(self) -> AccessControl:
+        if self.access is None:
+            raise ServiceUnavailable("access control is not configured on this server", code="admin_unavailable")
+        return self.access
+
+
 class AdminAPI:
     """The admin endpoints (see the module docstring)."""
 
-    def __init__(self, access: AccessControl | None, auditor: AuditSink) -> None:
-        self._access = access
-        self._audit = auditor
+    def __init__(self, ctx: AdminContext) -> None:
+        self.ctx = ctx
+        self.sessions = ctx.sessions
 
     def access(self) -> AccessControl:
-        if self._access is None:
-            raise ServiceUnavailable("access control is not configured on this server", code="admin_unavailable")
-        return self._access
+        return self.ctx.require_access()
 
     async def _principal(self, request: Request, *roles: str) -> Principal:
         access = self.access()
         auth = request.headers.get("authorization") or request.headers.get("x-api-key")
-        p = await access.authenticator.authenticate(auth)
+        p = None
+        if not auth and self.sessions is not None:
+            p = await self.sessions.principal(request, access)
+        if p is None:
+            p = await access.authenticator.authenticate(auth)
         if roles:
             p.require_role(*roles)
         return p
@@ -177,9 +219,9 @@ class AdminAPI:
         return _json((await access.upsert_tenant(t)).to_dict())
 
     def _auditor(self) -> Auditor:
-        if not isinstance(self._audit, Auditor):
+        if not isinstance(self.ctx.auditor, Auditor):
             raise ServiceUnavailable("the audit trail is not enabled on this server", code="audit_disabled")
-        return self._audit
+        return self.ctx.auditor
 
     async def audit(self, request: Request) -> Response:
         await self._principal(request, "admin", "auditor")
@@ -219,9 +261,32 @@ class AdminAPI:
                                  headers={"content-disposition": f'attachment; filename="audit.{fmt}"'})
 
 
-def routes(access: AccessControl | None, auditor: AuditSink) -> list[Route]:
+    async def network(self, request: Request) -> Response:
+        await self._principal(request, "admin", "auditor")
+        network, pool = self.ctx.network, self.ctx.pool
+        if network is None or pool is None:
+            raise ServiceUnavailable("this server has no model network", code="admin_unavailable")
+        view = network.describe()
+        status = pool.status()
+        for zone in view["zones"]:
+            for model in zone["models"]:
+                model["replicas"] = [{"name": name, **rep} for name, rep in status.get(model["id"], {}).items()]
+        return _json(view)
+
+    async def tasks(self, request: Request) -> Response:
+        await self._principal(request, "admin", "auditor")
+        from fedinf.tasks.progress import list_batches
+
+        config, registry = self.ctx.config, self.ctx.tasks
+        if config is None or registry is None:
+            raise ServiceUnavailable("this server has no task configuration", code="admin_unavailable")
+        batches = await asyncio.to_thread(list_batches, config.server.state_dir)
+        return _json({"tasks": [t.describe() for t in registry], "batches": batches})
+
+
+def routes(ctx: AdminContext) -> list[Route]:
     """The admin routes (relative to the ``/admin`` mount)."""
-    api = AdminAPI(access, auditor)
+    api = AdminAPI(ctx)
     return [
         Route("/whoami", api.whoami, methods=["GET"]),
         Route("/keys", api.keys, methods=["GET", "POST"]),
@@ -232,6 +297,8 @@ def routes(access: AccessControl | None, auditor: AuditSink) -> list[Route]:
         Route("/audit", api.audit, methods=["GET"]),
         Route("/audit/verify", api.verify, methods=["GET"]),
         Route("/audit/export", api.export, methods=["GET"]),
+        Route("/network", api.network, methods=["GET"]),
+        Route("/tasks", api.tasks, methods=["GET"]),
     ]
 
 
@@ -243,6 +310,7 @@ def _audit_query(request: Request) -> AuditQuery:
         return AuditQuery(**{f: qp.get(f) for f in _FILTERS}, since=parse_when(qp.get("since")),
                           until=parse_when(qp.get("until")),
                           after_seq=int(qp["after_seq"]) if qp.get("after_seq") else None,
+                          before_seq=int(qp["before_seq"]) if qp.get("before_seq") else None,
                           limit=max(1, min(int(qp.get("limit", 100)), 1000)), descending=qp.get("order") == "desc")
     except ValueError as exc:
         raise RequestError(str(exc), code="invalid_value") from None

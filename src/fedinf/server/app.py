@@ -19,6 +19,7 @@ from starlette.routing import BaseRoute, Mount
 from fedinf.config import load_config
 from fedinf.gateway import Gateway
 from fedinf.server import admin, chat, health, tasks
+from fedinf.ui import routes as ui
 from fedinf.server.errors import HANDLERS
 
 log = logging.getLogger("fedinf.server")
@@ -52,9 +53,13 @@ def create_app(gateway: Gateway, *, extra_routes: list[BaseRoute] | None = None,
         finally:
             await gateway.aclose()
 
-    routes: list[BaseRoute] = [*chat.routes(gateway), *health.routes(gateway), *tasks.routes(gateway),
-                               Mount("/admin", routes=admin.routes(gateway.access, gateway.auditor)),
-                               *(extra_routes or [])]
+    routes: list[BaseRoute] = [*chat.routes(gateway), *health.routes(gateway), *tasks.routes(gateway)]
+    ctx = admin.AdminContext.of(gateway)
+    routes.append(Mount("/admin", routes=admin.routes(ctx)))
+    ui_routes = ui.routes(ctx)
+    if ui_routes:
+        routes.append(Mount("/ui", routes=ui_routes))
+    routes += extra_routes or []
     app = Starlette(routes=routes, exception_handlers=HANDLERS, lifespan=lifespan)
     app.state.gateway = gateway
     return app

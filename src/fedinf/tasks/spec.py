@@ -26,6 +26,8 @@ Prompt templates may use ``{document}`` (the text, or one chunk of it), ``{name}
 
 from __future__ import annotations
 
+import hashlib
+import json
 import re
 from typing import Any, Literal
 
@@ -33,7 +35,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 from fedinf.data_class import DataClass
 
-InputKind = Literal["text", "pdf", "html", "json"]
+InputKind = Literal["text", "pdf", "image", "html", "json"]
 Normalize = Literal["text", "id", "date", "amount", "currency", "iban", "none"]
 _NAME = re.compile(r"^[a-z][a-z0-9_-]{0,63}$")
 
@@ -62,6 +64,8 @@ class FieldRule(_Strict):
         default="extractor", description="Whose value wins when the extractor and the model disagree.")
     min_score: float = Field(default=0.0, ge=0, le=1,
                              description="Below this extractor score the model's value wins a disagreement.")
+    min_confidence: float | None = Field(default=None, ge=0, le=1, description=(
+        "This field's confidence threshold (default: the task's min_confidence)."))
 
 
 class Validator(_Strict):
@@ -97,7 +101,15 @@ class TaskLimits(_Strict):
 class TaskSpec(_Strict):
     name: str
     description: str = ""
-    inputs: list[InputKind] = Field(default_factory=lambda: ["text", "pdf", "html", "json"])
+    inputs: list[InputKind] = Field(default_factory=lambda: ["text", "pdf", "image", "html", "json"])
+    ocr: Literal["rapidocr", "tesseract", "off"] = Field(default="rapidocr", description=(
+        "OCR engine for images and image-only PDF pages (off: such documents get 422 needs_ocr)."))
+    min_confidence: float = Field(default=0.0, ge=0, le=1, description=(
+        "Values whose confidence is below this are returned as null with a warning instead of a guess; fields may "
+        "override it (fields.<name>.min_confidence)."))
+    flag_below: float = Field(default=0.8, ge=0, le=1, description=(
+        "Values below this confidence, model-only values, disagreements and values in a failed check are marked "
+        "`uncertain: true` (with a warning)."))
     system: str = Field(default=(
         "You extract data from business documents into JSON. Copy values exactly as they appear in the document. "
         "Use null when a value is not in the document. Dates are YYYY-MM-DD; amounts are plain numbers."))
@@ -135,6 +147,7 @@ class TaskSpec(_Strict):
         if schema.get("type") != "object" or not isinstance(schema.get("properties"), dict):
             raise ValueError("output_schema must be a JSON Schema object with `properties`")
         props = schema["properties"]
+        _check_schema(schema)
         for name, rule in self.fields.items():
             if name not in props:
                 raise ValueError(f"fields.{name}: not a property of output_schema ({sorted(props)})")
@@ -146,6 +159,11 @@ class TaskSpec(_Strict):
                 if f not in props:
                     raise ValueError(f"validators[{i}]: {f!r} is not a property of output_schema")
         return self
+
+    def definition_hash(self) -> str:
+        """SHA-256 of the task's definition (canonical JSON): batch resume re-runs documents when it changes."""
+        blob = json.dumps(self.model_dump(mode="json"), sort_keys=True, separators=(",", ":"), default=str)
+        return hashlib.sha256(blob.encode()).hexdigest()
 
     def property_names(self) -> list[str]:
         return list(self.output_schema["properties"])
@@ -159,3 +177,34 @@ class TaskSpec(_Strict):
                 "extractors": {k: r.extractor for k, r in self.fields.items() if r.extractor},
                 "validators": [v.model_dump(exclude_defaults=True) for v in self.validators],
                 "limits": self.limits.model_dump()}
+
+
+def _check_schema(schema: dict[str, Any]) -> None:
+    """Errors a task file can hide until the first document: ``required`` naming a property that does not exist
+    (at any depth), and anything the JSON Schema meta-schema rejects (an invalid ``pattern`` regex included)."""
+    import jsonschema_rs
+
+    def walk(node: Any, path: str) -> None:
+        if isinstance(node, dict):
+            props = node.get("properties")
+            req = node.get("required")
+            if isinstance(props, dict) and isinstance(req, list):
+                missing = [r for r in req if r not in props]
+                if missing and node.get("additionalProperties") is not True:
+                    raise ValueError(f"output_schema{path}.required names {missing}, not in its properties "
+                                     f"({sorted(props)})")
+            for k, v in node.items():
+                walk(v, f"{path}.{k}")
+        elif isinstance(node, list):
+            for i, v in enumerate(node):
+                walk(v, f"{path}[{i}]")
+
+    walk(schema, "")
+    try:
+        jsonschema_rs.validator_for(schema)
+    except jsonschema_rs.ValidationError as exc:
+        where = ".".join(str(p) for p in getattr(exc, "instance_path", []) or [])
+        raise ValueError(f"output_schema is not a valid JSON Schema: {exc.message}"
+                         + (f" (at {where})" if where else "")) from None
+    except ValueError as exc:
+        raise ValueError(f"output_schema is not a valid JSON Schema: {exc}") from None

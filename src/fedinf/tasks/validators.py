@@ -73,6 +73,21 @@ def _iban(v: "Validator", record: Record) -> list[Check | None]:
     return out
 
 
+def _period_length(v: "Validator", record: Record) -> list[Check | None]:
+    f = v.fields
+    return [ck.period_length(record.get(f[0]), record.get(f[1]), names=(f[0], f[1]))]
+
+
+def _bill_after_period(v: "Validator", record: Record) -> list[Check | None]:
+    f = v.fields
+    return [ck.bill_after_period(record.get(f[0]), record.get(f[1]), names=(f[0], f[1]))]
+
+
+def _unique_lines(v: "Validator", record: Record) -> list[Check | None]:
+    assert v.items is not None
+    return [ck.unique_lines(record.get(v.items) or [], name=v.items, key=v.item_amount)]
+
+
 def _required(v: "Validator", record: Record) -> list[Check | None]:
     return [Check("required", False, f"{name} was not found", (name,))
             for name in v.fields if record.get(name) in (None, "", [])]
@@ -84,6 +99,9 @@ VALIDATORS: dict[str, ValidatorKind] = {
     "date_order": ValidatorKind(_date_order, min_fields=2, max_fields=2),
     "iban": ValidatorKind(_iban, min_fields=1),
     "required": ValidatorKind(_required, min_fields=1),
+    "period_length": ValidatorKind(_period_length, min_fields=2, max_fields=2),
+    "bill_after_period": ValidatorKind(_bill_after_period, min_fields=2, max_fields=2),
+    "unique_lines": ValidatorKind(_unique_lines, max_fields=0, needs_items=True),
 }
 
 
