@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from fedinf.errors import ConfigError
+from fedinf.stores import StoreUrl, parse_store_url  # noqa: F401 - their home is fedinf.stores; kept importable here
 
 _IDENT = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
 
