@@ -15,7 +15,8 @@ OpenAI's wire shape happens in exactly one place: :func:`fedinf.server.errors.er
     ├── AuthError               401
     ├── Forbidden               403
     │   └── PolicyViolation     403      no eligible model (reasons, never content)
-    ├── NotFound                404      unknown model / route / task
+    ├── NotFound                404      unknown model / route / task / collection / document
+    ├── Conflict                409      already exists (a collection of that name)
     ├── CapabilityError         422      the target cannot honour a parameter
     ├── OutputValidationError   422      structured output failed after bounded re-asks
     │   └── OutputTruncated     422
@@ -133,6 +134,14 @@ class PolicyViolation(Forbidden):
 class NotFound(FedinfError):
     status_code = 404
     code = "not_found"
+    type = "invalid_request_error"
+
+
+class Conflict(FedinfError):
+    """The resource already exists (e.g. a collection of that name)."""
+
+    status_code = 409
+    code = "conflict"
     type = "invalid_request_error"
 
 

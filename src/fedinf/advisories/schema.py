@@ -71,7 +71,7 @@ _RANGE = {
     "required": ["type", "events"],
     "allOf": [
         {"if": {"properties": {"type": {"const": "GIT"}}},
-         "then": {"required": ["repo"], "properties": {"events": _events(_COMMIT)}}},
+         "then": {"required": ["repo"], "properties": {"repo": {"type": "string"}, "events": _events(_COMMIT)}}},
         {"if": {"properties": {"events": {"contains": {"required": ["last_affected"]}}}},
          "then": {"not": {"properties": {"events": {"contains": {"required": ["fixed"]}}}}}},
     ],

@@ -172,9 +172,21 @@ def merge(spec: TaskSpec, doc: Document, model_record: dict[str, Any] | None,
 
 
 def _empty(prop: dict[str, Any]) -> Any:
-    types = {prop.get("type")} | {s.get("type") for s in prop.get("anyOf", []) if isinstance(s, dict)}
+    types = set(_types(prop.get("type")))
+    for alt in prop.get("anyOf", []) + prop.get("oneOf", []):
+        if isinstance(alt, dict):
+            types |= set(_types(alt.get("type")))
     if "null" in types:
         return None
     if "array" in types:
         return []
     return None
+
+
+def _types(t: Any) -> list[str]:
+    """A schema's ``type``: a name, a list of names (``[string, "null"]``) or absent."""
+    if isinstance(t, str):
+        return [t]
+    if isinstance(t, list):
+        return [x for x in t if isinstance(x, str)]
+    return []

@@ -23,7 +23,10 @@ import jsonschema_rs
 
 from fedinf.data_class import DataClass
 from fedinf.documents import Document, DocumentLimits, load_bytes, split_document
-from fedinf.errors import InvalidDocument, OutputValidationError, PolicyViolation
+from fedinf.errors import (
+    AllTargetsFailed, BackendTimeout, FedinfError, InvalidDocument, OutputValidationError, PolicyViolation,
+    StreamInterrupted,
+)
 from fedinf.extractors import run_extractors
 from fedinf.tasks.merge import merge
 from fedinf.tasks.prompt import chat_body
@@ -177,6 +180,13 @@ class TaskRunner:
                 warnings.append(f"model output rejected ({exc.code}) on chunk {chunk.index + 1}; "
                                 "fields come from the extractors only")
                 continue
+            except FedinfError as exc:
+                if not _timed_out(exc):
+                    raise
+                meta["model_timeout"] = True
+                warnings.append(f"model timed out on chunk {chunk.index + 1} ({_deadline_hint(spec)}); "
+                                "fields come from the extractors only")
+                break
             meta["model_calls"] += 1
             _note_model(meta, resp, self.client)
             content = ((resp.get("choices") or [{}])[0].get("message") or {}).get("content")
@@ -188,6 +198,25 @@ class TaskRunner:
             if isinstance(value, dict):
                 records.append(value)
         return _combine(records, spec.output_schema) if records else None
+
+
+def _timed_out(exc: FedinfError) -> bool:
+    """A deadline ran out (one target, or every target of a route)."""
+    if isinstance(exc, (BackendTimeout, StreamInterrupted)):
+        return True
+    if isinstance(exc, AllTargetsFailed):
+        return bool(exc.failures) and all(isinstance(e, (BackendTimeout, StreamInterrupted))
+                                          for _, e in exc.failures)
+    return False
+
+
+def _deadline_hint(spec: TaskSpec) -> str:
+    """Which deadline applied and the setting that changes it (no content)."""
+    if spec.timeout_s:
+        return (f"deadline {spec.timeout_s:g} s per model call, from the task's timeout_s or `fedinf run --timeout`; "
+                "raise it there")
+    return ("deadline from the model's timeouts.total_s or server.request_timeout_s (default 120 s); set the task's "
+            "timeout_s or `fedinf run --timeout` to change it")
 
 
 def _note_model(meta: dict[str, Any], resp: dict[str, Any], client: Any) -> None:

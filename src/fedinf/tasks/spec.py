@@ -26,6 +26,8 @@ Prompt templates may use ``{document}`` (the text, or one chunk of it), ``{name}
 
 from __future__ import annotations
 
+import hashlib
+import json
 import re
 from typing import Any, Literal
 
@@ -127,6 +129,7 @@ class TaskSpec(_Strict):
         if schema.get("type") != "object" or not isinstance(schema.get("properties"), dict):
             raise ValueError("output_schema must be a JSON Schema object with `properties`")
         props = schema["properties"]
+        _check_schema(schema)
         for name, rule in self.fields.items():
             if name not in props:
                 raise ValueError(f"fields.{name}: not a property of output_schema ({sorted(props)})")
@@ -143,6 +146,11 @@ class TaskSpec(_Strict):
                     raise ValueError(f"validators[{i}]: {f!r} is not a property of output_schema")
         return self
 
+    def definition_hash(self) -> str:
+        """SHA-256 of the task's definition (canonical JSON): batch resume re-runs documents when it changes."""
+        blob = json.dumps(self.model_dump(mode="json"), sort_keys=True, separators=(",", ":"), default=str)
+        return hashlib.sha256(blob.encode()).hexdigest()
+
     def property_names(self) -> list[str]:
         return list(self.output_schema["properties"])
 
@@ -155,3 +163,34 @@ class TaskSpec(_Strict):
                 "extractors": {k: r.extractor for k, r in self.fields.items() if r.extractor},
                 "validators": [v.model_dump(exclude_defaults=True) for v in self.validators],
                 "limits": self.limits.model_dump()}
+
+
+def _check_schema(schema: dict[str, Any]) -> None:
+    """Errors a task file can hide until the first document: ``required`` naming a property that does not exist
+    (at any depth), and anything the JSON Schema meta-schema rejects (an invalid ``pattern`` regex included)."""
+    import jsonschema_rs
+
+    def walk(node: Any, path: str) -> None:
+        if isinstance(node, dict):
+            props = node.get("properties")
+            req = node.get("required")
+            if isinstance(props, dict) and isinstance(req, list):
+                missing = [r for r in req if r not in props]
+                if missing and node.get("additionalProperties") is not True:
+                    raise ValueError(f"output_schema{path}.required names {missing}, not in its properties "
+                                     f"({sorted(props)})")
+            for k, v in node.items():
+                walk(v, f"{path}.{k}")
+        elif isinstance(node, list):
+            for i, v in enumerate(node):
+                walk(v, f"{path}[{i}]")
+
+    walk(schema, "")
+    try:
+        jsonschema_rs.validator_for(schema)
+    except jsonschema_rs.ValidationError as exc:
+        where = ".".join(str(p) for p in getattr(exc, "instance_path", []) or [])
+        raise ValueError(f"output_schema is not a valid JSON Schema: {exc.message}"
+                         + (f" (at {where})" if where else "")) from None
+    except ValueError as exc:
+        raise ValueError(f"output_schema is not a valid JSON Schema: {exc}") from None
