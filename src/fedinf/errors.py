@@ -115,6 +115,13 @@ class NeedsOCR(InvalidDocument):
     code = "needs_ocr"
 
 
+class UnsupportedMediaType(InvalidDocument):
+    """A document of a kind no loader reads (e.g. a Word file or a HEIC photo): say what is accepted."""
+
+    status_code = 415
+    code = "unsupported_media_type"
+
+
 class AuthError(FedinfError):
     status_code = 401
     code = "invalid_api_key"
