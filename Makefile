@@ -4,7 +4,7 @@
 PY ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
-EXTRAS := local,pdf,postgres,redis,conformance,dev
+EXTRAS := local,pdf,postgres,redis,conformance,claims,dev
 STAMP := $(VENV)/.installed
 
 .PHONY: serve test eval bench lock clean
