@@ -32,7 +32,7 @@ def store(request, tmp_path):
 
 def test_upsert_merges_evidence_and_keeps_review(store):
     assert store.upsert([rule("CAS CO 96")]) == (1, 0)
-    r = store.list()[0]
+    r = store.rules()[0]
     store.review(r.id, "approve", by="k1", note="fine")
     assert store.upsert([rule("CAS CO 96"), rule("CAS CO 204")]) == (0, 1)
     (again,) = store.approved()
@@ -42,7 +42,7 @@ def test_upsert_merges_evidence_and_keeps_review(store):
 
 def test_review_edits_and_errors(store):
     store.upsert([rule("x")])
-    rid = store.list()[0].id
+    rid = store.rules()[0].id
     edited = store.review(rid, "approve", by="k", expression="claim.charge >= 1.0")
     assert edited.expression == "claim.charge >= 1.0" and store.get(rid).expression == "claim.charge >= 1.0"
     with pytest.raises(RequestError):
@@ -52,4 +52,4 @@ def test_review_edits_and_errors(store):
     with pytest.raises(NotFound):
         store.get("Rmissing")
     store.review(rid, "retire", by="k")
-    assert store.approved() == [] and store.list(status="retired")[0].id == rid
+    assert store.approved() == [] and store.rules(status="retired")[0].id == rid

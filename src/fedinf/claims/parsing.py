@@ -8,7 +8,7 @@ patient), 835 remittances (CLP/CAS/SVC/LQ), 999/997 acknowledgments (AK2/IK3/IK4
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 from fedinf.claims.engine import Engine, Walk, WalkedSegment
 from fedinf.claims.models import (
@@ -336,7 +336,7 @@ class _Acks:
 
     def _close(self, a: dict[str, Any]) -> None:
         tx = self.b.tx
-        kind = "997" if tx is not None and tx.kind == "997" else "999"
+        kind: Literal["999", "997"] = "997" if tx is not None and tx.kind == "997" else "999"
         acks = []
         for t in a["tx"]:
             s: WalkedSegment = t["seg"]

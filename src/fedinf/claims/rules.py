@@ -129,7 +129,9 @@ class Compiler:
     def __init__(self) -> None:
         import celpy
 
-        self._celpy = celpy
+        from celpy.adapter import json_to_cel
+
+        self._to_cel = json_to_cel
         self._env = celpy.Environment()
         self._programs: dict[str, Any] = {}
 
@@ -159,12 +161,12 @@ class Compiler:
         if not scoped:
             return []
         ctx = claim_context(claim, segments)
-        cel_claim = self._celpy.json_to_cel(ctx)
+        cel_claim = self._to_cel(ctx)
         hits: list[RuleHit] = []
         for rule in scoped:
             if rule.per == "line":
                 for line, lctx in zip(claim.lines, ctx["lines"]):
-                    ok, err = self._run(rule, {"claim": cel_claim, "line": self._celpy.json_to_cel(lctx)})
+                    ok, err = self._run(rule, {"claim": cel_claim, "line": self._to_cel(lctx)})
                     if not ok:
                         hits.append(RuleHit(rule=rule, claim=claim, pos=line.pos, line=line.number, error=err))
             else:

@@ -192,7 +192,7 @@ class ClaimsService:
 
     async def list_rules(self, *, status: str | None = None, authorization: str | None = None) -> list[Rule]:
         trace = await self._start("claims.rules", authorization)
-        rules = self.store.list(status=status)
+        rules = self.store.rules(status=status)
         await self._finish(trace)
         return rules
 
@@ -202,7 +202,7 @@ class ClaimsService:
         async def work() -> Rule:
             return self.store.get(rule_id)
 
-        rule = await self._guard(trace, work())
+        rule: Rule = await self._guard(trace, work())
         await self._finish(trace)
         return rule
 
@@ -216,7 +216,7 @@ class ClaimsService:
             return self.store.review(rule_id, action, by=by, note=note, expression=expression,
                                      description=description)
 
-        rule = await self._guard(trace, work())
+        rule: Rule = await self._guard(trace, work())
         trace.rules = [rule.id]
         await self._finish(trace)
         return rule

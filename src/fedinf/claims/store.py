@@ -36,6 +36,7 @@ class _SqlRuleStore:
 
     _prefix = ""
     _ph = "?"
+    _conn: Any
 
     def __init__(self) -> None:
         self._lock = threading.RLock()
@@ -84,7 +85,7 @@ class _SqlRuleStore:
             raise NotFound(f"no claim rule {rule_id!r}: see `fedinf claims rules list`", code="rule_not_found")
         return Rule.model_validate_json(rows[0][0])
 
-    def list(self, *, status: str | None = None) -> list[Rule]:
+    def rules(self, *, status: str | None = None) -> list[Rule]:
         """Rules (optionally only one status), oldest first."""
         if status:
             rows = self._all("SELECT body FROM {t}claim_rules WHERE status = ? ORDER BY created_at, id", (status,))
@@ -93,7 +94,7 @@ class _SqlRuleStore:
         return [Rule.model_validate_json(r[0]) for r in rows]
 
     def approved(self) -> list[Rule]:
-        return self.list(status="approved")
+        return self.rules(status="approved")
 
     def review(self, rule_id: str, action: str, *, by: str | None, note: str = "",
                expression: str | None = None, description: str | None = None) -> Rule:
