@@ -235,6 +235,44 @@ class ClaimsSettings(_Strict):
         "only on-prem models are ever eligible). Unset: deterministic wording only."))
 
 
+class RetrievalSettings(_Strict):
+    """`retrieval:` — collections of documents that chat requests can search (see docs/retrieval.md)."""
+
+    store: str | None = Field(default=None, description=(
+        "Retrieval store URL: sqlite:///path.db (relative to server.state_dir; SQLite FTS5 + exact vector search) or "
+        "postgresql://user@host/db (the scale-out store). Default: sqlite retrieval.db in server.state_dir."))
+    schema_name: str = Field(default="fedinf_retrieval", description="PostgreSQL schema holding the tables.")
+    embedder: str = Field(default="local", description=(
+        "How chunks and queries are embedded: `local` (all-MiniLM-L6-v2 in process; needs the `embeddings` extra), "
+        "`hashing` (lexical feature hashing, no model), or the id of a model or route with the `embeddings` "
+        "capability (the text is classified first and only sent to models eligible for its data class)."))
+    chunk_chars: int = Field(default=1000, ge=50, le=20000, description="Most characters per chunk.")
+    chunk_overlap: int = Field(default=150, ge=0, description="Characters shared by neighbouring chunks.")
+    top_k: int = Field(default=5, ge=1, le=100, description="Chunks a chat request retrieves by default.")
+    mode: Literal["hybrid", "bm25", "vector"] = Field(default="hybrid", description=(
+        "Default search: hybrid (BM25 + vectors, reciprocal rank fusion), bm25 or vector alone."))
+    max_context_chars: int = Field(default=6000, ge=200, description=(
+        "Most characters of retrieved text put into a chat request's prompt."))
+    max_document_bytes: int = Field(default=20 * 1024 * 1024, gt=0, description="Larger documents are refused (413).")
+
+    @model_validator(mode="after")
+    def _overlap(self) -> "RetrievalSettings":
+        if self.chunk_overlap >= self.chunk_chars // 2:
+            raise ValueError("chunk_overlap must be less than half of chunk_chars")
+        return self
+
+
+class UISettings(_Strict):
+    """`ui:` — the admin web UI served under /ui (login with an admin or auditor API key)."""
+
+    enabled: bool = Field(default=True, description="Serve the admin web UI under /ui.")
+    session_ttl_s: float = Field(default=8 * 3600.0, gt=0, le=7 * 24 * 3600.0, description=(
+        "Lifetime of a UI login session (an HttpOnly, SameSite=Strict cookie); a revoked key ends its sessions."))
+    session_secret_env: str | None = Field(default=None, description=(
+        "Environment variable holding the secret that signs session cookies. Default: a random secret kept in "
+        "server.state_dir (ui-session.secret); set this when gateways on several hosts share the UI."))
+
+
 class Config(_Strict):
     server: Server = Field(default_factory=Server, description="HTTP server settings.")
     zones: dict[str, Zone] = Field(min_length=1, description="Zones by name: where models run and their clearance.")
@@ -246,6 +284,9 @@ class Config(_Strict):
     access: AccessSettings = Field(default_factory=AccessSettings, description="API keys, tenants and rate limits.")
     audit: AuditSettings = Field(default_factory=AuditSettings, description="The tamper-evident audit trail.")
     claims: ClaimsSettings = Field(default_factory=ClaimsSettings, description="Health-care claims (X12) workload.")
+    retrieval: RetrievalSettings = Field(default_factory=RetrievalSettings,
+                                         description="Document collections, embeddings and search.")
+    ui: UISettings = Field(default_factory=UISettings, description="The admin web UI.")
 
     @field_validator("routes", mode="before")
     @classmethod

@@ -16,7 +16,8 @@ OpenAI's wire shape happens in exactly one place: :func:`fedinf.server.errors.er
     ├── AuthError               401
     ├── Forbidden               403
     │   └── PolicyViolation     403      no eligible model (reasons, never content)
-    ├── NotFound                404      unknown model / route / task
+    ├── NotFound                404      unknown model / route / task / collection / document
+    ├── Conflict                409      already exists (a collection of that name)
     ├── CapabilityError         422      the target cannot honour a parameter
     ├── OutputValidationError   422      structured output failed after bounded re-asks
     │   └── OutputTruncated     422
@@ -122,6 +123,13 @@ class NeedsOCR(InvalidDocument):
     code = "needs_ocr"
 
 
+class UnsupportedMediaType(InvalidDocument):
+    """A document of a kind no loader reads (e.g. a Word file or a HEIC photo): say what is accepted."""
+
+    status_code = 415
+    code = "unsupported_media_type"
+
+
 class AuthError(FedinfError):
     status_code = 401
     code = "invalid_api_key"
@@ -141,6 +149,14 @@ class PolicyViolation(Forbidden):
 class NotFound(FedinfError):
     status_code = 404
     code = "not_found"
+    type = "invalid_request_error"
+
+
+class Conflict(FedinfError):
+    """The resource already exists (e.g. a collection of that name)."""
+
+    status_code = 409
+    code = "conflict"
     type = "invalid_request_error"
 
 

@@ -96,7 +96,12 @@ def command(
                         disable=no_progress)
     bar = progress.add_task(spec.name, total=len(paths), status="")
 
+    from fedinf.tasks.progress import BatchProgress
+
+    recorder = BatchProgress(cfg.server.state_dir, task=spec.name, out=str(out), total=len(paths))
+
     def on_event(event: dict[str, Any]) -> None:
+        recorder.note(event)  # what the server's /admin/batches and the UI show
         if event["event"] != "start":
             status = event.get("code") or event.get("status") or event["event"]
             progress.update(bar, advance=1, status=f"{event.get('name', '')[:40]} {status}")
@@ -110,10 +115,13 @@ def command(
         with progress:
             summary = asyncio.run(go())
     except KeyboardInterrupt:
+        recorder.finish("interrupted")
         err_console.print("interrupted: finished documents are saved; run the same command again to resume")
         raise typer.Exit(130) from None
     except FedinfError as exc:
+        recorder.finish("failed")
         fail(exc, 2)
+    recorder.finish("failed" if summary.errors else "done")
     console.print(_summary_table(summary, out))
     if summary.errors:
         raise typer.Exit(1)

@@ -23,6 +23,7 @@ import jsonschema_rs
 
 from fedinf.data_class import DataClass
 from fedinf.documents import Document, DocumentLimits, load_bytes, split_document
+from fedinf.documents.ocr import OcrEngine, make_engine
 from fedinf.errors import (
     AllTargetsFailed, BackendTimeout, FedinfError, InvalidDocument, OutputValidationError, PolicyViolation,
     StreamInterrupted,
@@ -82,13 +83,23 @@ class TaskRunner:
 
     def __init__(self, client: ChatClient) -> None:
         self.client = client
+        self._ocr: dict[str, OcrEngine] = {}  # engines load their models once, on first use
+
+    def ocr_engine(self, name: str) -> OcrEngine | None:
+        """The runner's OCR engine called ``name`` (None for ``off``)."""
+        if name == "off":
+            return None
+        if name not in self._ocr:
+            self._ocr[name] = make_engine(name)
+        return self._ocr[name]
 
     # ------------------------------------------------------------------ entry points
 
     async def run_bytes(self, spec: TaskSpec, data: bytes, *, name: str = "document",
                         media_type: str | None = None) -> TaskResult:
         limits = DocumentLimits(max_bytes=spec.limits.max_document_bytes, max_pages=spec.limits.max_pages)
-        doc = await asyncio.to_thread(load_bytes, data, name=name, media_type=media_type, limits=limits)
+        doc = await asyncio.to_thread(load_bytes, data, name=name, media_type=media_type, limits=limits,
+                                      ocr=self.ocr_engine(spec.ocr))
         return await self.run(spec, doc)
 
     async def run(self, spec: TaskSpec, doc: Document) -> TaskResult:
