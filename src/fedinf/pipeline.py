@@ -48,6 +48,7 @@ class Trace:
     attempts: list[Any] = field(default_factory=list)
     content: dict[str, Any] | None = None  # pseudonymized, only for tenants with content logging on
     retrieved: Any = None  # fedinf.retrieval.context.Retrieved when the request named collections
+    rules: list[str] = field(default_factory=list)  # claim rule ids applied (claims workload)
 
     def headers(self) -> dict[str, str]:
         h = {"x-fedinf-request-id": self.request_id}

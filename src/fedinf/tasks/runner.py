@@ -23,6 +23,7 @@ import jsonschema_rs
 
 from fedinf.data_class import DataClass
 from fedinf.documents import Document, DocumentLimits, load_bytes, split_document
+from fedinf.documents.ocr import OcrEngine, make_engine
 from fedinf.errors import (
     AllTargetsFailed, BackendTimeout, FedinfError, InvalidDocument, OutputValidationError, PolicyViolation,
     StreamInterrupted,
@@ -82,13 +83,23 @@ class TaskRunner:
 
     def __init__(self, client: ChatClient) -> None:
         self.client = client
+        self._ocr: dict[str, OcrEngine] = {}  # engines load their models once, on first use
+
+    def ocr_engine(self, name: str) -> OcrEngine | None:
+        """The runner's OCR engine called ``name`` (None for ``off``)."""
+        if name == "off":
+            return None
+        if name not in self._ocr:
+            self._ocr[name] = make_engine(name)
+        return self._ocr[name]
 
     # ------------------------------------------------------------------ entry points
 
     async def run_bytes(self, spec: TaskSpec, data: bytes, *, name: str = "document",
                         media_type: str | None = None) -> TaskResult:
         limits = DocumentLimits(max_bytes=spec.limits.max_document_bytes, max_pages=spec.limits.max_pages)
-        doc = await asyncio.to_thread(load_bytes, data, name=name, media_type=media_type, limits=limits)
+        doc = await asyncio.to_thread(load_bytes, data, name=name, media_type=media_type, limits=limits,
+                                      ocr=self.ocr_engine(spec.ocr))
         return await self.run(spec, doc)
 
     async def run(self, spec: TaskSpec, doc: Document) -> TaskResult:
@@ -96,6 +107,10 @@ class TaskRunner:
         if doc.kind not in spec.inputs:
             raise InvalidDocument(f"task {spec.name!r} accepts {', '.join(spec.inputs)} documents, not {doc.kind}",
                                   code="unsupported_document_kind")
+        if spec.builder is not None:
+            from fedinf.tasks.builders import get_builder
+
+            return await get_builder(spec.builder)(self, spec, doc)
         mapping = {f: r.extractor for f, r in spec.fields.items() if r.extractor}
         found = await asyncio.to_thread(run_extractors, doc, mapping)
         warnings = list(doc.warnings)
@@ -116,6 +131,12 @@ class TaskRunner:
                           checks=[c.to_dict() for c in merged.checks], warnings=warnings, metadata=meta)
 
     # ------------------------------------------------------------------ the model call(s)
+
+    async def ask_model(self, spec: TaskSpec, doc: Document, meta: dict[str, Any],
+                        warnings: list[str]) -> dict[str, Any] | None:
+        """The model's record for ``doc`` under ``spec`` (constrained to ``spec.output_schema``), or None; for
+        record builders (fedinf.tasks.builders), which ask with their own prompt and schema."""
+        return await self._ask_model(spec, doc, meta, warnings)
 
     def _target(self, spec: TaskSpec, warnings: list[str]) -> str:
         """The route or model to call, honouring ``policy.allowed_zones`` before anything is sent (fail closed)."""

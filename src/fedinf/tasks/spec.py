@@ -35,7 +35,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 from fedinf.data_class import DataClass
 
-InputKind = Literal["text", "pdf", "html", "json"]
+InputKind = Literal["text", "pdf", "image", "html", "json"]
 Normalize = Literal["text", "id", "date", "amount", "currency", "iban", "none"]
 _NAME = re.compile(r"^[a-z][a-z0-9_-]{0,63}$")
 
@@ -64,10 +64,13 @@ class FieldRule(_Strict):
         default="extractor", description="Whose value wins when the extractor and the model disagree.")
     min_score: float = Field(default=0.0, ge=0, le=1,
                              description="Below this extractor score the model's value wins a disagreement.")
+    min_confidence: float | None = Field(default=None, ge=0, le=1, description=(
+        "This field's confidence threshold (default: the task's min_confidence)."))
 
 
 class Validator(_Strict):
-    check: Literal["net_plus_tax", "line_items_sum", "date_order", "iban", "required"]
+    check: Literal["net_plus_tax", "line_items_sum", "date_order", "iban", "required", "period_length",
+                   "bill_after_period", "unique_lines"]
     fields: list[str] = Field(default_factory=list, description="The fields the check reads, in order.")
     items: str | None = Field(default=None, description="line_items_sum: the array field.")
     item_amount: str = Field(default="amount", description="line_items_sum: the amount key in each item.")
@@ -88,7 +91,15 @@ class TaskLimits(_Strict):
 class TaskSpec(_Strict):
     name: str
     description: str = ""
-    inputs: list[InputKind] = Field(default_factory=lambda: ["text", "pdf", "html", "json"])
+    inputs: list[InputKind] = Field(default_factory=lambda: ["text", "pdf", "image", "html", "json"])
+    ocr: Literal["rapidocr", "tesseract", "off"] = Field(default="rapidocr", description=(
+        "OCR engine for images and image-only PDF pages (off: such documents get 422 needs_ocr)."))
+    min_confidence: float = Field(default=0.0, ge=0, le=1, description=(
+        "Values whose confidence is below this are returned as null with a warning instead of a guess; fields may "
+        "override it (fields.<name>.min_confidence)."))
+    flag_below: float = Field(default=0.8, ge=0, le=1, description=(
+        "Values below this confidence, model-only values, disagreements and values in a failed check are marked "
+        "`uncertain: true` (with a warning)."))
     system: str = Field(default=(
         "You extract data from business documents into JSON. Copy values exactly as they appear in the document. "
         "Use null when a value is not in the document. Dates are YYYY-MM-DD; amounts are plain numbers."))
@@ -109,6 +120,9 @@ class TaskSpec(_Strict):
     reject_failed_model_values: bool = Field(default=True, description=(
         "A model-only value involved in a failed check is set to null (and reported as rejected)."))
     use_model: bool = Field(default=True, description="False: deterministic extractors only (no model call).")
+    builder: str | None = Field(default=None, description=(
+        "A record builder for nested standard formats (e.g. `advisory`: OSV + remediation); see "
+        "fedinf.tasks.builders."))
     limits: TaskLimits = Field(default_factory=TaskLimits)
 
     @field_validator("name")
@@ -133,6 +147,10 @@ class TaskSpec(_Strict):
             if rule.extractor is not None and rule.extractor not in EXTRACTORS:
                 raise ValueError(f"fields.{name}.extractor: unknown extractor {rule.extractor!r}; "
                                  f"known: {sorted(EXTRACTORS)}")
+        from fedinf.tasks.builders import BUILDERS
+
+        if self.builder is not None and self.builder not in BUILDERS:
+            raise ValueError(f"builder: unknown builder {self.builder!r}; known: {sorted(BUILDERS)}")
         for i, v in enumerate(self.validators):
             for f in [*v.fields, *([v.items] if v.items else [])]:
                 if f not in props:
