@@ -38,6 +38,7 @@ class Gateway:
     auditor: Any = None
     metrics: Any = None
     operator: Any = None  # the principal of in-process callers (CLI) when there is no access control
+    retrieval: Any = None  # fedinf.retrieval.Retrieval, built on first use (retrieval_service)
     extras: dict[str, Any] = field(default_factory=dict)
 
     # ------------------------------------------------------------------ construction
@@ -89,7 +90,7 @@ class Gateway:
 
     async def aclose(self) -> None:
         await self.pool.aclose()  # stops accepting, waits for in-flight requests (server.shutdown_grace_s)
-        for part in (self.access, self.auditor):
+        for part in (self.access, self.auditor, self.retrieval):
             close = getattr(part, "aclose", None)
             if close is not None:
                 await close()
@@ -162,6 +163,15 @@ class Gateway:
         await self.auditor.write(record_from_trace(trace, content=content))
 
     # ------------------------------------------------------------------ Python API
+
+    def retrieval_service(self) -> Any:
+        """The :class:`fedinf.retrieval.Retrieval` of this gateway (collections, search), built from
+        ``config.retrieval`` on first use and closed with the gateway."""
+        if self.retrieval is None:
+            from fedinf.retrieval import Retrieval
+
+            self.retrieval = Retrieval.from_config(self.config, classifier=self.classifier, gateway=self)
+        return self.retrieval
 
     async def chat(self, body: dict[str, Any] | ChatRequest, *, authorization: str | None = None) -> dict[str, Any]:
         """Run a non-streaming chat completion; return the completion dict or raise the FedinfError."""

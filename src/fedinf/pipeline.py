@@ -47,6 +47,7 @@ class Trace:
     stream: bool = False
     attempts: list[Any] = field(default_factory=list)
     content: dict[str, Any] | None = None  # pseudonymized, only for tenants with content logging on
+    rules: list[str] = field(default_factory=list)  # claim rule ids applied (claims workload)
 
     def headers(self) -> dict[str, str]:
         h = {"x-fedinf-request-id": self.request_id}

@@ -57,12 +57,22 @@ class Authenticator:
         found = await self._lookup(key_id)
         if found is None or not matches(token, found[0].key_hash):
             raise AuthError("invalid API key", code="invalid_api_key")
-        rec, tenant = found
+        return self._active(*found)
+
+    async def principal_of(self, key_id: str) -> Principal:
+        """The principal of a key authenticated earlier (an admin UI session), checked again now: AuthError once
+        the key is revoked, expired or gone (within the cache's ``ttl_s`` in other processes)."""
+        found = await self._lookup(key_id)
+        if found is None:
+            raise AuthError(f"API key {key_id} no longer exists", code="invalid_api_key")
+        return self._active(*found)
+
+    def _active(self, rec: KeyRecord, tenant: Tenant) -> Principal:
         state = rec.state(self._wall())
         if state == "revoked":
-            raise AuthError(f"API key {key_id} has been revoked", code="revoked_api_key")
+            raise AuthError(f"API key {rec.key_id} has been revoked", code="revoked_api_key")
         if state == "expired":
-            raise AuthError(f"API key {key_id} has expired", code="expired_api_key")
+            raise AuthError(f"API key {rec.key_id} has expired", code="expired_api_key")
         return rec.principal(log_content=tenant.log_content)
 
     async def _lookup(self, key_id: str) -> tuple[KeyRecord, Tenant] | None:

@@ -23,7 +23,11 @@ import jsonschema_rs
 
 from fedinf.data_class import DataClass
 from fedinf.documents import Document, DocumentLimits, load_bytes, split_document
-from fedinf.errors import InvalidDocument, OutputValidationError, PolicyViolation
+from fedinf.documents.ocr import OcrEngine, make_engine
+from fedinf.errors import (
+    AllTargetsFailed, BackendTimeout, FedinfError, InvalidDocument, OutputValidationError, PolicyViolation,
+    StreamInterrupted,
+)
 from fedinf.extractors import run_extractors
 from fedinf.tasks.merge import merge
 from fedinf.tasks.prompt import chat_body
@@ -79,13 +83,23 @@ class TaskRunner:
 
     def __init__(self, client: ChatClient) -> None:
         self.client = client
+        self._ocr: dict[str, OcrEngine] = {}  # engines load their models once, on first use
+
+    def ocr_engine(self, name: str) -> OcrEngine | None:
+        """The runner's OCR engine called ``name`` (None for ``off``)."""
+        if name == "off":
+            return None
+        if name not in self._ocr:
+            self._ocr[name] = make_engine(name)
+        return self._ocr[name]
 
     # ------------------------------------------------------------------ entry points
 
     async def run_bytes(self, spec: TaskSpec, data: bytes, *, name: str = "document",
                         media_type: str | None = None) -> TaskResult:
         limits = DocumentLimits(max_bytes=spec.limits.max_document_bytes, max_pages=spec.limits.max_pages)
-        doc = await asyncio.to_thread(load_bytes, data, name=name, media_type=media_type, limits=limits)
+        doc = await asyncio.to_thread(load_bytes, data, name=name, media_type=media_type, limits=limits,
+                                      ocr=self.ocr_engine(spec.ocr))
         return await self.run(spec, doc)
 
     async def run(self, spec: TaskSpec, doc: Document) -> TaskResult:
@@ -93,6 +107,10 @@ class TaskRunner:
         if doc.kind not in spec.inputs:
             raise InvalidDocument(f"task {spec.name!r} accepts {', '.join(spec.inputs)} documents, not {doc.kind}",
                                   code="unsupported_document_kind")
+        if spec.builder is not None:
+            from fedinf.tasks.builders import get_builder
+
+            return await get_builder(spec.builder)(self, spec, doc)
         mapping = {f: r.extractor for f, r in spec.fields.items() if r.extractor}
         found = await asyncio.to_thread(run_extractors, doc, mapping)
         warnings = list(doc.warnings)
@@ -113,6 +131,12 @@ class TaskRunner:
                           checks=[c.to_dict() for c in merged.checks], warnings=warnings, metadata=meta)
 
     # ------------------------------------------------------------------ the model call(s)
+
+    async def ask_model(self, spec: TaskSpec, doc: Document, meta: dict[str, Any],
+                        warnings: list[str]) -> dict[str, Any] | None:
+        """The model's record for ``doc`` under ``spec`` (constrained to ``spec.output_schema``), or None; for
+        record builders (fedinf.tasks.builders), which ask with their own prompt and schema."""
+        return await self._ask_model(spec, doc, meta, warnings)
 
     def _target(self, spec: TaskSpec, warnings: list[str]) -> str:
         """The route or model to call, honouring ``policy.allowed_zones`` before anything is sent (fail closed)."""
@@ -167,6 +191,13 @@ class TaskRunner:
                 warnings.append(f"model output rejected ({exc.code}) on chunk {chunk.index + 1}; "
                                 "fields come from the extractors only")
                 continue
+            except FedinfError as exc:
+                if not _timed_out(exc):
+                    raise
+                meta["model_timeout"] = True
+                warnings.append(f"model timed out on chunk {chunk.index + 1} ({_deadline_hint(spec)}); "
+                                "fields come from the extractors only")
+                break
             meta["model_calls"] += 1
             _note_model(meta, resp, self.client)
             content = ((resp.get("choices") or [{}])[0].get("message") or {}).get("content")
@@ -178,6 +209,25 @@ class TaskRunner:
             if isinstance(value, dict):
                 records.append(value)
         return _combine(records, spec.output_schema) if records else None
+
+
+def _timed_out(exc: FedinfError) -> bool:
+    """A deadline ran out (one target, or every target of a route)."""
+    if isinstance(exc, (BackendTimeout, StreamInterrupted)):
+        return True
+    if isinstance(exc, AllTargetsFailed):
+        return bool(exc.failures) and all(isinstance(e, (BackendTimeout, StreamInterrupted))
+                                          for _, e in exc.failures)
+    return False
+
+
+def _deadline_hint(spec: TaskSpec) -> str:
+    """Which deadline applied and the setting that changes it (no content)."""
+    if spec.timeout_s:
+        return (f"deadline {spec.timeout_s:g} s per model call, from the task's timeout_s or `fedinf run --timeout`; "
+                "raise it there")
+    return ("deadline from the model's timeouts.total_s or server.request_timeout_s (default 120 s); set the task's "
+            "timeout_s or `fedinf run --timeout` to change it")
 
 
 def _note_model(meta: dict[str, Any], resp: dict[str, Any], client: Any) -> None:
