@@ -222,6 +222,19 @@ class AuditSettings(_Strict):
         "writer without the secret cannot forge a consistent chain."))
 
 
+class ClaimsSettings(_Strict):
+    """`claims:` — the health-care claims workload (X12 pre-validation and rules derived from rejections)."""
+
+    store: str | None = Field(default=None, description=(
+        "Rule store URL: sqlite:///path.db (relative to server.state_dir) or postgresql://user@host/db. "
+        "Default: sqlite claims.db in server.state_dir."))
+    schema_name: str = Field(default="fedinf", description="PostgreSQL schema holding the tables.")
+    max_document_bytes: int = Field(default=50_000_000, ge=1, description="Largest X12 document accepted.")
+    describe_route: str | None = Field(default=None, description=(
+        "Model or route that rewords derived rules' descriptions (optional; claims are restricted data, so "
+        "only on-prem models are ever eligible). Unset: deterministic wording only."))
+
+
 class RetrievalSettings(_Strict):
     """`retrieval:` — collections of documents that chat requests can search (see docs/retrieval.md)."""
 
@@ -270,6 +283,7 @@ class Config(_Strict):
     tasks: list[dict[str, Any]] = Field(default_factory=list, description="Declarative tasks (see docs/tasks.md).")
     access: AccessSettings = Field(default_factory=AccessSettings, description="API keys, tenants and rate limits.")
     audit: AuditSettings = Field(default_factory=AuditSettings, description="The tamper-evident audit trail.")
+    claims: ClaimsSettings = Field(default_factory=ClaimsSettings, description="Health-care claims (X12) workload.")
     retrieval: RetrievalSettings = Field(default_factory=RetrievalSettings,
                                          description="Document collections, embeddings and search.")
     ui: UISettings = Field(default_factory=UISettings, description="The admin web UI.")

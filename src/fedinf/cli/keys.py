@@ -60,6 +60,8 @@ def create(
     zone: list[str] = typer.Option(["*"], "--zone", help="Allowed zones or globs (repeatable)."),
     route: list[str] = typer.Option(["*"], "--route", help="Allowed routes or globs (repeatable)."),
     task: list[str] = typer.Option(["*"], "--task", help="Allowed tasks or globs (repeatable)."),
+    collection: list[str] = typer.Option(["*"], "--collection",
+                                         help="Allowed retrieval collections or globs (repeatable)."),
     max_class: str = typer.Option("restricted", help="Highest data class the key may send."),
     may_lower: bool = typer.Option(False, help="May declare a lower data class than the one detected."),
     rpm: Optional[int] = typer.Option(None, help="Requests per minute."),
@@ -77,7 +79,7 @@ def create(
 
     try:
         scopes = Scopes(models=tuple(model), zones=tuple(zone), routes=tuple(route), tasks=tuple(task),
-                        max_class=DataClass.parse(max_class), may_lower_class=may_lower)
+                        collections=tuple(collection), max_class=DataClass.parse(max_class), may_lower_class=may_lower)
         limits = Limits(requests_per_minute=rpm, tokens_per_minute=tpm, token_budget=budget,
                         budget_period=budget_period)  # type: ignore[arg-type]
         rec, secret = new_key(tenant=tenant, name=name, roles=tuple(role), scopes=scopes, limits=limits,

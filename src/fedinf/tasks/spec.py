@@ -124,6 +124,9 @@ class TaskSpec(_Strict):
         "document: the model reads the whole document (in chunks) for every field. snippets: it is asked only about "
         "fields the extractors did not settle, reading their candidates and the lines around them (no call when "
         "every field is settled); see fedinf.tasks.context."))
+    builder: str | None = Field(default=None, description=(
+        "A record builder for nested standard formats (e.g. `advisory`: OSV + remediation); see "
+        "fedinf.tasks.builders."))
     limits: TaskLimits = Field(default_factory=TaskLimits)
 
     @field_validator("name")
@@ -148,6 +151,10 @@ class TaskSpec(_Strict):
             if rule.extractor is not None and rule.extractor not in EXTRACTORS:
                 raise ValueError(f"fields.{name}.extractor: unknown extractor {rule.extractor!r}; "
                                  f"known: {sorted(EXTRACTORS)}")
+        from fedinf.tasks.builders import BUILDERS
+
+        if self.builder is not None and self.builder not in BUILDERS:
+            raise ValueError(f"builder: unknown builder {self.builder!r}; known: {sorted(BUILDERS)}")
         for i, v in enumerate(self.validators):
             for f in [*v.fields, *([v.items] if v.items else [])]:
                 if f not in props:
