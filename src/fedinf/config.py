@@ -159,8 +159,11 @@ class Reliability(_Strict):
     outlier: OutlierDetection = Field(default_factory=OutlierDetection, description="Passive outlier detection.")
     retries: Retries = Field(default_factory=Retries, description="Retries, backoff and the retry budget.")
     breaker: Breaker = Field(default_factory=Breaker, description="Circuit breakers per endpoint.")
-    redis_url: str | None = Field(default=None, description="Share breaker state across gateway processes through "
-                                  "this Redis, e.g. redis://127.0.0.1:6379/0 (needs the `redis` extra).")
+    redis_url: str | None = Field(default=None, description="Share circuit breakers and outlier ejections across "
+                                  "gateway processes through this Redis, e.g. redis://127.0.0.1:6379/0 (needs the "
+                                  "`redis` extra).")
+    redis_prefix: str = Field(default="fedinf", description="Prefix of the Redis keys holding breaker and ejection "
+                              "state.")
     hedge_min_samples: int = Field(default=20, ge=1, description="Latency samples needed before `p95` hedging starts.")
 
 
@@ -197,11 +200,15 @@ class AccessSettings(_Strict):
         "Default: sqlite keys.db in server.state_dir."))
     schema_name: str = Field(default="fedinf", description="PostgreSQL schema holding the tables.")
     key_cache_ttl_s: float = Field(default=5.0, ge=0, description=(
-        "How long a looked-up key is cached in memory; a revocation reaches other processes within this time."))
+        "How long a looked-up key is cached in memory. Without redis_url a revocation reaches other processes "
+        "within this time; with it, at once (pub/sub), this TTL being the safety net."))
+    key_cache_fallback_ttl_s: float = Field(default=0.5, ge=0, description=(
+        "With redis_url: the key cache TTL while the pub/sub invalidation channel is down (fail safe)."))
     redis_url: str | None = Field(default=None, description=(
         "redis://host:port/db: count rate limits and budgets in Redis, shared by every replica. "
         "Default: exact per-process counters."))
-    redis_prefix: str = Field(default="fedinf", description="Prefix of the Redis keys used for limits.")
+    redis_prefix: str = Field(default="fedinf", description=(
+        "Prefix of the Redis keys used for limits and of the key invalidation channel."))
     require_keys: bool = Field(default=True, description=(
         "false serves without API keys; only honoured when server.host is a loopback address."))
 
@@ -220,6 +227,19 @@ class AuditSettings(_Strict):
     hmac_key_env: str | None = Field(default=None, description=(
         "Environment variable holding a secret: records are then chained with HMAC-SHA256, so a database "
         "writer without the secret cannot forge a consistent chain."))
+
+
+class ClaimsSettings(_Strict):
+    """`claims:` — the health-care claims workload (X12 pre-validation and rules derived from rejections)."""
+
+    store: str | None = Field(default=None, description=(
+        "Rule store URL: sqlite:///path.db (relative to server.state_dir) or postgresql://user@host/db. "
+        "Default: sqlite claims.db in server.state_dir."))
+    schema_name: str = Field(default="fedinf", description="PostgreSQL schema holding the tables.")
+    max_document_bytes: int = Field(default=50_000_000, ge=1, description="Largest X12 document accepted.")
+    describe_route: str | None = Field(default=None, description=(
+        "Model or route that rewords derived rules' descriptions (optional; claims are restricted data, so "
+        "only on-prem models are ever eligible). Unset: deterministic wording only."))
 
 
 class RetrievalSettings(_Strict):
@@ -270,6 +290,7 @@ class Config(_Strict):
     tasks: list[dict[str, Any]] = Field(default_factory=list, description="Declarative tasks (see docs/tasks.md).")
     access: AccessSettings = Field(default_factory=AccessSettings, description="API keys, tenants and rate limits.")
     audit: AuditSettings = Field(default_factory=AuditSettings, description="The tamper-evident audit trail.")
+    claims: ClaimsSettings = Field(default_factory=ClaimsSettings, description="Health-care claims (X12) workload.")
     retrieval: RetrievalSettings = Field(default_factory=RetrievalSettings,
                                          description="Document collections, embeddings and search.")
     ui: UISettings = Field(default_factory=UISettings, description="The admin web UI.")

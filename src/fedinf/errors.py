@@ -10,6 +10,7 @@ OpenAI's wire shape happens in exactly one place: :func:`fedinf.server.errors.er
     │   ├── SchemaError         400      response_format schema invalid or unsatisfiable
     │   ├── PayloadTooLarge     413
     │   └── InvalidDocument     400      a document that cannot be read (corrupt, wrong type)
+    │       ├── InvalidX12      400      not a readable X12 interchange (with the segment position)
     │       ├── EncryptedDocument 422    password-protected document
     │       └── NeedsOCR        422      no text layer (image-only): OCR it first
     ├── AuthError               401
@@ -100,6 +101,13 @@ class InvalidDocument(RequestError):
     """A document that cannot be read: corrupt, truncated, binary where text was expected, unsupported type."""
 
     code = "invalid_document"
+
+
+class InvalidX12(InvalidDocument):
+    """Text that is not a readable X12 interchange (no ISA, broken envelope, unsupported transaction/version).
+    ``details`` carry ``segment_index`` (1-based position of the offending segment in the file)."""
+
+    code = "invalid_x12"
 
 
 class EncryptedDocument(InvalidDocument):

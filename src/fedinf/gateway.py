@@ -108,9 +108,11 @@ class Gateway:
         metrics.watch(pool)  # per-endpoint health, breaker and budget gauges, read at scrape time
         pipeline = Pipeline(config=config, network=network, executor=executor, classifier=classifier,
                             auditor=auditor, metrics=metrics, specs=SpecCache(), access=access, operator=operator)
-        return cls(config=config, network=network, pool=pool, executor=executor, classifier=classifier,
-                   auditor=auditor, metrics=metrics, pipeline=pipeline,
-                   tasks=tasks or TaskRegistry.from_config(config), access=access, operator=operator)
+        gateway = cls(config=config, network=network, pool=pool, executor=executor, classifier=classifier,
+                      auditor=auditor, metrics=metrics, pipeline=pipeline,
+                      tasks=tasks or TaskRegistry.from_config(config), access=access, operator=operator)
+        pipeline.retrieval = gateway.retrieval_service
+        return gateway
 
     async def __aenter__(self) -> Gateway:
         await self.start()

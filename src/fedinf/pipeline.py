@@ -1,7 +1,7 @@
 """The request pipeline: one object that owns the steps of a chat request, readable top to bottom in
 :meth:`Pipeline.chat`::
 
-    authenticate -> parse -> admit -> classify -> decide -> execute (+ validate) -> respond -> audit
+    authenticate -> parse -> admit -> classify -> retrieve -> decide -> execute (+ validate) -> respond -> audit
 
 Each step is a method named after it that calls into the module owning the concept (``fedinf.access``,
 ``fedinf.privacy``, ``fedinf.routing.decide``, the executor, ``fedinf.structured``, ``fedinf.audit``); the
@@ -20,7 +20,7 @@ from __future__ import annotations
 import asyncio
 import time
 import uuid
-from collections.abc import AsyncGenerator, AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator, Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -37,6 +37,8 @@ if TYPE_CHECKING:
     from fedinf.metrics import Metrics
     from fedinf.network import Network
     from fedinf.privacy import Classification, Classifier
+    from fedinf.retrieval import Retrieval
+    from fedinf.retrieval.context import Retrieved
     from fedinf.routing.executor import Attempt, Executor, Result
     from fedinf.structured import OutputSpec, SpecCache
 
@@ -59,6 +61,8 @@ class Trace:
     stream: bool = False
     attempts: list[Attempt] = field(default_factory=list)
     content: dict[str, Any] | None = None  # pseudonymized, only for tenants with content logging on
+    retrieved: Retrieved | None = None  # what the retrieve step added (the request named collections)
+    rules: list[str] = field(default_factory=list)  # claim rule ids applied (claims workload)
 
     def failed(self, exc: FedinfError, *, status: int | None = None) -> None:
         self.status, self.error_code = status or exc.status_code, exc.code
@@ -76,6 +80,9 @@ class Trace:
                 h["x-fedinf-excluded"] = ",".join(f"{e.model_id}:{e.reason}" for e in self.decision.excluded)
         elif self.classification is not None:
             h["x-fedinf-data-class"] = self.classification.data_class.label
+        if self.retrieved is not None:
+            h["x-fedinf-collections"] = _ascii(",".join(self.retrieved.collections))
+            h["x-fedinf-sources"] = str(len(self.retrieved.hits))
         if self.result is None and self.attempts:  # failed: the attempts made are still shown
             h["x-fedinf-attempts"] = str(sum(1 for a in self.attempts if a.sent))
             h["x-fedinf-attempt-log"] = _attempt_log(self.attempts)
@@ -96,6 +103,12 @@ class Reply:
     error: FedinfError | None = None
 
 
+def _no_retrieval() -> Retrieval:
+    from fedinf.errors import ServiceUnavailable
+
+    raise ServiceUnavailable("retrieval is not available in this pipeline", code="retrieval_unavailable")
+
+
 @dataclass
 class Pipeline:
     """The steps of a chat request and the long-lived parts they use (built by :class:`~fedinf.gateway.Gateway`).
@@ -112,6 +125,7 @@ class Pipeline:
     specs: SpecCache
     access: AccessControl | None = None
     operator: Principal | None = None
+    retrieval: Callable[[], Retrieval] = _no_retrieval  # the gateway's retrieval service, made on first use
 
     async def chat(self, body: object, *, authorization: str | None = None, request_id: str | None = None) -> Reply:
         """Run one chat completion through every step. ``authorization`` is the HTTP header's value."""
@@ -121,6 +135,7 @@ class Pipeline:
             request = self.parse(body, trace)
             await self.admit(trace.principal, request)
             trace.classification = self.classify(request, trace)
+            request = await self.retrieve(request, trace)       # sources added, class raised to theirs
             trace.decision = self.decide(request, trace)
             trace.result = await self.execute(request, trace)    # + validate (structured output)
         except FedinfError as exc:
@@ -165,6 +180,19 @@ class Pipeline:
                              "pseudonymized": True}
         return classification
 
+    async def retrieve(self, request: ChatRequest, trace: Trace) -> ChatRequest:
+        """Sources from ``fedinf.collections`` added to the request; the class raised to what was retrieved
+        (:mod:`fedinf.retrieval.chat`). A request naming no collection passes as is."""
+        if not request.fedinf.collections:
+            return request
+        from fedinf.retrieval.chat import retrieve_for_chat
+
+        assert trace.classification is not None
+        request, trace.classification, trace.retrieved = await retrieve_for_chat(
+            self.retrieval(), self.classifier, request, trace.classification, trace.principal,
+            max_chars=self.config.retrieval.max_context_chars)
+        return request
+
     def decide(self, request: ChatRequest, trace: Trace) -> Decision:
         """The eligible, ordered targets (pure; refuses when none is eligible)."""
         assert trace.requested is not None and trace.classification is not None
@@ -185,6 +213,11 @@ class Pipeline:
         completion["model"] = result.target.model_id
         if result.structured:
             completion["fedinf"] = {"structured": result.structured}
+        if trace.retrieved is not None:
+            from fedinf.retrieval.context import citations
+
+            answer = ((completion.get("choices") or [{}])[0].get("message") or {}).get("content") or ""
+            completion.setdefault("fedinf", {}).update(citations(answer, trace.retrieved))
         trace.usage = completion.get("usage") or {}
         await self.settle(trace)
         try:
@@ -196,6 +229,8 @@ class Pipeline:
     def respond_stream(self, request: ChatRequest, trace: Trace, result: Result) -> Reply:
         """Chunks as they come (structured output: replayed once validated); audited before the stream ends."""
         chunks = result.stream if result.stream is not None else _replay(result.completion or {}, result.structured)
+        if trace.retrieved is not None:
+            chunks = _cite_stream(chunks, trace.retrieved)
         include_usage = bool(request.stream_options and request.stream_options.include_usage)
         return Reply(200, trace.headers(), stream=self._audited(trace, chunks, include_usage=include_usage))
 
@@ -314,6 +349,19 @@ async def _replay(completion: dict[str, Any], structured: dict[str, Any] | None)
         last["fedinf"] = {"structured": structured}
     yield last
     yield chunk(id=cid, model=model, created=created, usage=completion.get("usage") or {})
+
+
+async def _cite_stream(chunks: AsyncIterator[dict[str, Any]], retrieved: Retrieved) -> AsyncIterator[dict[str, Any]]:
+    """Pass chunks through; the chunk carrying ``finish_reason`` gets the answer's citations in ``fedinf``."""
+    from fedinf.retrieval.context import citations
+
+    parts: list[str] = []
+    async for ch in chunks:
+        for choice in ch.get("choices") or ():
+            parts.append((choice.get("delta") or {}).get("content") or "")
+            if choice.get("finish_reason"):
+                ch.setdefault("fedinf", {}).update(citations("".join(parts), retrieved))
+        yield ch
 
 
 def _result_headers(result: Result) -> dict[str, str]:

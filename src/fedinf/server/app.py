@@ -18,7 +18,7 @@ from starlette.routing import BaseRoute, Mount
 
 from fedinf.config import load_config
 from fedinf.gateway import Gateway
-from fedinf.server import admin, chat, health, tasks
+from fedinf.server import admin, advisories, chat, claims, collections, embeddings, health, tasks
 from fedinf.ui import routes as ui
 from fedinf.server.errors import HANDLERS
 
@@ -59,6 +59,8 @@ def create_app(gateway: Gateway, *, extra_routes: list[BaseRoute] | None = None,
     ui_routes = ui.routes(ctx)
     if ui_routes:
         routes.append(Mount("/ui", routes=ui_routes))
+    routes += [*claims.routes(gateway), *embeddings.routes(gateway), *collections.routes(gateway),
+               *advisories.routes(gateway)]
     routes += extra_routes or []
     app = Starlette(routes=routes, exception_handlers=HANDLERS, lifespan=lifespan)
     app.state.gateway = gateway
