@@ -355,6 +355,8 @@ class PersonDetector:
         if not strong and self._is_product(text, seq, kinds, products):
             return
         score = self._score(kinds, cue is not None, titled, sent_start)
+        if score == 0 and self._first_last(text, seq, kinds):
+            score = 0.6
         if score == 0 and sent_start and len(kinds) == 1 and kinds[0] in (NAME, UNKNOWN) \
                 and self._subject(text, lower, seq[0][1]):
             score = 0.6 if kinds[0] == NAME else 0.5
@@ -362,6 +364,15 @@ class PersonDetector:
             score = self._weak_evidence(view, kinds, cue, score)
         if score > 0:
             yield Span(start, _trim_possessive(text, seq[-1][0], seq[-1][1]), "PERSON", score)
+
+    def _first_last(self, text: str, seq: list[tuple[int, int]], kinds: list[int]) -> bool:
+        """Two or three tokens that read as English words but are a first name then a surname ("Maria Gonzalez",
+        "Rose Miller"): a name when nothing else in the sequence is only an English word."""
+        if not 2 <= len(kinds) <= 3 or WORD in kinds or kinds[0] not in (NAME, AMBIGUOUS):
+            return False
+        first = text[seq[0][0]:seq[0][1]].rstrip(".").lower()
+        last = text[seq[-1][0]:seq[-1][1]].lower().removesuffix("'s").removesuffix("’s")
+        return first in self.lex.first and last in self.lex.last and kinds[-1] in (NAME, AMBIGUOUS)
 
     @staticmethod
     def _weak_evidence(view: TextView, kinds: list[int], cue: str | None, score: float) -> float:
