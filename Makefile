@@ -4,10 +4,10 @@
 PY ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
-EXTRAS := local,pdf,postgres,redis,conformance,dev
+EXTRAS := local,pdf,ocr,postgres,redis,conformance,embeddings,claims,dev
 STAMP := $(VENV)/.installed
 
-.PHONY: serve test eval bench lock clean
+.PHONY: serve test eval bench lock clean chromium
 
 $(STAMP): pyproject.toml requirements.lock
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -20,8 +20,14 @@ $(STAMP): pyproject.toml requirements.lock
 serve: $(STAMP)
 	$(BIN)/fedinf serve $(ARGS)
 
-test: $(STAMP)
+test: $(STAMP) chromium
 	$(BIN)/python -m pytest -q $(ARGS)
+
+# the admin UI's browser tests drive Debian's chromium (headless); installed when missing and we are root (CI)
+chromium:
+	@command -v chromium >/dev/null 2>&1 || { if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
+	  else echo "note: chromium is missing: the admin UI browser tests will skip (apt-get install chromium)"; fi; }
 
 # evaluations and benchmarks; CI=true runs their documented CI subsamples
 eval: $(STAMP)

@@ -159,8 +159,11 @@ class Reliability(_Strict):
     outlier: OutlierDetection = Field(default_factory=OutlierDetection, description="Passive outlier detection.")
     retries: Retries = Field(default_factory=Retries, description="Retries, backoff and the retry budget.")
     breaker: Breaker = Field(default_factory=Breaker, description="Circuit breakers per endpoint.")
-    redis_url: str | None = Field(default=None, description="Share breaker state across gateway processes through "
-                                  "this Redis, e.g. redis://127.0.0.1:6379/0 (needs the `redis` extra).")
+    redis_url: str | None = Field(default=None, description="Share circuit breakers and outlier ejections across "
+                                  "gateway processes through this Redis, e.g. redis://127.0.0.1:6379/0 (needs the "
+                                  "`redis` extra).")
+    redis_prefix: str = Field(default="fedinf", description="Prefix of the Redis keys holding breaker and ejection "
+                              "state.")
     hedge_min_samples: int = Field(default=20, ge=1, description="Latency samples needed before `p95` hedging starts.")
 
 
@@ -197,11 +200,15 @@ class AccessSettings(_Strict):
         "Default: sqlite keys.db in server.state_dir."))
     schema_name: str = Field(default="fedinf", description="PostgreSQL schema holding the tables.")
     key_cache_ttl_s: float = Field(default=5.0, ge=0, description=(
-        "How long a looked-up key is cached in memory; a revocation reaches other processes within this time."))
+        "How long a looked-up key is cached in memory. Without redis_url a revocation reaches other processes "
+        "within this time; with it, at once (pub/sub), this TTL being the safety net."))
+    key_cache_fallback_ttl_s: float = Field(default=0.5, ge=0, description=(
+        "With redis_url: the key cache TTL while the pub/sub invalidation channel is down (fail safe)."))
     redis_url: str | None = Field(default=None, description=(
         "redis://host:port/db: count rate limits and budgets in Redis, shared by every replica. "
         "Default: exact per-process counters."))
-    redis_prefix: str = Field(default="fedinf", description="Prefix of the Redis keys used for limits.")
+    redis_prefix: str = Field(default="fedinf", description=(
+        "Prefix of the Redis keys used for limits and of the key invalidation channel."))
     require_keys: bool = Field(default=True, description=(
         "false serves without API keys; only honoured when server.host is a loopback address."))
 
@@ -222,6 +229,57 @@ class AuditSettings(_Strict):
         "writer without the secret cannot forge a consistent chain."))
 
 
+class ClaimsSettings(_Strict):
+    """`claims:` — the health-care claims workload (X12 pre-validation and rules derived from rejections)."""
+
+    store: str | None = Field(default=None, description=(
+        "Rule store URL: sqlite:///path.db (relative to server.state_dir) or postgresql://user@host/db. "
+        "Default: sqlite claims.db in server.state_dir."))
+    schema_name: str = Field(default="fedinf", description="PostgreSQL schema holding the tables.")
+    max_document_bytes: int = Field(default=50_000_000, ge=1, description="Largest X12 document accepted.")
+    describe_route: str | None = Field(default=None, description=(
+        "Model or route that rewords derived rules' descriptions (optional; claims are restricted data, so "
+        "only on-prem models are ever eligible). Unset: deterministic wording only."))
+
+
+class RetrievalSettings(_Strict):
+    """`retrieval:` — collections of documents that chat requests can search (see docs/retrieval.md)."""
+
+    store: str | None = Field(default=None, description=(
+        "Retrieval store URL: sqlite:///path.db (relative to server.state_dir; SQLite FTS5 + exact vector search) or "
+        "postgresql://user@host/db (the scale-out store). Default: sqlite retrieval.db in server.state_dir."))
+    schema_name: str = Field(default="fedinf_retrieval", description="PostgreSQL schema holding the tables.")
+    embedder: str = Field(default="local", description=(
+        "How chunks and queries are embedded: `local` (all-MiniLM-L6-v2 in process; needs the `embeddings` extra), "
+        "`hashing` (lexical feature hashing, no model), or the id of a model or route with the `embeddings` "
+        "capability (the text is classified first and only sent to models eligible for its data class)."))
+    chunk_chars: int = Field(default=1000, ge=50, le=20000, description="Most characters per chunk.")
+    chunk_overlap: int = Field(default=150, ge=0, description="Characters shared by neighbouring chunks.")
+    top_k: int = Field(default=5, ge=1, le=100, description="Chunks a chat request retrieves by default.")
+    mode: Literal["hybrid", "bm25", "vector"] = Field(default="hybrid", description=(
+        "Default search: hybrid (BM25 + vectors, reciprocal rank fusion), bm25 or vector alone."))
+    max_context_chars: int = Field(default=6000, ge=200, description=(
+        "Most characters of retrieved text put into a chat request's prompt."))
+    max_document_bytes: int = Field(default=20 * 1024 * 1024, gt=0, description="Larger documents are refused (413).")
+
+    @model_validator(mode="after")
+    def _overlap(self) -> "RetrievalSettings":
+        if self.chunk_overlap >= self.chunk_chars // 2:
+            raise ValueError("chunk_overlap must be less than half of chunk_chars")
+        return self
+
+
+class UISettings(_Strict):
+    """`ui:` — the admin web UI served under /ui (login with an admin or auditor API key)."""
+
+    enabled: bool = Field(default=True, description="Serve the admin web UI under /ui.")
+    session_ttl_s: float = Field(default=8 * 3600.0, gt=0, le=7 * 24 * 3600.0, description=(
+        "Lifetime of a UI login session (an HttpOnly, SameSite=Strict cookie); a revoked key ends its sessions."))
+    session_secret_env: str | None = Field(default=None, description=(
+        "Environment variable holding the secret that signs session cookies. Default: a random secret kept in "
+        "server.state_dir (ui-session.secret); set this when gateways on several hosts share the UI."))
+
+
 class Config(_Strict):
     server: Server = Field(default_factory=Server, description="HTTP server settings.")
     zones: dict[str, Zone] = Field(min_length=1, description="Zones by name: where models run and their clearance.")
@@ -232,6 +290,10 @@ class Config(_Strict):
     tasks: list[dict[str, Any]] = Field(default_factory=list, description="Declarative tasks (see docs/tasks.md).")
     access: AccessSettings = Field(default_factory=AccessSettings, description="API keys, tenants and rate limits.")
     audit: AuditSettings = Field(default_factory=AuditSettings, description="The tamper-evident audit trail.")
+    claims: ClaimsSettings = Field(default_factory=ClaimsSettings, description="Health-care claims (X12) workload.")
+    retrieval: RetrievalSettings = Field(default_factory=RetrievalSettings,
+                                         description="Document collections, embeddings and search.")
+    ui: UISettings = Field(default_factory=UISettings, description="The admin web UI.")
 
     @field_validator("routes", mode="before")
     @classmethod
@@ -310,8 +372,11 @@ def _path_from_message(msg: str) -> tuple[Any, ...]:
     return tuple(parts)
 
 
-def parse_config(text: str, *, source: str = "<config>") -> Config:
-    """Parse YAML text into a :class:`Config`; raise :class:`ConfigError` naming source, line and key."""
+def parse_config(text: str, *, source: str = "<config>", base_dir: str | os.PathLike[str] | None = None) -> Config:
+    """Parse YAML text into a :class:`Config`; raise :class:`ConfigError` naming source, line and key.
+
+    With ``base_dir`` (the config file's folder), relative task files (``tasks: [{file: ...}]``) are resolved
+    against it, so every command reads the same files whatever its working directory."""
     try:
         data = yaml.safe_load(text)
         index = _line_index(text)
@@ -322,6 +387,8 @@ def parse_config(text: str, *, source: str = "<config>") -> Config:
         raise ConfigError(f"{where}: invalid YAML: {problem}") from None
     if not isinstance(data, dict):
         raise ConfigError(f"{source}:1: the config must be a mapping with `zones` and `models`")
+    if base_dir is not None and isinstance(data.get("tasks"), list):
+        data["tasks"] = [_task_file(t, Path(base_dir)) for t in data["tasks"]]
     try:
         return Config.model_validate(data)
     except ValidationError as exc:
@@ -350,7 +417,15 @@ def load_config(path: str | os.PathLike[str] | None) -> Config:
         text = p.read_text(encoding="utf-8")
     except OSError as exc:
         raise ConfigError(f"{p}: cannot read config file: {exc.strerror}") from None
-    return parse_config(text, source=str(p))
+    return parse_config(text, source=str(p), base_dir=p.parent.resolve())
+
+
+def _task_file(entry: Any, base_dir: Path) -> Any:
+    """``{file: rel}`` -> ``{file: base_dir/rel}``; anything else unchanged."""
+    if isinstance(entry, dict) and set(entry) == {"file"} and isinstance(entry["file"], str):
+        path = Path(entry["file"]).expanduser()
+        return {"file": str(path if path.is_absolute() else base_dir / path)}
+    return entry
 
 
 def default_config() -> Config:

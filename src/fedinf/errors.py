@@ -10,12 +10,14 @@ OpenAI's wire shape happens in exactly one place: :func:`fedinf.server.errors.er
     │   ├── SchemaError         400      response_format schema invalid or unsatisfiable
     │   ├── PayloadTooLarge     413
     │   └── InvalidDocument     400      a document that cannot be read (corrupt, wrong type)
+    │       ├── InvalidX12      400      not a readable X12 interchange (with the segment position)
     │       ├── EncryptedDocument 422    password-protected document
     │       └── NeedsOCR        422      no text layer (image-only): OCR it first
     ├── AuthError               401
     ├── Forbidden               403
     │   └── PolicyViolation     403      no eligible model (reasons, never content)
-    ├── NotFound                404      unknown model / route / task
+    ├── NotFound                404      unknown model / route / task / collection / document
+    ├── Conflict                409      already exists (a collection of that name)
     ├── CapabilityError         422      the target cannot honour a parameter
     ├── OutputValidationError   422      structured output failed after bounded re-asks
     │   └── OutputTruncated     422
@@ -100,6 +102,13 @@ class InvalidDocument(RequestError):
     code = "invalid_document"
 
 
+class InvalidX12(InvalidDocument):
+    """Text that is not a readable X12 interchange (no ISA, broken envelope, unsupported transaction/version).
+    ``details`` carry ``segment_index`` (1-based position of the offending segment in the file)."""
+
+    code = "invalid_x12"
+
+
 class EncryptedDocument(InvalidDocument):
     """A password-protected document: fedinf does not take passwords; decrypt it first."""
 
@@ -112,6 +121,13 @@ class NeedsOCR(InvalidDocument):
 
     status_code = 422
     code = "needs_ocr"
+
+
+class UnsupportedMediaType(InvalidDocument):
+    """A document of a kind no loader reads (e.g. a Word file or a HEIC photo): say what is accepted."""
+
+    status_code = 415
+    code = "unsupported_media_type"
 
 
 class AuthError(FedinfError):
@@ -133,6 +149,14 @@ class PolicyViolation(Forbidden):
 class NotFound(FedinfError):
     status_code = 404
     code = "not_found"
+    type = "invalid_request_error"
+
+
+class Conflict(FedinfError):
+    """The resource already exists (e.g. a collection of that name)."""
+
+    status_code = 409
+    code = "conflict"
     type = "invalid_request_error"
 
 

@@ -39,6 +39,7 @@ class Gateway:
     auditor: Any = None
     metrics: Any = None
     operator: Any = None  # the principal of in-process callers (CLI) when there is no access control
+    retrieval: Any = None  # fedinf.retrieval.Retrieval, built on first use (retrieval_service)
     extras: dict[str, Any] = field(default_factory=dict)
     field_warnings: FieldWarnings = field(default_factory=FieldWarnings, repr=False)
 
@@ -91,7 +92,7 @@ class Gateway:
 
     async def aclose(self) -> None:
         await self.pool.aclose()  # stops accepting, waits for in-flight requests (server.shutdown_grace_s)
-        for part in (self.access, self.auditor):
+        for part in (self.access, self.auditor, self.retrieval):
             close = getattr(part, "aclose", None)
             if close is not None:
                 await close()
@@ -127,6 +128,16 @@ class Gateway:
         detected = self.classifier.classify(request.texts())
         may_lower = self.config.governance.allow_lowering or bool(getattr(principal, "may_lower_class", False))
         return apply_declared(detected, request.fedinf.data_class, may_lower=may_lower)
+
+    async def retrieve(self, request: ChatRequest, classification: Any, principal: Any) -> tuple[ChatRequest, Any, Any]:
+        """The retrieval step: sources from ``request.fedinf.collections`` added to the request, the class raised to
+        what was retrieved (see :mod:`fedinf.retrieval.chat`). A request naming no collection is returned as is."""
+        if not request.fedinf.collections:
+            return request, classification, None
+        from fedinf.retrieval.chat import retrieve_for_chat
+
+        return await retrieve_for_chat(self.retrieval_service(), self.classifier, request, classification, principal,
+                                       max_chars=self.config.retrieval.max_context_chars)
 
     def loggable_content(self, principal: Any, request: ChatRequest) -> dict[str, Any] | None:
         """Pseudonymized request text for tenants that turned content logging on; otherwise None."""
@@ -167,6 +178,15 @@ class Gateway:
         await self.auditor.write(record_from_trace(trace, content=content))
 
     # ------------------------------------------------------------------ Python API
+
+    def retrieval_service(self) -> Any:
+        """The :class:`fedinf.retrieval.Retrieval` of this gateway (collections, search), built from
+        ``config.retrieval`` on first use and closed with the gateway."""
+        if self.retrieval is None:
+            from fedinf.retrieval import Retrieval
+
+            self.retrieval = Retrieval.from_config(self.config, classifier=self.classifier, gateway=self)
+        return self.retrieval
 
     async def chat(self, body: dict[str, Any] | ChatRequest, *, authorization: str | None = None) -> dict[str, Any]:
         """Run a non-streaming chat completion; return the completion dict or raise the FedinfError."""

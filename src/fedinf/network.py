@@ -113,6 +113,26 @@ class Network:
                        param="model", code="model_not_found")
 
 
+    def describe(self) -> dict[str, Any]:
+        """The network by zone (for the admin API and UI): each zone's kind and clearances, its models with
+        backend, license verdict, capabilities and replica names, and the routes. No URLs or secrets."""
+        zones: dict[str, Any] = {
+            name: {"name": name, "kind": z.kind, "clearance": z.clearance.label, "description": z.description,
+                   "pseudonymized_clearance": z.pseudonymized_clearance.label if z.pseudonymized_clearance else None,
+                   "models": []}
+            for name, z in self.config.zones.items()}
+        for entry in self.models.values():
+            caps = entry.capabilities
+            zones[entry.zone_name]["models"].append({
+                "id": entry.id, "backend": entry.spec.backend, "license": entry.spec.license,
+                "license_status": entry.license.status, "served": entry.license.allowed,
+                "license_reason": entry.license.reason, "context_window": entry.spec.context_window,
+                "capabilities": {k: getattr(caps, k) for k in ("streaming", "tools", "vision", "structured")},
+                "cost": entry.spec.cost.model_dump()})
+        routes = {name: {"models": list(r.models), "strategy": r.strategy} for name, r in self.config.routes.items()}
+        return {"zones": list(zones.values()), "routes": routes, "use": self.config.governance.use}
+
+
 def _default_license_check(config: Config) -> Callable[[str], LicenseStatus]:
     from fedinf.licenses import license_verdict
 

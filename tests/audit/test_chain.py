@@ -218,7 +218,20 @@ def test_to_dict_covers_every_field() -> None:
     ref = asdict(r)
     ref.update(v=1, time=d["time"])
     ref["usage"]["total_tokens"] = r.usage.total_tokens
+    ref.pop("rules")  # only written when set: bodies without claim rules hash exactly as before the field existed
     assert d == ref
+
+
+def test_rules_field_round_trips_and_is_absent_when_empty() -> None:
+    from dataclasses import replace
+
+    from fedinf.audit.record import AuditRecord
+
+    r = make_record(6)
+    assert "rules" not in r.to_dict()
+    with_rules = replace(r, rules=("Rabc", "Rdef"))
+    assert with_rules.to_dict()["rules"] == ["Rabc", "Rdef"]
+    assert AuditRecord.from_dict(with_rules.to_dict()).rules == ("Rabc", "Rdef")
 
 
 def test_anchor_catches_a_consistently_rebuilt_chain(store_factory) -> None:

@@ -31,7 +31,7 @@ def test_fedinf_run_records_errors_continues_and_resumes(tmp_path):
     for i in range(3):
         (docs / f"inv{i}.pdf").write_bytes(pdfgen.text_pdf([[f"ACME {i} Ltd.", f"Invoice number: A-{i}1",
                                                              f"Total {i}1.00 EUR"]]))
-    (docs / "scan.pdf").write_bytes(pdfgen.image_only_pdf())
+    (docs / "scan.pdf").write_bytes(pdfgen.corrupt_pdf())
     (docs / ".hidden").write_text("skip me")
     out = tmp_path / "results.jsonl"
     args = ["run", "invoice", str(docs), "--out", str(out), "--config", str(tmp_path / "fedinf.yaml"),
@@ -41,10 +41,10 @@ def test_fedinf_run_records_errors_continues_and_resumes(tmp_path):
     records = [json.loads(l) for l in out.read_text().splitlines()]
     assert len(records) == 4
     by_name = {r["name"]: r for r in records}
-    assert by_name["scan.pdf"]["error"]["code"] == "needs_ocr"
+    assert by_name["scan.pdf"]["error"]["code"] == "invalid_document"
     assert by_name["inv2.pdf"]["result"]["record"]["total_amount"] == 21.0
     assert by_name["inv2.pdf"]["result"]["record"]["invoice_number"] == "A-21"
-    assert "docs per minute" in first.output and "needs_ocr" in first.output
+    assert "docs per minute" in first.output and "invalid_document" in first.output
 
     second = CliRunner().invoke(app, args)
     assert "skipped" in second.output and len(out.read_text().splitlines()) == 4

@@ -78,7 +78,7 @@ async def test_list_tasks(served):
             body = await resp.json()
     assert resp.status == 200
     names = {t["name"]: t for t in body["data"]}
-    assert set(names) == {"invoice", "utility_bill", "tiny"}
+    assert set(names) == {"advisory", "invoice", "utility_bill", "tiny"}
     assert names["utility_bill"]["policy"]["min_data_class"] == "confidential"
     assert names["invoice"]["extractors"]["total_amount"] == "total_amount"
 
@@ -101,7 +101,9 @@ async def test_pdf_uploads_get_records_or_clear_errors(served):
         assert body["document"]["pages"] == 1
         status, body, _ = await post_file(s, base_url, multi, "a.pdf")
         assert body["fields"]["total_amount"]["span"]["page"] == 3
-        cases = [(pdfgen.image_only_pdf(), 422, "needs_ocr"), (pdfgen.corrupt_pdf(), 400, "invalid_document"),
+        cases = [(b"PK\x03\x04" + b"\x00" * 64, 415, "unsupported_media_type"),
+                 (b"\x00\x00\x00\x18ftypheic" + b"\x00" * 64, 415, "unsupported_media_type"),
+                 (pdfgen.corrupt_pdf(), 400, "invalid_document"),
                  (pdfgen.encrypted_pdf(["secret"]), 422, "encrypted_document")]
         for data, want_status, want_code in cases:
             status, body, _ = await post_file(s, base_url, data, "x.pdf")

@@ -80,6 +80,7 @@ async def test_model_only_values_failing_a_check_are_rejected_not_hidden():
     r = (await TaskRunner(ScriptedClient(lambda b: answer)).run_bytes(INVOICE, pdf, name="x.pdf")).to_dict()
     assert r["record"]["net_amount"] is None and r["record"]["tax_amount"] is None
     assert r["fields"]["net_amount"] == {"value": None, "source": "rejected", "model_value": 100.0,
+                                         "confidence": 0.3, "uncertain": False,
                                          "checks": r["fields"]["net_amount"]["checks"]}
     assert r["record"]["due_date"] is None and r["fields"]["due_date"]["model_value"] == "2024-01-01"
     assert r["record"]["total_amount"] == 120.0  # extractor-backed values stay
@@ -99,7 +100,9 @@ async def test_model_only_fields_and_located_spans():
     r = (await TaskRunner(ScriptedClient(lambda b: answer)).run_bytes(UTILITY_BILL, text.encode(),
                                                                        name="bill.txt")).to_dict()
     f = r["fields"]
-    assert f["account_holder"]["source"] == "model" and "span" not in f["account_holder"]  # not in the text
+    # a model-only name the document does not contain is below the task's threshold: null with a warning
+    assert f["account_holder"]["source"] == "low_confidence" and r["record"]["account_holder"] is None
+    assert any(w.startswith("account_holder:") and "below the threshold" in w for w in r["warnings"])
     assert f["service_address"]["span"]["start"] == text.index("1 Elm Road")
     assert all(f[k]["source"] == "agree" for k in ("provider", "account_number", "billing_period_start",
                                                      "billing_period_end", "bill_date", "due_date", "amount_due",
@@ -119,8 +122,8 @@ async def test_bad_model_output_degrades_to_extractors_with_warning():
 
 async def test_document_errors_propagate():
     runner = TaskRunner(ScriptedClient())
-    with pytest.raises(NeedsOCR):
-        await runner.run_bytes(INVOICE, pdfgen.image_only_pdf(), name="scan.pdf")
+    with pytest.raises(NeedsOCR):  # only with OCR off
+        await runner.run_bytes(INVOICE.model_copy(update={"ocr": "off"}), pdfgen.image_only_pdf(), name="scan.pdf")
 
 
 async def test_long_documents_are_split_and_combined():
@@ -161,7 +164,7 @@ def test_registry_config_tasks(tmp_path):
         "    po: {type: [string, 'null']}\n    total: {type: [number, 'null']}\n  required: [po, total]\n"
         "fields:\n  total: {extractor: total_amount, normalize: amount}\npolicy: {min_data_class: internal}\n")
     reg = TaskRegistry.from_entries([{"file": "po.yaml"}], base_dir=tmp_path)
-    assert reg.names() == ["invoice", "purchase_order", "utility_bill"]
+    assert reg.names() == ["advisory", "invoice", "purchase_order", "utility_bill"]
     assert reg.get("purchase_order").policy.min_data_class.label == "internal"
     with pytest.raises(NotFound):
         reg.get("nope")

@@ -8,6 +8,7 @@ the versions it applied in ``schema_migrations`` and applies the missing ones in
 
 from __future__ import annotations
 
+import os
 import re
 import sqlite3
 import time
@@ -50,8 +51,13 @@ def check_ident(name: str) -> str:
 
 
 def sqlite_connect(path: Path, *, synchronous: str = "FULL", check_same_thread: bool = True) -> sqlite3.Connection:
-    """Open ``path`` in WAL mode, autocommit (explicit BEGIN), with a busy timeout for concurrent processes."""
-    path.parent.mkdir(parents=True, exist_ok=True)
+    """Open ``path`` in WAL mode, autocommit (explicit BEGIN), with a busy timeout for concurrent processes.
+
+    The file is created 0600 (keys and audit records are for the owner only); SQLite gives its ``-wal`` and ``-shm``
+    files the database file's permissions."""
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    if str(path) != ":memory:":
+        os.close(os.open(path, os.O_RDWR | os.O_CREAT, 0o600))
     conn = sqlite3.connect(str(path), isolation_level=None, timeout=30.0, check_same_thread=check_same_thread)
     conn.execute("PRAGMA journal_mode=WAL")
     conn.execute(f"PRAGMA synchronous={'FULL' if synchronous.upper() == 'FULL' else 'NORMAL'}")

@@ -49,4 +49,5 @@ def record_from_trace(trace: Any, *, content: dict[str, Any] | None = None) -> A
         status=trace.status, error_code=trace.error_code,
         usage=Usage(prompt_tokens=int(usage.get("prompt_tokens") or 0),
                     completion_tokens=int(usage.get("completion_tokens") or 0)),
-        latency_ms=round((time.monotonic() - trace.started) * 1000, 3), stream=bool(trace.stream), content=content)
+        latency_ms=round((time.monotonic() - trace.started) * 1000, 3), stream=bool(trace.stream), content=content,
+        rules=tuple(getattr(trace, "rules", None) or ()))

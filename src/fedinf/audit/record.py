@@ -90,6 +90,7 @@ class AuditRecord:
     time: float = field(default_factory=time.time)
     stream: bool = False
     content: dict[str, Any] | None = None
+    rules: tuple[str, ...] = ()  # claim rule ids applied (claims workload); absent from the body when empty
 
     @property
     def model(self) -> str | None:
@@ -116,6 +117,7 @@ class AuditRecord:
                       "total_tokens": u.total_tokens},
             "latency_ms": self.latency_ms, "time": iso_time(self.time), "stream": self.stream,
             "content": self.content,
+            **({"rules": list(self.rules)} if self.rules else {}),  # only when set: older bodies hash unchanged
         }
 
     @classmethod
@@ -130,7 +132,7 @@ class AuditRecord:
             classification=ClassificationSummary(**(d.get("classification") or {})),
             decision=DecisionSummary(**dec), status=int(d.get("status", 200)), error_code=d.get("error_code"),
             usage=Usage(**usage), latency_ms=d.get("latency_ms"), time=parse_time(d["time"]),
-            stream=bool(d.get("stream", False)), content=d.get("content"),
+            stream=bool(d.get("stream", False)), content=d.get("content"), rules=tuple(d.get("rules") or ()),
         )
 
 

@@ -31,10 +31,25 @@ def expand(paths: list[Path]) -> list[Path]:
     return out
 
 
+def default_concurrency(cfg: Any, route: str) -> int:
+    """Documents in flight by default: the llama.cpp slots (``options.parallel``, default 4) of the local models
+    ``route`` reaches, summed over their replicas; 4 when it reaches no local model. More documents than slots only
+    queue inside the model and run into their deadlines."""
+    from fedinf.backends.local import LocalOptions
+
+    ids = list(cfg.routes[route].models) if route in cfg.routes else [route]
+    slots = 0
+    for m in cfg.models:
+        if m.id in ids and m.backend == "local":
+            parallel = int((m.options or {}).get("parallel", LocalOptions.parallel))
+            slots += parallel * max(1, len(getattr(m, "endpoints", None) or [None]))
+    return max(1, slots) if slots else 4
+
+
 def _summary_table(summary: Any, out: Path) -> Table:
     s = summary.to_dict()
     table = Table(title=f"fedinf run {s['task']} -> {out}", show_header=False)
-    for key in ("inputs", "ok", "errors", "skipped", "duplicates", "warnings", "disagreements", "failed_checks",
+    for key in ("inputs", "ok", "errors", "skipped", "duplicates", "redefined", "warnings", "disagreements", "failed_checks",
                 "elapsed_s", "docs_per_minute"):
         table.add_row(key.replace("_", " "), str(s[key]))
     for code, n in sorted(s["error_codes"].items()):
@@ -47,7 +62,13 @@ def command(
     files: list[Path] = typer.Argument(..., help="Documents (PDF, HTML, JSON, text) or directories."),
     out: Path = typer.Option(..., "--out", "-o", help="JSON Lines output; an existing file is resumed."),
     config: Optional[Path] = CONFIG_OPTION,
-    concurrency: int = typer.Option(2, "--concurrency", "-j", min=1, max=256, help="Documents in flight."),
+    concurrency: Optional[int] = typer.Option(
+        None, "--concurrency", "-j", min=1, max=256,
+        help="Documents in flight (default: the slots of the local models the task's route reaches, else 4)."),
+    timeout: Optional[float] = typer.Option(
+        None, "--timeout", min=1, max=3600,
+        help="Deadline of each model call in seconds (overrides the task's timeout_s). A model that times out "
+             "leaves the extractors' values, marked in the record's warnings."),
     retry_errors: bool = typer.Option(False, "--retry-errors", help="Also re-run documents that failed before."),
     no_progress: bool = typer.Option(False, "--no-progress", help="No progress bar (e.g. in CI logs)."),
 ) -> None:
@@ -61,6 +82,9 @@ def command(
         spec = TaskRegistry.from_config(cfg, base_dir=config.parent if config else ".").get(task)
     except FedinfError as exc:
         fail(exc, 2)
+    if timeout is not None:
+        spec = spec.model_copy(update={"timeout_s": timeout})
+    jobs = concurrency or default_concurrency(cfg, spec.route)
     paths = expand(files)
     missing = [p for p in paths if not p.exists()]
     if missing:
@@ -72,24 +96,32 @@ def command(
                         disable=no_progress)
     bar = progress.add_task(spec.name, total=len(paths), status="")
 
+    from fedinf.tasks.progress import BatchProgress
+
+    recorder = BatchProgress(cfg.server.state_dir, task=spec.name, out=str(out), total=len(paths))
+
     def on_event(event: dict[str, Any]) -> None:
+        recorder.note(event)  # what the server's /admin/batches and the UI show
         if event["event"] != "start":
             status = event.get("code") or event.get("status") or event["event"]
             progress.update(bar, advance=1, status=f"{event.get('name', '')[:40]} {status}")
 
     async def go() -> Any:
         async with Gateway.local(cfg) as gw:
-            return await run_batch(TaskRunner(GatewayClient(gw)), spec, paths, out, concurrency=concurrency,
+            return await run_batch(TaskRunner(GatewayClient(gw)), spec, paths, out, concurrency=jobs,
                                    retry_errors=retry_errors, on_event=on_event)
 
     try:
         with progress:
             summary = asyncio.run(go())
     except KeyboardInterrupt:
+        recorder.finish("interrupted")
         err_console.print("interrupted: finished documents are saved; run the same command again to resume")
         raise typer.Exit(130) from None
     except FedinfError as exc:
+        recorder.finish("failed")
         fail(exc, 2)
+    recorder.finish("failed" if summary.errors else "done")
     console.print(_summary_table(summary, out))
     if summary.errors:
         raise typer.Exit(1)

@@ -12,7 +12,9 @@ import bisect
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-DocumentKind = Literal["pdf", "html", "json", "text"]
+from fedinf.documents.layout import PageLayout, shift, text_layout
+
+DocumentKind = Literal["pdf", "image", "html", "json", "text"]
 PAGE_BREAK = "\n\f\n"
 
 
@@ -56,10 +58,12 @@ class Document:
     size_bytes: int
     data: Any = None
     warnings: tuple[str, ...] = field(default_factory=tuple)
+    layout: tuple[PageLayout, ...] = field(default_factory=tuple)  # per page: lines, cells, words with boxes
 
     @classmethod
     def from_pages(cls, page_texts: list[str], **kw: Any) -> "Document":
-        """Join ``page_texts`` with :data:`PAGE_BREAK`, recording each page's offsets."""
+        """Join ``page_texts`` with :data:`PAGE_BREAK`, recording each page's offsets; each page gets a text layout
+        (one unit per character; see :func:`~fedinf.documents.layout.text_layout`)."""
         pages, parts, pos = [], [], 0
         for i, t in enumerate(page_texts):
             if i:
@@ -68,7 +72,16 @@ class Document:
             pages.append(Page(number=i + 1, start=pos, end=pos + len(t)))
             parts.append(t)
             pos += len(t)
-        return cls(text="".join(parts), pages=tuple(pages), **kw)
+        layout = tuple(text_layout(t, number=p.number, offset=p.start) for t, p in zip(page_texts, pages))
+        return cls(text="".join(parts), pages=tuple(pages), layout=layout, **kw)
+
+    @classmethod
+    def from_layouts(cls, pages: list[tuple[str, PageLayout]], **kw: Any) -> "Document":
+        """Pages with their text and layout (PDF characters, OCR words; word offsets relative to the page text);
+        the offsets become document offsets."""
+        doc = cls.from_pages([t for t, _ in pages], **kw)
+        shifted = tuple(shift(l, p.start) for (_, l), p in zip(pages, doc.pages))
+        return cls(text=doc.text, pages=doc.pages, layout=shifted, **kw)
 
     def page_at(self, offset: int) -> Page:
         """The page holding character ``offset`` (offsets in a page break belong to the page before)."""
@@ -87,4 +100,5 @@ class Document:
     def summary(self) -> dict[str, Any]:
         """Content-free metadata (safe for logs and results)."""
         return {"name": self.name, "kind": self.kind, "pages": len(self.pages), "chars": len(self.text),
-                "bytes": self.size_bytes, "sha256": self.sha256, "warnings": list(self.warnings)}
+                "bytes": self.size_bytes, "sha256": self.sha256, "warnings": list(self.warnings),
+                "text_source": sorted({l.source for l in self.layout}) if self.layout else []}

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from fedinf.documents import Document
-from fedinf.extractors import amounts, banking, dates, identifiers, parties
+from fedinf.extractors import amounts, banking, bill, dates, identifiers, parties
 from fedinf.extractors.base import Found
 from fedinf.extractors.checks import Check
 
@@ -42,6 +42,18 @@ EXTRACTORS: dict[str, Extractor] = {
     "account_number": banking.account_number,
     "invoice_number": identifiers.invoice_number,
     "issuer": parties.issuer,
+    # layout-aware, label-driven (utility bills; see fedinf.extractors.bill)
+    "bill_provider": bill.provider,
+    "bill_account_number": bill.account_number,
+    "account_holder": bill.account_holder,
+    "service_address": bill.service_address,
+    "bill_date": bill.bill_date,
+    "bill_due_date": bill.due_date,
+    "service_period_start": bill.period_start,
+    "service_period_end": bill.period_end,
+    "amount_due": bill.amount_due,
+    "usage_total": bill.usage_total,
+    "usage_unit": bill.usage_unit,
 }
 
 __all__ = ["EXTRACTORS", "Check", "Extractor", "Found", "run_extractors"]

@@ -64,3 +64,40 @@ def date_order(first: Any, second: Any, *, names: tuple[str, str]) -> Check | No
         return None
     ok = str(first) <= str(second)
     return Check("date_order", ok, f"{names[0]} {first} {'<=' if ok else '>'} {names[1]} {second}", names)
+
+
+def period_length(start: Any, end: Any, *, names: tuple[str, str], low: int = 1, high: int = 100) -> Check | None:
+    """A billing period lasts ``low``..``high`` days (a year-long "period" is two unrelated dates)."""
+    import datetime as dt
+
+    try:
+        days = (dt.date.fromisoformat(str(end)) - dt.date.fromisoformat(str(start))).days
+    except ValueError:
+        return None
+    ok = low <= days <= high
+    return Check("period_length", ok, f"{names[0]}..{names[1]} is {days} days" + ("" if ok else
+                                                                                 f" (expected {low}-{high})"), names)
+
+
+def bill_after_period(period_end: Any, bill_date: Any, *, names: tuple[str, str], before: int = 7,
+                      after: int = 75) -> Check | None:
+    """A bill is dated around the end of the period it bills: from ``before`` days before to ``after`` days after."""
+    import datetime as dt
+
+    try:
+        gap = (dt.date.fromisoformat(str(bill_date)) - dt.date.fromisoformat(str(period_end))).days
+    except ValueError:
+        return None
+    ok = -before <= gap <= after
+    return Check("bill_after_period", ok, f"{names[1]} is {gap} days after {names[0]}" + ("" if ok else
+                                                                                        " (implausible)"), names)
+
+
+def unique_lines(items: list[Any], *, name: str, key: str) -> Check | None:
+    """No line repeated verbatim (a model looping on the same usage line)."""
+    rows = [str(i.get(key, "")).strip().casefold() if isinstance(i, dict) else str(i) for i in items]
+    if len(rows) < 2:
+        return None
+    dupes = len(rows) - len(set(rows))
+    return Check("unique_lines", dupes == 0, f"{name}: {dupes} repeated line(s)" if dupes else
+                 f"{name}: no repeated lines", (name,))

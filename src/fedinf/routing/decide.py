@@ -27,6 +27,7 @@ class Needs:
     vision: bool = False
     structured: bool = False  # response_format json_schema / json_object: any backend can serve via validation
     grammar: bool = False  # fedinf.regex / fedinf.grammar: token-level constraint required
+    embeddings: bool = False  # /v1/embeddings and remote retrieval embedders
 
 
 class PrincipalView(Protocol):
@@ -81,6 +82,7 @@ def _capability_gap(entry: ModelEntry, needs: Needs) -> str | None:
         ("tools", needs.tools, caps.tools),
         ("vision", needs.vision, caps.vision),
         ("grammar constraints", needs.grammar, caps.structured == "grammar"),
+        ("embeddings", needs.embeddings, caps.embeddings),
     ) if want and not have]
     return f"does not support {', '.join(missing)}" if missing else None
 

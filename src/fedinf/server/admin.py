@@ -13,10 +13,16 @@ Every endpoint needs an API key; keys and tenants need the ``admin`` role, the a
     GET    /admin/tenants                     list tenants
     GET    /admin/tenants/{name}              one tenant
     PUT    /admin/tenants/{name}              create/update: {description, log_content}
-    GET    /admin/audit?key_id=&tenant=&model=&zone=&data_class=&since=&until=&outcome=&after_seq=&limit=&order=
+    GET    /admin/audit?key_id=&tenant=&model=&zone=&data_class=&since=&until=&outcome=&after_seq=&before_seq=
+                                              &limit=&order=
     GET    /admin/audit/verify?anchor=SEQ:HASH&from=SEQ:HASH   chain verification (anchors repeatable; from:
                                               check incrementally from a record verified earlier)
     GET    /admin/audit/export?format=jsonl|csv&<filters>   streamed
+    GET    /admin/network                     zones, models (license verdicts, capabilities), replica health, routes
+    GET    /admin/tasks                       the task registry and recent batch runs (``fedinf run`` progress)
+
+Browsers (the admin UI under ``/ui``) authenticate with the UI's session cookie instead of a key; state-changing
+requests then also need its CSRF token (see :mod:`fedinf.ui.session`). An ``Authorization`` header always wins.
 
 ``ctx`` is the Gateway (or any object) carrying the :class:`~fedinf.access.AccessControl` as ``access``,
 ``extras["access"]`` or ``authenticator``, and the :class:`~fedinf.audit.Auditor` as ``auditor``.
@@ -24,6 +30,7 @@ Every endpoint needs an API key; keys and tenants need the ``admin`` role, the a
 
 from __future__ import annotations
 
+import asyncio
 import json
 from dataclasses import replace
 from typing import Any
@@ -37,6 +44,7 @@ from fedinf.access.keys import check_name
 from fedinf.audit import AuditQuery
 from fedinf.audit.export import CSV_COLUMNS, csv_line, csv_row, jsonl_line, parse_when
 from fedinf.errors import NotFound, RequestError, ServiceUnavailable
+from fedinf.ui.session import sessions_for
 
 _KEY_FIELDS = {"tenant", "name", "roles", "scopes", "limits", "expires_at"}
 _PATCH_FIELDS = {"name", "roles", "scopes", "limits", "expires_at"}
@@ -104,11 +112,16 @@ class AdminAPI:
 
     def __init__(self, ctx: Any) -> None:
         self.ctx = ctx
+        self.sessions = sessions_for(ctx)
 
     async def _principal(self, request: Request, *roles: str) -> Principal:
         access = find_access(self.ctx)
         auth = request.headers.get("authorization") or request.headers.get("x-api-key")
-        p = await access.authenticator.authenticate(auth)
+        p = None
+        if not auth and self.sessions is not None:
+            p = await self.sessions.principal(request, access)
+        if p is None:
+            p = await access.authenticator.authenticate(auth)
         if roles:
             p.require_role(*roles)
         return p
@@ -222,6 +235,30 @@ class AdminAPI:
                                  headers={"content-disposition": f'attachment; filename="audit.{fmt}"'})
 
 
+    async def network(self, request: Request) -> Response:
+        await self._principal(request, "admin", "auditor")
+        network, pool = getattr(self.ctx, "network", None), getattr(self.ctx, "pool", None)
+        if network is None or pool is None:
+            raise ServiceUnavailable("this server has no model network", code="admin_unavailable")
+        view = network.describe()
+        status = pool.status()
+        for zone in view["zones"]:
+            for model in zone["models"]:
+                model["replicas"] = [{"name": name, **rep} for name, rep in status.get(model["id"], {}).items()]
+        return _json(view)
+
+    async def tasks(self, request: Request) -> Response:
+        await self._principal(request, "admin", "auditor")
+        from fedinf.server.tasks import task_registry
+        from fedinf.tasks.progress import list_batches
+
+        config = getattr(self.ctx, "config", None)
+        if config is None:
+            raise ServiceUnavailable("this server has no task configuration", code="admin_unavailable")
+        batches = await asyncio.to_thread(list_batches, config.server.state_dir)
+        return _json({"tasks": [t.describe() for t in task_registry(self.ctx)], "batches": batches})
+
+
 def routes(ctx: Any) -> list[Route]:
     """The admin routes (relative to the ``/admin`` mount)."""
     api = AdminAPI(ctx)
@@ -235,6 +272,8 @@ def routes(ctx: Any) -> list[Route]:
         Route("/audit", api.audit, methods=["GET"]),
         Route("/audit/verify", api.verify, methods=["GET"]),
         Route("/audit/export", api.export, methods=["GET"]),
+        Route("/network", api.network, methods=["GET"]),
+        Route("/tasks", api.tasks, methods=["GET"]),
     ]
 
 
@@ -246,6 +285,7 @@ def _audit_query(request: Request) -> AuditQuery:
         return AuditQuery(**{f: qp.get(f) for f in _FILTERS}, since=parse_when(qp.get("since")),
                           until=parse_when(qp.get("until")),
                           after_seq=int(qp["after_seq"]) if qp.get("after_seq") else None,
+                          before_seq=int(qp["before_seq"]) if qp.get("before_seq") else None,
                           limit=max(1, min(int(qp.get("limit", 100)), 1000)), descending=qp.get("order") == "desc")
     except ValueError as exc:
         raise RequestError(str(exc), code="invalid_value") from None

@@ -34,7 +34,7 @@ from fedinf.tasks.spec import TaskSpec
 _MULTIPART_OVERHEAD = 64 * 1024
 
 
-def _registry(ctx: Any) -> TaskRegistry:
+def task_registry(ctx: Any) -> TaskRegistry:
     reg = getattr(ctx, "tasks", None)
     if isinstance(reg, TaskRegistry):
         return reg
@@ -104,7 +104,7 @@ def _str(body: dict[str, Any], key: str) -> str:
 def routes(ctx: Any) -> list[Route]:
     """The task endpoints. ``ctx`` is the Gateway (or an object with ``gateway`` and ``tasks``)."""
     gateway = getattr(ctx, "gateway", ctx)
-    registry = _registry(ctx)
+    registry = task_registry(ctx)
 
     async def list_tasks(request: Request) -> Response:
         try:

@@ -10,7 +10,9 @@ Each record is written (flushed and fsynced) as soon as its document finishes, s
 the documents in flight. Re-running with the same output file skips every document whose content hash (SHA-256 of
 the bytes) already has a record - the same file under another name included - so each document gets exactly one
 record. Records of retryable errors (backend unavailable, timeouts) are re-run on resume (their old record is
-dropped); with ``retry_errors=True`` every error is. A torn last line (killed mid-write) is discarded.
+dropped); with ``retry_errors=True`` every error is. A torn last line (killed mid-write) is discarded. Every record
+carries ``task_hash`` (:meth:`TaskSpec.definition_hash`): after the task's definition changes (prompt, schema, field
+rules...), records written under another definition are re-run and replaced. The file is created 0600.
 
 :func:`process_document` is the per-document function (bytes in, record out, never raises for a document's own
 failure): a distributed runner (Ray Data) can map it over rows without changing tasks.
@@ -58,13 +60,16 @@ async def process_document(runner: TaskRunner, spec: TaskSpec, data: bytes, *, n
 class ResultLog:
     """The JSONL output file: what is already done, and durable appends."""
 
-    def __init__(self, path: str | os.PathLike[str], *, task: str, retry_errors: bool = False) -> None:
+    def __init__(self, path: str | os.PathLike[str], *, task: str, retry_errors: bool = False,
+                 task_hash: str | None = None) -> None:
         self.path = Path(path)
         self.task = task
+        self.task_hash = task_hash
         self.done: set[str] = set()
         self.previous: Counter[str] = Counter()
+        self.redefined = 0  # records dropped because the task definition changed since they were written
         self._load(retry_errors)
-        self._fh = self.path.open("a", encoding="utf-8")
+        self._fh = _open_private(self.path)
 
     def _load(self, retry_errors: bool) -> None:
         if not self.path.exists():
@@ -81,6 +86,9 @@ class ResultLog:
                 raise ConfigError(f"{self.path} holds results of task {rec.get('task')!r}, not {self.task!r}: "
                                   "use another --out file")
             retry = rec.get("status") == "error" and (retry_errors or rec.get("error", {}).get("retryable"))
+            if self.task_hash is not None and rec.get("task_hash") != self.task_hash:
+                self.redefined += 1
+                retry = True
             if retry or rec.get("sha256") in self.done:
                 dropped = True
                 continue
@@ -89,10 +97,13 @@ class ResultLog:
             keep.append(line)
         if dropped:
             tmp = self.path.with_suffix(self.path.suffix + ".tmp")
-            tmp.write_text("".join(k + "\n" for k in keep), encoding="utf-8")
+            with _open_private(tmp, "w") as fh:
+                fh.write("".join(k + "\n" for k in keep))
             os.replace(tmp, self.path)
 
     def append(self, record: dict[str, Any]) -> None:
+        if self.task_hash is not None:
+            record = {**record, "task_hash": self.task_hash}
         self._fh.write(json.dumps(record, ensure_ascii=False, separators=(",", ":")) + "\n")
         self._fh.flush()
         os.fsync(self._fh.fileno())
@@ -100,6 +111,17 @@ class ResultLog:
 
     def close(self) -> None:
         self._fh.close()
+
+
+def _open_private(path: Path, mode: str = "a") -> Any:
+    """Open ``path`` for text writing, created 0600 (results hold personal data); an existing file is narrowed to
+    0600 as well."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | (os.O_APPEND if mode == "a" else os.O_TRUNC), 0o600)
+    try:
+        os.fchmod(fd, 0o600)
+    except OSError:  # pragma: no cover - a file we may write but not chmod (another owner)
+        pass
+    return os.fdopen(fd, mode, encoding="utf-8")
 
 
 @dataclass
@@ -110,6 +132,7 @@ class BatchSummary:
     errors: int = 0
     skipped: int = 0
     duplicates: int = 0
+    redefined: int = 0  # earlier records re-run because the task definition changed
     error_codes: Counter[str] = field(default_factory=Counter)
     warnings: int = 0
     disagreements: int = 0
@@ -126,7 +149,8 @@ class BatchSummary:
 
     def to_dict(self) -> dict[str, Any]:
         return {"task": self.task, "inputs": self.inputs, "ok": self.ok, "errors": self.errors,
-                "skipped": self.skipped, "duplicates": self.duplicates, "error_codes": dict(self.error_codes),
+                "skipped": self.skipped, "duplicates": self.duplicates, "redefined": self.redefined,
+                "error_codes": dict(self.error_codes),
                 "warnings": self.warnings, "disagreements": self.disagreements,
                 "failed_checks": self.failed_checks, "elapsed_s": round(self.elapsed_s, 2),
                 "docs_per_minute": self.docs_per_minute}
@@ -174,9 +198,10 @@ async def run_batch(runner: TaskRunner, spec: TaskSpec, paths: Iterable[str | os
         raise ValueError("concurrency must be >= 1")
     files = [Path(p) for p in paths]
     summary = BatchSummary(task=spec.name, inputs=len(files))
-    log = ResultLog(out, task=spec.name, retry_errors=retry_errors)
+    log = ResultLog(out, task=spec.name, retry_errors=retry_errors, task_hash=spec.definition_hash())
     emit = on_event or (lambda e: None)
-    emit({"event": "start", "total": len(files), "already_done": len(log.done)})
+    summary.redefined = log.redefined
+    emit({"event": "start", "total": len(files), "already_done": len(log.done), "redefined": log.redefined})
     queue: asyncio.Queue[Path] = asyncio.Queue()
     for f in files:
         queue.put_nowait(f)

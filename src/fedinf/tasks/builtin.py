@@ -11,6 +11,7 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from fedinf.advisories.schema import ADVISORY_RECORD_SCHEMA
 from fedinf.tasks.spec import TaskSpec
 
 Text = Annotated[str, Field(max_length=120)]
@@ -60,7 +61,9 @@ class UtilityBill(_Record):
     due_date: Date | None
     amount_due: float | None
     currency: Currency | None
-    usage_lines: list[UsageLine] = Field(max_length=10)
+    usage_total: float | None = Field(description="The consumption billed for the period.")
+    usage_unit: Annotated[str, Field(max_length=16)] | None = Field(description="kWh, therms, CCF, gallons...")
+    usage_lines: list[UsageLine] = Field(max_length=5)
 
 
 def schema_of(model: type[BaseModel]) -> dict[str, Any]:
@@ -87,7 +90,7 @@ _PII_POLICY = {"min_data_class": "confidential"}
 INVOICE = TaskSpec.model_validate({
     "name": "invoice",
     "description": "Invoices to records: issuer, number, dates, totals, tax, currency, line items.",
-    "inputs": ["pdf", "text", "html", "json"],
+    "inputs": ["pdf", "image", "text", "html", "json"],
     "prompt": "Read this invoice and fill in the JSON record. The issuer is the seller, not the customer.\n\n"
               "Invoice:\n{document}",
     "output_schema": schema_of(Invoice),
@@ -116,31 +119,53 @@ INVOICE = TaskSpec.model_validate({
 UTILITY_BILL = TaskSpec.model_validate({
     "name": "utility_bill",
     "description": "Utility bills (energy, water, telecom) to records for customer verification.",
-    "inputs": ["pdf", "text", "html", "json"],
+    "inputs": ["pdf", "image", "text", "html", "json"],
     "prompt": "Read this utility bill and fill in the JSON record. The provider is the company that sent the "
               "bill; the account holder is the customer it is addressed to.\n\nBill:\n{document}",
     "output_schema": schema_of(UtilityBill),
     "policy": _PII_POLICY,
     "fields": {
-        "provider": {"extractor": "issuer", "normalize": "text", "min_score": 0.5},
-        "account_number": {"extractor": "account_number", "normalize": "id"},
-        "billing_period_start": {"extractor": "period_start", "normalize": "date"},
-        "billing_period_end": {"extractor": "period_end", "normalize": "date"},
-        "bill_date": {"extractor": "invoice_date", "normalize": "date"},
-        "due_date": {"extractor": "due_date", "normalize": "date"},
-        "amount_due": {"extractor": "total_amount", "normalize": "amount"},
+        "provider": {"extractor": "bill_provider", "normalize": "text", "min_score": 0.5},
+        "account_holder": {"extractor": "account_holder", "normalize": "text"},
+        "account_number": {"extractor": "bill_account_number", "normalize": "id"},
+        "service_address": {"extractor": "service_address", "normalize": "text"},
+        "billing_period_start": {"extractor": "service_period_start", "normalize": "date"},
+        "billing_period_end": {"extractor": "service_period_end", "normalize": "date"},
+        "bill_date": {"extractor": "bill_date", "normalize": "date"},
+        "due_date": {"extractor": "bill_due_date", "normalize": "date"},
+        "amount_due": {"extractor": "amount_due", "normalize": "amount"},
         "currency": {"extractor": "currency", "normalize": "currency"},
-        "account_holder": {"normalize": "text", "prefer": "model"},
-        "service_address": {"normalize": "text", "prefer": "model"},
+        "usage_total": {"extractor": "usage_total", "normalize": "amount"},
+        "usage_unit": {"extractor": "usage_unit", "normalize": "text"},
     },
     "validators": [
         {"check": "date_order", "fields": ["billing_period_start", "billing_period_end"]},
         {"check": "date_order", "fields": ["bill_date", "due_date"]},
+        {"check": "period_length", "fields": ["billing_period_start", "billing_period_end"]},
+        {"check": "bill_after_period", "fields": ["billing_period_end", "bill_date"]},
+        {"check": "unique_lines", "items": "usage_lines", "item_amount": "description"},
         {"check": "required", "fields": ["provider", "account_holder", "amount_due", "currency"]},
     ],
-    "max_tokens": 512,
+    "min_confidence": 0.45,
+    "model_input": "snippets",
+    "max_tokens": 400,
     "max_reasks": 0,
     "limits": {"chunk_tokens": 1500, "max_chunks": 3},
 })
 
-BUILTIN: dict[str, TaskSpec] = {t.name: t for t in (INVOICE, UTILITY_BILL)}
+# Security advisories to OSV + remediation (public data: eligible for cloud models; see fedinf.advisories.task)
+ADVISORY = TaskSpec.model_validate({
+    "name": "advisory",
+    "description": "Security advisory text (NVD/CVE, vendor page, GitHub advisory; text, HTML, PDF or JSON) to an "
+                   "OSV record plus remediation (upgrade to, workaround, detection).",
+    "inputs": ["text", "html", "json", "pdf"],
+    "system": "You summarise security advisories into JSON. Use only facts stated in the advisory; null when absent.",
+    "output_schema": ADVISORY_RECORD_SCHEMA,
+    "policy": {"min_data_class": "public"},
+    "builder": "advisory",
+    "max_tokens": 256,
+    "max_reasks": 0,
+    "limits": {"chunk_tokens": 1200, "max_chunks": 1},
+})
+
+BUILTIN: dict[str, TaskSpec] = {t.name: t for t in (INVOICE, UTILITY_BILL, ADVISORY)}

@@ -37,9 +37,13 @@ class FieldReport:
     span: dict[str, int] | None = None
     evidence: str | None = None
     checks: list[dict[str, Any]] = field(default_factory=list)
+    confidence: float | None = None
+    uncertain: bool = False
 
     def to_dict(self) -> dict[str, Any]:
-        out: dict[str, Any] = {"value": self.value, "source": self.source}
+        out: dict[str, Any] = {"value": self.value, "source": self.source,
+                               "confidence": None if self.confidence is None else round(self.confidence, 3),
+                               "uncertain": self.uncertain}
         if self.source == "rejected":
             out["model_value"] = self.model_value
         if self.source == "disagree":
@@ -79,6 +83,8 @@ def locate(doc: Document, kind: str, value: Any) -> dict[str, int] | None:
 
 
 def merge_field(doc: Document, name: str, rule: FieldRule, model_value: Any, hit: Found | None) -> FieldReport:
+    """One field's value, source and confidence: the extractor's score; agreement with the model raises it, a
+    disagreement or a model-only value (unverified by any label) is low. ``uncertain`` is set by :func:`merge`."""
     kind = rule.normalize
     m = to_record_value(kind, model_value)
     e = to_record_value(kind, hit.value) if hit else None
@@ -86,17 +92,28 @@ def merge_field(doc: Document, name: str, rule: FieldRule, model_value: Any, hit
     evidence = hit.evidence if hit else None
     if m is None and e is None:
         return FieldReport(value=None, source="none")
-    if e is None:
-        return FieldReport(value=m, source="model", model_value=m, span=locate(doc, kind, m))
+    if e is None or hit is None:
+        where = locate(doc, kind, m)
+        return FieldReport(value=m, source="model", model_value=m, span=where,
+                           confidence=MODEL_LOCATED if where else MODEL_UNLOCATED)
     if m is None:
-        return FieldReport(value=e, source="extractor", extractor_value=e, span=span, evidence=evidence)
+        return FieldReport(value=e, source="extractor", extractor_value=e, span=span, evidence=evidence,
+                           confidence=hit.score)
     if same(kind, m, e):
-        return FieldReport(value=e, source="agree", model_value=m, extractor_value=e, span=span, evidence=evidence)
-    extractor_wins = rule.prefer == "extractor" and hit is not None and hit.score >= rule.min_score
+        return FieldReport(value=e, source="agree", model_value=m, extractor_value=e, span=span, evidence=evidence,
+                           confidence=min(1.0, max(hit.score, 0.6) + AGREEMENT_BONUS))
+    extractor_wins = rule.prefer == "extractor" and hit.score >= rule.min_score
     if extractor_wins:
-        return FieldReport(value=e, source="disagree", model_value=m, extractor_value=e, span=span, evidence=evidence)
+        return FieldReport(value=e, source="disagree", model_value=m, extractor_value=e, span=span, evidence=evidence,
+                           confidence=min(hit.score, DISAGREEMENT))
     return FieldReport(value=m, source="disagree", model_value=m, extractor_value=e, span=locate(doc, kind, m),
-                       evidence=evidence)
+                       evidence=evidence, confidence=DISAGREEMENT)
+
+
+MODEL_LOCATED = 0.5  # a model-only value found verbatim in the document, but next to no known label
+MODEL_UNLOCATED = 0.3  # a model-only value the document does not contain as written
+AGREEMENT_BONUS = 0.2
+DISAGREEMENT = 0.4
 
 
 def run_validator(v: Validator, record: dict[str, Any]) -> list[Check]:
@@ -119,6 +136,12 @@ def run_validator(v: Validator, record: dict[str, Any]) -> list[Check]:
             if record.get(name):
                 ok = iban_valid(str(record[name]))
                 out.append(Check("iban", ok, f"{name} {'passes' if ok else 'fails'} the IBAN mod-97 check", (name,)))
+    elif v.check == "period_length" and len(f) == 2:
+        out.append(ck.period_length(record.get(f[0]), record.get(f[1]), names=(f[0], f[1])))
+    elif v.check == "bill_after_period" and len(f) == 2:
+        out.append(ck.bill_after_period(record.get(f[0]), record.get(f[1]), names=(f[0], f[1])))
+    elif v.check == "unique_lines" and v.items:
+        out.append(ck.unique_lines(record.get(v.items) or [], name=v.items, key=v.item_amount))
     elif v.check == "required":
         for name in f:
             if record.get(name) in (None, "", []):
@@ -140,17 +163,28 @@ def merge(spec: TaskSpec, doc: Document, model_record: dict[str, Any] | None,
     model_record = model_record or {}
     record: dict[str, Any] = {}
     reports: dict[str, FieldReport] = {}
+    warnings: list[str] = []
     for name in spec.property_names():
         rule = spec.fields.get(name)
         if rule is None:
             value = model_record.get(name)
             record[name] = value if value is not None else _empty(spec.output_schema["properties"][name])
             continue
-        rep = merge_field(doc, name, rule, model_record.get(name), found.get(name))
+        hit = found.get(name)
+        floor = spec.min_confidence if rule.min_confidence is None else rule.min_confidence
+        if hit is not None and hit.score < floor:
+            warnings.append(f"{name}: the extractor's value scored {hit.score:.2f}, below the threshold {floor:g} "
+                            f"({hit.evidence or 'no label'}); not used")
+            hit = None
+        rep = merge_field(doc, name, rule, model_record.get(name), hit)
+        if rep.confidence is not None and rep.confidence < floor:
+            warnings.append(f"{name}: the {rep.source} value's confidence {rep.confidence:.2f} is below the "
+                            f"threshold {floor:g}; returned null")
+            rep = FieldReport(value=None, source="low_confidence", model_value=rep.model_value,
+                              extractor_value=rep.extractor_value, confidence=rep.confidence, uncertain=True)
         reports[name] = rep
         record[name] = rep.value
     checks = [c for v in spec.validators for c in run_validator(v, record)]
-    warnings = []
     if spec.reject_failed_model_values:
         for c in checks:
             for name in c.fields:
@@ -165,16 +199,47 @@ def merge(spec: TaskSpec, doc: Document, model_record: dict[str, Any] | None,
                 reports[name].checks.append(c.to_dict())
         if not c.passed:
             warnings.append(f"check {c.name} failed: {c.message}")
+    _flag(spec, reports, checks, warnings)
     for name, rep in reports.items():
         if rep.source == "disagree":
             warnings.append(f"{name}: model and extractor disagree (kept the {'extractor' if rep.value == rep.extractor_value else 'model'}'s value)")
     return Merged(record=record, fields=reports, checks=checks, warnings=warnings)
 
 
+def _flag(spec: TaskSpec, reports: dict[str, FieldReport], checks: list[Check], warnings: list[str]) -> None:
+    """Mark every value a reviewer must look at: below ``spec.flag_below``, not backed by an extractor (model
+    only, disagreement), or involved in a failed check."""
+    failed = {n for c in checks if not c.passed for n in c.fields}
+    for name, rep in reports.items():
+        if rep.value is None or rep.source == "low_confidence":
+            continue
+        low = rep.confidence is not None and rep.confidence < spec.flag_below
+        if low or rep.source in ("model", "disagree") or name in failed:
+            rep.uncertain = True
+            if low and rep.source == "extractor":
+                warnings.append(f"{name}: uncertain (confidence {rep.confidence:.2f}, {rep.evidence or 'no label'})"
+                                "; check it")
+            elif rep.source == "model":
+                warnings.append(f"{name}: the model's value is not backed by an extractor (confidence "
+                                f"{rep.confidence:.2f}); check it")
+
+
 def _empty(prop: dict[str, Any]) -> Any:
-    types = {prop.get("type")} | {s.get("type") for s in prop.get("anyOf", []) if isinstance(s, dict)}
+    types = set(_types(prop.get("type")))
+    for alt in prop.get("anyOf", []) + prop.get("oneOf", []):
+        if isinstance(alt, dict):
+            types |= set(_types(alt.get("type")))
     if "null" in types:
         return None
     if "array" in types:
         return []
     return None
+
+
+def _types(t: Any) -> list[str]:
+    """A schema's ``type``: a name, a list of names (``[string, "null"]``) or absent."""
+    if isinstance(t, str):
+        return [t]
+    if isinstance(t, list):
+        return [x for x in t if isinstance(x, str)]
+    return []

@@ -49,7 +49,7 @@ def normalize(kind: str, value: Any) -> Any:
     return re.sub(r"\s+", " ", str(value)).strip()
 
 
-_LEGAL_TAIL = re.compile(r"(?:[\s,]+" + LEGAL + r")+\.?\s*$")
+_LEGAL_TAIL = re.compile(r"(?:[\s,]+" + LEGAL + r")+\.?\s*$", re.IGNORECASE)
 
 
 def comparable(kind: str, value: Any) -> Any:

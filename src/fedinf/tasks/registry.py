@@ -14,8 +14,9 @@ from fedinf.tasks.spec import TaskSpec
 
 
 class TaskRegistry:
-    def __init__(self, tasks: dict[str, TaskSpec]) -> None:
+    def __init__(self, tasks: dict[str, TaskSpec], *, declared: tuple[str, ...] = ()) -> None:
         self._tasks = dict(tasks)
+        self._declared = declared  # the names the config declared (the rest are built-ins)
 
     @classmethod
     def from_entries(cls, entries: list[dict[str, Any]], *, base_dir: str | Path = ".",
@@ -44,11 +45,20 @@ class TaskRegistry:
                 raise ConfigError(f"{source}.name: duplicate task name {spec.name!r}")
             seen.add(spec.name)
             tasks[spec.name] = spec
-        return cls(tasks)
+        return cls(tasks, declared=tuple(seen))
 
     @classmethod
     def from_config(cls, config: Any, *, base_dir: str | Path = ".") -> "TaskRegistry":
-        return cls.from_entries(list(getattr(config, "tasks", []) or []), base_dir=base_dir)
+        """The built-ins plus the config's tasks; a config task whose ``route`` or ``policy.allowed_zones`` names
+        nothing the config defines is a ConfigError (it would otherwise fail on its first document)."""
+        entries = list(getattr(config, "tasks", []) or [])
+        reg = cls.from_entries(entries, base_dir=base_dir)
+        declared = [reg._tasks[n] for n in reg._declared]
+        errors = [e for spec in declared for e in _references(spec, config)]
+        if errors:
+            raise ConfigError(f"{len(errors)} error(s) in the config's tasks:\n  " + "\n  ".join(errors),
+                              errors=errors)
+        return reg
 
     def get(self, name: str) -> TaskSpec:
         try:
@@ -62,3 +72,19 @@ class TaskRegistry:
 
     def __iter__(self):  # type: ignore[no-untyped-def]
         return iter(self._tasks[n] for n in self.names())
+
+
+def _references(spec: TaskSpec, config: Any) -> list[str]:
+    """Names in ``spec`` that the config does not define (routes/models, zones)."""
+    errors = []
+    routes = set(getattr(config, "routes", {}) or {})
+    models = {m.id for m in getattr(config, "models", []) or []}
+    zones = set(getattr(config, "zones", {}) or {})
+    if spec.route not in routes | models:
+        errors.append(f"task {spec.name!r}: route {spec.route!r} is neither a route ({sorted(routes)}) nor a model "
+                      f"id ({sorted(models)})")
+    for zone in spec.policy.allowed_zones or []:
+        if zone not in zones:
+            errors.append(f"task {spec.name!r}: policy.allowed_zones names zone {zone!r}, which the config does "
+                          f"not define ({sorted(zones)})")
+    return errors

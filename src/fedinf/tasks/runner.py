@@ -23,8 +23,13 @@ import jsonschema_rs
 
 from fedinf.data_class import DataClass
 from fedinf.documents import Document, DocumentLimits, load_bytes, split_document
-from fedinf.errors import InvalidDocument, OutputValidationError, PolicyViolation
-from fedinf.extractors import run_extractors
+from fedinf.documents.ocr import OcrEngine, make_engine
+from fedinf.errors import (
+    AllTargetsFailed, BackendTimeout, FedinfError, InvalidDocument, OutputValidationError, PolicyViolation,
+    StreamInterrupted,
+)
+from fedinf.extractors import Found, run_extractors
+from fedinf.tasks.context import candidates_note, model_scope, snippets, sub_schema
 from fedinf.tasks.merge import merge
 from fedinf.tasks.prompt import chat_body
 from fedinf.tasks.spec import TaskSpec
@@ -79,13 +84,23 @@ class TaskRunner:
 
     def __init__(self, client: ChatClient) -> None:
         self.client = client
+        self._ocr: dict[str, OcrEngine] = {}  # engines load their models once, on first use
+
+    def ocr_engine(self, name: str) -> OcrEngine | None:
+        """The runner's OCR engine called ``name`` (None for ``off``)."""
+        if name == "off":
+            return None
+        if name not in self._ocr:
+            self._ocr[name] = make_engine(name)
+        return self._ocr[name]
 
     # ------------------------------------------------------------------ entry points
 
     async def run_bytes(self, spec: TaskSpec, data: bytes, *, name: str = "document",
                         media_type: str | None = None) -> TaskResult:
         limits = DocumentLimits(max_bytes=spec.limits.max_document_bytes, max_pages=spec.limits.max_pages)
-        doc = await asyncio.to_thread(load_bytes, data, name=name, media_type=media_type, limits=limits)
+        doc = await asyncio.to_thread(load_bytes, data, name=name, media_type=media_type, limits=limits,
+                                      ocr=self.ocr_engine(spec.ocr))
         return await self.run(spec, doc)
 
     async def run(self, spec: TaskSpec, doc: Document) -> TaskResult:
@@ -93,13 +108,19 @@ class TaskRunner:
         if doc.kind not in spec.inputs:
             raise InvalidDocument(f"task {spec.name!r} accepts {', '.join(spec.inputs)} documents, not {doc.kind}",
                                   code="unsupported_document_kind")
+        if spec.builder is not None:
+            from fedinf.tasks.builders import get_builder
+
+            return await get_builder(spec.builder)(self, spec, doc)
         mapping = {f: r.extractor for f, r in spec.fields.items() if r.extractor}
         found = await asyncio.to_thread(run_extractors, doc, mapping)
         warnings = list(doc.warnings)
         meta: dict[str, Any] = {"route": spec.route, "data_class": spec.policy.min_data_class.label,
                                 "models": [], "zones": [], "model_calls": 0, "usage": {}}
         model_record = None
-        if spec.use_model:
+        if spec.use_model and spec.model_input == "snippets":
+            model_record = await self._ask_about(spec, doc, found, meta, warnings)
+        elif spec.use_model:
             model_record = await self._ask_model(spec, doc, meta, warnings)
         merged = merge(spec, doc, model_record, found)
         record = _clamp(merged.record, spec.output_schema)
@@ -113,6 +134,12 @@ class TaskRunner:
                           checks=[c.to_dict() for c in merged.checks], warnings=warnings, metadata=meta)
 
     # ------------------------------------------------------------------ the model call(s)
+
+    async def ask_model(self, spec: TaskSpec, doc: Document, meta: dict[str, Any],
+                        warnings: list[str]) -> dict[str, Any] | None:
+        """The model's record for ``doc`` under ``spec`` (constrained to ``spec.output_schema``), or None; for
+        record builders (fedinf.tasks.builders), which ask with their own prompt and schema."""
+        return await self._ask_model(spec, doc, meta, warnings)
 
     def _target(self, spec: TaskSpec, warnings: list[str]) -> str:
         """The route or model to call, honouring ``policy.allowed_zones`` before anything is sent (fail closed)."""
@@ -145,6 +172,47 @@ class TaskRunner:
         detected = await asyncio.to_thread(classify, texts)
         return max(floor, DataClass.parse(detected))
 
+    async def _ask_about(self, spec: TaskSpec, doc: Document, found: dict[str, Found], meta: dict[str, Any],
+                         warnings: list[str]) -> dict[str, Any] | None:
+        """The bounded second opinion (:mod:`fedinf.tasks.context`): unsettled fields only, from snippets."""
+        scope = model_scope(spec, found)
+        meta["model_fields"] = scope
+        if not scope:
+            return None
+        target = self._target(spec, warnings)
+        text = candidates_note(found, scope) + snippets(doc, found)
+        body = chat_body(spec, doc, text, target=target, schema=sub_schema(spec.output_schema, scope))
+        return await self._call(spec, body, meta, warnings, part="the snippets")
+
+    async def _call(self, spec: TaskSpec, body: dict[str, Any], meta: dict[str, Any], warnings: list[str], *,
+                    part: str) -> dict[str, Any] | None:
+        """One model call: declared class, degrade to extractors on rejected output or a timeout (marked)."""
+        declared = await self._declared_class(spec, body)
+        body["fedinf"]["data_class"] = declared.label
+        if declared > DataClass.parse(meta["data_class"]):
+            meta["data_class"] = declared.label
+        try:
+            resp = await self.client.chat(body)
+        except OutputValidationError as exc:
+            warnings.append(f"model output rejected ({exc.code}) on {part}; fields come from the extractors only")
+            return None
+        except FedinfError as exc:
+            if not _timed_out(exc):
+                raise
+            meta["model_timeout"] = True
+            warnings.append(f"model timed out on {part} ({_deadline_hint(spec)}); fields come from the extractors "
+                            "only")
+            return None
+        meta["model_calls"] += 1
+        _note_model(meta, resp, self.client)
+        content = ((resp.get("choices") or [{}])[0].get("message") or {}).get("content")
+        try:
+            value = json.loads(content or "")
+        except ValueError:
+            warnings.append(f"model answer on {part} is not JSON; ignored")
+            return None
+        return value if isinstance(value, dict) else None
+
     async def _ask_model(self, spec: TaskSpec, doc: Document, meta: dict[str, Any],
                          warnings: list[str]) -> dict[str, Any] | None:
         target = self._target(spec, warnings)
@@ -157,27 +225,31 @@ class TaskRunner:
         records = []
         for chunk in chunks:
             body = chat_body(spec, doc, chunk.text, target=target)
-            declared = await self._declared_class(spec, body)
-            body["fedinf"]["data_class"] = declared.label
-            if declared > DataClass.parse(meta["data_class"]):
-                meta["data_class"] = declared.label
-            try:
-                resp = await self.client.chat(body)
-            except OutputValidationError as exc:
-                warnings.append(f"model output rejected ({exc.code}) on chunk {chunk.index + 1}; "
-                                "fields come from the extractors only")
-                continue
-            meta["model_calls"] += 1
-            _note_model(meta, resp, self.client)
-            content = ((resp.get("choices") or [{}])[0].get("message") or {}).get("content")
-            try:
-                value = json.loads(content or "")
-            except ValueError:
-                warnings.append(f"model answer on chunk {chunk.index + 1} is not JSON; ignored")
-                continue
-            if isinstance(value, dict):
+            value = await self._call(spec, body, meta, warnings, part=f"chunk {chunk.index + 1}")
+            if meta.get("model_timeout"):
+                break
+            if value is not None:
                 records.append(value)
         return _combine(records, spec.output_schema) if records else None
+
+
+def _timed_out(exc: FedinfError) -> bool:
+    """A deadline ran out (one target, or every target of a route)."""
+    if isinstance(exc, (BackendTimeout, StreamInterrupted)):
+        return True
+    if isinstance(exc, AllTargetsFailed):
+        return bool(exc.failures) and all(isinstance(e, (BackendTimeout, StreamInterrupted))
+                                          for _, e in exc.failures)
+    return False
+
+
+def _deadline_hint(spec: TaskSpec) -> str:
+    """Which deadline applied and the setting that changes it (no content)."""
+    if spec.timeout_s:
+        return (f"deadline {spec.timeout_s:g} s per model call, from the task's timeout_s or `fedinf run --timeout`; "
+                "raise it there")
+    return ("deadline from the model's timeouts.total_s or server.request_timeout_s (default 120 s); set the task's "
+            "timeout_s or `fedinf run --timeout` to change it")
 
 
 def _note_model(meta: dict[str, Any], resp: dict[str, Any], client: Any) -> None:

@@ -26,6 +26,8 @@ Prompt templates may use ``{document}`` (the text, or one chunk of it), ``{name}
 
 from __future__ import annotations
 
+import hashlib
+import json
 import re
 from typing import Any, Literal
 
@@ -33,7 +35,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 from fedinf.data_class import DataClass
 
-InputKind = Literal["text", "pdf", "html", "json"]
+InputKind = Literal["text", "pdf", "image", "html", "json"]
 Normalize = Literal["text", "id", "date", "amount", "currency", "iban", "none"]
 _NAME = re.compile(r"^[a-z][a-z0-9_-]{0,63}$")
 
@@ -62,10 +64,13 @@ class FieldRule(_Strict):
         default="extractor", description="Whose value wins when the extractor and the model disagree.")
     min_score: float = Field(default=0.0, ge=0, le=1,
                              description="Below this extractor score the model's value wins a disagreement.")
+    min_confidence: float | None = Field(default=None, ge=0, le=1, description=(
+        "This field's confidence threshold (default: the task's min_confidence)."))
 
 
 class Validator(_Strict):
-    check: Literal["net_plus_tax", "line_items_sum", "date_order", "iban", "required"]
+    check: Literal["net_plus_tax", "line_items_sum", "date_order", "iban", "required", "period_length",
+                   "bill_after_period", "unique_lines"]
     fields: list[str] = Field(default_factory=list, description="The fields the check reads, in order.")
     items: str | None = Field(default=None, description="line_items_sum: the array field.")
     item_amount: str = Field(default="amount", description="line_items_sum: the amount key in each item.")
@@ -86,7 +91,15 @@ class TaskLimits(_Strict):
 class TaskSpec(_Strict):
     name: str
     description: str = ""
-    inputs: list[InputKind] = Field(default_factory=lambda: ["text", "pdf", "html", "json"])
+    inputs: list[InputKind] = Field(default_factory=lambda: ["text", "pdf", "image", "html", "json"])
+    ocr: Literal["rapidocr", "tesseract", "off"] = Field(default="rapidocr", description=(
+        "OCR engine for images and image-only PDF pages (off: such documents get 422 needs_ocr)."))
+    min_confidence: float = Field(default=0.0, ge=0, le=1, description=(
+        "Values whose confidence is below this are returned as null with a warning instead of a guess; fields may "
+        "override it (fields.<name>.min_confidence)."))
+    flag_below: float = Field(default=0.8, ge=0, le=1, description=(
+        "Values below this confidence, model-only values, disagreements and values in a failed check are marked "
+        "`uncertain: true` (with a warning)."))
     system: str = Field(default=(
         "You extract data from business documents into JSON. Copy values exactly as they appear in the document. "
         "Use null when a value is not in the document. Dates are YYYY-MM-DD; amounts are plain numbers."))
@@ -107,6 +120,13 @@ class TaskSpec(_Strict):
     reject_failed_model_values: bool = Field(default=True, description=(
         "A model-only value involved in a failed check is set to null (and reported as rejected)."))
     use_model: bool = Field(default=True, description="False: deterministic extractors only (no model call).")
+    model_input: Literal["document", "snippets"] = Field(default="document", description=(
+        "document: the model reads the whole document (in chunks) for every field. snippets: it is asked only about "
+        "fields the extractors did not settle, reading their candidates and the lines around them (no call when "
+        "every field is settled); see fedinf.tasks.context."))
+    builder: str | None = Field(default=None, description=(
+        "A record builder for nested standard formats (e.g. `advisory`: OSV + remediation); see "
+        "fedinf.tasks.builders."))
     limits: TaskLimits = Field(default_factory=TaskLimits)
 
     @field_validator("name")
@@ -124,17 +144,27 @@ class TaskSpec(_Strict):
         if schema.get("type") != "object" or not isinstance(schema.get("properties"), dict):
             raise ValueError("output_schema must be a JSON Schema object with `properties`")
         props = schema["properties"]
+        _check_schema(schema)
         for name, rule in self.fields.items():
             if name not in props:
                 raise ValueError(f"fields.{name}: not a property of output_schema ({sorted(props)})")
             if rule.extractor is not None and rule.extractor not in EXTRACTORS:
                 raise ValueError(f"fields.{name}.extractor: unknown extractor {rule.extractor!r}; "
                                  f"known: {sorted(EXTRACTORS)}")
+        from fedinf.tasks.builders import BUILDERS
+
+        if self.builder is not None and self.builder not in BUILDERS:
+            raise ValueError(f"builder: unknown builder {self.builder!r}; known: {sorted(BUILDERS)}")
         for i, v in enumerate(self.validators):
             for f in [*v.fields, *([v.items] if v.items else [])]:
                 if f not in props:
                     raise ValueError(f"validators[{i}]: {f!r} is not a property of output_schema")
         return self
+
+    def definition_hash(self) -> str:
+        """SHA-256 of the task's definition (canonical JSON): batch resume re-runs documents when it changes."""
+        blob = json.dumps(self.model_dump(mode="json"), sort_keys=True, separators=(",", ":"), default=str)
+        return hashlib.sha256(blob.encode()).hexdigest()
 
     def property_names(self) -> list[str]:
         return list(self.output_schema["properties"])
@@ -148,3 +178,34 @@ class TaskSpec(_Strict):
                 "extractors": {k: r.extractor for k, r in self.fields.items() if r.extractor},
                 "validators": [v.model_dump(exclude_defaults=True) for v in self.validators],
                 "limits": self.limits.model_dump()}
+
+
+def _check_schema(schema: dict[str, Any]) -> None:
+    """Errors a task file can hide until the first document: ``required`` naming a property that does not exist
+    (at any depth), and anything the JSON Schema meta-schema rejects (an invalid ``pattern`` regex included)."""
+    import jsonschema_rs
+
+    def walk(node: Any, path: str) -> None:
+        if isinstance(node, dict):
+            props = node.get("properties")
+            req = node.get("required")
+            if isinstance(props, dict) and isinstance(req, list):
+                missing = [r for r in req if r not in props]
+                if missing and node.get("additionalProperties") is not True:
+                    raise ValueError(f"output_schema{path}.required names {missing}, not in its properties "
+                                     f"({sorted(props)})")
+            for k, v in node.items():
+                walk(v, f"{path}.{k}")
+        elif isinstance(node, list):
+            for i, v in enumerate(node):
+                walk(v, f"{path}[{i}]")
+
+    walk(schema, "")
+    try:
+        jsonschema_rs.validator_for(schema)
+    except jsonschema_rs.ValidationError as exc:
+        where = ".".join(str(p) for p in getattr(exc, "instance_path", []) or [])
+        raise ValueError(f"output_schema is not a valid JSON Schema: {exc.message}"
+                         + (f" (at {where})" if where else "")) from None
+    except ValueError as exc:
+        raise ValueError(f"output_schema is not a valid JSON Schema: {exc}") from None

@@ -1,0 +1,101 @@
+"""Retrieval stores: the interface and the registry that opens one from a URL.
+
+A store keeps collections, documents, chunks (text, offsets, vectors) and a full-text index, and answers two kinds of
+candidate queries - keyword (:meth:`RetrievalStore.keyword`, BM25 or the engine's equivalent) and vector
+(:meth:`RetrievalStore.nearest`) - which :mod:`fedinf.retrieval.search` fuses. Stores are synchronous and
+thread-safe; the service calls them from worker threads.
+
+URL schemes (:data:`STORES`, one entry per store):
+
+- ``sqlite:///path.db`` (default ``retrieval.db`` in ``server.state_dir``): the embedded store - SQLite FTS5 (BM25,
+  Porter stemming) + exact vector search in numpy (:mod:`fedinf.retrieval.sqlite_store`);
+- ``postgresql://user@host/db``: the scale-out store - tsvector full-text search with a GIN index + vectors as
+  ``bytea`` scored in numpy (:mod:`fedinf.retrieval.pg_store`).
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Protocol
+
+from fedinf.audit.db import parse_store_url
+from fedinf.data_class import DataClass
+from fedinf.retrieval.model import ChunkText, CollectionInfo, DocumentInfo
+
+if TYPE_CHECKING:
+    import numpy as np
+    from numpy.typing import NDArray
+
+
+@dataclass(frozen=True, slots=True)
+class StoredChunk:
+    """A chunk as read back for a hit."""
+
+    id: int
+    collection: str
+    document_id: str
+    document_name: str
+    index: int
+    start: int
+    end: int
+    page: int
+    text: str
+    data_class: DataClass
+
+
+class RetrievalStore(Protocol):
+    def create_collection(self, info: CollectionInfo) -> CollectionInfo:
+        """Create ``info.name``; raise :class:`~fedinf.errors.Conflict` if it exists."""
+        ...
+
+    def get_collection(self, name: str) -> CollectionInfo | None: ...
+
+    def list_collections(self) -> list[CollectionInfo]: ...
+
+    def delete_collection(self, name: str) -> bool: ...
+
+    def find_document(self, collection: str, sha256: str) -> DocumentInfo | None: ...
+
+    def get_document(self, collection: str, document_id: str) -> DocumentInfo | None: ...
+
+    def list_documents(self, collection: str, *, limit: int = 100, after: str | None = None) -> list[DocumentInfo]: ...
+
+    def add_document(self, doc: DocumentInfo, chunks: Sequence[ChunkText],
+                     vectors: "NDArray[np.float32]") -> DocumentInfo:
+        """Store a document, its chunks and vectors in one transaction and raise the collection's class to the
+        document's; return the stored document (or the existing one when its hash was already there)."""
+        ...
+
+    def delete_document(self, collection: str, document_id: str) -> bool: ...
+
+    def keyword(self, collection: str, query: str, limit: int) -> list[tuple[int, float]]:
+        """``(chunk id, score)`` best first (higher score is better)."""
+        ...
+
+    def nearest(self, collection: str, vector: "NDArray[np.float32]", limit: int) -> list[tuple[int, float]]:
+        """``(chunk id, cosine similarity)`` best first."""
+        ...
+
+    def chunks(self, ids: Sequence[int]) -> dict[int, StoredChunk]: ...
+
+    def close(self) -> None: ...
+
+
+# scheme -> "module:Class"; adding a store = one new file + one entry here
+STORES: dict[str, str] = {
+    "sqlite": "fedinf.retrieval.sqlite_store:SqliteRetrievalStore",
+    "postgresql": "fedinf.retrieval.pg_store:PostgresRetrievalStore",
+}
+
+
+def open_store(url: str | None, *, state_dir: str | Path = ".fedinf", schema: str = "fedinf_retrieval") -> Any:
+    """Open (and migrate) the store named by ``url`` (default ``sqlite:///retrieval.db`` in ``state_dir``)."""
+    parsed = parse_store_url(url or "sqlite:///retrieval.db", base_dir=state_dir)
+    module_name, _, cls_name = STORES[parsed.kind].partition(":")
+    cls = getattr(importlib.import_module(module_name), cls_name)
+    if parsed.kind == "sqlite":
+        return cls(parsed.path)
+    return cls(parsed.dsn, schema=schema)
