@@ -120,6 +120,10 @@ class TaskSpec(_Strict):
     reject_failed_model_values: bool = Field(default=True, description=(
         "A model-only value involved in a failed check is set to null (and reported as rejected)."))
     use_model: bool = Field(default=True, description="False: deterministic extractors only (no model call).")
+    model_input: Literal["document", "snippets"] = Field(default="document", description=(
+        "document: the model reads the whole document (in chunks) for every field. snippets: it is asked only about "
+        "fields the extractors did not settle, reading their candidates and the lines around them (no call when "
+        "every field is settled); see fedinf.tasks.context."))
     builder: str | None = Field(default=None, description=(
         "A record builder for nested standard formats (e.g. `advisory`: OSV + remediation); see "
         "fedinf.tasks.builders."))
