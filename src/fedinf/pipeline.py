@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Any
 from pydantic import ValidationError
 
 from fedinf.errors import FedinfError, RequestError
+from fedinf.forwarding import FieldWarnings
 from fedinf.protocol import ChatRequest, chunk
 from fedinf.routing.decide import Decision, Needs, decide
 
@@ -126,6 +127,7 @@ class Pipeline:
     access: AccessControl | None = None
     operator: Principal | None = None
     retrieval: Callable[[], Retrieval] = _no_retrieval  # the gateway's retrieval service, made on first use
+    field_warnings: FieldWarnings = field(default_factory=FieldWarnings, repr=False)
 
     async def chat(self, body: object, *, authorization: str | None = None, request_id: str | None = None) -> Reply:
         """Run one chat completion through every step. ``authorization`` is the HTTP header's value."""
@@ -171,6 +173,9 @@ class Pipeline:
         """Detected entities and data class, with the caller's declaration applied; on-prem, before any I/O."""
         from fedinf.privacy import Pseudonymizer, apply_declared
 
+        dropped = request.unknown_fields()
+        if dropped:  # not forwarded, so not classified: said once per field name
+            self.field_warnings.warn(dropped)
         detected = self.classifier.classify(request.texts())
         principal = trace.principal
         may_lower = self.config.governance.allow_lowering or (principal is not None and principal.may_lower_class)
