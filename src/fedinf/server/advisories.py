@@ -23,6 +23,7 @@ from fedinf.advisories.query import MAX_PACKAGES, Wanted, affected, fixed_versio
 from fedinf.errors import FedinfError, RequestError
 from fedinf.server.body import read_json
 from fedinf.server.errors import error_response, json_response
+from fedinf.gateway import Gateway
 
 _LIMIT = 4 * 1024 * 1024
 
@@ -80,8 +81,7 @@ def _documents(body: dict[str, Any]) -> list[tuple[str, bytes]]:
     return out
 
 
-def routes(ctx: Any) -> list[Route]:
-    gateway = getattr(ctx, "gateway", ctx)
+def routes(gateway: Gateway) -> list[Route]:
 
     def answer(result: dict[str, Any]) -> Response:
         return json_response(result, 200, {"x-fedinf-data-class": result.get("data_class", "public")})

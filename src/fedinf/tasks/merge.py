@@ -70,8 +70,8 @@ def locate(doc: Document, kind: str, value: Any) -> dict[str, int] | None:
     if kind == "date":
         from fedinf.extractors.dates import find_dates
 
-        hit = next((h for h in find_dates(doc.text) if h.date.isoformat() == value), None)
-        return doc.span(hit.start, hit.end).to_dict() if hit else None
+        date = next((h for h in find_dates(doc.text) if h.date.isoformat() == value), None)
+        return doc.span(date.start, date.end).to_dict() if date else None
     s = str(value).strip()
     if len(s) < 2:
         return None
@@ -154,9 +154,9 @@ def merge(spec: TaskSpec, doc: Document, model_record: dict[str, Any] | None,
     if spec.reject_failed_model_values:
         for c in checks:
             for name in c.fields:
-                rep = reports.get(name)
-                if not c.passed and rep is not None and rep.source == "model":
-                    rep.source, rep.value, record[name] = "rejected", None, None
+                failed = reports.get(name)
+                if not c.passed and failed is not None and failed.source == "model":
+                    failed.source, failed.value, record[name] = "rejected", None, None
                     warnings.append(f"{name}: the model's value was rejected because check {c.name} failed "
                                     "(no extractor value to fall back on)")
     for c in checks:

@@ -101,7 +101,7 @@ class TaskLimits(_Strict):
 class TaskSpec(_Strict):
     name: str
     description: str = ""
-    inputs: list[InputKind] = Field(default_factory=lambda: ["text", "pdf", "image", "html", "json"])
+    inputs: list[InputKind] = Field(default_factory=lambda: list[InputKind](["text", "pdf", "image", "html", "json"]))
     ocr: Literal["rapidocr", "tesseract", "off"] = Field(default="rapidocr", description=(
         "OCR engine for images and image-only PDF pages (off: such documents get 422 needs_ocr)."))
     min_confidence: float = Field(default=0.0, ge=0, le=1, description=(
