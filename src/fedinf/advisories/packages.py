@@ -234,8 +234,8 @@ def name_candidates(text: str, mentions: list[Mention]) -> list[NameCandidate]:
     for m in _GH_PACKAGE.finditer(text):
         out.append(NameCandidate(m.group(2), _GH_ECO[m.group(1).lower()], 6.0, m.start(2), m.end(2), "page:package"))
     for m in _CPE.finditer(text):
-        eco = _CPE_TARGET.get(m.group(2).lower()) if m.group(2) else None
-        out.append(NameCandidate(m.group(1), eco, 3.0, m.start(1), m.end(1), "cpe"))
+        target = _CPE_TARGET.get(m.group(2).lower()) if m.group(2) else None
+        out.append(NameCandidate(m.group(1), target, 3.0, m.start(1), m.end(1), "cpe"))
     for eco, pat in _INSTALL:
         for m in pat.finditer(text):
             out.append(NameCandidate(m.group(1), eco, 4.0, m.start(1), m.end(1), f"install:{eco}"))

@@ -104,39 +104,40 @@ class _Touched:
 Work = Callable[[Any, dict[str, Any]], Awaitable[dict[str, Any]]]
 
 
-def routes(ctx: Any) -> list[Route]:
-    gateway = getattr(ctx, "gateway", ctx)
-
-    async def run(request: Request, verb: str, work: Work, *, scoped: bool = True) -> Response:
-        """Authenticate, admit (role, collection scope), do ``work``, check the answer's class, audit, answer."""
-        trace = Trace(request_id=uuid.uuid4().hex, started=time.monotonic(), endpoint=f"advisories.{verb}")
-        try:
-            trace.principal = principal = await gateway.authenticate(request.headers.get("authorization"))
-            body = await _body(request)
-            if principal is not None:
-                principal.check_infer()
-            if scoped:
-                names = _collections(body)
-                trace.requested = ",".join(names)
-                for name in names if principal is not None else []:
-                    principal.check_collection(name)
-            result = await work(principal, body)
-            level = DataClass.parse(result.get("data_class", "public"))
-            trace.classification = _Touched(level)
-            if principal is not None:
-                principal.check_class(level)
-        except FedinfError as exc:
-            trace.status, trace.error_code = exc.status_code, exc.code
-            try:
-                await gateway.audit(trace)
-            except FedinfError as audit_exc:
-                exc = audit_exc
-            return error_response(exc, trace.headers())
+async def _run(gateway: Any, request: Request, verb: str, work: Work, *, scoped: bool = True) -> Response:
+    """Authenticate, admit (role, collection scope), do ``work``, check the answer's class, audit, answer."""
+    trace = Trace(request_id=uuid.uuid4().hex, started=time.monotonic(), endpoint=f"advisories.{verb}")
+    try:
+        trace.principal = principal = await gateway.authenticate(request.headers.get("authorization"))
+        body = await _body(request)
+        if principal is not None:
+            principal.check_infer()
+        if scoped:
+            names = _collections(body)
+            trace.requested = ",".join(names)
+            for name in names if principal is not None else []:
+                principal.check_collection(name)
+        result = await work(principal, body)
+        level = DataClass.parse(result.get("data_class", "public"))
+        trace.classification = _Touched(level)
+        if principal is not None:
+            principal.check_class(level)
+    except FedinfError as exc:
+        trace.status, trace.error_code = exc.status_code, exc.code
         try:
             await gateway.audit(trace)
-        except FedinfError as exc:
-            return error_response(exc, trace.headers())
-        return json_response(result, 200, {**trace.headers(), "x-fedinf-data-class": level.label})
+        except FedinfError as audit_exc:
+            exc = audit_exc
+        return error_response(exc, trace.headers())
+    try:
+        await gateway.audit(trace)
+    except FedinfError as exc:
+        return error_response(exc, trace.headers())
+    return json_response(result, 200, {**trace.headers(), "x-fedinf-data-class": level.label})
+
+
+def routes(ctx: Any) -> list[Route]:
+    gateway = getattr(ctx, "gateway", ctx)
 
     async def do_affected(principal: Any, body: dict[str, Any]) -> dict[str, Any]:
         return await affected(gateway.retrieval_service(), _collections(body), _packages(body))
@@ -158,13 +159,13 @@ def routes(ctx: Any) -> list[Route]:
         return {"object": "list", "data": merged, "data_class": level.label}
 
     async def post_affected(request: Request) -> Response:
-        return await run(request, "affected", do_affected)
+        return await _run(gateway, request, "affected", do_affected)
 
     async def post_fixed(request: Request) -> Response:
-        return await run(request, "fixed", do_fixed)
+        return await _run(gateway, request, "fixed", do_fixed)
 
     async def post_merge(request: Request) -> Response:
-        return await run(request, "merge", do_merge, scoped=False)
+        return await _run(gateway, request, "merge", do_merge, scoped=False)
 
     return [Route("/v1/advisories/affected", post_affected, methods=["POST"]),
             Route("/v1/advisories/fixed", post_fixed, methods=["POST"]),
