@@ -37,6 +37,7 @@ from fedinf.data_class import DataClass
 
 InputKind = Literal["text", "pdf", "image", "html", "json"]
 Normalize = Literal["text", "id", "date", "amount", "currency", "iban", "none"]
+_ALL_INPUTS: tuple[InputKind, ...] = ("text", "pdf", "image", "html", "json")
 _NAME = re.compile(r"^[a-z][a-z0-9_-]{0,63}$")
 
 
@@ -91,7 +92,7 @@ class TaskLimits(_Strict):
 class TaskSpec(_Strict):
     name: str
     description: str = ""
-    inputs: list[InputKind] = Field(default_factory=lambda: ["text", "pdf", "image", "html", "json"])
+    inputs: list[InputKind] = Field(default_factory=lambda: list(_ALL_INPUTS))
     ocr: Literal["rapidocr", "tesseract", "off"] = Field(default="rapidocr", description=(
         "OCR engine for images and image-only PDF pages (off: such documents get 422 needs_ocr)."))
     min_confidence: float = Field(default=0.0, ge=0, le=1, description=(
