@@ -163,8 +163,11 @@ class TaskSpec(_Strict):
         return self
 
     def definition_hash(self) -> str:
-        """SHA-256 of the task's definition (canonical JSON): batch resume re-runs documents when it changes."""
-        blob = json.dumps(self.model_dump(mode="json"), sort_keys=True, separators=(",", ":"), default=str)
+        """SHA-256 of the task's definition (canonical JSON of the settings that differ from their defaults, so a
+        new optional setting in a later fedinf does not invalidate earlier results): batch resume re-runs documents
+        when it changes."""
+        blob = json.dumps(self.model_dump(mode="json", exclude_defaults=True), sort_keys=True, separators=(",", ":"),
+                          default=str)
         return hashlib.sha256(blob.encode()).hexdigest()
 
     def property_names(self) -> list[str]:
