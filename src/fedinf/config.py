@@ -159,8 +159,11 @@ class Reliability(_Strict):
     outlier: OutlierDetection = Field(default_factory=OutlierDetection, description="Passive outlier detection.")
     retries: Retries = Field(default_factory=Retries, description="Retries, backoff and the retry budget.")
     breaker: Breaker = Field(default_factory=Breaker, description="Circuit breakers per endpoint.")
-    redis_url: str | None = Field(default=None, description="Share breaker state across gateway processes through "
-                                  "this Redis, e.g. redis://127.0.0.1:6379/0 (needs the `redis` extra).")
+    redis_url: str | None = Field(default=None, description="Share circuit breakers and outlier ejections across "
+                                  "gateway processes through this Redis, e.g. redis://127.0.0.1:6379/0 (needs the "
+                                  "`redis` extra).")
+    redis_prefix: str = Field(default="fedinf", description="Prefix of the Redis keys holding breaker and ejection "
+                              "state.")
     hedge_min_samples: int = Field(default=20, ge=1, description="Latency samples needed before `p95` hedging starts.")
 
 
@@ -197,11 +200,15 @@ class AccessSettings(_Strict):
         "Default: sqlite keys.db in server.state_dir."))
     schema_name: str = Field(default="fedinf", description="PostgreSQL schema holding the tables.")
     key_cache_ttl_s: float = Field(default=5.0, ge=0, description=(
-        "How long a looked-up key is cached in memory; a revocation reaches other processes within this time."))
+        "How long a looked-up key is cached in memory. Without redis_url a revocation reaches other processes "
+        "within this time; with it, at once (pub/sub), this TTL being the safety net."))
+    key_cache_fallback_ttl_s: float = Field(default=0.5, ge=0, description=(
+        "With redis_url: the key cache TTL while the pub/sub invalidation channel is down (fail safe)."))
     redis_url: str | None = Field(default=None, description=(
         "redis://host:port/db: count rate limits and budgets in Redis, shared by every replica. "
         "Default: exact per-process counters."))
-    redis_prefix: str = Field(default="fedinf", description="Prefix of the Redis keys used for limits.")
+    redis_prefix: str = Field(default="fedinf", description=(
+        "Prefix of the Redis keys used for limits and of the key invalidation channel."))
     require_keys: bool = Field(default=True, description=(
         "false serves without API keys; only honoured when server.host is a loopback address."))
 

@@ -124,6 +124,16 @@ class Gateway:
         may_lower = self.config.governance.allow_lowering or bool(getattr(principal, "may_lower_class", False))
         return apply_declared(detected, request.fedinf.data_class, may_lower=may_lower)
 
+    async def retrieve(self, request: ChatRequest, classification: Any, principal: Any) -> tuple[ChatRequest, Any, Any]:
+        """The retrieval step: sources from ``request.fedinf.collections`` added to the request, the class raised to
+        what was retrieved (see :mod:`fedinf.retrieval.chat`). A request naming no collection is returned as is."""
+        if not request.fedinf.collections:
+            return request, classification, None
+        from fedinf.retrieval.chat import retrieve_for_chat
+
+        return await retrieve_for_chat(self.retrieval_service(), self.classifier, request, classification, principal,
+                                       max_chars=self.config.retrieval.max_context_chars)
+
     def loggable_content(self, principal: Any, request: ChatRequest) -> dict[str, Any] | None:
         """Pseudonymized request text for tenants that turned content logging on; otherwise None."""
         if not getattr(principal, "log_content", False):

@@ -47,6 +47,7 @@ class Trace:
     stream: bool = False
     attempts: list[Any] = field(default_factory=list)
     content: dict[str, Any] | None = None  # pseudonymized, only for tenants with content logging on
+    retrieved: Any = None  # fedinf.retrieval.context.Retrieved when the request named collections
     rules: list[str] = field(default_factory=list)  # claim rule ids applied (claims workload)
 
     def headers(self) -> dict[str, str]:
@@ -61,6 +62,9 @@ class Trace:
                 h["x-fedinf-excluded"] = ",".join(f"{e.model_id}:{e.reason}" for e in self.decision.excluded)
         elif self.classification is not None:
             h["x-fedinf-data-class"] = self.classification.data_class.label
+        if self.retrieved is not None:
+            h["x-fedinf-collections"] = _ascii(",".join(self.retrieved.collections))
+            h["x-fedinf-sources"] = str(len(self.retrieved.hits))
         if self.result is None and self.attempts:  # failed: the attempts made are still shown
             h["x-fedinf-attempts"] = str(sum(1 for a in self.attempts if getattr(a, "sent", True)))
             h["x-fedinf-attempt-log"] = _attempt_log(self.attempts)
@@ -128,6 +132,8 @@ async def run_chat(gw: "Gateway", body: Any, *, authorization: str | None = None
         trace.requested, trace.stream = request.fedinf.route or request.model, request.stream
         await gw.admit(trace.principal, request)                                  # role, scope, limits
         trace.classification = gw.classify(request, trace.principal)              # classify
+        request, trace.classification, trace.retrieved = await gw.retrieve(       # retrieve (raises the class)
+            request, trace.classification, trace.principal)
         trace.content = gw.loggable_content(trace.principal, request)
         trace.decision = decide(trace.requested, network=gw.network,              # decide (pure)
                                 data_class=trace.classification.data_class, principal=trace.principal,
@@ -142,12 +148,19 @@ async def run_chat(gw: "Gateway", body: Any, *, authorization: str | None = None
     if request.stream and trace.result.stream is None:  # validated before sending (structured output)
         trace.result.stream = _replay(trace.result.completion or {}, trace.result.structured)
     if trace.result.stream is not None:                                           # respond
+        if trace.retrieved is not None:
+            trace.result.stream = _cite_stream(trace.result.stream, trace.retrieved)
         return Reply(200, trace.headers(), stream=_sse(gw, trace, trace.result.stream,
                                                        include_usage=_include_usage(request)))
     completion = trace.result.completion or {}
     completion["model"] = trace.result.target.model_id
     if trace.result.structured:
         completion["fedinf"] = {"structured": trace.result.structured}
+    if trace.retrieved is not None:
+        from fedinf.retrieval.context import citations
+
+        answer = ((completion.get("choices") or [{}])[0].get("message") or {}).get("content") or ""
+        completion.setdefault("fedinf", {}).update(citations(answer, trace.retrieved))
     trace.usage = completion.get("usage") or {}
     await gw.settle(trace.principal, trace.usage)
     try:
@@ -189,6 +202,19 @@ async def _replay(completion: dict[str, Any], structured: dict[str, Any] | None)
         last["fedinf"] = {"structured": structured}
     yield last
     yield chunk(id=cid, model=model, created=created, usage=completion.get("usage") or {})
+
+
+async def _cite_stream(chunks: AsyncIterator[dict[str, Any]], retrieved: Any) -> AsyncIterator[dict[str, Any]]:
+    """Pass chunks through; the chunk carrying ``finish_reason`` gets the answer's citations in ``fedinf``."""
+    from fedinf.retrieval.context import citations
+
+    parts: list[str] = []
+    async for ch in chunks:
+        for choice in ch.get("choices") or ():
+            parts.append((choice.get("delta") or {}).get("content") or "")
+            if choice.get("finish_reason"):
+                ch.setdefault("fedinf", {}).update(citations("".join(parts), retrieved))
+        yield ch
 
 
 def _include_usage(request: ChatRequest) -> bool:

@@ -65,6 +65,12 @@ class FedinfOptions(BaseModel):
     regex: str | None = Field(default=None, description="Constrain the output to this regular expression.")
     grammar: str | None = Field(default=None, description="Constrain the output to this Lark grammar (llguidance).")
     max_reasks: int | None = Field(default=None, ge=0, le=10, description="Bounded re-asks for structured output.")
+    collections: list[str] | None = Field(default=None, max_length=16, description=(
+        "Retrieval collections to search with the last user message; the answer carries citations "
+        "(see docs/retrieval.md)."))
+    top_k: int | None = Field(default=None, ge=1, le=50, description="Chunks to retrieve (default retrieval.top_k).")
+    search_mode: Literal["hybrid", "bm25", "vector"] | None = Field(default=None, description=(
+        "hybrid (default), bm25 or vector."))
 
     @field_validator("data_class", mode="before")
     @classmethod

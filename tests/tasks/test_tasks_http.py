@@ -78,7 +78,7 @@ async def test_list_tasks(served):
             body = await resp.json()
     assert resp.status == 200
     names = {t["name"]: t for t in body["data"]}
-    assert set(names) == {"invoice", "utility_bill", "tiny"}
+    assert set(names) == {"advisory", "invoice", "utility_bill", "tiny"}
     assert names["utility_bill"]["policy"]["min_data_class"] == "confidential"
     assert names["invoice"]["extractors"]["total_amount"] == "total_amount"
 

@@ -164,7 +164,7 @@ def test_registry_config_tasks(tmp_path):
         "    po: {type: [string, 'null']}\n    total: {type: [number, 'null']}\n  required: [po, total]\n"
         "fields:\n  total: {extractor: total_amount, normalize: amount}\npolicy: {min_data_class: internal}\n")
     reg = TaskRegistry.from_entries([{"file": "po.yaml"}], base_dir=tmp_path)
-    assert reg.names() == ["invoice", "purchase_order", "utility_bill"]
+    assert reg.names() == ["advisory", "invoice", "purchase_order", "utility_bill"]
     assert reg.get("purchase_order").policy.min_data_class.label == "internal"
     with pytest.raises(NotFound):
         reg.get("nope")

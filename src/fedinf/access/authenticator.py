@@ -2,7 +2,9 @@
 
 Keys are cached in memory for ``ttl_s`` seconds (unknown key ids too, so a flood of bad keys does not reach the
 database), so the hot path does not touch the store. Concurrent misses for one key id share one lookup. A revocation
-is seen at once by the process that made it (:meth:`invalidate`) and by other processes within ``ttl_s``.
+is seen at once by the process that made it (:meth:`invalidate`) and by other processes within ``ttl_s``, or at
+once when :class:`~fedinf.access.invalidation.KeyInvalidation` relays invalidations through Redis pub/sub (it also
+lowers ``ttl_s`` while that channel is down). A store that cannot be reached gives 503 ``key_store_unavailable``.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ from typing import Any, Callable
 
 from fedinf.access.keys import KeyRecord, Tenant, matches, parse_key
 from fedinf.access.principal import Principal
-from fedinf.errors import AuthError
+from fedinf.errors import AuthError, ServiceUnavailable
 
 _Entry = tuple[float, "tuple[KeyRecord, Tenant] | None"]
 
@@ -29,12 +31,13 @@ class Authenticator:
     def __init__(self, store: Any, *, ttl_s: float = 5.0, max_entries: int = 10_000,
                  clock: Callable[[], float] = time.monotonic, wall: Callable[[], float] = time.time) -> None:
         self._store = store
-        self._ttl = ttl_s
+        self.ttl_s = ttl_s
         self._max = max_entries
         self._clock = clock
         self._wall = wall
         self._cache: OrderedDict[str, _Entry] = OrderedDict()
         self._inflight: dict[str, asyncio.Future[tuple[KeyRecord, Tenant] | None]] = {}
+        self._generation = 0  # bumped by invalidate(): a lookup that raced an invalidation is not cached
         self.lookups = 0
 
     async def authenticate(self, authorization: str | None) -> Principal:
@@ -84,8 +87,14 @@ class Authenticator:
         self._inflight[key_id] = fut
         try:
             self.lookups += 1
-            found = await asyncio.to_thread(self._store.get_key, key_id)
-            self._put(key_id, found)
+            generation = self._generation
+            try:
+                found = await asyncio.to_thread(self._store.get_key, key_id)
+            except Exception as exc:  # noqa: BLE001 - database drivers raise many kinds
+                raise ServiceUnavailable(f"the key store is unavailable ({type(exc).__name__}); try again",
+                                         code="key_store_unavailable") from exc
+            if generation == self._generation:  # else it may predate a revocation: use it once, never cache it
+                self._put(key_id, found)
             fut.set_result(found)
             return found
         except BaseException as exc:
@@ -93,17 +102,21 @@ class Authenticator:
             fut.exception()  # mark retrieved when nobody else waits
             raise
         finally:
-            del self._inflight[key_id]
+            if self._inflight.get(key_id) is fut:
+                del self._inflight[key_id]
 
     def _put(self, key_id: str, found: tuple[KeyRecord, Tenant] | None) -> None:
-        self._cache[key_id] = (self._clock() + self._ttl, found)
+        self._cache[key_id] = (self._clock() + self.ttl_s, found)
         self._cache.move_to_end(key_id)
         while len(self._cache) > self._max:
             self._cache.popitem(last=False)
 
     def invalidate(self, key_id: str | None = None) -> None:
         """Forget ``key_id`` (or every key) so the next request reads the store."""
+        self._generation += 1
         if key_id is None:
             self._cache.clear()
+            self._inflight.clear()  # lookups already running may predate the change: later callers start anew
         else:
             self._cache.pop(key_id, None)
+            self._inflight.pop(key_id, None)

@@ -1,7 +1,8 @@
 """:class:`AccessControl`: the one object the server builds from config for keys, authentication and limits.
 
 It owns the key store, the cached :class:`Authenticator` and the rate limiter (in-process, or Redis when
-``access.redis_url`` is set). Key management methods run the store in a worker thread so they are safe to call from
+``access.redis_url`` is set). With Redis it also relays key changes to every gateway process through pub/sub
+(:mod:`fedinf.access.invalidation`), so a revoked key stops working everywhere at once. Key management methods run the store in a worker thread so they are safe to call from
 the event loop (admin API); the CLI uses the store directly.
 """
 
@@ -51,6 +52,7 @@ class AccessControl:
         self.authenticator = Authenticator(store, ttl_s=cache_ttl_s)
         self.limiter: Limiter = limiter or MemoryLimiter()
         self.require_keys = require_keys
+        self.invalidation: Any = None  # a KeyInvalidation when keys are shared across processes through Redis
         self._closers: list[Any] = []
 
     @classmethod
@@ -71,8 +73,24 @@ class AccessControl:
         else:
             limiter = MemoryLimiter()
         ac = cls(store, limiter=limiter, cache_ttl_s=s.key_cache_ttl_s, require_keys=s.require_keys)
+        if s.redis_url:
+            from fedinf.access.invalidation import KeyInvalidation
+            ac.invalidation = KeyInvalidation(s.redis_url, ac.authenticator, prefix=s.redis_prefix,
+                                              ttl_s=s.key_cache_ttl_s, fallback_ttl_s=s.key_cache_fallback_ttl_s)
+            closers.append(ac.invalidation.aclose)
         ac._closers = closers
         return ac
+
+    async def start(self) -> None:
+        """Start the key invalidation subscriber (when keys are shared through Redis)."""
+        if self.invalidation is not None:
+            self.invalidation.start()
+
+    async def _invalidate(self, key_id: str | None) -> None:
+        """Forget ``key_id`` (``None``: every key) here and, through Redis, in every other gateway process."""
+        self.authenticator.invalidate(key_id)
+        if self.invalidation is not None:
+            await self.invalidation.publish(key_id)
 
     # ---- hot path
 
@@ -118,14 +136,14 @@ class AccessControl:
         rec = await asyncio.to_thread(lambda: self.store.update_key(key_id, **fields))
         if rec is None:
             raise NotFound(f"no API key {key_id}", code="key_not_found")
-        self.authenticator.invalidate(key_id)
+        await self._invalidate(key_id)
         return rec
 
     async def revoke_key(self, key_id: str) -> KeyRecord:
         rec = await asyncio.to_thread(self.store.revoke_key, key_id)
         if rec is None:
             raise NotFound(f"no API key {key_id}", code="key_not_found")
-        self.authenticator.invalidate(key_id)
+        await self._invalidate(key_id)
         return rec
 
     async def rotate_key(self, key_id: str, *, grace_s: float = 0.0) -> tuple[KeyRecord, str]:
@@ -135,12 +153,12 @@ class AccessControl:
         ok = await asyncio.to_thread(lambda: self.store.rotate_key(key_id, new, old_ends_at=time.time() + grace_s))
         if not ok:
             raise NotFound(f"no API key {key_id}", code="key_not_found")
-        self.authenticator.invalidate(key_id)
+        await self._invalidate(key_id)
         return new, secret
 
     async def upsert_tenant(self, tenant: Tenant) -> Tenant:
         t = await asyncio.to_thread(self.store.upsert_tenant, tenant)
-        self.authenticator.invalidate()  # log_content is part of every cached principal of the tenant
+        await self._invalidate(None)  # log_content is part of every cached principal of the tenant
         return t
 
     async def get_tenant(self, name: str) -> Tenant:

@@ -2,7 +2,7 @@
 
 Roles: ``admin`` (everything, including ``/admin`` and key management), ``user`` (inference within its scopes),
 ``auditor`` (reads the audit trail through the admin API; no inference). Scopes are glob patterns (``*``,
-``gpt-*``) over model ids, zone names, route names and task names; an empty list allows nothing. ``max_class`` is
+``gpt-*``) over model ids, zone names, route names, task names and retrieval collection names; an empty list allows nothing. ``max_class`` is
 the highest data class the key may send; ``may_lower_class`` lets it declare a lower class than the one detected.
 
 Each ``may_*`` method returns ``None`` when allowed and otherwise a short reason (safe to log and to audit: it names
@@ -35,12 +35,13 @@ class Scopes:
     zones: tuple[str, ...] = ("*",)
     routes: tuple[str, ...] = ("*",)
     tasks: tuple[str, ...] = ("*",)
+    collections: tuple[str, ...] = ("*",)
     max_class: DataClass = DataClass.RESTRICTED
     may_lower_class: bool = False
 
     def to_dict(self) -> dict[str, Any]:
         return {"models": list(self.models), "zones": list(self.zones), "routes": list(self.routes),
-                "tasks": list(self.tasks), "max_class": self.max_class.label, "may_lower_class": self.may_lower_class}
+                "tasks": list(self.tasks), "collections": list(self.collections), "max_class": self.max_class.label, "may_lower_class": self.may_lower_class}
 
     @classmethod
     def from_dict(cls, d: dict[str, Any] | None) -> "Scopes":
@@ -49,6 +50,7 @@ class Scopes:
         return cls(
             models=tuple(d.get("models", base.models)), zones=tuple(d.get("zones", base.zones)),
             routes=tuple(d.get("routes", base.routes)), tasks=tuple(d.get("tasks", base.tasks)),
+            collections=tuple(d.get("collections", base.collections)),
             max_class=DataClass.parse(d.get("max_class", base.max_class)),
             may_lower_class=bool(d.get("may_lower_class", False)),
         )
@@ -135,6 +137,10 @@ class Principal:
     def may_use_task(self, task: str) -> str | None:
         return None if _match(self.scopes.tasks, task) else f"task {task} is outside key {self.key_id}'s scope"
 
+    def may_use_collection(self, collection: str) -> str | None:
+        return None if _match(self.scopes.collections, collection) else \
+            f"collection {collection} is outside key {self.key_id}'s scope"
+
     def may_send_class(self, data_class: DataClass) -> str | None:
         if data_class > self.max_class:
             return f"data class {data_class.label} exceeds key {self.key_id}'s maximum ({self.max_class.label})"
@@ -169,6 +175,10 @@ class Principal:
     def check_task(self, task: str) -> None:
         if (why := self.may_use_task(task)) is not None:
             raise Forbidden(why, code="task_not_allowed")
+
+    def check_collection(self, collection: str) -> None:
+        if (why := self.may_use_collection(collection)) is not None:
+            raise Forbidden(why, code="collection_not_allowed")
 
     def check_class(self, data_class: DataClass) -> None:
         if (why := self.may_send_class(data_class)) is not None:

@@ -26,6 +26,21 @@ def _store(config: Optional[Path], store_url: Optional[str]) -> Any:
                              schema=cfg.access.schema_name)
 
 
+def _notify(config: Optional[Path], key_id: str | None) -> None:
+    """Tell running gateways (through Redis pub/sub, when access.redis_url is set) to drop ``key_id`` from their
+    key caches now rather than within access.key_cache_ttl_s."""
+    cfg = load(config)
+    if not cfg.access.redis_url:
+        return
+    from fedinf.access.invalidation import publish_sync
+
+    try:
+        publish_sync(cfg.access.redis_url, cfg.access.redis_prefix, key_id)
+    except Exception as exc:  # noqa: BLE001 - the change is committed; gateways notice within the TTL
+        err_console.print(f"[yellow]warning:[/yellow] could not notify running gateways through Redis ({exc}); "
+                          f"they notice within {cfg.access.key_cache_ttl_s:g} s", highlight=False)
+
+
 def _when(ts: float | None) -> str:
     return "-" if ts is None else time.strftime("%Y-%m-%d %H:%M", time.gmtime(ts))
 
@@ -60,6 +75,8 @@ def create(
     zone: list[str] = typer.Option(["*"], "--zone", help="Allowed zones or globs (repeatable)."),
     route: list[str] = typer.Option(["*"], "--route", help="Allowed routes or globs (repeatable)."),
     task: list[str] = typer.Option(["*"], "--task", help="Allowed tasks or globs (repeatable)."),
+    collection: list[str] = typer.Option(["*"], "--collection",
+                                         help="Allowed retrieval collections or globs (repeatable)."),
     max_class: str = typer.Option("restricted", help="Highest data class the key may send."),
     may_lower: bool = typer.Option(False, help="May declare a lower data class than the one detected."),
     rpm: Optional[int] = typer.Option(None, help="Requests per minute."),
@@ -77,7 +94,7 @@ def create(
 
     try:
         scopes = Scopes(models=tuple(model), zones=tuple(zone), routes=tuple(route), tasks=tuple(task),
-                        max_class=DataClass.parse(max_class), may_lower_class=may_lower)
+                        collections=tuple(collection), max_class=DataClass.parse(max_class), may_lower_class=may_lower)
         limits = Limits(requests_per_minute=rpm, tokens_per_minute=tpm, token_budget=budget,
                         budget_period=budget_period)  # type: ignore[arg-type]
         rec, secret = new_key(tenant=tenant, name=name, roles=tuple(role), scopes=scopes, limits=limits,
@@ -137,6 +154,7 @@ def rotate(
     new, secret = rotated(got[0])
     store.rotate_key(key_id, new, old_ends_at=time.time() + grace)
     store.close()
+    _notify(config, key_id)
     _print_secret(new, secret, as_json)
     if not as_json:
         console.print(f"old key {key_id} " + (f"stops working in {grace:g} s" if grace else "revoked"))
@@ -148,13 +166,15 @@ def revoke(
     config: Optional[Path] = CONFIG_OPTION,
     store_url: Optional[str] = STORE_OPTION,
 ) -> None:
-    """Revoke a key (running gateways stop accepting it within access.key_cache_ttl_s)."""
+    """Revoke a key (running gateways stop accepting it at once with access.redis_url, else within
+    access.key_cache_ttl_s)."""
     store = _store(config, store_url)
     rec = store.revoke_key(key_id)
     store.close()
     if rec is None:
         err_console.print(f"[red]error:[/red] no API key {key_id}; see `fedinf keys list --all`")
         raise typer.Exit(1)
+    _notify(config, key_id)
     console.print(f"revoked {key_id} (tenant {rec.tenant})")
 
 
@@ -181,6 +201,7 @@ def tenant(
                                    log_content=cur.log_content if log_content is None else log_content,
                                    created_at=cur.created_at))
     store.close()
+    _notify(config, None)
     console.print(f"tenant {t.name}: log_content={'on' if t.log_content else 'off'}", highlight=False)
 
 

@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING, Any
 
 from fedinf.data_class import DataClass
 from fedinf.documents import DocumentLimits
-from fedinf.errors import Conflict, NotFound, RequestError
+from fedinf.errors import Conflict, Forbidden, NotFound, RequestError
 from fedinf.retrieval.chunking import ChunkPolicy, chunk_text
 from fedinf.retrieval.embeddings import Embedder
 from fedinf.retrieval.model import SEARCH_MODES, AddResult, CollectionInfo, DocumentInfo, Hit, SearchResult
@@ -113,10 +113,13 @@ class Retrieval:
     # ------------------------------------------------------------------ documents
 
     async def add(self, collection: str, data: bytes, *, name: str, media_type: str | None = None,
-                  data_class: "DataClass | str | None" = None, metadata: dict[str, Any] | None = None) -> AddResult:
-        """Add one document given as bytes (text, Markdown, HTML, PDF, JSON, YAML, OSV)."""
+                  data_class: "DataClass | str | None" = None, metadata: dict[str, Any] | None = None,
+                  max_class: DataClass | None = None) -> AddResult:
+        """Add one document given as bytes (text, Markdown, HTML, PDF, JSON, YAML, OSV). ``max_class``: refuse
+        (Forbidden ``data_class_not_allowed``, nothing stored) a document classified above it."""
         source = await asyncio.to_thread(load_source, data, name=name, media_type=media_type, limits=self.limits)
-        return await self.add_source(collection, source, data_class=data_class, metadata=metadata)
+        return await self.add_source(collection, source, data_class=data_class, metadata=metadata,
+                                     max_class=max_class)
 
     async def add_text(self, collection: str, text: str, *, name: str, data_class: "DataClass | str | None" = None,
                        metadata: dict[str, Any] | None = None) -> AddResult:
@@ -137,7 +140,7 @@ class Retrieval:
         return await self.add(collection, data, name=p.name, data_class=data_class, metadata=metadata)
 
     async def add_source(self, collection: str, source: Source, *, data_class: "DataClass | str | None" = None,
-                         metadata: dict[str, Any] | None = None) -> AddResult:
+                         metadata: dict[str, Any] | None = None, max_class: DataClass | None = None) -> AddResult:
         declared = _class(data_class, "data_class")
         info = await self.get_collection(collection)
         self._check_embedder(info)
@@ -146,6 +149,9 @@ class Retrieval:
             return AddResult(existing, created=False)
         classification, chunks = await asyncio.to_thread(self._prepare, source)
         level = max(info.declared_class, declared or DataClass.PUBLIC, classification.data_class)
+        if max_class is not None and level > max_class:
+            raise Forbidden(f"{source.name} is classified {level.label}; this caller may send data up to "
+                            f"{max_class.label}", code="data_class_not_allowed")
         vectors = await self.embedder.embed([c.text for c in chunks], data_class=level)
         doc = DocumentInfo(id="doc-" + uuid.uuid4().hex[:24], collection=collection, name=source.name,
                            kind=source.kind, sha256=source.sha256, size_bytes=source.size_bytes, data_class=level,

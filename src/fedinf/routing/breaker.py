@@ -6,20 +6,19 @@
 - **half-open**: up to ``half_open_probes`` trial calls pass. A good one closes the breaker (window cleared); a failed
   one opens it again for another ``open_s``.
 
-The hot path never waits on Redis. With ``reliability.redis_url`` set, :class:`RedisBreakerSync` runs in the
-background every :data:`SYNC_INTERVAL_S`: it adds this process's call/failure counts to shared per-window counters,
-publishes an ``open_until`` when a breaker opened here, and adopts the ones opened by other gateway processes and the
-shared failure rate. Redis being down only means breakers are local for a while (logged, never a request error).
-Times shared through Redis are wall-clock (``time.time()``).
+The hot path never waits on Redis. With ``reliability.redis_url`` set, :class:`fedinf.routing.sync.RedisStateSync`
+runs in the background every :data:`SYNC_INTERVAL_S`: it adds this process's call/failure counts to shared
+per-window counters, publishes an ``open_until`` when a breaker opened here, and adopts (:meth:`CircuitBreaker.adopt`)
+the ones opened by other gateway processes and the shared failure rate. Redis being down only means breakers are
+local for a while (logged, never a request error). Times shared through Redis are wall-clock (``time.time()``).
 """
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import time
 from collections import deque
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from typing import Any, Literal
 
 from fedinf.config import Breaker as BreakerPolicy
@@ -29,7 +28,6 @@ log = logging.getLogger("fedinf.breaker")
 State = Literal["closed", "open", "half_open"]
 STATE_VALUE = {"closed": 0, "half_open": 1, "open": 2}
 SYNC_INTERVAL_S = 0.25
-KEY_PREFIX = "fedinf:breaker:"
 
 
 class CircuitBreaker:
@@ -150,92 +148,3 @@ class CircuitBreaker:
     def to_dict(self) -> dict[str, Any]:
         return {"state": self.view(), "opened": self.opened,
                 "open_for_s": round(max(0.0, self.open_until - self.clock()), 3) if self.state == "open" else 0.0}
-
-
-class RedisBreakerSync:
-    """Background loop sharing breaker state through Redis (redis-py asyncio)."""
-
-    def __init__(self, url: str, breakers: Iterable[CircuitBreaker], *, interval_s: float = SYNC_INTERVAL_S,
-                 prefix: str = KEY_PREFIX) -> None:
-        self.url = url
-        self.breakers = list(breakers)
-        self.interval_s = interval_s
-        self.prefix = prefix
-        self._task: asyncio.Task[None] | None = None
-        self._client: Any = None
-        self.rounds = 0
-        self.errors = 0
-
-    def start(self) -> None:
-        if self._task is None and self.breakers:
-            self._task = asyncio.get_running_loop().create_task(self._loop(), name="fedinf-breaker-sync")
-
-    async def stop(self) -> None:
-        task, self._task = self._task, None
-        if task is not None:
-            task.cancel()
-            try:
-                await task
-            except (asyncio.CancelledError, Exception):
-                pass
-        if self._client is not None:
-            try:
-                await self.sync_once()  # flush the last counts
-            except Exception:
-                pass
-            client, self._client = self._client, None
-            try:
-                await client.aclose()
-            except Exception:
-                pass
-
-    async def _loop(self) -> None:
-        while True:
-            try:
-                await self.sync_once()
-                self.rounds += 1
-            except Exception as exc:  # Redis down: breakers stay local, try again next round
-                self.errors += 1
-                if self.errors in (1, 10) or self.errors % 100 == 0:
-                    log.warning("breaker sync with Redis failed (%d times): %r", self.errors, exc)
-            await asyncio.sleep(self.interval_s)
-
-    def _redis(self) -> Any:
-        if self._client is None:
-            import redis.asyncio as aioredis
-
-            self._client = aioredis.Redis.from_url(self.url, socket_timeout=1.0, socket_connect_timeout=1.0)
-        return self._client
-
-    async def sync_once(self) -> None:
-        """Push local counts and openings, pull the shared ones, merge."""
-        client = self._redis()
-        pipe = client.pipeline(transaction=False)
-        plan: list[tuple[CircuitBreaker, int, int]] = []
-        for b in self.breakers:
-            win = b.policy.window_s
-            bucket = int(b.clock() // win)
-            base = f"{self.prefix}{b.name}"
-            cur, prev = f"{base}:w:{bucket}", f"{base}:w:{bucket - 1}"
-            if b.pending_calls:
-                calls, fails = b.pending_calls, b.pending_failures
-                b.pending_calls = b.pending_failures = 0
-                pipe.hincrby(cur, "calls", calls)
-                pipe.hincrby(cur, "fails", fails)
-                pipe.expire(cur, int(win * 3) + 1)
-            if b.publish_open_until is not None:
-                until, b.publish_open_until = b.publish_open_until, None
-                ttl_ms = max(1, int((until - b.clock()) * 1000))
-                pipe.set(f"{base}:open_until", repr(until), px=ttl_ms)
-            start = len(pipe.command_stack)
-            pipe.get(f"{base}:open_until")
-            pipe.hmget(cur, "calls", "fails")
-            pipe.hmget(prev, "calls", "fails")
-            plan.append((b, start, 0))
-        results = await pipe.execute()
-        for b, start, _ in plan:
-            raw_until, cur, prev = results[start], results[start + 1], results[start + 2]
-            until = float(raw_until) if raw_until else None
-            calls = sum(int(x or 0) for x in (cur[0], prev[0]))
-            fails = sum(int(x or 0) for x in (cur[1], prev[1]))
-            b.adopt(until, calls, fails)

@@ -31,6 +31,7 @@ class OutlierState:
     ejections: int = 0
     ejected_until: float = 0.0
     returned_at: float = 0.0
+    publish: bool = False  # ejected here since the last shared-state sync (fedinf.routing.sync)
 
     def ejected(self, now: float) -> bool:
         return now < self.ejected_until
@@ -50,7 +51,14 @@ class OutlierState:
         self.ejected_until = now + duration
         self.returned_at = self.ejected_until
         self.consecutive_failures = 0
+        self.publish = True
         return True
+
+    def adopt(self, until: float, ejections: int) -> None:
+        """Take an ejection decided by another gateway process (``until`` in this process's clock)."""
+        self.ejected_until = self.returned_at = until
+        self.ejections = max(self.ejections, ejections)
+        self.consecutive_failures = 0
 
 
 def may_eject(states: Sequence[OutlierState], now: float, max_share: float) -> bool:

@@ -25,10 +25,11 @@ from fedinf.backends import Backend, create_backend
 from fedinf.config import Endpoint, Reliability
 from fedinf.network import Network
 from fedinf.routing import balancer
-from fedinf.routing.breaker import CircuitBreaker, RedisBreakerSync
+from fedinf.routing.breaker import CircuitBreaker
 from fedinf.routing.health import HealthMonitor, OutlierState, ProbeState, may_eject
 from fedinf.routing.hedge import LatencyWindow
 from fedinf.routing.retry import RetryBudget
+from fedinf.routing.sync import RedisStateSync
 
 log = logging.getLogger("fedinf.pool")
 
@@ -93,7 +94,7 @@ class BackendPool:
     inflight: int = 0
     _idle: asyncio.Event | None = field(default=None, repr=False)
     _monitor: HealthMonitor | None = field(default=None, repr=False)
-    _sync: RedisBreakerSync | None = field(default=None, repr=False)
+    _sync: RedisStateSync | None = field(default=None, repr=False)
     listeners: list[Callable[[str, Replica], None]] = field(default_factory=list, repr=False)
 
     @classmethod
@@ -230,7 +231,7 @@ class BackendPool:
     # ------------------------------------------------------------------ lifecycle
 
     async def start(self) -> None:
-        """Start the background health checks and, with ``redis_url``, the breaker sync."""
+        """Start the background health checks and, with ``redis_url``, the breaker and ejection sync."""
         self._idle = asyncio.Event()
         if self.inflight == 0:
             self._idle.set()
@@ -242,8 +243,9 @@ class BackendPool:
             self._monitor = HealthMonitor(probe_remote, self.policy.health_interval_s)
             self._monitor.start()
         if self.policy.redis_url and self._sync is None:
-            breakers = [r.breaker for reps in self.replicas.values() for r in reps if r.breaker is not None]
-            self._sync = RedisBreakerSync(self.policy.redis_url, breakers)
+            self._sync = RedisStateSync(self.policy.redis_url, [r for reps in self.replicas.values() for r in reps],
+                                        outlier=self.policy.outlier, siblings=lambda m: self.replicas.get(m, []),
+                                        clock=self.clock, prefix=self.policy.redis_prefix)
             self._sync.start()
 
     async def drain(self, grace_s: float) -> bool:

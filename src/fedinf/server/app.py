@@ -33,7 +33,8 @@ def create_app(gateway: Gateway, *, extra_routes: list[BaseRoute] | None = None,
 
     routes: list[BaseRoute] = [*chat.routes(gateway), *health.routes(gateway)]
     for name, module in (("/admin", "fedinf.server.admin"), ("", "fedinf.server.tasks"), ("/ui", "fedinf.ui.routes"),
-                         ("", "fedinf.server.claims")):
+                         ("", "fedinf.server.claims"), ("", "fedinf.server.embeddings"),
+                         ("", "fedinf.server.collections")):
         mounted = _optional_routes(module, gateway)
         if mounted:
             routes += [Mount(name, routes=mounted)] if name else mounted

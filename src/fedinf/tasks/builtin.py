@@ -11,6 +11,7 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from fedinf.advisories.schema import ADVISORY_RECORD_SCHEMA
 from fedinf.tasks.spec import TaskSpec
 
 Text = Annotated[str, Field(max_length=120)]
@@ -151,4 +152,19 @@ UTILITY_BILL = TaskSpec.model_validate({
     "limits": {"chunk_tokens": 1500, "max_chunks": 3},
 })
 
-BUILTIN: dict[str, TaskSpec] = {t.name: t for t in (INVOICE, UTILITY_BILL)}
+# Security advisories to OSV + remediation (public data: eligible for cloud models; see fedinf.advisories.task)
+ADVISORY = TaskSpec.model_validate({
+    "name": "advisory",
+    "description": "Security advisory text (NVD/CVE, vendor page, GitHub advisory; text, HTML, PDF or JSON) to an "
+                   "OSV record plus remediation (upgrade to, workaround, detection).",
+    "inputs": ["text", "html", "json", "pdf"],
+    "system": "You summarise security advisories into JSON. Use only facts stated in the advisory; null when absent.",
+    "output_schema": ADVISORY_RECORD_SCHEMA,
+    "policy": {"min_data_class": "public"},
+    "builder": "advisory",
+    "max_tokens": 256,
+    "max_reasks": 0,
+    "limits": {"chunk_tokens": 1200, "max_chunks": 1},
+})
+
+BUILTIN: dict[str, TaskSpec] = {t.name: t for t in (INVOICE, UTILITY_BILL, ADVISORY)}

@@ -107,6 +107,10 @@ class TaskRunner:
         if doc.kind not in spec.inputs:
             raise InvalidDocument(f"task {spec.name!r} accepts {', '.join(spec.inputs)} documents, not {doc.kind}",
                                   code="unsupported_document_kind")
+        if spec.builder is not None:
+            from fedinf.tasks.builders import get_builder
+
+            return await get_builder(spec.builder)(self, spec, doc)
         mapping = {f: r.extractor for f, r in spec.fields.items() if r.extractor}
         found = await asyncio.to_thread(run_extractors, doc, mapping)
         warnings = list(doc.warnings)
@@ -127,6 +131,12 @@ class TaskRunner:
                           checks=[c.to_dict() for c in merged.checks], warnings=warnings, metadata=meta)
 
     # ------------------------------------------------------------------ the model call(s)
+
+    async def ask_model(self, spec: TaskSpec, doc: Document, meta: dict[str, Any],
+                        warnings: list[str]) -> dict[str, Any] | None:
+        """The model's record for ``doc`` under ``spec`` (constrained to ``spec.output_schema``), or None; for
+        record builders (fedinf.tasks.builders), which ask with their own prompt and schema."""
+        return await self._ask_model(spec, doc, meta, warnings)
 
     def _target(self, spec: TaskSpec, warnings: list[str]) -> str:
         """The route or model to call, honouring ``policy.allowed_zones`` before anything is sent (fail closed)."""

@@ -120,6 +120,9 @@ class TaskSpec(_Strict):
     reject_failed_model_values: bool = Field(default=True, description=(
         "A model-only value involved in a failed check is set to null (and reported as rejected)."))
     use_model: bool = Field(default=True, description="False: deterministic extractors only (no model call).")
+    builder: str | None = Field(default=None, description=(
+        "A record builder for nested standard formats (e.g. `advisory`: OSV + remediation); see "
+        "fedinf.tasks.builders."))
     limits: TaskLimits = Field(default_factory=TaskLimits)
 
     @field_validator("name")
@@ -144,6 +147,10 @@ class TaskSpec(_Strict):
             if rule.extractor is not None and rule.extractor not in EXTRACTORS:
                 raise ValueError(f"fields.{name}.extractor: unknown extractor {rule.extractor!r}; "
                                  f"known: {sorted(EXTRACTORS)}")
+        from fedinf.tasks.builders import BUILDERS
+
+        if self.builder is not None and self.builder not in BUILDERS:
+            raise ValueError(f"builder: unknown builder {self.builder!r}; known: {sorted(BUILDERS)}")
         for i, v in enumerate(self.validators):
             for f in [*v.fields, *([v.items] if v.items else [])]:
                 if f not in props:

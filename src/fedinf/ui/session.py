@@ -164,13 +164,10 @@ def _state_secret(state_dir: Path) -> bytes:
 
 
 def sessions_for(ctx: Any) -> Sessions | None:
-    """The gateway's session issuer (one per gateway, kept in ``extras``); None without a config or with the UI
-    turned off (then only API keys authenticate)."""
+    """A session checker for the gateway ``ctx``; None without a config or with the UI turned off (then only API
+    keys authenticate). Sessions are stateless (HMAC), so the admin API's and the UI's checkers are equivalent."""
     config = getattr(ctx, "config", None)
-    extras = getattr(ctx, "extras", None)
-    if config is None or not isinstance(extras, dict) or not config.ui.enabled:
+    ui = getattr(config, "ui", None)
+    if ui is None or not ui.enabled:
         return None
-    found = extras.get("ui_sessions")
-    if not isinstance(found, Sessions):
-        found = extras["ui_sessions"] = Sessions.from_config(config)
-    return found
+    return Sessions.from_config(config)

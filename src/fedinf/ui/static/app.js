@@ -2,7 +2,7 @@
 // Every value from the server is put into the page as text (textContent), never as HTML.
 "use strict";
 
-const state = { csrf: "", session: null, oldest: null, newest: null, liveTimer: null, tab: "" };
+const state = { csrf: "", session: null, oldest: null, newest: null, liveTimer: null, tasksTimer: null, tab: "" };
 const POLL_MS = 2000;
 
 function el(tag, attrs, ...children) {
@@ -242,6 +242,11 @@ async function loadTasks() {
       el("td", { class: "small" }, Object.keys((t.output_schema || {}).properties || {}).join(", ")),
       el("td", {}, t.route || "-"))));
   const tbody = document.querySelector("#batches tbody");
+  if (state.tasksTimer) clearTimeout(state.tasksTimer);
+  if (data.batches.some((b) => b.state === "running")) {  // follow running batches until they end
+    state.tasksTimer = setTimeout(() => { if (state.tab === "tasks") loadTasks().catch((e) => notice(e.message)); },
+      POLL_MS);
+  }
   if (!data.batches.length) {
     tbody.replaceChildren(el("tr", {}, el("td", { colspan: 10, class: "muted" }, "no batch runs yet")));
     return;
