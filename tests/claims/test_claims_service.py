@@ -22,7 +22,8 @@ def fake(model_id, zone, text):
 
 
 async def test_rewording_only_on_prem(tmp_path):
-    cfg = config(tmp_path, [fake("cloud-m", "cloud", "FROM THE CLOUD"), fake("onprem-m", "onprem", "Send a valid NPI.")])
+    cfg = config(tmp_path, [fake("cloud-m", "cloud", "FROM THE CLOUD"),
+                            fake("onprem-m", "onprem", "Send a valid NPI.")])
     async with Gateway.local(cfg) as gw:
         svc = ClaimsService(gw)
         try:
