@@ -329,38 +329,41 @@ def table(head: list[str], rows: list[tuple[Any, ...]]) -> str:
     return "\n".join(out)
 
 
+def summary(a: dict[str, Any], b: dict[str, Any], c: dict[str, Any], d: dict[str, Any]) -> str:
+    pk = a["peer"]
+    return table(["measure", "fedinf", "peer", "ratio fedinf/peer"], [
+        ("pyx12 expected 997/999 items: precision", f"{a['precision']:.3f}", f"{pk['precision']:.3f} (pyx12)",
+         f"{a['precision'] / pk['precision']:.2f}" if pk["precision"] else "-"),
+        ("pyx12 expected 997/999 items: recall", f"{a['recall']:.3f}", f"{pk['recall']:.3f} (pyx12)",
+         f"{a['recall'] / pk['recall']:.2f}" if pk["recall"] else "-"),
+        ("pyx12 acks reproduced exactly (error items)", f"{a['exact']}/{a['files']}",
+         f"{pk['exact']}/{a['files']} (pyx12)", "-"),
+        ("pyx12 accept/reject verdicts right", f"{a['verdicts'][0]}/{a['verdicts'][1]}", "-", "-"),
+        ("imsweb asserted errors found (recall)", f"{b['recall']:.3f} ({b['found']}/{b['total']})",
+         "1.000 (imsweb x12-parser, by definition)", f"{b['recall']:.2f}"),
+        ("imsweb precision (files with complete lists)", f"{b['precision']:.3f} ({b['prec_tp']}/{b['prec_n']})",
+         "1.000 (by definition)", f"{b['precision']:.2f}"),
+        ("imsweb precision without the base sample's own defects", f"{b['adj_precision']:.3f} "
+         f"({b['adj_tp']}/{b['adj_n']})", "1.000 (by definition)", f"{b['adj_precision']:.2f}"),
+        ("valid LinuxForHealth 837/835 files rejected", f"{c['rejected']}/{c['files']}", "0 (goal)", "-"),
+        ("valid LinuxForHealth claims rejected", f"{c['rejected_claims']}/{c['claims']}", "0 (goal)", "-"),
+        ("held-out rejections caught by derived rules", f"{d['caught']}/{d['held']} = "
+         f"{d['caught'] / d['held']:.3f}", f"{d['baseline']}/{d['held']} (structural checks only)",
+         f"{(d['caught'] / d['baseline']):.1f}" if d["baseline"] else "inf (baseline 0)"),
+        ("valid claims rejected by derived rules", f"{d['false_rules']}/{d['valid']}", "0 (goal)", "-"),
+        ("... of which the sample itself is wrong (bad NPI)", f"{d['false_justified']}/{d['false_rules']}", "-",
+         "-"),
+    ])
+
+
 def render(mode: str, a: dict[str, Any], b: dict[str, Any], c: dict[str, Any], d: dict[str, Any],
            elapsed: float) -> str:
-    pk = a["peer"]
     lines = [
         "# claims_eval", "",
         f"Mode: **{mode}**. {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC, {platform.machine()}, "
         f"{os.cpu_count()} CPUs, Python {platform.python_version()}; wall time {elapsed:.0f} s. "
         "Produced by `bench/claims_eval/run.py` (method in its docstring).", "",
-        "## Summary", "",
-        table(["measure", "fedinf", "peer", "ratio fedinf/peer"], [
-            ("pyx12 expected 997/999 items: precision", f"{a['precision']:.3f}", f"{pk['precision']:.3f} (pyx12)",
-             f"{a['precision'] / pk['precision']:.2f}" if pk["precision"] else "-"),
-            ("pyx12 expected 997/999 items: recall", f"{a['recall']:.3f}", f"{pk['recall']:.3f} (pyx12)",
-             f"{a['recall'] / pk['recall']:.2f}" if pk["recall"] else "-"),
-            ("pyx12 acks reproduced exactly (error items)", f"{a['exact']}/{a['files']}",
-             f"{pk['exact']}/{a['files']} (pyx12)", "-"),
-            ("pyx12 accept/reject verdicts right", f"{a['verdicts'][0]}/{a['verdicts'][1]}", "-", "-"),
-            ("imsweb asserted errors found (recall)", f"{b['recall']:.3f} ({b['found']}/{b['total']})",
-             "1.000 (imsweb x12-parser, by definition)", f"{b['recall']:.2f}"),
-            ("imsweb precision (files with complete lists)", f"{b['precision']:.3f} ({b['prec_tp']}/{b['prec_n']})",
-             "1.000 (by definition)", f"{b['precision']:.2f}"),
-            ("imsweb precision without the base sample's own defects", f"{b['adj_precision']:.3f} "
-             f"({b['adj_tp']}/{b['adj_n']})", "1.000 (by definition)", f"{b['adj_precision']:.2f}"),
-            ("valid LinuxForHealth 837/835 files rejected", f"{c['rejected']}/{c['files']}", "0 (goal)", "-"),
-            ("valid LinuxForHealth claims rejected", f"{c['rejected_claims']}/{c['claims']}", "0 (goal)", "-"),
-            ("held-out rejections caught by derived rules", f"{d['caught']}/{d['held']} = "
-             f"{d['caught'] / d['held']:.3f}", f"{d['baseline']}/{d['held']} (structural checks only)",
-             f"{(d['caught'] / d['baseline']):.1f}" if d["baseline"] else "inf (baseline 0)"),
-            ("valid claims rejected by derived rules", f"{d['false_rules']}/{d['valid']}", "0 (goal)", "-"),
-            ("... of which the sample itself is wrong (bad NPI)", f"{d['false_justified']}/{d['false_rules']}", "-",
-             "-"),
-        ]), "",
+        "## Summary", "", summary(a, b, c, d), "",
         "## 1. pyx12's expected acknowledgments", "",
         f"Items: {a['tp']} matched, {a['fp']} reported but not expected, {a['fn']} expected but not reported. "
         "Peer = pyx12 4.0.0's `x12n_document` on the same text.", "",
