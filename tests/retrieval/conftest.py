@@ -31,9 +31,27 @@ def local_embedder() -> Iterator[LocalEmbedder]:
     yield emb
 
 
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[tuple[str, str]]:
+    """(store URL, schema): a fresh SQLite file, or a unique schema in the real PostgreSQL (dropped afterwards)."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path}/rt.db", "unused"
+        return
+    import uuid
+
+    from tests.services import pg_dsn
+
+    dsn, schema = pg_dsn(), f"t_rt_{uuid.uuid4().hex[:12]}"
+    yield dsn, schema
+    import psycopg
+
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        conn.execute(f"DROP SCHEMA IF EXISTS {schema} CASCADE")
+
+
 @pytest.fixture
-async def rt(tmp_path: Path, classifier: Classifier) -> AsyncIterator[Retrieval]:
-    service = Retrieval(store=open_store(f"sqlite:///{tmp_path}/rt.db"), embedder=HashingEmbedder(),
-                        classifier=classifier)
+async def rt(store_url: tuple[str, str], classifier: Classifier) -> AsyncIterator[Retrieval]:
+    url, schema = store_url
+    service = Retrieval(store=open_store(url, schema=schema), embedder=HashingEmbedder(), classifier=classifier)
     yield service
     await service.aclose()

@@ -111,17 +111,17 @@ async def test_embedder_mismatch_is_refused(tmp_path, classifier) -> None:
     assert info.value.code == "embedder_mismatch"
 
 
-async def test_osv_document_and_persistence(tmp_path, classifier) -> None:
+async def test_osv_document_and_persistence(store_url, classifier) -> None:
     osv = {"id": "GHSA-xxxx-yyyy-zzzz", "details": "demo before 1.2 is vulnerable", "affected": [
         {"package": {"name": "demo", "ecosystem": "PyPI"},
          "ranges": [{"type": "ECOSYSTEM", "events": [{"introduced": "0"}, {"fixed": "1.2"}]}]}]}
-    url = f"sqlite:///{tmp_path}/p.db"
-    rt = Retrieval(store=open_store(url), embedder=HashingEmbedder(), classifier=classifier)
+    url, schema = store_url
+    rt = Retrieval(store=open_store(url, schema=schema), embedder=HashingEmbedder(), classifier=classifier)
     await rt.create_collection("osv")
     added = await rt.add("osv", json.dumps(osv).encode(), name="GHSA.json")
     assert added.document.kind == "osv" and added.document.metadata["osv_id"] == "GHSA-xxxx-yyyy-zzzz"
     await rt.aclose()
-    reopened = Retrieval(store=open_store(url), embedder=HashingEmbedder(), classifier=classifier)
+    reopened = Retrieval(store=open_store(url, schema=schema), embedder=HashingEmbedder(), classifier=classifier)
     res = await reopened.search("osv", "fixed version of demo")
     assert "fixed versions: 1.2" in res.hits[0].text
     await reopened.aclose()
@@ -138,3 +138,19 @@ async def test_local_model_finds_paraphrases(tmp_path, classifier, local_embedde
     vec = await local_embedder.embed(["a", "b"])
     assert vec.shape == (2, 384) and abs(float((vec[0] ** 2).sum()) - 1) < 1e-4
     await rt.aclose()
+
+
+async def test_a_second_process_sees_writes_despite_the_vector_cache(store_url, classifier) -> None:
+    url, schema = store_url
+    a = Retrieval(store=open_store(url, schema=schema), embedder=HashingEmbedder(), classifier=classifier)
+    b = Retrieval(store=open_store(url, schema=schema), embedder=HashingEmbedder(), classifier=classifier)
+    await a.create_collection("shared")
+    await a.add_text("shared", "alpha beta gamma", name="one.txt")
+    assert len((await a.search("shared", "alpha", mode="vector")).hits) == 1  # matrix cached in a
+    await b.add_text("shared", "alpha delta epsilon", name="two.txt")
+    assert {h.document_name for h in (await a.search("shared", "alpha", mode="vector")).hits} == {"one.txt", "two.txt"}
+    doc = (await b.list_documents("shared"))[0]
+    await b.delete_document("shared", doc.id)
+    assert len((await a.search("shared", "alpha", mode="vector")).hits) == 1
+    await a.aclose()
+    await b.aclose()

@@ -158,3 +158,22 @@ routes: {auto: [small], far: [remote]}
 """)
     assert default_concurrency(cfg, "auto") == 3
     assert default_concurrency(cfg, "far") == 4
+
+
+def test_the_model_is_asked_only_about_unsettled_fields_from_snippets():
+    from fedinf.tasks import UTILITY_BILL
+
+    filler = "\n".join(f"Conservation tip number {i}: turn the lights off." for i in range(200))
+    text = ("Acme Power Company\nAccount Number: 55-1234-9\nStatement Date: 01/20/2026\nPayment Due Date: "
+            f"02/10/2026\nAmount Due: $88.10\n{filler}\n")
+    client = ScriptedClient(lambda body: {k: None for k in
+                                          body["response_format"]["json_schema"]["schema"]["properties"]})
+    result = asyncio.run(TaskRunner(client).run_bytes(UTILITY_BILL, text.encode(), name="bill.txt"))
+    body = client.bodies[0]
+    asked = set(body["response_format"]["json_schema"]["schema"]["properties"])
+    assert "amount_due" not in asked and "due_date" not in asked  # settled by labels
+    assert {"account_holder", "usage_lines"} <= asked
+    prompt = body["messages"][-1]["content"]
+    assert "Amount Due: $88.10" in prompt and len(prompt) < 3000 and "tip number 150" not in prompt
+    assert result.record["amount_due"] == 88.1 and result.metadata["model_fields"] == sorted(asked, key=list(
+        UTILITY_BILL.output_schema["properties"]).index)

@@ -104,7 +104,7 @@ class ClaimsService:
     async def _finish(self, trace: Any, exc: FedinfError | None = None) -> dict[str, str]:
         if exc is not None:
             trace.status, trace.error_code = exc.status_code, exc.code
-        await self.gateway.audit(trace)                                                    # audit (durable)
+        await self.gateway.pipeline.audit(trace)                                           # audit (durable)
         headers = {"x-fedinf-request-id": trace.request_id}
         if trace.classification is not None:
             headers["x-fedinf-data-class"] = trace.classification.data_class.label

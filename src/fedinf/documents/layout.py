@@ -77,6 +77,22 @@ class Cell:
     def conf(self) -> float:
         return min(w.conf for w in self.words)
 
+    def span_of(self, start: int, end: int) -> tuple[int, int]:
+        """Offsets ``[start, end)`` in :attr:`text` -> offsets in the document text (words keep their own
+        offsets, so this holds whether or not the cell's words are contiguous there)."""
+        return self._at(start, False), self._at(end, True)
+
+    def _at(self, pos: int, is_end: bool) -> int:
+        off = 0
+        for w in self.words:
+            n = len(w.text)
+            if pos < off + n or (is_end and pos == off + n):
+                return w.start + max(0, pos - off)
+            off += n + 1
+            if pos < off:  # on the space after the word
+                return w.end if is_end else self.words[min(self.words.index(w) + 1, len(self.words) - 1)].start
+        return self.words[-1].end
+
 
 @dataclass(frozen=True, slots=True)
 class TextLine:
@@ -140,9 +156,10 @@ def _group_lines(words: list[Word]) -> list[list[Word]]:
 
 
 def assemble(words: Iterable[Word], *, number: int, width: float, height: float,
-             source: LayoutSource = "pdf", gap: float = 1.0) -> PageLayout:
+             source: LayoutSource = "pdf", gap: float = 1.0, keep_offsets: bool = False) -> PageLayout:
     """Lines and cells from loose words; a horizontal gap wider than ``gap`` x the line height starts a new cell.
-    Word offsets (``start``/``end``) are set relative to the page text (:attr:`PageLayout.text`)."""
+    Word offsets (``start``/``end``) are set relative to the page text (:attr:`PageLayout.text`), unless
+    ``keep_offsets`` (the words already point into a text of their own, e.g. PDFium's)."""
     good = [w for w in words if w.text.strip() and w.x1 > w.x0 and w.y1 > w.y0]
     out_lines: list[TextLine] = []
     pos = 0
@@ -165,7 +182,8 @@ def assemble(words: Iterable[Word], *, number: int, width: float, height: float,
             for wi, w in enumerate(cw):
                 if wi:
                     pos += 1
-                placed.append(Word(w.text, w.x0, w.y0, w.x1, w.y1, w.conf, pos, pos + len(w.text)))
+                placed.append(w if keep_offsets else Word(w.text, w.x0, w.y0, w.x1, w.y1, w.conf, pos,
+                                                          pos + len(w.text)))
                 pos += len(w.text)
             placed_cells.append(Cell(tuple(placed)))
         out_lines.append(TextLine(idx, tuple(placed_cells), min(w.y0 for w in ws), max(w.y1 for w in ws)))

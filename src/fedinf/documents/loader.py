@@ -164,7 +164,7 @@ def _load_image(data: bytes, *, ocr: OcrEngine | None, limits: DocumentLimits, c
     layouts = [ocr_page(ocr, f, number=i + 1) for i, f in enumerate(frames)]
     if not any(sum(c.isalnum() for c in l.text) >= 4 for l in layouts):
         raise InvalidDocument("OCR found no text in the image", code="no_text_found")
-    return Document.from_layouts(layouts, warnings=(f"read by OCR ({ocr.name})",), **common)
+    return Document.from_layouts([(l.text, l) for l in layouts], warnings=(f"read by OCR ({ocr.name})",), **common)
 
 
 def load_path(path: str | os.PathLike[str], *, limits: DocumentLimits = DocumentLimits(),

@@ -76,10 +76,11 @@ class Document:
         return cls(text="".join(parts), pages=tuple(pages), layout=layout, **kw)
 
     @classmethod
-    def from_layouts(cls, layouts: list[PageLayout], **kw: Any) -> "Document":
-        """Pages written from their layouts (PDF characters or OCR words); word offsets become document offsets."""
-        doc = cls.from_pages([l.text for l in layouts], **kw)
-        shifted = tuple(shift(l, p.start) for l, p in zip(layouts, doc.pages))
+    def from_layouts(cls, pages: list[tuple[str, PageLayout]], **kw: Any) -> "Document":
+        """Pages with their text and layout (PDF characters, OCR words; word offsets relative to the page text);
+        the offsets become document offsets."""
+        doc = cls.from_pages([t for t, _ in pages], **kw)
+        shifted = tuple(shift(l, p.start) for (_, l), p in zip(pages, doc.pages))
         return cls(text=doc.text, pages=doc.pages, layout=shifted, **kw)
 
     def page_at(self, offset: int) -> Page:

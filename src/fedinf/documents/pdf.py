@@ -41,11 +41,13 @@ def _clean(text: str) -> str:
     return text.replace("\ufffe", "-").replace("\x02", "-")
 
 
-def pdf_pages(data: bytes, *, max_pages: int, ocr: OcrEngine | None = None) -> tuple[list[PageLayout], list[str]]:
-    """Return ``(page_layouts, warnings)`` for a PDF (page-relative word offsets); raise the errors above. Pages
-    without a text layer are OCR'd with ``ocr`` when given; without it they are empty (and all empty is NeedsOCR)."""
+def pdf_pages(data: bytes, *, max_pages: int,
+              ocr: OcrEngine | None = None) -> tuple[list[tuple[str, PageLayout]], list[str]]:
+    """Return ``([(page_text, page_layout)], warnings)`` for a PDF (word offsets relative to the page text); raise
+    the errors above. Pages without a text layer are OCR'd with ``ocr`` when given (their text is written from the
+    OCR layout); without it they are empty (and all empty is NeedsOCR)."""
     pdfium = _pdfium()
-    layouts: list[PageLayout | None] = []
+    layouts: list[tuple[str, PageLayout]] = []
     images: dict[int, Any] = {}
     with _PDFIUM_LOCK:
         try:
@@ -62,19 +64,20 @@ def pdf_pages(data: bytes, *, max_pages: int, ocr: OcrEngine | None = None) -> t
                 raise PayloadTooLarge(f"the PDF has {n} pages; the limit is {max_pages}")
             for i in range(n):
                 page = doc[i]
-                layout = _page_layout(pdfium, page, i + 1)
-                if not _has_text(layout.text) and ocr is not None:
+                text, layout = _page_layout(pdfium, page, i + 1)
+                if not _has_text(text) and ocr is not None:
                     w, h = page.get_size()
                     images[i] = page.render(scale=OCR_RENDER_SIDE / max(w, h, 1)).to_pil()
-                layouts.append(layout)
+                layouts.append((text, layout))
                 page.close()
         finally:
             doc.close()
     for i, image in images.items():
         assert ocr is not None
-        layouts[i] = ocr_page(ocr, image, number=i + 1)
-    out = [l for l in layouts if l is not None]
-    empty = [l.number for l in out if not _has_text(l.text)]
+        scanned = ocr_page(ocr, image, number=i + 1)
+        layouts[i] = (scanned.text, scanned)
+    out = layouts
+    empty = [l.number for t, l in out if not _has_text(t)]
     if len(empty) == len(out):
         raise NeedsOCR(f"the PDF has no text layer on any of its {n} page(s) (image-only or scanned) and OCR is "
                        "off for this task (set the task's `ocr`, or OCR it first)", details={"pages": n})
@@ -85,40 +88,53 @@ def pdf_pages(data: bytes, *, max_pages: int, ocr: OcrEngine | None = None) -> t
     return out, [w for w in warnings if w]
 
 
-def _page_layout(pdfium: Any, page: Any, number: int) -> PageLayout:
-    """Words from PDFium's characters and their (loose, font-height) boxes; generated characters and spaces break
+def _page_layout(pdfium: Any, page: Any, number: int) -> tuple[str, PageLayout]:
+    """The page text in PDFium's order (what the text extractors read) and its layout: words from PDFium's
+    characters and their (loose, font-height) boxes, pointing into that text; generated characters and spaces break
     words, and so does a jump back or down."""
     raw = pdfium.raw
     textpage = page.get_textpage()
+    parts: list[str] = []
+    pos = 0
     try:
         width, height = page.get_size()
         words: list[Word] = []
-        cur: list[tuple[str, float, float, float, float]] = []
+        cur: list[tuple[str, float, float, float, float, int]] = []
 
         def flush() -> None:
             if cur:
                 words.append(Word("".join(c[0] for c in cur), min(c[1] for c in cur), min(c[2] for c in cur),
-                                  max(c[3] for c in cur), max(c[4] for c in cur)))
+                                  max(c[3] for c in cur), max(c[4] for c in cur), 1.0, cur[0][5],
+                                  cur[-1][5] + len(cur[-1][0])))
                 cur.clear()
 
-        for i in range(textpage.count_chars()):
+        n = textpage.count_chars()
+        for i in range(n):
             cp = raw.FPDFText_GetUnicode(textpage.raw, i)
-            ch = _clean(chr(cp)) if 0 < cp < 0x110000 else ""
+            ch = chr(cp) if 0 < cp < 0x110000 else ""
+            if ch == "\r":
+                nxt = raw.FPDFText_GetUnicode(textpage.raw, i + 1) if i + 1 < n else 0
+                ch = "" if nxt == 10 else "\n"
+            ch = _clean(ch)
+            at = pos
+            parts.append(ch)
+            pos += len(ch)
             if not ch or ch.isspace() or raw.FPDFText_IsGenerated(textpage.raw, i) == 1:
                 flush()
                 continue
             left, bottom, right, top = textpage.get_charbox(i, loose=True)
             x0, y0, x1, y1 = left, height - top, right, height - bottom
             if cur:
-                _, px0, py0, px1, py1 = cur[-1]
+                _, px0, py0, px1, py1, _ = cur[-1]
                 h = max(py1 - py0, 1e-3)
                 if abs((y0 + y1) / 2 - (py0 + py1) / 2) > 0.4 * h or x0 < px0 or x0 - px1 > 0.2 * h:
                     flush()
-            cur.append((ch, x0, y0, x1, y1))
+            cur.append((ch, x0, y0, x1, y1, at))
         flush()
     finally:
         textpage.close()
-    return assemble(words, number=number, width=float(width), height=float(height), source="pdf")
+    return "".join(parts), assemble(words, number=number, width=float(width), height=float(height), source="pdf",
+                                    keep_offsets=True)
 
 
 def _has_text(text: str) -> bool:

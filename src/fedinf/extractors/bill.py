@@ -171,14 +171,15 @@ def _period(doc: Document) -> Candidate | None:
     for page in doc.layout[:2]:
         for line in page.lines:
             for cell in line.cells:
-                text = doc.text[cell.start:cell.end]
+                text = cell.text
                 for i in range(len(text)):
                     if i and text[i - 1] != " ":
                         continue
                     got = parse(text[i:])
                     if got is not None:
                         (a, b), s, e = got
-                        ranges.append(Candidate((a, b), cell.start + i + s, cell.start + i + e, 0.6, "range"))
+                        start, end = cell.span_of(i + s, i + e)
+                        ranges.append(Candidate((a, b), start, end, 0.6, "range"))
                         break
     plausible = [c for c in ranges if 20 <= _days(*c.value) <= 40]
     return decide(plausible) if plausible else None
@@ -190,20 +191,21 @@ def _days(a: str, b: str) -> int:
     return (dt.date.fromisoformat(b) - dt.date.fromisoformat(a)).days
 
 
-def period_start(doc: Document) -> Found | None:
+def _period_side(doc: Document, index: int) -> Found | None:
     p = _period(doc)
     if p is None:
         return None
-    first = find_dates(doc.text[p.start:p.end], day_first=_dates(doc))[0]
-    return found(doc, p.value[0], p.start + first.start, p.start + first.end, score=p.score, evidence=p.evidence)
+    hits = find_dates(doc.text[p.start:p.end], day_first=_dates(doc))
+    start, end = (p.start + hits[index].start, p.start + hits[index].end) if len(hits) >= 2 else (p.start, p.end)
+    return found(doc, p.value[index], start, end, score=p.score, evidence=p.evidence)
+
+
+def period_start(doc: Document) -> Found | None:
+    return _period_side(doc, 0)
 
 
 def period_end(doc: Document) -> Found | None:
-    p = _period(doc)
-    if p is None:
-        return None
-    last = find_dates(doc.text[p.start:p.end], day_first=_dates(doc))[-1]
-    return found(doc, p.value[1], p.start + last.start, p.start + last.end, score=p.score, evidence=p.evidence)
+    return _period_side(doc, 1)
 
 
 def account_number(doc: Document) -> Found | None:
@@ -217,12 +219,12 @@ def _address_blocks(doc: Document) -> list[tuple[Cell, Cell, Cell, PageLayout]]:
     for page in doc.layout[:2]:
         for line in page.lines[2:]:
             for cell in line.cells:
-                if not _CSZ.match(doc.text[cell.start:cell.end].strip()):
+                if not _CSZ.match(cell.text.strip()):
                     continue
                 above = [_aligned(page, line.index - k, cell) for k in (1, 2)]
                 if above[0] is None or above[1] is None:
                     continue
-                if _STREET.match(doc.text[above[0].start:above[0].end].strip()):
+                if _STREET.match(above[0].text.strip()):
                     out.append((above[1], above[0], cell, page))
     return out
 
@@ -238,12 +240,12 @@ def _aligned(page: PageLayout, index: int, ref: Cell) -> Cell | None:
 def account_holder(doc: Document) -> Found | None:
     cands = candidates(doc, HOLDER, parse_name)
     for name_cell, _, _, page in _address_blocks(doc):
-        got = parse_name(doc.text[name_cell.start:name_cell.end])
+        got = parse_name(name_cell.text)
         if got is not None:
             v, s, e = got
             top = page.number == 1 and name_cell.words[0].y0 < 0.5 * page.height
-            cands.append(Candidate(v, name_cell.start + s, name_cell.start + e,
-                                   (0.8 if top else 0.7) * name_cell.conf, "addressee block"))
+            a, b = name_cell.span_of(s, e)
+            cands.append(Candidate(v, a, b, (0.8 if top else 0.7) * name_cell.conf, "addressee block"))
     best = decide(cands, key=lambda v: re.sub(r"\W+", " ", v).casefold().strip())
     return best.to_found(doc) if best else None
 
@@ -264,7 +266,7 @@ def service_address(doc: Document) -> Found | None:
         if not re.search(r"\b[A-Z]{2}\s+\d{5}", value):  # the city line is below the street line
             cont = _continuation(doc, c)
             if cont is not None:
-                value, end = f"{value}, {doc.text[cont.start:cont.end].strip()}", cont.end
+                value, end = f"{value}, {cont.text.strip()}", max(cont.end, c.end)
         out.append(Candidate(value, c.start, end, c.score, c.evidence))
     best = decide(out, key=_addr_key)
     if best is not None:
@@ -273,8 +275,8 @@ def service_address(doc: Document) -> Found | None:
     if not blocks:
         return None
     _, street, city, _ = blocks[0]  # no service address named: the mailing address, flagged by its score
-    value = f"{doc.text[street.start:street.end].strip()}, {doc.text[city.start:city.end].strip()}"
-    return found(doc, value, street.start, city.end, score=0.55, evidence="mailing address (no service address "
+    value = f"{street.text.strip()}, {city.text.strip()}"
+    return found(doc, value, street.start, max(city.end, street.end), score=0.55, evidence="mailing address (no service address "
                                                                           "label)")
 
 
@@ -284,7 +286,7 @@ def _continuation(doc: Document, c: Candidate) -> Cell | None:
             for cell in line.cells:
                 if cell.start <= c.start < cell.end + 1:
                     nxt = _aligned(page, line.index + 1, cell) if line.index + 1 < len(page.lines) else None
-                    if nxt is not None and _CSZ.match(doc.text[nxt.start:nxt.end].strip()):
+                    if nxt is not None and _CSZ.match(nxt.text.strip()):
                         return nxt
                     return None
     return None
@@ -321,22 +323,28 @@ def usage_unit(doc: Document) -> Found | None:
     return found(doc, u.value[1], u.start, u.end, score=u.score, evidence=u.evidence) if u else None
 
 
+_NOT_PROVIDER = re.compile(r"(?i)\b(statement|bill|billing|invoices?|rechnung|factuur|facture|faktura|receipt|page|"
+                           r"summary|details|account|customer|amount|total|payment|service|due|date|dear|hello)\b")
+
+
 def provider(doc: Document) -> Found | None:
-    """The largest name-like text at the top of page 1 (a logo line), else the invoice issuer heuristic."""
+    """The largest name-like text at the top of page 1 (a logo line, at least 1.25 x the typical text height);
+    failing that, the invoice issuer heuristic (seller labels, legal forms)."""
+    fallback = parties.issuer(doc)
     if doc.layout and doc.layout[0].source != "text":
         page = doc.layout[0]
         cells = [(c, max(w.height for w in c.words)) for line in page.lines for c in line.cells
                  if c.words[0].y0 < 0.3 * page.height]
-        if cells:
-            heights = sorted(h for _, h in cells)
-            typical = heights[len(heights) // 2]
-            for cell, h in sorted(cells, key=lambda t: -t[1]):
-                text = doc.text[cell.start:cell.end].strip()
-                letters = sum(ch.isalpha() for ch in text)
-                if letters >= 4 and not re.search(r"(?i)^(statement|bill|invoice|page)\b", text) and \
-                        not re.search(r"\d{3}", text):
-                    score = 0.85 if h >= 1.25 * typical else 0.55
-                    return found(doc, text, cell.start, cell.start + len(text), score=score * cell.conf,
-                                 evidence="largest text at the top of page 1")
+        heights = sorted(h for _, h in cells)
+        typical = heights[len(heights) // 2] if heights else 0.0
+        for cell, h in sorted(cells, key=lambda t: -t[1])[:4]:
+            text = cell.text.strip(" .:")
+            if h < 1.25 * typical:
                 break
-    return parties.issuer(doc)
+            if sum(ch.isalpha() for ch in text) < 4 or _NOT_PROVIDER.search(text) or re.search(r"\d{3}", text):
+                continue
+            if fallback is not None and fallback.score > 0.85:  # a seller label or legal form is surer
+                break
+            return found(doc, text, cell.start, cell.end, score=0.85 * cell.conf,
+                         evidence="largest text at the top of page 1")
+    return fallback

@@ -69,7 +69,7 @@ class Candidate:
 
 
 def _cell_text(doc: Document, cell: Cell) -> str:
-    return doc.text[cell.start:cell.end]
+    return cell.text
 
 
 def _right(line: TextLine, ci: int, page: PageLayout) -> Cell | None:
@@ -110,8 +110,8 @@ def candidates(doc: Document, labels: LabelSet, parse: Parser, *, places: tuple[
                     got = parse(rest)
                     if got is not None:
                         v, s, e = got
-                        base = cell.start + m.end()
-                        out.append(Candidate(v, base + s, base + e, w * RELATION["inline"], f"label:{ev}/inline"))
+                        a, b = cell.span_of(m.end() + s, m.end() + e)
+                        out.append(Candidate(v, a, b, w * RELATION["inline"], f"label:{ev}/inline"))
                         continue
                     if rest.strip(" :#.-") and m.start() > 0:
                         continue  # the label is inside other words ("Date of last payment"): no neighbours
@@ -120,8 +120,8 @@ def candidates(doc: Document, labels: LabelSet, parse: Parser, *, places: tuple[
                     got = parse(_cell_text(doc, nb))
                     if got is not None:
                         v, s, e = got
-                        out.append(Candidate(v, nb.start + s, nb.start + e, w * nb.conf * RELATION["right"],
-                                             f"label:{ev}/right"))
+                        a, b = nb.span_of(s, e)
+                        out.append(Candidate(v, a, b, w * nb.conf * RELATION["right"], f"label:{ev}/right"))
                         continue
                 if "below" in places:
                     for k, c in _below(page, line, cell):
@@ -132,7 +132,8 @@ def candidates(doc: Document, labels: LabelSet, parse: Parser, *, places: tuple[
                         if got is not None:
                             v, s, e = got
                             score = w * c.conf * (RELATION["below"] - BELOW_DECAY * (k - 1))
-                            out.append(Candidate(v, c.start + s, c.start + e, score, f"label:{ev}/below"))
+                            a, b = c.span_of(s, e)
+                            out.append(Candidate(v, a, b, score, f"label:{ev}/below"))
                             break
     return out
 

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
-from fedinf.audit.db import parse_store_url
+from fedinf.stores import parse_store_url
 from fedinf.data_class import DataClass
 from fedinf.retrieval.model import ChunkText, CollectionInfo, DocumentInfo
 
@@ -87,15 +87,13 @@ class RetrievalStore(Protocol):
 # scheme -> "module:Class"; adding a store = one new file + one entry here
 STORES: dict[str, str] = {
     "sqlite": "fedinf.retrieval.sqlite_store:SqliteRetrievalStore",
+    "postgresql": "fedinf.retrieval.pg_store:PostgresRetrievalStore",
 }
 
 
 def open_store(url: str | None, *, state_dir: str | Path = ".fedinf", schema: str = "fedinf_retrieval") -> Any:
     """Open (and migrate) the store named by ``url`` (default ``sqlite:///retrieval.db`` in ``state_dir``)."""
     parsed = parse_store_url(url or "sqlite:///retrieval.db", base_dir=state_dir)
-    if parsed.kind not in STORES:
-        from fedinf.errors import ConfigError
-        raise ConfigError(f"retrieval.store: no retrieval store for {parsed.kind!r} URLs yet; use sqlite:///path.db")
     module_name, _, cls_name = STORES[parsed.kind].partition(":")
     cls = getattr(importlib.import_module(module_name), cls_name)
     if parsed.kind == "sqlite":

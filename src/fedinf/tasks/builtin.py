@@ -147,7 +147,8 @@ UTILITY_BILL = TaskSpec.model_validate({
         {"check": "required", "fields": ["provider", "account_holder", "amount_due", "currency"]},
     ],
     "min_confidence": 0.45,
-    "max_tokens": 512,
+    "model_input": "snippets",
+    "max_tokens": 400,
     "max_reasks": 0,
     "limits": {"chunk_tokens": 1500, "max_chunks": 3},
 })

@@ -17,9 +17,9 @@ def render(template: str, values: dict[str, str]) -> str:
     return _PLACEHOLDER.sub(lambda m: values[m.group(1)], template)
 
 
-def messages(spec: TaskSpec, doc: Document, text: str) -> list[dict[str, str]]:
+def messages(spec: TaskSpec, doc: Document, text: str, *, names: list[str] | None = None) -> list[dict[str, str]]:
     """System prompt, few-shot examples as user/assistant turns, then the document (or chunk) in the template."""
-    fields = ", ".join(spec.property_names())
+    fields = ", ".join(names if names is not None else spec.property_names())
     out = [{"role": "system", "content": spec.system}]
     for ex in spec.examples:
         out.append({"role": "user", "content": render(spec.prompt, {"document": ex.input, "name": "example",
@@ -33,15 +33,18 @@ def messages(spec: TaskSpec, doc: Document, text: str) -> list[dict[str, str]]:
     return out
 
 
-def chat_body(spec: TaskSpec, doc: Document, text: str, *, target: str) -> dict[str, Any]:
-    """The OpenAI chat body: constrained JSON output, and the task's data class declared to the gateway."""
+def chat_body(spec: TaskSpec, doc: Document, text: str, *, target: str,
+              schema: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The OpenAI chat body: constrained JSON output (``schema``, default the task's), and the task's data class
+    declared to the gateway."""
+    schema = schema or spec.output_schema
     return {
         "model": target,
-        "messages": messages(spec, doc, text),
+        "messages": messages(spec, doc, text, names=list(schema["properties"])),
         "max_tokens": spec.max_tokens,
         "temperature": spec.temperature,
         "response_format": {"type": "json_schema",
-                            "json_schema": {"name": spec.name.replace("-", "_"), "schema": spec.output_schema,
+                            "json_schema": {"name": spec.name.replace("-", "_"), "schema": schema,
                                             "strict": True}},
         "fedinf": {"data_class": spec.policy.min_data_class.label,
                    **({"timeout_s": spec.timeout_s} if spec.timeout_s else {}),

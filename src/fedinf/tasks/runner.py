@@ -28,7 +28,8 @@ from fedinf.errors import (
     AllTargetsFailed, BackendTimeout, FedinfError, InvalidDocument, OutputValidationError, PolicyViolation,
     StreamInterrupted,
 )
-from fedinf.extractors import run_extractors
+from fedinf.extractors import Found, run_extractors
+from fedinf.tasks.context import candidates_note, model_scope, snippets, sub_schema
 from fedinf.tasks.merge import merge
 from fedinf.tasks.prompt import chat_body
 from fedinf.tasks.spec import TaskSpec
@@ -117,7 +118,9 @@ class TaskRunner:
         meta: dict[str, Any] = {"route": spec.route, "data_class": spec.policy.min_data_class.label,
                                 "models": [], "zones": [], "model_calls": 0, "usage": {}}
         model_record = None
-        if spec.use_model:
+        if spec.use_model and spec.model_input == "snippets":
+            model_record = await self._ask_about(spec, doc, found, meta, warnings)
+        elif spec.use_model:
             model_record = await self._ask_model(spec, doc, meta, warnings)
         merged = merge(spec, doc, model_record, found)
         record = _clamp(merged.record, spec.output_schema)
@@ -169,6 +172,47 @@ class TaskRunner:
         detected = await asyncio.to_thread(classify, texts)
         return max(floor, DataClass.parse(detected))
 
+    async def _ask_about(self, spec: TaskSpec, doc: Document, found: dict[str, Found], meta: dict[str, Any],
+                         warnings: list[str]) -> dict[str, Any] | None:
+        """The bounded second opinion (:mod:`fedinf.tasks.context`): unsettled fields only, from snippets."""
+        scope = model_scope(spec, found)
+        meta["model_fields"] = scope
+        if not scope:
+            return None
+        target = self._target(spec, warnings)
+        text = candidates_note(found, scope) + snippets(doc, found)
+        body = chat_body(spec, doc, text, target=target, schema=sub_schema(spec.output_schema, scope))
+        return await self._call(spec, body, meta, warnings, part="the snippets")
+
+    async def _call(self, spec: TaskSpec, body: dict[str, Any], meta: dict[str, Any], warnings: list[str], *,
+                    part: str) -> dict[str, Any] | None:
+        """One model call: declared class, degrade to extractors on rejected output or a timeout (marked)."""
+        declared = await self._declared_class(spec, body)
+        body["fedinf"]["data_class"] = declared.label
+        if declared > DataClass.parse(meta["data_class"]):
+            meta["data_class"] = declared.label
+        try:
+            resp = await self.client.chat(body)
+        except OutputValidationError as exc:
+            warnings.append(f"model output rejected ({exc.code}) on {part}; fields come from the extractors only")
+            return None
+        except FedinfError as exc:
+            if not _timed_out(exc):
+                raise
+            meta["model_timeout"] = True
+            warnings.append(f"model timed out on {part} ({_deadline_hint(spec)}); fields come from the extractors "
+                            "only")
+            return None
+        meta["model_calls"] += 1
+        _note_model(meta, resp, self.client)
+        content = ((resp.get("choices") or [{}])[0].get("message") or {}).get("content")
+        try:
+            value = json.loads(content or "")
+        except ValueError:
+            warnings.append(f"model answer on {part} is not JSON; ignored")
+            return None
+        return value if isinstance(value, dict) else None
+
     async def _ask_model(self, spec: TaskSpec, doc: Document, meta: dict[str, Any],
                          warnings: list[str]) -> dict[str, Any] | None:
         target = self._target(spec, warnings)
@@ -181,32 +225,10 @@ class TaskRunner:
         records = []
         for chunk in chunks:
             body = chat_body(spec, doc, chunk.text, target=target)
-            declared = await self._declared_class(spec, body)
-            body["fedinf"]["data_class"] = declared.label
-            if declared > DataClass.parse(meta["data_class"]):
-                meta["data_class"] = declared.label
-            try:
-                resp = await self.client.chat(body)
-            except OutputValidationError as exc:
-                warnings.append(f"model output rejected ({exc.code}) on chunk {chunk.index + 1}; "
-                                "fields come from the extractors only")
-                continue
-            except FedinfError as exc:
-                if not _timed_out(exc):
-                    raise
-                meta["model_timeout"] = True
-                warnings.append(f"model timed out on chunk {chunk.index + 1} ({_deadline_hint(spec)}); "
-                                "fields come from the extractors only")
+            value = await self._call(spec, body, meta, warnings, part=f"chunk {chunk.index + 1}")
+            if meta.get("model_timeout"):
                 break
-            meta["model_calls"] += 1
-            _note_model(meta, resp, self.client)
-            content = ((resp.get("choices") or [{}])[0].get("message") or {}).get("content")
-            try:
-                value = json.loads(content or "")
-            except ValueError:
-                warnings.append(f"model answer on chunk {chunk.index + 1} is not JSON; ignored")
-                continue
-            if isinstance(value, dict):
+            if value is not None:
                 records.append(value)
         return _combine(records, spec.output_schema) if records else None
 
