@@ -31,6 +31,8 @@ NOUNS = [
     ("fedinf.cli.run", "run", None),
     ("fedinf.cli.ingest", "ingest", None),
     ("fedinf.cli.ask", "ask", None),
+    ("fedinf.cli.advisories", "advisories", "Security advisories: text to OSV + remediation, merge sources, "
+     "which packages are affected."),
     ("fedinf.cli.claims", "claims", "Health-care claims (X12): pre-validate, derive rules from rejections, review."),
 ]
 for module_name, noun, help_text in NOUNS:

@@ -70,6 +70,9 @@ def command(
         help="Deadline of each model call in seconds (overrides the task's timeout_s). A model that times out "
              "leaves the extractors' values, marked in the record's warnings."),
     retry_errors: bool = typer.Option(False, "--retry-errors", help="Also re-run documents that failed before."),
+    engine: str = typer.Option("local", "--engine", help="local (asyncio in this process) or ray (Ray Data: -j "
+                               "actors; joins the cluster at RAY_ADDRESS, else starts a local one; needs the ray "
+                               "extra). Same records, resume and audit."),
     no_progress: bool = typer.Option(False, "--no-progress", help="No progress bar (e.g. in CI logs)."),
 ) -> None:
     """Run TASK over FILES, one JSON record per document in --out, with a progress bar and a summary."""
@@ -77,6 +80,9 @@ def command(
     from fedinf.tasks import GatewayClient, TaskRegistry, TaskRunner, run_batch
 
     quiet_native_logs()
+    if engine not in ("local", "ray"):
+        err_console.print(f"[red]error:[/red] --engine must be local or ray, not {engine!r}", highlight=False)
+        raise typer.Exit(2)
     cfg = load(config)
     try:
         spec = TaskRegistry.from_config(cfg, base_dir=config.parent if config else ".").get(task)
@@ -111,9 +117,16 @@ def command(
             return await run_batch(TaskRunner(GatewayClient(gw)), spec, paths, out, concurrency=jobs,
                                    retry_errors=retry_errors, on_event=on_event)
 
+    def execute() -> Any:
+        if engine == "ray":
+            from fedinf.tasks.ray_engine import run_batch_ray
+            return run_batch_ray(cfg, spec, paths, out, concurrency=jobs, retry_errors=retry_errors,
+                                 on_event=on_event)
+        return asyncio.run(go())
+
     try:
         with progress:
-            summary = asyncio.run(go())
+            summary = execute()
     except KeyboardInterrupt:
         recorder.finish("interrupted")
         err_console.print("interrupted: finished documents are saved; run the same command again to resume")
