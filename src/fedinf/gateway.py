@@ -18,6 +18,7 @@ from typing import Any
 
 from fedinf.config import Config
 from fedinf.data_class import DataClass
+from fedinf.forwarding import FieldWarnings
 from fedinf.network import Network
 from fedinf.protocol import ChatRequest
 from fedinf.routing.decide import Decision
@@ -40,6 +41,7 @@ class Gateway:
     operator: Any = None  # the principal of in-process callers (CLI) when there is no access control
     retrieval: Any = None  # fedinf.retrieval.Retrieval, built on first use (retrieval_service)
     extras: dict[str, Any] = field(default_factory=dict)
+    field_warnings: FieldWarnings = field(default_factory=FieldWarnings, repr=False)
 
     # ------------------------------------------------------------------ construction
 
@@ -120,6 +122,9 @@ class Gateway:
     def classify(self, request: ChatRequest, principal: Any) -> Any:
         from fedinf.privacy import apply_declared
 
+        dropped = request.unknown_fields()
+        if dropped:  # not forwarded, so not classified: said once per field name
+            self.field_warnings.warn(dropped)
         detected = self.classifier.classify(request.texts())
         may_lower = self.config.governance.allow_lowering or bool(getattr(principal, "may_lower_class", False))
         return apply_declared(detected, request.fedinf.data_class, may_lower=may_lower)

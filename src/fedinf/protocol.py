@@ -1,7 +1,9 @@
 """OpenAI wire models shared by the HTTP layer, the pipeline and the backends.
 
 Requests are parsed strictly where the contract matters (roles, types, ``n``) and tolerantly elsewhere: unknown
-OpenAI fields are kept (``extra="allow"``) and logged once, never rejected. Responses stay plain dicts in OpenAI's
+fields are accepted (``extra="allow"``), never rejected, but only the allow-listed ones are forwarded upstream
+(:mod:`fedinf.forwarding`); the rest is dropped and logged once by name. :meth:`ChatRequest.texts` is every string
+that is forwarded, so the classifier reads exactly what would leave the gateway. Responses stay plain dicts in OpenAI's
 shape: they are produced by backends and passed through, so re-validating them would only cost time.
 """
 
@@ -13,6 +15,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from fedinf import forwarding
 from fedinf.data_class import DataClass
 
 Role = Literal["system", "developer", "user", "assistant", "tool", "function"]
@@ -113,14 +116,31 @@ class ChatRequest(BaseModel):
         return self.max_completion_tokens or self.max_tokens
 
     def unknown_fields(self) -> list[str]:
-        return sorted((self.model_extra or {}).keys())
+        """Names of the fields that are not forwarded (top level and ``messages[].x``), never their values."""
+        return forwarding.dropped(self.model_dump(exclude={"fedinf"}))
+
+    def _forwarded(self) -> dict[str, Any]:
+        body = forwarding.forwarded(self.model_dump(exclude_none=True, exclude={"fedinf"}))
+        body.pop("model", None)  # replaced by the upstream model name
+        return body
 
     def texts(self) -> list[str]:
-        return [t for m in self.messages for t in m.texts()]
+        """Every string that is forwarded upstream (content, names, tool calls and definitions, ``user``, ``stop``,
+        ``metadata``, ``prediction``, ``response_format`` ...), messages first, in a fixed order."""
+        return forwarding.strings(self._forwarded())
 
-    def upstream_body(self, *, model: str, stream: bool | None = None) -> dict[str, Any]:
-        """The OpenAI request body to send upstream: fedinf's namespace removed, the model name replaced."""
-        body = self.model_dump(exclude_none=True, exclude={"fedinf"}, exclude_defaults=False)
+    def with_texts(self, texts: list[str]) -> "ChatRequest":
+        """The same request with the strings of :meth:`texts` replaced, in the same order (pseudonymization).
+        Fields that are not forwarded are dropped."""
+        it = iter(texts)
+        body = forwarding.rewrite(self._forwarded(), lambda _s: next(it))
+        return ChatRequest.model_validate({**body, "model": self.model, "fedinf": self.fedinf})
+
+    def upstream_body(self, *, model: str, stream: bool | None = None,
+                      fields: frozenset[str] = forwarding.OPENAI_FIELDS) -> dict[str, Any]:
+        """The request body to send upstream: only allow-listed ``fields`` (and message fields), fedinf's
+        namespace removed, the model name replaced."""
+        body = forwarding.forwarded(self.model_dump(exclude_none=True, exclude={"fedinf"}), fields)
         body["model"] = model
         if stream is not None:
             body["stream"] = stream

@@ -9,6 +9,7 @@ values themselves, only types, spans and counts; :meth:`Classification.summary` 
 
 from __future__ import annotations
 
+import re
 from bisect import bisect_left
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
@@ -18,9 +19,13 @@ from typing import TYPE_CHECKING, Any
 from fedinf.data_class import DataClass
 from fedinf.errors import Forbidden
 from fedinf.privacy import classes as _classes
-from fedinf.privacy.detector import Detector, Span, TextView
+from fedinf.privacy.context import across
+from fedinf.privacy.detector import Detector, PatternDetector, Span, TextView, words_regex
 from fedinf.privacy.detectors import build_all, custom
+from fedinf.privacy.encodings import MAX_DEPTH, decoded_blobs
 from fedinf.privacy.normalize import Normalizer
+
+_DIGIT = re.compile(r"\d")
 
 if TYPE_CHECKING:
     from fedinf.config import Governance
@@ -118,6 +123,10 @@ class Classifier:
         self.min_score = min_score
         self.class_min_score = class_min_score
         self._normalizer = Normalizer()
+        numbers = [d for d in self.detectors if isinstance(d, PatternDetector) and d.scope == "digits" and d.context]
+        self._context_detectors = tuple(numbers)
+        self._split_detectors = tuple(d for d in numbers if self.class_of(d.entity) >= DataClass.RESTRICTED)
+        self._split_cues = words_regex(w for d in self._split_detectors for w in d.context)
 
     @classmethod
     def from_config(cls, governance: "Governance | None" = None) -> "Classifier":
@@ -134,17 +143,60 @@ class Classifier:
         return self.entity_classes.get(entity_type, _classes.UNKNOWN_ENTITY_CLASS)
 
     def detect(self, texts: Iterable[str]) -> tuple[Entity, ...]:
-        """Entities over all text pieces, in original offsets, sorted by (source, start)."""
+        """Entities over all text pieces, in original offsets, sorted by (source, start): each piece on its own,
+        encoded blobs decoded (:mod:`~fedinf.privacy.encodings`), then values split over pieces or with their
+        context in another piece (:mod:`~fedinf.privacy.context`). Overlapping entities of one piece are merged
+        into one span (the higher class names it), so pseudonymization replaces the whole value."""
+        texts = list(texts)
+        norms = [self._normalizer.normalize(t) for t in texts]
         out: list[Entity] = []
-        for i, text in enumerate(texts):
-            if not text:
+        taken: dict[int, list[tuple[int, int]]] = {}
+        for i, norm in enumerate(norms):
+            if not norm.text:
                 continue
-            norm = self._normalizer.normalize(text)
-            view = TextView(norm.text)
-            spans = [s for d in self._wanted(view) for s in d.detect(view) if s.score >= self.min_score]
-            for s in _resolve(spans):
+            for s in self._spans(norm.text):
+                if self.class_of(s.entity) >= DataClass.RESTRICTED:  # weaker ones may be part of a split value
+                    taken.setdefault(i, []).append((s.start, s.end))
                 start, end = norm.to_original(s.start, s.end)
                 out.append(Entity(s.entity, start, end, i, round(s.score, 3)))
+            out += self._decoded(texts[i], i, 0)
+        if sum(1 for n in norms if _DIGIT.search(n.text)) and len(norms) > 0:
+            for p in across(self._context_detectors, [n.text for n in norms], taken,
+                            split=self._split_detectors, split_cues=self._split_cues):
+                if p.score >= self.min_score:
+                    start, end = norms[p.source].to_original(p.start, p.end)
+                    out.append(Entity(p.entity, start, end, p.source, round(p.score, 3)))
+        return self._merged(out)
+
+    def _spans(self, text: str) -> list[Span]:
+        view = TextView(text)
+        return _resolve([s for d in self._wanted(view) for s in d.detect(view) if s.score >= self.min_score])
+
+    def _decoded(self, text: str, source: int, depth: int) -> list[Entity]:
+        """One entity per encoded blob whose decoded text holds entities (the most sensitive type names it)."""
+        out = []
+        for blob in decoded_blobs(text):
+            norm = self._normalizer.normalize(blob.decoded)
+            found = [(s.entity, s.score) for s in self._spans(norm.text)]
+            if depth + 1 < MAX_DEPTH:
+                found += [(e.type, e.score) for e in self._decoded(blob.decoded, source, depth + 1)]
+            if found:
+                etype, score = max(found, key=lambda f: (self.class_of(f[0]), f[1]))
+                out.append(Entity(etype, blob.start, blob.end, source, round(score, 3)))
+        return out
+
+    def _merged(self, entities: list[Entity]) -> tuple[Entity, ...]:
+        entities.sort(key=lambda e: (e.source, e.start, -e.end))
+        out: list[Entity] = []
+        for e in entities:
+            last = out[-1] if out else None
+            if last is None or last.source != e.source or e.start >= last.end:
+                out.append(e)
+                continue
+            if e.end <= last.end and e.type == last.type:
+                continue
+            top = max((last, e), key=lambda x: (self.class_of(x.type), x.score))
+            out[-1] = Entity(top.type, last.start, max(last.end, e.end), e.source, max(last.score, e.score))
         return tuple(out)
 
     def _wanted(self, view: TextView) -> list[Detector]:
@@ -159,13 +211,17 @@ class Classifier:
     def classify(self, texts: Sequence[str]) -> Classification:
         """Detect entities and derive the data class (no caller declaration applied)."""
         entities = self.detect(texts)
+        level = max(self.entity_class(entities), self.default_class)
+        return Classification(data_class=level, detected_class=level, entities=entities)
+
+    def entity_class(self, entities: Iterable[Entity]) -> DataClass:
+        """The class the entities imply on their own (combination rules applied; ``public`` when none counts)."""
         found = {e.type for e in entities if e.score >= self.class_min_score}
-        level = max((self.class_of(t) for t in found), default=self.default_class)
-        level = max(level, self.default_class)
+        level = max((self.class_of(t) for t in found), default=DataClass.PUBLIC)
         for trigger, partners, result in _classes.COMBINATIONS:
             if found & trigger and found & partners:
                 level = max(level, result)
-        return Classification(data_class=level, detected_class=level, entities=entities)
+        return level
 
 
 def _merge_same_type(spans: list[Span]) -> list[Span]:

@@ -24,6 +24,7 @@ class Span(NamedTuple):
 
 _DIGIT_RUN = re.compile(r"\d(?:[\d\-.()/ ]*\d)?")
 _SEPARATORS = str.maketrans("", "", "-.()/ ")
+_CLAUSE_BREAK = re.compile(r"[\d,;:]|\band\b")
 
 
 class TextView:
@@ -177,11 +178,30 @@ class PatternDetector:
         n, before, after, rx = len(text), 2 if self.before is None else self.before, self.after, self._rx
         last = -1
         for a, b in runs:
-            for m in rx.finditer(text, max(0, a - before), min(n, b + after)):
-                if m.start() >= last:  # windows of neighbouring runs may overlap
+            hi = min(n, b + after)
+            for m in rx.finditer(text, max(0, a - before), hi):
+                if hi < n and m.end() > b:  # the window may have cut the value short: match again without the limit
+                    full = rx.match(text, m.start())
+                    if full is None:
+                        continue
+                    m = full
+                if m.end() > last:  # windows of neighbouring runs overlap: skip what an earlier window found
                     last = m.end()
                     out.append(m)
         return out
+
+    def _vetoed(self, lower: str, w0: int, s: int) -> bool:
+        """A negative word before the value counts unless a context word stands between it and the value
+        ("routing 021000021, account 000123456789": the account number is still an account number)."""
+        assert self._neg is not None
+        last_neg = -1
+        for m in self._neg.finditer(lower, w0, s):
+            last_neg = m.end()
+        if last_neg < 0:
+            return False
+        ctx = self._ctx.search(lower, last_neg, s) if self._ctx is not None else None
+        # the context word must belong to another clause than the negative ("order number 12345678" stays vetoed)
+        return ctx is None or _CLAUSE_BREAK.search(lower, last_neg, ctx.start()) is None
 
     def detect(self, view: TextView) -> Iterator[Span]:
         if not self._wanted(view):
@@ -199,7 +219,7 @@ class PatternDetector:
             if self._ctx is not None or self._neg is not None:
                 lo = view.lower
                 w0, w1 = max(0, s - self.window), min(len(lo), e + self.window // 2)
-                if self._neg is not None and self._neg.search(lo, w0, s):
+                if self._neg is not None and self._vetoed(lo, w0, s):
                     continue
                 if self._ctx is not None and self._ctx.search(lo, w0, w1):
                     score = self.context_score

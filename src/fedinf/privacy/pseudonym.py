@@ -12,6 +12,8 @@ from __future__ import annotations
 import re
 from collections.abc import Collection, Sequence
 
+from fedinf.data_class import DataClass
+from fedinf.errors import PolicyViolation
 from fedinf.privacy.classifier import Classifier, Entity
 
 _PLACEHOLDER = re.compile(r"<([A-Z][A-Z0-9_]*)_(\d+)>")
@@ -93,6 +95,23 @@ class Pseudonymizer:
                 pos = e.end
             parts.append(text[pos:])
             out.append("".join(parts))
+        return out
+
+    def pseudonymize_checked(self, texts: Sequence[str], *, clearance: DataClass,
+                             entities: Sequence[Entity] | None = None) -> list[str]:
+        """:meth:`pseudonymize`, then classify the rewritten texts again: if anything they still hold puts them above
+        ``clearance`` (the receiving zone's plain clearance), raise :class:`~fedinf.errors.PolicyViolation` (code
+        ``pseudonymization_insufficient``; the message names classes and entity types, never values)."""
+        out = self.pseudonymize(texts, entities)
+        rest = self._classifier.detect(out)
+        level = self._classifier.entity_class(rest)
+        if level > clearance:
+            types = sorted({e.type for e in rest if e.score >= self._classifier.class_min_score
+                            and self._classifier.class_of(e.type) > clearance})
+            raise PolicyViolation(
+                f"after pseudonymization the request is still {level.label}, above the zone's clearance "
+                f"{clearance.label} (entity types left: {', '.join(types) or 'combination'}); it is not sent",
+                code="pseudonymization_insufficient", details={"remaining_class": level.label, "types": types})
         return out
 
     def restore(self, text: str) -> str:

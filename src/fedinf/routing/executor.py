@@ -342,8 +342,9 @@ class Executor:
     async def _attempt(self, run: _Run, target: Target, replica: Replica, attempts: list[Attempt]) -> Result:
         request = run.request
         pseudo = self.pseudonymizer_factory() if (target.pseudonymize and self.pseudonymizer_factory) else None
-        sent = _pseudonymize(request, pseudo) if pseudo is not None else request
-        spec = self.pool.network.models[target.model_id].spec
+        entry = self.pool.network.models[target.model_id]
+        sent = _pseudonymize(request, pseudo, entry.zone.clearance) if pseudo is not None else request
+        spec = entry.spec
         ctx = CallContext(request_id=run.request_id, deadline=run.deadline,
                           upstream_model=spec.upstream_model or spec.id)
         backend = replica.backend
@@ -519,22 +520,10 @@ async def _continue(first: dict[str, Any], iterator: AsyncIterator[dict[str, Any
 
 # ---------------------------------------------------------------- pseudonymization plumbing
 
-def _pseudonymize(request: ChatRequest, pseudo: Any) -> ChatRequest:
-    messages = []
-    for m in request.messages:
-        upd: dict[str, Any] = {}
-        if isinstance(m.content, str):
-            upd["content"] = pseudo.pseudonymize([m.content])[0]
-        elif isinstance(m.content, list):
-            upd["content"] = [({**p, "text": pseudo.pseudonymize([p["text"]])[0]} if isinstance(p.get("text"), str)
-                               else p) for p in m.content]
-        if m.tool_calls:
-            upd["tool_calls"] = [
-                {**c, "function": {**c.get("function", {}),
-                                   "arguments": pseudo.pseudonymize([str(c.get("function", {}).get("arguments", ""))])[0]}}
-                for c in m.tool_calls]
-        messages.append(m.model_copy(update=upd))
-    return request.model_copy(update={"messages": messages})
+def _pseudonymize(request: ChatRequest, pseudo: Any, clearance: Any) -> ChatRequest:
+    """Every forwarded string rewritten (content, names, tool calls and definitions, user, stop, metadata ...),
+    checked again against the zone's plain clearance before anything is sent."""
+    return request.with_texts(pseudo.pseudonymize_checked(request.texts(), clearance=clearance))
 
 
 def _restore_completion(completion: dict[str, Any], pseudo: Any) -> None:

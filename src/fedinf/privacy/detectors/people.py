@@ -79,6 +79,63 @@ _CUES = frozenset({
 _LOWER_CUE = re.compile(r"(?:my name is|my name's|name is|call me)\s+")  # not "name:": YAML and code
 _WORD = re.compile(rf"(?<![\w'’\-]){_L}+(?:['’\-]{_L}+)*(?![\w])")
 
+# English function words and code literals: never part of a name, even where a surname list has them ("In", "True")
+_FUNCTION = frozenset({"a", "an", "the", "in", "on", "at", "of", "for", "to", "from", "with", "by", "and", "or", "as",
+                       "is", "if", "when", "while", "this", "that", "these", "those", "it", "its", "all", "any",
+                       "some", "no", "not", "but", "so", "then", "than", "via", "per", "into", "onto", "upon", "after",
+                       "before", "since", "until", "where", "which", "who", "how", "why", "true", "false", "none",
+                       "null", "nil", "nan", "yes", "also", "only", "see", "use", "users", "update", "fixed"})
+# German and French function words: "Der Kunde", "Bitte", "Merci" start sentences, they are no names
+_FOREIGN_FUNCTION = frozenset({"der", "die", "das", "dem", "ein", "eine", "einen", "einem", "und", "oder", "aber",
+                               "mit", "für", "sie", "ich", "wir", "bitte", "danke", "une", "et", "pour", "avec",
+                               "dans", "nous", "vous", "merci", "bonjour", "les", "auch", "noch"})
+# prose in German or French: there every noun is capitalised ("die Rechnung") or names are written differently;
+# three distinct function words of one language mark it
+_GERMAN = re.compile(r"\b(?:und|der|die|das|nicht|ist|mit|für|sie|ein|eine|ich|wir|bitte|noch|auch|hat|haben|wird|"
+                     r"werden|sind|von|zu|auf|den|dem|im|sich|oder|aber|wenn|dass|kann|möchte)\b")
+_FRENCH = re.compile(r"\b(?:le|la|les|et|est|une|des|pour|avec|dans|sur|nous|vous|pas|que|qui|du|au|aux|merci|"
+                     r"ce|cette|je|il|elle|sont|mais|ou|leur|très)\b")
+# people's names used as technical terms (algorithms, checks, attacks): "Luhn check", "Bleichenbacher attack"
+_EPONYMS = frozenset({"luhn", "verhoeff", "levenshtein", "hamming", "bayes", "bayesian", "fourier", "gauss",
+                      "gaussian", "markov", "dijkstra", "bleichenbacher", "diffie", "hellman", "huffman", "kalman",
+                      "boolean", "lamport", "merkle", "schnorr", "feistel", "vigenere", "karatsuba", "jaccard",
+                      "poisson", "bernoulli", "laplace", "lagrange", "kruskal", "warshall", "fulkerson", "tarjan",
+                      "kosaraju", "corasick", "lempel"})
+# cues that are ordinary prepositions: with nothing else they do not make an English word or a product a name
+_WEAK_CUES = frozenset({"from", "to", "by", "with", "for", "and", "about", "under", "it to"})
+# what follows a product name, never a person's: "Wagtail 4.1.4", "Trac before 0.11.6", "Ansible versions",
+# "Docker containers", "Scrapy plugin"
+_VERSION_AFTER = re.compile(
+    r"(?:'s|’s)?[ \t]+(?:v?\d+(?:\.\d+)+\b|v\d|versions\b|version[ \t]+v?\d|releases?[ \t]+v?\d|"
+    r"(?:before|prior to|through|thru|up to|until|since|below|<=?|>=?|=)(?: and including)?[ \t]+(?:versions?[ \t]+|v)?\d|"
+    r"(?:from|and|or)[ \t]+(?:versions?[ \t]+v?\d|v?\d+\.\d))", re.IGNORECASE)
+_PRODUCT_NOUNS = frozenset({
+    "plugin", "plugins", "plug-in", "module", "modules", "package", "packages", "library", "libraries", "server",
+    "servers", "client", "clients", "container", "containers", "notebook", "notebooks", "code", "callback",
+    "callbacks", "cluster", "clusters", "project", "projects", "app", "apps", "application", "applications",
+    "instance", "instances", "site", "sites", "database", "databases", "engine", "engines", "implementation",
+    "implementations", "class", "classes", "usage", "payload", "payloads", "functionality", "filesystem",
+    "filesystems", "repository", "repositories", "framework", "frameworks", "extension", "extensions", "integration",
+    "integrations", "sdk", "api", "apis", "cli", "component", "components", "attack", "attacks", "vulnerability",
+    "vulnerabilities", "webserver", "ui", "backend", "backends", "frontend", "deployment", "deployments", "image",
+    "images", "binary", "binaries", "daemon", "service", "services", "protocol", "format", "files", "file", "crate",
+    "gem", "bot", "connector", "driver", "drivers", "provider", "providers", "endpoint", "endpoints", "dashboard",
+    "controller", "operator", "runtime", "compiler", "parser", "template", "templates", "theme", "themes", "widget",
+    "widgets", "node", "nodes", "pipeline", "pipelines", "job", "jobs", "task", "tasks", "worker", "workers",
+    "environment", "environments", "installation", "installations", "configuration", "source", "releases",
+    "users", "administrators", "admins", "developers", "maintainers", "team", "community", "ecosystem", "docs",
+    "documentation", "wiki", "issue", "issues", "bug", "bugs", "advisory", "patch", "patches", "fix", "upgrade"})
+# signs of technical text (advisories, code, logs): there a lone capitalised word is usually a product
+_TECH_WORDS = re.compile(
+    r"\b(?:vulnerab\w*|exploit\w*|attackers?|xss|csrf|ssrf|injection|denial of service|overflow|malicious|"
+    r"arbitrary|remote|api|library|package|plugin|module|function|parameter|server|configuration|repository|github|"
+    r"python|javascript|java|install\w*|deploy\w*|upgrade\w*|versions?|releases?|patch\w*|fixed|affected|cve|"
+    r"source code|debug\w*|compil\w*|runtime|endpoint|backend|frontend|database|kubernetes|docker|linux|windows|"
+    r"http|https|url|json|yaml|xml|html|sql|regex|stack trace|exception|traceback|crash\w*|bug|commit|"
+    r"pull request|open source|framework|sdk|cli)\b")
+_CODE_SHAPES = re.compile(r"\b\d+\.\d+\.\d+\b|`|\w\(\)|\b[a-z]+_[a-z_]+\b|\b\w+\.(?:py|js|ts|c|h|go|rs|rb|php|java|so|"
+                          r"dll|json|ya?ml|xml|html?|cfg|ini|toml)\b|</?[a-z]+>|\bcve-\d")
+
 NAME, AMBIGUOUS, WORD, UNKNOWN, TITLE, PROPER, INITIAL, VETO, CUT = range(9)
 _NAMEISH = frozenset({NAME, AMBIGUOUS, UNKNOWN, PROPER})
 
@@ -110,6 +167,8 @@ class Lexicon:
             return CUT
         if "'" in t or "’" in t:  # contractions: I'm, I'd, Don't
             return WORD
+        if t in _FUNCTION or t in _EPONYMS or t in _FOREIGN_FUNCTION:
+            return WORD
         if t in _TITLES and (token.endswith(".") or t in ("mr", "mrs", "ms", "dr", "prof")):
             return TITLE
         named = t in self.first or t in self.last
@@ -130,11 +189,58 @@ class Lexicon:
         return UNKNOWN
 
 
-def _has_cue(lower: str, pos: int) -> bool:
+def _cue(lower: str, pos: int) -> str | None:
+    """The cue right before ``pos`` ("my name is", "dear", "by"), or None."""
     words = lower[max(0, pos - 32):pos].split()
-    for k in (1, 2, 3):
-        if len(words) >= k and " ".join(words[-k:]).rstrip(":,") in _CUES:
-            return True
+    for k in (3, 2, 1):
+        if len(words) >= k:
+            cue = " ".join(words[-k:]).rstrip(":,")
+            if cue in _CUES:
+                return cue
+    return None
+
+
+def _guarded(view: TextView) -> bool:
+    """Text where capitalisation says little about names: technical text, German or French prose."""
+    return _technical(view) or _foreign(view)
+
+
+def _foreign(view: TextView) -> bool:
+    def compute() -> bool:
+        return any(len({m.group() for m in rx.finditer(view.lower)}) >= 3 for rx in (_GERMAN, _FRENCH))
+    return bool(view.memo("people.foreign", compute))
+
+
+def _technical(view: TextView) -> bool:
+    """Does the text read as technical (code, advisories, logs)? Two distinct technical words, or one and a
+    code-shaped token (a three-part version, an identifier with ``_``, a file name, ``f()``, a backtick)."""
+    def compute() -> bool:
+        words = {m.group() for m in _TECH_WORDS.finditer(view.lower)}
+        return len(words) >= 2 or (len(words) == 1 and _CODE_SHAPES.search(view.lower) is not None)
+    return bool(view.memo("people.technical", compute))
+
+
+_IDENT_PUNCT = "._/-:"
+
+
+def _echoed_as_identifier(text: str, token: str, unknown: bool) -> bool:
+    """Does ``token`` (lower case) occur in ``text`` written in lower case as part of an identifier - a module
+    path, a package or file name, a URL path (``airflow.contrib``, ``django-grappelli``, ``/ansible/``) - or, for a
+    word no name list knows, as a plain lower-case word? E-mail addresses do not count (``john.smith@...``)."""
+    if len(token) < 3:
+        return False
+    i = text.find(token)
+    while i >= 0:
+        j = i + len(token)
+        before, after = text[i - 1:i] if i else "", text[j:j + 1]
+        if not (before.isalnum() or after.isalnum()):
+            ident = (before and before in _IDENT_PUNCT) or (after and after in _IDENT_PUNCT and
+                                                           text[j + 1:j + 2].isalnum())
+            if ident or unknown:
+                lo, hi = text.rfind(" ", 0, i) + 1, text.find(" ", j)
+                if "@" not in text[lo:hi if hi >= 0 else len(text)]:
+                    return True
+        i = text.find(token, j)
     return False
 
 
@@ -175,7 +281,21 @@ class PersonDetector:
         if view.text == view.lower:
             yield from self._lowercase_names(view)
             return
-        lower = view.lower
+        seqs = list(self._sequences(text))
+        # a capitalised sequence followed by a version or a product noun is a product; so is the same word elsewhere
+        # in the same text ("Wagtail 4.1.4 ... upgrade Wagtail"): one sense per text
+        products: set[str] = set()
+        keep = []
+        for seq in seqs:
+            if self._product_after(text, view.lower, seq[-1][1]):
+                products.update(text[s:e].rstrip(".").lower() for s, e in seq)
+            else:
+                keep.append(seq)
+        for seq in keep:
+            yield from self._judge(view, seq, products)
+
+    def _sequences(self, text: str) -> Iterator[list[tuple[int, int]]]:
+        """Runs of capitalised tokens separated by one space (or a particle such as "van")."""
         seq: list[tuple[int, int]] = []
         last_end = -1
         for m in _CAP_TOKEN.finditer(text):
@@ -183,24 +303,37 @@ class PersonDetector:
             if seq and (s != last_end + 1 or text[last_end] != " "):  # not exactly one space: maybe a particle
                 gap = text[last_end:s]
                 if not (gap[:1] == " " and gap[-1:] == " " and gap.strip().lower() in _PARTICLES):
-                    yield from self._judge(text, lower, seq)
+                    yield seq
                     seq = []
             elif seq and text[last_end - 1] == "." and last_end - seq[-1][0] > 3 \
                     and text[seq[-1][0]:last_end - 1].lower() not in _TITLES:  # "Cyprus. Producer": a full stop
-                yield from self._judge(text, lower, seq)
+                yield seq
                 seq = []
             seq.append((s, e))
             last_end = e
             if text[e - 1] == "s" and text[e - 2] in "'’":  # a possessive ends the name: "Ström's Cautionary Tales"
-                yield from self._judge(text, lower, seq)
+                yield seq
                 seq = []
         if seq:
-            yield from self._judge(text, lower, seq)
+            yield seq
 
-    def _judge(self, text: str, lower: str, seq: list[tuple[int, int]]) -> Iterator[Span]:
+    @staticmethod
+    def _product_after(text: str, lower: str, end: int) -> bool:
+        """Is the sequence ending at ``end`` followed by a version ("4.1.4", "before 2.3") or a product noun?"""
+        if _VERSION_AFTER.match(text, end):
+            return True
+        if text[end:end + 1] != " ":
+            return False
+        nxt = lower[end + 1:end + 24].split(maxsplit=1)
+        return bool(nxt) and nxt[0].rstrip(".,;:)") in _PRODUCT_NOUNS
+
+    def _judge(self, view: TextView, seq: list[tuple[int, int]], products: set[str]) -> Iterator[Span]:
+        text, lower = view.text, view.lower
         kinds = [self._kind(text[s:e]) for s, e in seq]
         if _NAMEISH.isdisjoint(kinds) or VETO in kinds:  # fast exit: "The", "It", "Acme Group"
             return
+        if kinds[0] == INITIAL and text[seq[0][1] - 1] != "." and _sentence_start(text, seq[0][0]):
+            kinds, seq = kinds[1:], seq[1:]  # "A Dask cluster": the article, not an initial
         titled = False
         while kinds and kinds[0] == TITLE:
             titled, kinds, seq = True, kinds[1:], seq[1:]
@@ -210,7 +343,7 @@ class PersonDetector:
         if not seq or len(seq) > 5:
             return
         start = seq[0][0]
-        cue = _has_cue(lower, start)
+        cue = _cue(lower, start)
         sent_start = _sentence_start(text, start)
         if not cue and not titled:
             # leading English words ("Why", "The") at a sentence start are not part of a name
@@ -218,12 +351,49 @@ class PersonDetector:
                 kinds, seq = kinds[1:], seq[1:]
             start = seq[0][0]
             sent_start = _sentence_start(text, start)
-        score = self._score(kinds, cue, titled, sent_start)
+        strong = titled or (cue is not None and cue not in _WEAK_CUES)
+        if not strong and self._is_product(text, seq, kinds, products):
+            return
+        score = self._score(kinds, cue is not None, titled, sent_start)
+        if score == 0 and self._first_last(text, seq, kinds):
+            score = 0.6
         if score == 0 and sent_start and len(kinds) == 1 and kinds[0] in (NAME, UNKNOWN) \
                 and self._subject(text, lower, seq[0][1]):
             score = 0.6 if kinds[0] == NAME else 0.5
+        if score > 0.5 and not strong:
+            score = self._weak_evidence(view, kinds, cue, score)
         if score > 0:
             yield Span(start, _trim_possessive(text, seq[-1][0], seq[-1][1]), "PERSON", score)
+
+    def _first_last(self, text: str, seq: list[tuple[int, int]], kinds: list[int]) -> bool:
+        """Two or three tokens that read as English words but are a first name then a surname ("Maria Gonzalez",
+        "Rose Miller"): a name when nothing else in the sequence is only an English word."""
+        if not 2 <= len(kinds) <= 3 or WORD in kinds or kinds[0] not in (NAME, AMBIGUOUS):
+            return False
+        first = text[seq[0][0]:seq[0][1]].rstrip(".").lower()
+        last = text[seq[-1][0]:seq[-1][1]].lower().removesuffix("'s").removesuffix("’s")
+        return first in self.lex.first and last in self.lex.last and kinds[-1] in (NAME, AMBIGUOUS)
+
+    @staticmethod
+    def _weak_evidence(view: TextView, kinds: list[int], cue: str | None, score: float) -> float:
+        """Without a title or a strong cue: one English-word-or-name token after a preposition ("with Flight",
+        "for Rust") is weak, one unknown word after a preposition is a little stronger; in technical text and in
+        German or French prose only a known first name or surname in a sequence of two or more words still
+        counts (scores at 0.5 are still reported and pseudonymized, they only do not raise the class)."""
+        names, unk = kinds.count(NAME), kinds.count(UNKNOWN)
+        real = len(kinds) - kinds.count(INITIAL)
+        if _guarded(view) and not (names >= 1 and real >= 2):
+            return 0.5
+        if cue is not None and real == 1 and names == 0:
+            return 0.6 if unk else 0.5
+        return score
+
+    @staticmethod
+    def _is_product(text: str, seq: list[tuple[int, int]], kinds: list[int], products: set[str]) -> bool:
+        """Every name-like token is known as a product in this text (seen before a version or a product noun, or
+        written in lower case as part of an identifier: ``airflow.contrib``, ``django-grappelli``)."""
+        toks = [(text[s:e].rstrip(".").lower(), k) for (s, e), k in zip(seq, kinds) if k in _NAMEISH]
+        return bool(toks) and all(t in products or _echoed_as_identifier(text, t, k == UNKNOWN) for t, k in toks)
 
     @staticmethod
     def _subject(text: str, lower: str, end: int) -> bool:
@@ -332,7 +502,7 @@ _ADDRESS_PARTS = re.compile(
 # street-word-led parts ("Rua Diadema 1903", "ul. Miła 57"), tried only where such a word was found
 _LEAD_PART = re.compile(rf"(?i:{_EU_LEAD})\s+(?:[\w'’.\-]+\s+){{0,4}}?\d{{1,5}}[A-Za-z]?(?:/\d+)?(?![\w])")
 _LEAD_TAIL = re.compile(rf"(?i:{_EU_LEAD})\s+(?:[\w'’\-]+\s?){{1,4}}")  # "33 avenue de Provence": number first
-_NUMBER_BEFORE = re.compile(r"(?<![\w\-])\d{1,6}[A-Za-z]?\s+$")
+_NUMBER_BEFORE = re.compile(r"(?<![\w\-.])\d{1,6}[A-Za-z]?\s+$")  # not the end of a version "0.2.3"
 _LEAD_WORDS = frozenset(w.lower().rstrip(".\\").rstrip("/") for w in _EU_LEAD.split("|"))
 _UNIT_ONLY = re.compile(rf"^{_UNIT}$")
 # house number, one to four words, number: "28245 Puruntie 82", "46 velký průhon 426", "329 Arenales 9462"
@@ -347,6 +517,9 @@ _ANCHOR_WORDS = frozenset(
 )
 _MORPHS = tuple(m.replace("\\.", ".") for m in _EU_MORPH.split("|"))
 _LETTERS = re.compile(r"[^\W\d_]+")
+# street suffixes that are also everyday English words: alone after a number they are no street ("5. Run")
+_EN_WORDLIKE = frozenset({"run", "path", "way", "view", "point", "walk", "rise", "green", "row", "close", "loop",
+                          "place", "route", "crossing", "hill", "heights", "parade", "junction", "estates", "court"})
 _PUNCT = ".,;:!?()[]{}\"'<>*"
 
 
@@ -385,9 +558,16 @@ class AddressDetector:
 
     def _lead_plain(self, part: str) -> bool:
         """A part led by a street word whose other words are all English ("route is a 3") is prose."""
-        words = [w.lower() for w in _LETTERS.findall(part) if len(w) > 1]
+        words = [w.lower() for w in _LETTERS.findall(part)]
         rest = [w for w in words if w not in _ANCHOR_WORDS and not _is_anchor(w)]
         return bool(rest) and all(w in self.lex.words for w in rest)
+
+    @staticmethod
+    def _named(part: str) -> bool:
+        """A street part names its street: a bare street word ("Path.", "5000 5. Run") is not an address."""
+        words = [w.lower() for w in _LETTERS.findall(part)]
+        return len(words) != 1 or words[0] not in _ANCHOR_WORDS or bool(_UNIT_ONLY.match(part)) \
+            or part.lstrip()[:1].isdigit() and len(words[0]) > 3 and not words[0] in _EN_WORDLIKE
 
     def _generic(self, text: str) -> Iterator[tuple[int, int]]:
         for m in _GENERIC.finditer(text):
@@ -403,8 +583,10 @@ class AddressDetector:
         windows, anchors = self._windows(view)
         found = {m.span() for a, b in windows for m in _ADDRESS_PARTS.finditer(text, a, b)
                  if not self._plain_words(m.group())}
-        found.update(self._lead_parts(text, anchors))
         found = {(a, b) for a, b in found if text[a].isdigit() or not self._lead_plain(text[a:b])}
+        found = {(a, b) for a, b in found if self._named(text[a:b])}
+        # street-word-led parts: "3 via crafted content in a" is prose even with a number in front
+        found.update((a, b) for a, b in self._lead_parts(text, anchors) if not self._lead_plain(text[a:b]))
         found.update(self._generic(text))
         parts = sorted(found)
         if not parts:

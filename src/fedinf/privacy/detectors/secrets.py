@@ -21,10 +21,31 @@ _PLACEHOLDER_VALUES = ("changeme", "password", "example", "xxx", "***", "redacte
 _CODE_REF = re.compile(r"[()\[\]{}$]|^[A-Za-z_]\w*(?:\.[A-Za-z_]\w*)+$|^(?:os|env|process|config|settings|self)\b")
 
 
+# "the password is stored/entered/silently ignored": prose about a password, not one. A value of lower-case letters
+# only that reads as a participle, adverb or gerund (or one of these words) is the sentence going on.
+_PROSE_AFTER = frozenset({"being", "never", "always", "still", "also", "only", "then", "there", "their", "incorrect",
+                          "invalid", "correct", "wrong", "empty", "missing", "required", "visible", "exposed",
+                          "available", "plaintext", "cleartext", "insecure", "sent", "set", "reset", "kept", "shown",
+                          "known", "weak", "strong", "valid", "unknown", "taken", "given", "written", "hidden"})
+_PROSE_SUFFIX = ("ed", "ly", "ing", "able", "ible")
+
+
 def _password_ok(value: str) -> bool:
-    """Not a placeholder and not a reference in code (``os.environ[...]``, ``settings.DB_PASSWORD``)."""
+    """Not a placeholder, not a reference in code (``os.environ[...]``, ``settings.DB_PASSWORD``) and not the rest
+    of a sentence about a password ("the password is stored in clear text")."""
     v = value.lower()
+    if value.isalpha() and value.islower() and (v in _PROSE_AFTER or v.endswith(_PROSE_SUFFIX)):
+        return False
     return not any(p in v for p in _PLACEHOLDER_VALUES) and len(set(v)) >= 4 and not _CODE_REF.search(value)
+
+
+_URL_PLACEHOLDERS = frozenset({"pass", "password", "passwd", "pwd", "secret", "pw", "xxx", "xxxx", "***", "****",
+                               "port", "user", "token", "changeme"})
+
+
+def _url_password_ok(value: str) -> bool:
+    """``user:pass@server`` in documentation is a template, not a password."""
+    return value.lower() not in _URL_PLACEHOLDERS and not value.startswith(("<", "{", "$", "%"))
 
 
 def _jwt_ok(value: str) -> bool:
@@ -78,7 +99,7 @@ DETECTORS = [
                     validate=_jwt_ok, score=0.95),
     PatternDetector(name="connection_string_password", entity="PASSWORD", needs=("://",),
                     pattern=r"(?<![A-Za-z0-9+.\-])[a-z][a-z0-9+.\-]{1,20}://[^\s:/@]{1,64}:([^\s@/]{1,128})@[^\s/]+",
-                    group=1, score=0.98),
+                    group=1, validate=_url_password_ok, score=0.98),
     PatternDetector(name="password_assignment", entity="PASSWORD",
                     needs=("pass", "pwd", "secret", "token", "api_key", "apikey", "api-key", "access_key",
                            "access-key", "auth_token", "auth-token", "mot de passe", "passwort", "contraseña"),

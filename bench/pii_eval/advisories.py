@@ -1,0 +1,60 @@
+"""Precision on public technical text: the PyPA advisory ``details`` texts, classified as a request would be.
+
+Every text is public (CC-BY-4.0 vulnerability descriptions): any classification above ``internal`` is a false
+positive that would keep public text from cloud zones. Reads ``$FEDINF_DATA_DIR/advisories/pypa_advisory_database/
+vulns/<package>/PYSEC-*.yaml`` (default ``../shared/data``), the ``details`` field only.
+"""
+
+from __future__ import annotations
+
+import os
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def advisory_dir() -> Path:
+    base = Path(os.environ.get("FEDINF_DATA_DIR", ROOT.parent / "shared" / "data"))
+    return base / "advisories" / "pypa_advisory_database" / "vulns"
+
+
+def load_details(every: int = 1) -> list[tuple[str, str]]:
+    """``(advisory id, details text)`` for every advisory with details, in path order; ``every``: take every n-th."""
+    import yaml
+
+    out = []
+    for path in sorted(advisory_dir().glob("*/PYSEC-*.yaml")):
+        doc = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        text = doc.get("details")
+        if isinstance(text, str) and text.strip():
+            out.append((str(doc.get("id") or path.stem), text))
+    return out[::every]
+
+
+@dataclass
+class FalsePositives:
+    total: int
+    flagged: list[tuple[str, str, dict[str, int]]] = field(default_factory=list)  # (id, class, entity counts)
+    by_type: Counter[str] = field(default_factory=Counter)
+
+    @property
+    def rate(self) -> float:
+        return len(self.flagged) / self.total if self.total else 0.0
+
+
+def false_positives(classifier: Any, texts: list[tuple[str, str]]) -> FalsePositives:
+    """Share of texts the classifier puts above ``internal``, with the entity types that raised them."""
+    from fedinf.data_class import DataClass
+
+    fp = FalsePositives(total=len(texts))
+    for ident, text in texts:
+        c = classifier.classify([text])
+        if c.data_class > DataClass.INTERNAL:
+            high = Counter(e.type for e in c.entities if e.score >= classifier.class_min_score
+                           and classifier.class_of(e.type) > DataClass.INTERNAL)
+            fp.flagged.append((ident, c.data_class.label, dict(high)))
+            fp.by_type.update(high.keys())
+    return fp

@@ -1,0 +1,163 @@
+"""Classification across text pieces: values split over messages, and context words in another message.
+
+Per-piece detection misses what a caller spreads over several messages (or over one message with words in
+between): "card starts 4539-7709" / "ends 1453-4169", or "my account number is in the next message" /
+"000123456789". :func:`across` looks for these after the per-piece pass, with the classifier's own number detectors
+(the ``scope="digits"`` :class:`~fedinf.privacy.detector.PatternDetector` s: cards, IBANs, SSNs, accounts, ...):
+
+- *split values*: two or three consecutive digit runs (in one piece or in neighbouring pieces, at most
+  :data:`MAX_GAP` characters of other text apart) are joined and detected as one value; a value found only when
+  joined is reported as one entity per part, in each part's own piece;
+- *context elsewhere*: a short piece that is only a value (at most :data:`SHORT` characters) is detected again with
+  the context words of the pieces just before it (up to :data:`LOOKBACK`), so "account" in one message counts for
+  the number in the next.
+
+Only digit runs not already inside an entity are considered. Offsets are in the normalised texts; the classifier
+maps them back.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator, Sequence
+from typing import NamedTuple
+
+from fedinf.privacy.detector import PatternDetector, TextView
+
+MAX_GAP = 80
+SHORT = 64
+LOOKBACK = 2
+_RUN = re.compile(r"[A-Za-z]{0,2}\d[\d \-]*\d|\d{3,}")
+
+
+class Part(NamedTuple):
+    """A span ``[start, end)`` of normalised piece ``source`` that belongs to a value of ``entity``."""
+
+    source: int
+    start: int
+    end: int
+    entity: str
+    score: float
+
+
+def _runs(texts: Sequence[str], taken: dict[int, list[tuple[int, int]]]) -> list[tuple[int, int, int]]:
+    """(piece, start, end) of the digit runs with 3+ digits that no entity covers, in reading order."""
+    out = []
+    for i, text in enumerate(texts):
+        for m in _RUN.finditer(text):
+            if sum(c.isdigit() for c in m.group()) < 3:
+                continue
+            if any(a < m.end() and m.start() < b for a, b in taken.get(i, ())):
+                continue
+            out.append((i, m.start(), m.end()))
+    return out
+
+
+class _Cues:
+    """Context words of the number detectors near runs (split values) or per piece (context elsewhere)."""
+
+    def __init__(self, texts: Sequence[str]) -> None:
+        self.lower = [t.lower() for t in texts]
+        self._found: dict[tuple[str, int], list[tuple[int, str]]] = {}
+
+    def near(self, rx: re.Pattern[str] | None, first: tuple[int, int, int], last: tuple[int, int, int]) -> str:
+        """A context word (``rx``: the words of the split detectors) before or among the runs ``first..last``: in the same piece at most
+        MAX_GAP characters before ``first`` and up to ``last``, or (when ``first`` opens its piece) at the end of
+        the piece before it. "" when there is none. Only this small region is searched."""
+        if rx is None:
+            return ""
+        i, s = first[0], first[1]
+        for j in range(i, last[0] + 1):
+            lo = max(0, s - MAX_GAP) if j == i else 0
+            hi = last[2] if j == last[0] else len(self.lower[j])
+            m = rx.search(self.lower[j], lo, hi)
+            if m is not None:
+                return m.group()
+        if s <= MAX_GAP and i > 0:
+            prev = self.lower[i - 1]
+            m = rx.search(prev, max(0, len(prev) - MAX_GAP))
+            if m is not None:
+                return m.group()
+        return ""
+
+    def _in(self, detector: PatternDetector, i: int) -> list[tuple[int, str]]:
+        key = (detector.name, i)
+        got = self._found.get(key)
+        if got is None:
+            rx = detector._ctx
+            got = self._found[key] = [] if rx is None else [(m.start(), m.group()) for m in rx.finditer(self.lower[i])]
+        return got
+
+
+def across(detectors: Sequence[PatternDetector], texts: Sequence[str], taken: dict[int, list[tuple[int, int]]], *,
+           split: Sequence[PatternDetector] = (), split_cues: re.Pattern[str] | None = None) -> Iterator[Part]:
+    """Parts of values found only across pieces or with context from other pieces (see the module docstring).
+    ``detectors`` are tried for context from other pieces, ``split`` (high-value identifiers: cards, IBANs,
+    national ids, accounts) for split values; a split value needs a context word of its detector nearby, so two
+    unrelated numbers are never joined into one (``split_cues``: all their context words in one regex)."""
+    runs = _runs(texts, taken)
+    if not runs:
+        return
+    cues = _Cues(texts)
+    if split and len(runs) > 1:
+        yield from _split(split, texts, runs, cues, split_cues)
+    yield from _elsewhere(detectors, texts, runs, cues)
+
+
+def _split(detectors: Sequence[PatternDetector], texts: Sequence[str], runs: list[tuple[int, int, int]],
+           cues: _Cues, rx: re.Pattern[str] | None) -> Iterator[Part]:
+    for k in range(len(runs)):
+        for n in (2, 3):
+            group = runs[k:k + n]
+            if len(group) < n or not all(_near(texts, a, b) for a, b in zip(group, group[1:])):
+                break
+            ndigits = sum(c.isdigit() for i, a, b in group for c in texts[i][a:b])
+            if not 9 <= ndigits <= 34:
+                continue
+            joined, offsets = "", []
+            for i, s, e in group:
+                offsets.append(len(joined))
+                joined += texts[i][s:e] + " "
+            joined = joined.rstrip()
+            cue = cues.near(rx, group[0], group[-1])
+            if not cue:
+                continue
+            prefix = f"{cue}: "
+            for d in detectors:
+                if d._ctx is None or not d._ctx.fullmatch(cue):
+                    continue
+                for span in d.detect(TextView(prefix + joined)):
+                    a, b = span.start - len(prefix), span.end - len(prefix)
+                    covered = [j for j, off in enumerate(offsets) if a < off + (group[j][2] - group[j][1]) and off < b]
+                    if len(covered) < 2:
+                        continue  # found in one part alone: the per-piece pass saw it already
+                    for j in covered:
+                        i, s, e = group[j]
+                        yield Part(i, s + max(0, a - offsets[j]), s + min(e - s, b - offsets[j]), span.entity,
+                                   span.score)
+
+
+def _near(texts: Sequence[str], a: tuple[int, int, int], b: tuple[int, int, int]) -> bool:
+    """Are two runs at most MAX_GAP characters of text apart (counting across a piece boundary)?"""
+    if a[0] == b[0]:
+        return b[1] - a[2] <= MAX_GAP
+    if b[0] != a[0] + 1:
+        return False
+    return (len(texts[a[0]]) - a[2]) + b[1] <= MAX_GAP
+
+
+def _elsewhere(detectors: Sequence[PatternDetector], texts: Sequence[str], runs: list[tuple[int, int, int]],
+               cues: _Cues) -> Iterator[Part]:
+    for i in sorted({r[0] for r in runs}):
+        text = texts[i]
+        if i == 0 or len(text.strip()) > SHORT:
+            continue
+        for d in detectors:
+            cue = next((found[-1][1] for j in range(i - 1, max(-1, i - 1 - LOOKBACK), -1)
+                        if (found := cues._in(d, j))), "")
+            if not cue:
+                continue
+            prefix = f"{cue}: "
+            for span in d.detect(TextView(prefix + text)):
+                if span.start >= len(prefix):
+                    yield Part(i, span.start - len(prefix), span.end - len(prefix), span.entity, span.score)

@@ -1,0 +1,93 @@
+"""Obvious encodings, decoded before detection: base64 and hex blobs, URL-encoded runs.
+
+A value wrapped in an encoding (``NDExMSAxMTExIDExMTEgMTExMQ==``, ``34313131...``, ``4111%201111...``) must be
+classified like the value itself. :func:`decoded_blobs` finds candidate blobs in a text - base64 (standard and
+URL-safe alphabets) of at least :data:`MIN_BASE64` characters, hex of at least :data:`MIN_HEX` digits, and
+whitespace-free runs holding ``%XX`` escapes - and yields each one that decodes to readable text, with its span in
+the original text. The classifier detects entities in the decoded text and reports each as one entity over the
+whole blob, so pseudonymization replaces the blob as a whole.
+
+Binary payloads (images, compressed data, keys) do not decode to readable text and are skipped; so are ordinary
+words and identifiers that happen to use the base64 alphabet. Decoding is bounded: blobs up to
+:data:`MAX_BLOB` characters, and nested encodings up to :data:`MAX_DEPTH` levels.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import re
+from collections.abc import Iterator
+from typing import NamedTuple
+from urllib.parse import unquote
+
+MIN_BASE64 = 16  # 12 bytes: an SSN with dashes is 11 characters
+MIN_HEX = 16  # 8 bytes
+MAX_BLOB = 65_536
+MAX_DEPTH = 2
+
+_BASE64 = re.compile(r"(?<![A-Za-z0-9+/=_\-])[A-Za-z0-9+/_\-]{%d,}={0,2}(?![A-Za-z0-9+/=_\-])" % MIN_BASE64)
+_HEX = re.compile(r"(?<![0-9A-Za-z])(?:[0-9A-Fa-f]{2}){%d,}(?![0-9A-Za-z])" % (MIN_HEX // 2))
+_URL = re.compile(r"[^\s%]*(?:%[0-9A-Fa-f]{2}[^\s%]*)+")
+
+
+class Blob(NamedTuple):
+    """An encoded run ``text[start:end]`` and the text it decodes to."""
+
+    start: int
+    end: int
+    decoded: str
+
+
+def _readable(data: bytes) -> str | None:
+    """``data`` as text if it is UTF-8 and nearly all printable (binary payloads are not)."""
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError:
+        return None
+    if not text.strip():
+        return None
+    printable = sum(c.isprintable() or c in "\n\r\t" for c in text)
+    return text if printable >= 0.95 * len(text) else None
+
+
+def _from_base64(blob: str) -> str | None:
+    if not any(c.isdigit() or c in "+/=_-" for c in blob) and blob.isalpha() and (blob.islower() or blob.isupper()):
+        return None  # a long plain word, not base64
+    s = blob.rstrip("=")
+    if len(s) % 4 == 1:
+        return None
+    padded = s + "=" * (-len(s) % 4)
+    try:
+        data = base64.urlsafe_b64decode(padded) if ("-" in s or "_" in s) else base64.b64decode(padded, validate=True)
+    except (binascii.Error, ValueError):
+        return None
+    return _readable(data)
+
+
+def _from_hex(blob: str) -> str | None:
+    if blob.isdigit():
+        return None  # a long number (a card, an account) is detected as a number, not decoded
+    try:
+        return _readable(bytes.fromhex(blob))
+    except ValueError:
+        return None
+
+
+def decoded_blobs(text: str) -> Iterator[Blob]:
+    """Every encoded run of ``text`` that decodes to readable text, with its span (see the module docstring)."""
+    if len(text) < 6:
+        return
+    if "%" in text:
+        for m in _URL.finditer(text):
+            if m.end() - m.start() <= MAX_BLOB:
+                decoded = unquote(m.group().replace("+", " "))
+                if decoded != m.group():
+                    yield Blob(m.start(), m.end(), decoded)
+    for rx, decode in ((_HEX, _from_hex), (_BASE64, _from_base64)):
+        for m in rx.finditer(text):
+            if m.end() - m.start() > MAX_BLOB:
+                continue
+            decoded = decode(m.group())
+            if decoded is not None:
+                yield Blob(m.start(), m.end(), decoded)
