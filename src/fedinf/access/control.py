@@ -2,8 +2,9 @@
 
 It owns the key store, the cached :class:`Authenticator` and the rate limiter (in-process, or Redis when
 ``access.redis_url`` is set). With Redis it also relays key changes to every gateway process through pub/sub
-(:mod:`fedinf.access.invalidation`), so a revoked key stops working everywhere at once. Key management methods run the store in a worker thread so they are safe to call from
-the event loop (admin API); the CLI uses the store directly.
+(:mod:`fedinf.access.invalidation`), so a revoked key stops working everywhere at once. Key management methods run
+the store in a worker thread so they are safe to call from the event loop (admin API); the CLI uses the store
+directly.
 """
 
 from __future__ import annotations
