@@ -13,7 +13,7 @@ import threading
 import time
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator
 
 from fedinf.audit.db import check_ident, pg_connect, pg_migrate, sqlite_connect, sqlite_migrate
 from fedinf.claims.rules import Rule
@@ -185,17 +185,19 @@ class PostgresRuleStore(_SqlRuleStore):
 
 RuleStore = SqliteRuleStore | PostgresRuleStore
 
+# URL scheme -> how to open that store (adding a store = one class + one entry here)
+STORES: dict[str, Callable[[Any, str], RuleStore]] = {
+    "sqlite": lambda u, schema: SqliteRuleStore(u.path),
+    "postgresql": lambda u, schema: PostgresRuleStore(u.dsn, schema=schema),
+}
+
 
 def open_rule_store(url: str | None, *, state_dir: str | Path = ".fedinf", schema: str = "fedinf") -> RuleStore:
     """Open (and migrate) the rule store at ``url`` (default: ``state_dir/claims.db``)."""
     from fedinf.audit.db import parse_store_url
 
     u = parse_store_url(url or "sqlite:///claims.db", base_dir=state_dir)
-    if u.kind == "sqlite":
-        assert u.path is not None
-        return SqliteRuleStore(u.path)
-    assert u.dsn is not None
-    return PostgresRuleStore(u.dsn, schema=schema)
+    return STORES[u.kind](u, schema)
 
 
 def rules_digest(rules: list[Rule]) -> str:
