@@ -81,12 +81,18 @@ class ClaimsService:
         from fedinf.pipeline import Trace
 
         trace = Trace(request_id=uuid.uuid4().hex, started=time.monotonic(), endpoint=endpoint)
-        trace.principal = await self.gateway.authenticate(authorization)                # authenticate
-        if self.gateway.access is not None and trace.principal is not None:
-            if admin:
-                trace.principal.require_role("admin")
-            else:
-                trace.principal.check_infer()
+        access = self.gateway.access
+        try:
+            trace.principal = await self.gateway.authenticate(authorization)            # authenticate
+            if access is not None and trace.principal is not None:
+                if admin:
+                    trace.principal.require_role("admin")
+                else:
+                    trace.principal.check_infer()
+                await access.admit(trace.principal)                                     # rate limits
+        except FedinfError as exc:  # refusals are audited too, as in the chat pipeline
+            await self._finish(trace, exc)
+            raise
         return trace
 
     def _classify(self, trace: Any, text: str) -> None:
