@@ -130,7 +130,6 @@ class Executor:
     pool: BackendPool
     pseudonymizer_factory: Callable[[], Any] | None = None
     clock: Callable[[], float] = time.monotonic
-    attempts_log: list[Attempt] = field(default_factory=list, repr=False)
 
     async def run(self, request: ChatRequest, decision: Decision, *, request_id: str, deadline: float,
                   output: Any = None, attempts: list[Attempt] | None = None) -> Result:
@@ -370,7 +369,10 @@ class Executor:
         except TimeoutError:
             attempts.append(Attempt(target.model_id, target.zone, replica.name, "backend_timeout",
                                     (self.clock() - t0) * 1000, reask))
-            raise BackendTimeout(f"{target.model_id} did not answer within the request deadline") from None
+            raise BackendTimeout(
+                f"{target.model_id} did not answer within the request deadline ({max(0.0, ctx.deadline - t0):.0f} s "
+                "left when the attempt started; the deadline is the request's fedinf.timeout_s, else the model's "
+                "timeouts.total_s, else server.request_timeout_s)") from None
         except FedinfError as exc:
             attempts.append(Attempt(target.model_id, target.zone, replica.name, exc.code,
                                     (self.clock() - t0) * 1000, reask))

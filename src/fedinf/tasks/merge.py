@@ -20,12 +20,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from fedinf.documents import Document
-from fedinf.extractors import checks as ck
-from fedinf.extractors.banking import iban_valid
 from fedinf.extractors.base import Found
 from fedinf.extractors.checks import Check
 from fedinf.tasks.normalize import normalize, same, to_record_value
-from fedinf.tasks.spec import FieldRule, TaskSpec, Validator
+from fedinf.tasks.spec import FieldRule, TaskSpec
+from fedinf.tasks.validators import run_validator
 
 
 @dataclass
@@ -66,8 +65,8 @@ def locate(doc: Document, kind: str, value: Any) -> dict[str, int] | None:
         from fedinf.extractors.amounts import find_amounts
 
         target = normalize("amount", value)
-        hit = next((h for h in find_amounts(doc.text) if abs(h.value) == abs(target)), None)
-        return doc.span(hit.start, hit.end).to_dict() if hit else None
+        amount_hit = next((h for h in find_amounts(doc.text) if abs(h.value) == abs(target)), None)
+        return doc.span(amount_hit.start, amount_hit.end).to_dict() if amount_hit else None
     if kind == "date":
         from fedinf.extractors.dates import find_dates
 
@@ -116,39 +115,6 @@ AGREEMENT_BONUS = 0.2
 DISAGREEMENT = 0.4
 
 
-def run_validator(v: Validator, record: dict[str, Any]) -> list[Check]:
-    """Run one validator over the merged record; checks that lack their inputs are skipped (not failures)."""
-    f = v.fields
-    out: list[Check | None] = []
-    if v.check == "net_plus_tax" and len(f) == 3:
-        out.append(ck.net_plus_tax(record.get(f[0]), record.get(f[1]), record.get(f[2]), names=(f[0], f[1], f[2])))
-    elif v.check == "line_items_sum" and v.items:
-        items = record.get(v.items) or []
-        amounts = [i.get(v.item_amount) for i in items if isinstance(i, dict)]
-        if amounts and f:
-            out.append(ck.lines_sum(amounts, record.get(f[0]), names=(v.items, f[0]),
-                                    alt=record.get(f[1]) if len(f) > 1 else None,
-                                    alt_name=f[1] if len(f) > 1 else None))
-    elif v.check == "date_order" and len(f) == 2:
-        out.append(ck.date_order(record.get(f[0]), record.get(f[1]), names=(f[0], f[1])))
-    elif v.check == "iban":
-        for name in f:
-            if record.get(name):
-                ok = iban_valid(str(record[name]))
-                out.append(Check("iban", ok, f"{name} {'passes' if ok else 'fails'} the IBAN mod-97 check", (name,)))
-    elif v.check == "period_length" and len(f) == 2:
-        out.append(ck.period_length(record.get(f[0]), record.get(f[1]), names=(f[0], f[1])))
-    elif v.check == "bill_after_period" and len(f) == 2:
-        out.append(ck.bill_after_period(record.get(f[0]), record.get(f[1]), names=(f[0], f[1])))
-    elif v.check == "unique_lines" and v.items:
-        out.append(ck.unique_lines(record.get(v.items) or [], name=v.items, key=v.item_amount))
-    elif v.check == "required":
-        for name in f:
-            if record.get(name) in (None, "", []):
-                out.append(Check("required", False, f"{name} was not found", (name,)))
-    return [c for c in out if c is not None]
-
-
 @dataclass
 class Merged:
     record: dict[str, Any]
@@ -188,9 +154,9 @@ def merge(spec: TaskSpec, doc: Document, model_record: dict[str, Any] | None,
     if spec.reject_failed_model_values:
         for c in checks:
             for name in c.fields:
-                rep = reports.get(name)
-                if not c.passed and rep is not None and rep.source == "model":
-                    rep.source, rep.value, record[name] = "rejected", None, None
+                got = reports.get(name)
+                if not c.passed and got is not None and got.source == "model":
+                    got.source, got.value, record[name] = "rejected", None, None
                     warnings.append(f"{name}: the model's value was rejected because check {c.name} failed "
                                     "(no extractor value to fall back on)")
     for c in checks:
