@@ -128,6 +128,8 @@ class Gateway:
 
     async def start(self) -> None:
         await self.auditor.start()
+        if self.access is not None:
+            await self.access.start()  # the key invalidation subscriber (keys shared through Redis)
         await self.pool.start()
 
     async def aclose(self) -> None:

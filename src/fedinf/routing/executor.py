@@ -379,7 +379,10 @@ class Executor:
         except TimeoutError:
             attempts.append(Attempt(target.model_id, target.zone, replica.name, "backend_timeout",
                                     (self.clock() - t0) * 1000, reask))
-            raise BackendTimeout(f"{target.model_id} did not answer within the request deadline") from None
+            raise BackendTimeout(
+                f"{target.model_id} did not answer within the request deadline ({max(0.0, ctx.deadline - t0):.0f} s "
+                "left when the attempt started; the deadline is the request's fedinf.timeout_s, else the model's "
+                "timeouts.total_s, else server.request_timeout_s)") from None
         except FedinfError as exc:
             attempts.append(Attempt(target.model_id, target.zone, replica.name, exc.code,
                                     (self.clock() - t0) * 1000, reask))
