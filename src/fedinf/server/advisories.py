@@ -125,12 +125,12 @@ async def _run(gateway: Any, request: Request, verb: str, work: Work, *, scoped:
     except FedinfError as exc:
         trace.status, trace.error_code = exc.status_code, exc.code
         try:
-            await gateway.audit(trace)
+            await gateway.pipeline.audit(trace)
         except FedinfError as audit_exc:
             exc = audit_exc
         return error_response(exc, trace.headers())
     try:
-        await gateway.audit(trace)
+        await gateway.pipeline.audit(trace)
     except FedinfError as exc:
         return error_response(exc, trace.headers())
     return json_response(result, 200, {**trace.headers(), "x-fedinf-data-class": level.label})
