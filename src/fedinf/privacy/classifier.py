@@ -123,7 +123,8 @@ class Classifier:
         self.min_score = min_score
         self.class_min_score = class_min_score
         self._normalizer = Normalizer()
-        numbers = [d for d in self.detectors if isinstance(d, PatternDetector) and d.scope == "digits" and d.context]
+        patterns = [d for d in self.detectors if isinstance(d, PatternDetector)]
+        numbers = [d for d in patterns if d.scope == "digits" and d.context]
         self._context_detectors = tuple(numbers)
         self._split_detectors = tuple(d for d in numbers if self.class_of(d.entity) >= DataClass.RESTRICTED)
         self._split_cues = words_regex(w for d in self._split_detectors for w in d.context)
@@ -137,7 +138,9 @@ class Classifier:
             governance = Governance()
         extra, extra_classes = custom.build(list(governance.custom_patterns))
         classes = {**extra_classes, **governance.entity_classes}
-        return cls(build_all() + extra, entity_classes=classes, default_class=governance.default_class)
+        detectors: list[Detector] = [*build_all()]
+        detectors += extra
+        return cls(detectors, entity_classes=classes, default_class=governance.default_class)
 
     def class_of(self, entity_type: str) -> DataClass:
         return self.entity_classes.get(entity_type, _classes.UNKNOWN_ENTITY_CLASS)

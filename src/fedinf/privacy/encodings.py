@@ -88,6 +88,6 @@ def decoded_blobs(text: str) -> Iterator[Blob]:
         for m in rx.finditer(text):
             if m.end() - m.start() > MAX_BLOB:
                 continue
-            decoded = decode(m.group())
-            if decoded is not None:
-                yield Blob(m.start(), m.end(), decoded)
+            text_of = decode(m.group())
+            if text_of is not None:
+                yield Blob(m.start(), m.end(), text_of)

@@ -24,7 +24,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from importlib import resources
 
-from fedinf.privacy.detector import PatternDetector, Span, TextView
+from fedinf.privacy.detector import Detector, PatternDetector, Span, TextView
 
 _UPPER = "A-Z" + "".join(
     c for c in map(chr, list(range(0xC0, 0x250)) + list(range(0x391, 0x3AA)) + list(range(0x400, 0x430)))
@@ -711,7 +711,7 @@ POSTAL_CODE = PatternDetector(
 )
 
 
-def build(lexicon: Lexicon | None = None) -> list[object]:
+def build(lexicon: Lexicon | None = None) -> list[Detector]:
     """The people-and-places detectors (the person and address detectors need the lexicon, loaded here when not
     given)."""
     lex = lexicon or Lexicon.load()
