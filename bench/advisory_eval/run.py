@@ -8,7 +8,10 @@ Data (read in place, never copied): ``$FEDINF_DATA_DIR/advisories`` (default ``.
 
 - ``pypa_advisory_database/vulns/*/PYSEC-*.yaml``: input = the record's ``details`` text; truth = the record.
 - ``golang_vulndb``: input = the report's summary, description, CVE description and reference URLs (what a human
-  reads on an advisory page); truth = the OSV JSON generated from that report.
+  reads on an advisory page); truth = the OSV JSON generated from that report. Also the report YAML itself as input
+  (the deterministic converter).
+- ``osv_schema_testdata/ghsa_api_to_osv_pairs``: GitHub advisory API JSON -> the OSV of osv-schema's converter.
+- Follow-up Q&A: PyPA records ingested into a collection, "is PACKAGE==VERSION affected?" answered through retrieval.
 
 Modes: *extractors* (the ``advisory`` task with ``use_model: false`` on the text alone), *extractors + ecosystem
 hint* (the same text sent as JSON ``{"details", "ecosystem"}``, as a caller feeding one ecosystem's feed would), and
@@ -93,6 +96,19 @@ def go_cases(base: Path, *, report_yaml: bool = False) -> list[dict[str, Any]]:
     return out
 
 
+def ghsa_cases(base: Path) -> list[dict[str, Any]]:
+    """GitHub advisory API JSON -> the OSV that osv-schema's converter produced (11 pairs)."""
+    out = []
+    for f in sorted((base / "osv_schema_testdata" / "ghsa_api_to_osv_pairs").glob("*.json")):
+        if f.name.endswith(".osv.json"):
+            continue
+        truth = json.loads(f.with_name(f.stem + ".osv.json").read_text(encoding="utf-8"))
+        if truth.get("affected"):
+            out.append({"id": truth["id"], "text": f.read_text(encoding="utf-8"), "truth": truth,
+                        "ecosystem": truth["affected"][0]["package"]["ecosystem"], "name_suffix": ".json"})
+    return out
+
+
 def _intervals(affected: dict[str, Any]) -> set[tuple[Any, ...]]:
     out = set()
     for rng in affected.get("ranges") or []:
@@ -146,7 +162,7 @@ async def run_mode(cases: list[dict[str, Any]], *, hint: bool, runner: TaskRunne
             data = json.dumps({"details": case["text"], "ecosystem": case["ecosystem"]}).encode()
             name = case["id"] + ".json"
         else:
-            data, name = case["text"].encode(), case["id"] + ".txt"
+            data, name = case["text"].encode(), case["id"] + case.get("name_suffix", ".txt")
         t0 = time.perf_counter()
         try:
             res = (await runner.run_bytes(spec, data, name=name)).to_dict()
@@ -162,6 +178,52 @@ async def run_mode(cases: list[dict[str, Any]], *, hint: bool, runner: TaskRunne
             prose[f"{k.split('.')[1]}:{res['fields'].get(k, {}).get('source', 'none')}"] += 1
         totals["model_calls"] += res["metadata"]["model_calls"]
     return {"n": len(cases), "totals": dict(totals), "prose": dict(prose), "seconds": sum(times)}
+
+
+async def qa_eval(cases: list[dict[str, Any]], n: int) -> dict[str, Any]:
+    """Ingest ``n`` truth records into a fresh collection (SQLite, hashing embedder) and ask, for each, whether a
+    version inside its range and its first fixed version are affected; the expected answer is computed directly from
+    the ingested records with the same version logic, so this measures the retrieval + parsing path."""
+    from fedinf.advisories.ingest import ingest
+    from fedinf.advisories.query import Wanted, affected
+    from fedinf.advisories.versions import affected_by
+    from fedinf.privacy import Classifier
+    from fedinf.retrieval import HashingEmbedder, Retrieval
+    from fedinf.retrieval.store import open_store
+
+    sample = random.Random(3).sample(cases, min(n, len(cases)))
+    with tempfile.TemporaryDirectory() as tmp:
+        rt = Retrieval(store=open_store(f"sqlite:///{tmp}/rt.db"), embedder=HashingEmbedder(),
+                       classifier=Classifier.from_config())
+        t0 = time.perf_counter()
+        await ingest(rt, "adv", [(c["id"] + ".json", json.dumps(c["truth"], default=str).encode()) for c in sample])
+        ingest_s = time.perf_counter() - t0
+        by_pkg: dict[str, list[dict[str, Any]]] = {}
+        for c in sample:
+            aff = c["truth"]["affected"][0]
+            by_pkg.setdefault(normalize_name(aff["package"]["name"], "PyPI"), []).append(c["truth"])
+        totals: Counter[str] = Counter()
+        ask_s = 0.0
+        for c in sample:
+            aff = c["truth"]["affected"][0]
+            name = aff["package"]["name"]
+            fixed = sorted(_fixed(aff))
+            versions = aff.get("versions") or []
+            probes = ([versions[len(versions) // 2]] if versions else []) + ([fixed[0].raw] if fixed else [])
+            for v in probes:
+                expect = {r["id"] for r in by_pkg[normalize_name(name, "PyPI")]
+                          if any(affected_by(v, a) for a in r.get("affected") or []
+                                 if normalize_name(a["package"]["name"], "PyPI") == normalize_name(name, "PyPI"))}
+                t1 = time.perf_counter()
+                ans = (await affected(rt, "adv", [Wanted(name, v)]))["answers"][0]
+                ask_s += time.perf_counter() - t1
+                got = {a["id"] for a in ans["advisories"]} if ans["status"] == "affected" else set()
+                totals["questions"] += 1
+                totals["status"] += (ans["status"] == "affected") == bool(expect)
+                totals["ids"] += got == expect
+                totals["cited"] += (not expect) or all(a.get("citation") for a in ans["advisories"])
+        await rt.aclose()
+    return {"records": len(sample), "totals": dict(totals), "ingest_s": ingest_s, "ask_s": ask_s}
 
 
 def classes(cases: list[dict[str, Any]]) -> Counter[str]:
@@ -222,7 +284,7 @@ async def amain(args: argparse.Namespace) -> str:
                 if official_path.exists() else None)
     ci = os.environ.get("CI") == "true"
     rng = random.Random(12)
-    pypa, go, go_yaml = pypa_cases(base), go_cases(base), go_cases(base, report_yaml=True)
+    pypa, go, go_yaml, ghsa = pypa_cases(base), go_cases(base), go_cases(base, report_yaml=True), ghsa_cases(base)
     if ci:
         pypa, go = rng.sample(pypa, min(300, len(pypa))), rng.sample(go, min(100, len(go)))
         keep = {c["id"] for c in go}
@@ -242,13 +304,15 @@ async def amain(args: argparse.Namespace) -> str:
         cfg = bench_config(default_config())
     for title, cases in (("PyPA advisory database (PYSEC, details text)", pypa),
                          ("Go vulndb (report prose: summary, description, CVE text, URLs -> OSV)", go),
-                         ("Go vulndb (report YAML -> OSV)", go_yaml)):
+                         ("Go vulndb (report YAML -> OSV)", go_yaml),
+                         ("GitHub advisory API JSON -> OSV (osv-schema's GHSA converter test pairs)", ghsa)):
+        structured = "YAML" in title or "GHSA" in title
         modes = {"extractors": await run_mode(cases, hint=False, runner=plain, use_model=False, official=official)}
-        if "YAML" not in title:
+        if not structured:
             modes["extractors + ecosystem hint"] = await run_mode(cases, hint=True, runner=plain, use_model=False,
                                                                   official=official)
         sub = random.Random(7).sample(cases, min(model_n if "PyPA" in title else max(1, model_n // 2), len(cases)))
-        if model_n and cfg is not None and "YAML" not in title:
+        if model_n and cfg is not None and not structured:
             from fedinf.tasks import GatewayClient
 
             async with Gateway.local(cfg) as gw:
@@ -257,9 +321,23 @@ async def amain(args: argparse.Namespace) -> str:
                     sub, hint=False, runner=plain, use_model=False, official=official)
                 modes[f"+ embedded model, {len(sub)}"] = await run_mode(
                     sub, hint=False, runner=runner, use_model=True, official=official)
-        cls = classes(cases[:200]) if "YAML" not in title else Counter()
+        cls = classes(cases[:200]) if not structured else Counter()
         sets.append((title, cases, modes, cls))
-    return report(sets, ci, official is not None)
+    qa = await qa_eval(pypa, 100 if ci else 600)
+    text = report(sets, ci, official is not None)
+    t, q = qa["totals"], max(1, qa["totals"].get("questions", 0))
+    text += "\n".join([
+        "", f"## Follow-up Q&A: 'is PACKAGE==VERSION affected?' over {qa['records']} ingested PyPA records", "",
+        "A version inside each record's range and its first fixed version are asked through "
+        "`fedinf.advisories.query.affected` (retrieval search + parsing of the rendered records + `packaging`); the "
+        "expected answer is computed directly from the same records.", "",
+        "| metric | value |", "|---|---|",
+        f"| affected / not affected correct | {_pct(t.get('status', 0), q)} |",
+        f"| exact set of advisory ids | {_pct(t.get('ids', 0), q)} |",
+        f"| affected answers with a citation per advisory | {_pct(t.get('cited', 0), q)} |",
+        f"| ingest | {qa['ingest_s']:.1f} s ({1000 * qa['ingest_s'] / max(1, qa['records']):.0f} ms per record) |",
+        f"| ms per question | {1000 * qa['ask_s'] / q:.1f} |", ""])
+    return text
 
 
 def main() -> None:

@@ -2,7 +2,7 @@
 
 Each step of the non-streamed hot path is timed alone with ``timeit`` (best of several repeats, so other load on the
 machine matters little), on the same ~200-token request the gateway bench sends, then the whole pipeline
-(``run_chat``) is timed against the in-process ``fake`` backend. The difference between the gateway's CPU per
+(``Pipeline.chat``) is timed against the in-process ``fake`` backend. The difference between the gateway's CPU per
 request in the HTTP bench and the pipeline total is the HTTP layers (uvicorn + httptools, Starlette, the aiohttp
 client and the kernel's loopback sockets).
 
@@ -51,7 +51,7 @@ def steps(body_bytes: bytes, work: Path) -> list[tuple[str, float]]:
     from fedinf.backends.http import dumps, loads
     from fedinf.config import load_config
     from fedinf.gateway import Gateway
-    from fedinf.pipeline import Trace, _needs, parse_chat, run_chat
+    from fedinf.pipeline import Trace, needs, parse_chat
     from fedinf.routing.decide import decide
     from fedinf.server.errors import json_response
 
@@ -61,41 +61,41 @@ def steps(body_bytes: bytes, work: Path) -> list[tuple[str, float]]:
     gw = Gateway.from_config(load_config(cfg_path))
     body = json.loads(body_bytes)
     request = parse_chat(body)
-    cls = gw.classify(request, None)
-    decision = decide("mock", network=gw.network, data_class=cls.data_class, needs=_needs(request))
+    pipe = gw.pipeline
+    cls = pipe.classify(request, Trace(request_id="x", started=0.0))
+    decision = decide("mock", network=gw.network, data_class=cls.data_class, needs=needs(request))
     raw_completion = json.dumps(COMPLETION).encode()
     trace = Trace(request_id="x" * 32, started=time.monotonic(), decision=decision, classification=cls)
     out = [
         ("json.loads(request body)", best_us(lambda: json.loads(body_bytes))),
         ("parse_chat (pydantic ChatRequest)", best_us(lambda: parse_chat(body))),
-        ("classify (PII detectors)", best_us(lambda: gw.classify(request, None), number=100)),
+        ("classify (PII detectors)", best_us(lambda: pipe.classify(request, Trace(request_id="x", started=0.0)), number=100)),
         ("decide", best_us(lambda: decide("mock", network=gw.network, data_class=cls.data_class,
-                                          needs=_needs(request)))),
+                                          needs=needs(request)))),
         ("upstream_body + dumps", best_us(lambda: dumps(request.upstream_body(model="mock", stream=False)))),
         ("loads(upstream answer)", best_us(lambda: loads(raw_completion))),
         ("Trace.headers", best_us(trace.headers)),
         ("json_response(completion)", best_us(lambda: json_response(COMPLETION, 200, {"x": "y"}))),
     ]
-    if gw.metrics is not None:
-        out.append(("metrics.observe", best_us(lambda: gw.metrics.observe(trace))))
+    out.append(("metrics.observe", best_us(lambda: gw.metrics.observe(trace))))
 
     async def pipeline(n: int, repeat: int) -> float:
         await gw.start()
         try:
             for _ in range(50):
-                await run_chat(gw, body)
+                await pipe.chat(body)
             best = float("inf")
             for _ in range(repeat):
                 t0 = time.perf_counter()
                 for _ in range(n):
-                    await run_chat(gw, body)
+                    await pipe.chat(body)
                 best = min(best, (time.perf_counter() - t0) / n * 1e6)
             return best
         finally:
             await gw.aclose()
 
     total = asyncio.run(pipeline(100, 7))
-    out.append(("**run_chat total (fake backend, in-process)**", total))
+    out.append(("**Pipeline.chat total (fake backend, in-process)**", total))
     return out
 
 

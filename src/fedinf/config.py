@@ -320,6 +320,12 @@ class Config(_Strict):
                     raise ValueError(f"routes.{name}.models[{j}]: unknown model {mid!r}")
         return self
 
+    def with_address(self, host: str | None, port: int | None) -> "Config":
+        """This config with the server's host and port replaced where given (``fedinf serve --host/--port``)."""
+        server = self.server.model_copy(update={"host": host or self.server.host,
+                                                "port": self.server.port if port is None else port})
+        return self.model_copy(update={"server": server})
+
     def model(self, model_id: str) -> ModelSpec | None:
         return next((m for m in self.models if m.id == model_id), None)
 

@@ -16,7 +16,8 @@ OpenAI's wire shape happens in exactly one place: :func:`fedinf.server.errors.er
     ├── AuthError               401
     ├── Forbidden               403
     │   └── PolicyViolation     403      no eligible model (reasons, never content)
-    ├── NotFound                404      unknown model / route / task / collection / document
+    ├── NotFound                404      unknown model / route / task / collection / document / endpoint
+    ├── MethodNotAllowed        405
     ├── Conflict                409      already exists (a collection of that name)
     ├── CapabilityError         422      the target cannot honour a parameter
     ├── OutputValidationError   422      structured output failed after bounded re-asks
@@ -149,6 +150,12 @@ class PolicyViolation(Forbidden):
 class NotFound(FedinfError):
     status_code = 404
     code = "not_found"
+    type = "invalid_request_error"
+
+
+class MethodNotAllowed(FedinfError):
+    status_code = 405
+    code = "method_not_allowed"
     type = "invalid_request_error"
 
 

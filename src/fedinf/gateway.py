@@ -5,27 +5,41 @@ It is also the Python API::
     async with Gateway.from_config(load_config("fedinf.yaml")) as gw:
         completion = await gw.chat({"model": "auto", "messages": [...]})
 
-Components are injected (classifier, authenticator, auditor, limiter), so tests and later issues replace one part
+The Gateway builds the parts (network, pool, executor, classifier, access control, auditor, metrics, tasks) and the
+:class:`~fedinf.pipeline.Pipeline` that runs requests through them; it owns their start and close. Parts are
+injectable (``Gateway.from_config(cfg, classifier=..., auditor=...)``), so tests and later issues replace one part
 without touching the rest. No module-level state: two gateways in one process are independent.
 """
 
 from __future__ import annotations
 
 import asyncio
-import logging
+import enum
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any, Literal
 
 from fedinf.config import Config
-from fedinf.data_class import DataClass
-from fedinf.forwarding import FieldWarnings
 from fedinf.network import Network
+from fedinf.pipeline import Pipeline
 from fedinf.protocol import ChatRequest
-from fedinf.routing.decide import Decision
 from fedinf.routing.executor import Executor
 from fedinf.routing.pool import BackendPool
+from fedinf.structured import SpecCache
 
-log = logging.getLogger("fedinf.gateway")
+if TYPE_CHECKING:
+    from fedinf.access import AccessControl, Principal
+    from fedinf.audit import AuditSink
+    from fedinf.metrics import Metrics
+    from fedinf.privacy import Classifier, Pseudonymizer
+    from fedinf.retrieval import Retrieval
+    from fedinf.tasks import TaskRegistry
+    from fedinf.ui.session import Sessions
+
+
+class Part(enum.Enum):
+    """The default of :meth:`Gateway.from_config`'s optional parts: build it from the config."""
+
+    FROM_CONFIG = "from_config"
 
 
 @dataclass
@@ -34,152 +48,106 @@ class Gateway:
     network: Network
     pool: BackendPool
     executor: Executor
-    classifier: Any = None
-    access: Any = None
-    auditor: Any = None
-    metrics: Any = None
-    operator: Any = None  # the principal of in-process callers (CLI) when there is no access control
-    retrieval: Any = None  # fedinf.retrieval.Retrieval, built on first use (retrieval_service)
-    extras: dict[str, Any] = field(default_factory=dict)
-    field_warnings: FieldWarnings = field(default_factory=FieldWarnings, repr=False)
+    classifier: Classifier
+    auditor: AuditSink
+    metrics: Metrics
+    pipeline: Pipeline
+    tasks: TaskRegistry
+    access: AccessControl | None = None
+    operator: Principal | None = None  # the principal of in-process callers (CLI) when there is no access control
+    retrieval: Retrieval | None = None  # collections and search, built on first use (retrieval_service)
+    _ui_sessions: Sessions | None = field(default=None, init=False, repr=False)
 
     # ------------------------------------------------------------------ construction
 
     @classmethod
-    def local(cls, config: Config, **overrides: Any) -> "Gateway":
+    def from_config(cls, config: Config, *, classifier: Classifier | None = None,
+                    access: AccessControl | None | Literal[Part.FROM_CONFIG] = Part.FROM_CONFIG,
+                    auditor: AuditSink | None | Literal[Part.FROM_CONFIG] = Part.FROM_CONFIG,
+                    metrics: Metrics | None = None, tasks: TaskRegistry | None = None) -> Gateway:
+        """Build every part from ``config``; a part passed in is used instead. ``access=None``: no API keys (open
+        mode); ``auditor=None``: no audit trail."""
+        from fedinf.access import AccessControl
+        from fedinf.audit import NullAuditor, build_auditor
+
+        if access is Part.FROM_CONFIG:
+            access = AccessControl.from_config(config)
+        if auditor is Part.FROM_CONFIG:
+            auditor = build_auditor(config)
+        return cls.assemble(config, access=access, classifier=classifier, auditor=auditor or NullAuditor(),
+                            metrics=metrics, tasks=tasks)
+
+    @classmethod
+    def local(cls, config: Config, *, classifier: Classifier | None = None,
+              auditor: AuditSink | None = None, metrics: Metrics | None = None,
+              tasks: TaskRegistry | None = None) -> Gateway:
         """A gateway for in-process use by the local operator (the CLI): no API keys, still classified, routed by
         policy and audited, as principal ``local-operator``."""
         from fedinf.access import Principal
 
-        overrides.setdefault("operator", Principal(key_id="local-operator", tenant="local",
-                                                   roles=frozenset({"admin"})))
-        return cls.from_config(config, access=None, **overrides)
+        operator = Principal(key_id="local-operator", tenant="local", roles=frozenset({"admin"}))
+        return cls.assemble(config, access=None, operator=operator, classifier=classifier, auditor=auditor,
+                            metrics=metrics, tasks=tasks)
 
     @classmethod
-    def from_config(cls, config: Config, **overrides: Any) -> "Gateway":
+    def assemble(cls, config: Config, *, access: AccessControl | None, operator: Principal | None = None,
+                 classifier: Classifier | None = None, auditor: AuditSink | None = None,
+                 metrics: Metrics | None = None, tasks: TaskRegistry | None = None) -> Gateway:
+        """Build the parts not given, and the pipeline over them. ``access=None``: no API keys (``operator``)."""
+        from fedinf.audit import build_auditor
+        from fedinf.metrics import Metrics
+        from fedinf.privacy import Classifier
+        from fedinf.tasks import TaskRegistry
+
         network = Network.build(config)
         pool = BackendPool.build(network)
-        classifier = overrides.pop("classifier", None) or _default_classifier(config)
-        pseudo = _pseudonymizer_factory(config, classifier)
-        executor = Executor(pool, pseudonymizer_factory=pseudo)
-        if "access" not in overrides:
-            from fedinf.access import AccessControl
-            overrides["access"] = AccessControl.from_config(config)
-        if "auditor" not in overrides:
-            from fedinf.audit import build_auditor
-            overrides["auditor"] = build_auditor(config)
-        gw = cls(config=config, network=network, pool=pool, executor=executor, classifier=classifier, **overrides)
-        if gw.metrics is None:
-            from fedinf.metrics import Metrics
-            gw.metrics = Metrics()
-        watch = getattr(gw.metrics, "watch", None)
-        if watch is not None:
-            watch(pool)  # per-endpoint health, breaker and budget gauges, read at scrape time
-        return gw
+        classifier = classifier or Classifier.from_config(config.governance)
+        executor = Executor(pool, pseudonymizer_factory=_pseudonymizer_factory(config, classifier))
+        auditor = auditor or build_auditor(config)
+        metrics = metrics or Metrics()
+        metrics.watch(pool)  # per-endpoint health, breaker and budget gauges, read at scrape time
+        pipeline = Pipeline(config=config, network=network, executor=executor, classifier=classifier,
+                            auditor=auditor, metrics=metrics, specs=SpecCache(), access=access, operator=operator)
+        gateway = cls(config=config, network=network, pool=pool, executor=executor, classifier=classifier,
+                      auditor=auditor, metrics=metrics, pipeline=pipeline,
+                      tasks=tasks or TaskRegistry.from_config(config), access=access, operator=operator)
+        pipeline.retrieval = gateway.retrieval_service
+        return gateway
 
-    async def __aenter__(self) -> "Gateway":
+    async def __aenter__(self) -> Gateway:
         await self.start()
         return self
 
-    async def __aexit__(self, *exc: Any) -> None:
+    async def __aexit__(self, *exc: object) -> None:
         await self.aclose()
 
     async def start(self) -> None:
-        for part in (self.auditor, self.access, self.pool):
-            start = getattr(part, "start", None)
-            if start is not None:
-                await start()
+        await self.auditor.start()
+        if self.access is not None:
+            await self.access.start()  # the key invalidation subscriber (keys shared through Redis)
+        await self.pool.start()
 
     async def aclose(self) -> None:
         await self.pool.aclose()  # stops accepting, waits for in-flight requests (server.shutdown_grace_s)
-        for part in (self.access, self.auditor, self.retrieval):
-            close = getattr(part, "aclose", None)
-            if close is not None:
-                await close()
+        if self.access is not None:
+            await self.access.aclose()
+        await self.auditor.aclose()
+        if self.retrieval is not None:
+            await self.retrieval.aclose()
 
-    # ------------------------------------------------------------------ pipeline steps (called by fedinf.pipeline)
-
-    async def authenticate(self, authorization: str | None) -> Any:
-        """The caller's Principal from the ``Authorization`` header value (AuthError if missing or invalid)."""
-        if self.access is None:
-            return self.operator
-        return await self.access.authenticate(authorization)
-
-    async def admit(self, principal: Any, request: ChatRequest) -> None:
-        """Role, route scope, rate limits and budgets, before any work is done for the request."""
-        if self.access is None or principal is None:
-            return
-        principal.check_infer()
-        if request.fedinf.route or request.model in self.config.routes:
-            principal.check_route(request.fedinf.route or request.model)
-        estimate = sum(len(t) for t in request.texts()) // 4 + (request.output_limit or 256)
-        await self.access.admit(principal, est_tokens=estimate)
-
-    async def settle(self, principal: Any, usage: dict[str, int]) -> None:
-        if self.access is not None and principal is not None and usage:
-            await self.access.settle(principal, tokens=int(usage.get("total_tokens") or 0))
-
-    def classify(self, request: ChatRequest, principal: Any) -> Any:
-        from fedinf.privacy import apply_declared
-
-        dropped = request.unknown_fields()
-        if dropped:  # not forwarded, so not classified: said once per field name
-            self.field_warnings.warn(dropped)
-        detected = self.classifier.classify(request.texts())
-        may_lower = self.config.governance.allow_lowering or bool(getattr(principal, "may_lower_class", False))
-        return apply_declared(detected, request.fedinf.data_class, may_lower=may_lower)
-
-    async def retrieve(self, request: ChatRequest, classification: Any, principal: Any) -> tuple[ChatRequest, Any, Any]:
-        """The retrieval step: sources from ``request.fedinf.collections`` added to the request, the class raised to
-        what was retrieved (see :mod:`fedinf.retrieval.chat`). A request naming no collection is returned as is."""
-        if not request.fedinf.collections:
-            return request, classification, None
-        from fedinf.retrieval.chat import retrieve_for_chat
-
-        return await retrieve_for_chat(self.retrieval_service(), self.classifier, request, classification, principal,
-                                       max_chars=self.config.retrieval.max_context_chars)
-
-    def loggable_content(self, principal: Any, request: ChatRequest) -> dict[str, Any] | None:
-        """Pseudonymized request text for tenants that turned content logging on; otherwise None."""
-        if not getattr(principal, "log_content", False):
+    async def ensure_admin_key(self) -> str | None:
+        """First start with API keys on and none in the store: create an admin key and return its secret (once)."""
+        if self.access is None or not self.access.require_keys:
             return None
-        from fedinf.privacy import Pseudonymizer
-
-        return {"messages": Pseudonymizer(self.classifier).pseudonymize(request.texts()), "pseudonymized": True}
-
-    def output_spec(self, request: ChatRequest) -> Any:
-        rf = request.response_format
-        wants = (rf is not None and rf.get("type") in ("json_schema", "json_object")) or request.fedinf.regex \
-            or request.fedinf.grammar
-        if not wants:
-            return None
-        from fedinf.structured import OutputSpec
-
-        return OutputSpec.from_request(rf, request.fedinf.regex, request.fedinf.grammar)
-
-    def timeout_for(self, request: ChatRequest, decision: Decision) -> float:
-        if request.fedinf.timeout_s:
-            return request.fedinf.timeout_s
-        specs = [self.network.models[t.model_id].spec for t in decision.targets]
-        return max([s.timeouts.total_s for s in specs] or [self.config.server.request_timeout_s])
-
-    def latency_snapshot(self) -> dict[str, float]:
-        return self.metrics.latency_snapshot() if self.metrics is not None else {}
-
-    async def audit(self, trace: Any) -> None:
-        """Write the request's audit record; returns once it is durable (raises ServiceUnavailable if it cannot be)."""
-        if self.metrics is not None:
-            self.metrics.observe(trace)
-        if self.auditor is None:
-            return
-        from fedinf.audit.from_trace import record_from_trace
-
-        content = trace.content if getattr(trace.principal, "log_content", False) else None
-        await self.auditor.write(record_from_trace(trace, content=content))
+        return await self.access.ensure_admin_key()
 
     # ------------------------------------------------------------------ Python API
 
-    def retrieval_service(self) -> Any:
+    async def authenticate(self, authorization: str | None) -> Principal | None:
+        """The caller's Principal (None without access control and operator); AuthError if invalid."""
+        return await self.pipeline.authenticate(authorization)
+
+    def retrieval_service(self) -> Retrieval:
         """The :class:`fedinf.retrieval.Retrieval` of this gateway (collections, search), built from
         ``config.retrieval`` on first use and closed with the gateway."""
         if self.retrieval is None:
@@ -188,13 +156,20 @@ class Gateway:
             self.retrieval = Retrieval.from_config(self.config, classifier=self.classifier, gateway=self)
         return self.retrieval
 
+    def ui_sessions(self) -> Sessions | None:
+        """The admin UI's login sessions (one issuer per gateway, made on first use); None when ``ui.enabled``
+        is false (then only API keys authenticate)."""
+        if self._ui_sessions is None and self.config.ui.enabled:
+            from fedinf.ui.session import Sessions
+
+            self._ui_sessions = Sessions.from_config(self.config)
+        return self._ui_sessions
+
     async def chat(self, body: dict[str, Any] | ChatRequest, *, authorization: str | None = None) -> dict[str, Any]:
         """Run a non-streaming chat completion; return the completion dict or raise the FedinfError."""
-        from fedinf.pipeline import run_chat
-
         if isinstance(body, dict) and body.get("stream"):
             body = {**body, "stream": False}
-        reply = await run_chat(self, body, authorization=authorization)
+        reply = await self.pipeline.chat(body, authorization=authorization)
         if reply.error is not None:
             raise reply.error
         assert reply.body is not None
@@ -204,18 +179,15 @@ class Gateway:
         return await asyncio.wait_for(self.pool.health(), timeout=10.0)
 
 
-def _default_classifier(config: Config) -> Any:
-    from fedinf.privacy import Classifier
-
-    return Classifier.from_config(config.governance)
-
-
-def _pseudonymizer_factory(config: Config, classifier: Any) -> Any:
+def _pseudonymizer_factory(config: Config, classifier: Classifier) -> Any:
     if not any(z.pseudonymized_clearance is not None for z in config.zones.values()):
         return None
     from fedinf.privacy import Pseudonymizer
 
-    return lambda: Pseudonymizer(classifier)
+    def make() -> Pseudonymizer:
+        return Pseudonymizer(classifier)
+
+    return make
 
 
-__all__ = ["Gateway", "DataClass"]
+__all__ = ["Gateway"]

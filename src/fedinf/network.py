@@ -11,37 +11,13 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from fedinf.backends import capabilities_for
 from fedinf.backends.base import Capabilities
 from fedinf.config import Config, ModelSpec, Route, Zone
 from fedinf.data_class import DataClass
 from fedinf.errors import NotFound
 
 log = logging.getLogger("fedinf.network")
-
-# Default capabilities per backend; a model's `capabilities:` list adds to them.
-_BACKEND_DEFAULTS: dict[str, dict[str, Any]] = {
-    "local": {"streaming": True, "structured": "grammar"},
-    "openai": {"streaming": True},
-    "anthropic": {"streaming": True, "tools": True},
-    "fake": {"streaming": True},
-}
-_STRUCTURED_ORDER = ("none", "json_object", "json_schema", "strict", "grammar")
-
-
-def declared_capabilities(spec: ModelSpec) -> Capabilities:
-    """Capabilities of a configured model: the backend's defaults plus what the config declares."""
-    kw: dict[str, Any] = dict(_BACKEND_DEFAULTS.get(spec.backend, {}))
-    for cap in spec.capabilities:
-        if cap in ("tools", "vision", "embeddings", "streaming"):
-            kw[cap] = True
-        elif cap == "no_streaming":
-            kw["streaming"] = False
-        elif cap in _STRUCTURED_ORDER:
-            cur = kw.get("structured", "none")
-            if _STRUCTURED_ORDER.index(cap) > _STRUCTURED_ORDER.index(cur):
-                kw["structured"] = cap
-    return Capabilities(**kw)
-
 
 @dataclass(frozen=True, slots=True)
 class LicenseStatus:
@@ -99,7 +75,7 @@ class Network:
                 log.warning("model %s excluded from serving: license %s is %s (%s)",
                             spec.id, spec.license, verdict.status, verdict.reason)
             net.models[spec.id] = ModelEntry(spec=spec, zone_name=spec.zone, zone=config.zones[spec.zone],
-                                             capabilities=declared_capabilities(spec), license=verdict)
+                                             capabilities=capabilities_for(spec), license=verdict)
         return net
 
     def resolve(self, name: str) -> Resolved:

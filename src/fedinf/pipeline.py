@@ -1,11 +1,18 @@
-"""The request pipeline, top to bottom in one place:
+"""The request pipeline: one object that owns the steps of a chat request, readable top to bottom in
+:meth:`Pipeline.chat`::
 
-    authenticate -> classify -> decide -> execute (+ validate) -> respond -> audit
+    authenticate -> parse -> admit -> classify -> retrieve -> decide -> execute (+ validate) -> respond -> audit
 
-``run_chat`` is the only orchestration of a chat request. Each step is a call into the module that owns the concept;
-this file only sequences them and carries the facts of one request (:class:`Trace`) to the audit step. A response is
-not finished until its audit record is durable: for JSON the record is written before the body is returned; for
-streams it is written before the final ``data: [DONE]`` line is sent.
+Each step is a method named after it that calls into the module owning the concept (``fedinf.access``,
+``fedinf.privacy``, ``fedinf.routing.decide``, the executor, ``fedinf.structured``, ``fedinf.audit``); the
+:class:`Trace` carries the facts of one request (never content) from step to step and into the audit record.
+A response is not finished until its audit record is durable: a JSON body is returned only after the record is
+committed; a stream ends normally only after it (its last chunk is followed by nothing but the HTTP layer's
+``[DONE]``), and ends by raising the :class:`~fedinf.errors.FedinfError` otherwise.
+
+The pipeline speaks dicts and exceptions, not HTTP: :mod:`fedinf.server.errors` maps errors to responses (JSON
+bodies, SSE error frames, ``Retry-After``) in one place. To add a step, add a method and call it from
+:meth:`Pipeline.chat` in its place (see docs/ARCHITECTURE.md).
 """
 
 from __future__ import annotations
@@ -13,20 +20,28 @@ from __future__ import annotations
 import asyncio
 import time
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator, Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from pydantic import ValidationError
 
 from fedinf.errors import FedinfError, RequestError
-from fedinf.jsoncodec import dumps
-from fedinf.protocol import ChatRequest
+from fedinf.forwarding import FieldWarnings
+from fedinf.protocol import ChatRequest, chunk
 from fedinf.routing.decide import Decision, Needs, decide
 
 if TYPE_CHECKING:
-    from fedinf.gateway import Gateway
-    from fedinf.routing.executor import Result
+    from fedinf.access import AccessControl, Principal
+    from fedinf.audit import AuditSink
+    from fedinf.config import Config
+    from fedinf.metrics import Metrics
+    from fedinf.network import Network
+    from fedinf.privacy import Classification, Classifier
+    from fedinf.retrieval import Retrieval
+    from fedinf.retrieval.context import Retrieved
+    from fedinf.routing.executor import Attempt, Executor, Result
+    from fedinf.structured import OutputSpec, SpecCache
 
 
 @dataclass
@@ -36,21 +51,25 @@ class Trace:
     request_id: str
     started: float
     endpoint: str = "chat.completions"
-    principal: Any = None
+    principal: Principal | None = None
     requested: str | None = None
-    classification: Any = None
+    classification: Classification | None = None
     decision: Decision | None = None
-    result: "Result | None" = None
+    result: Result | None = None
     status: int = 200
     error_code: str | None = None
     usage: dict[str, int] = field(default_factory=dict)
     stream: bool = False
-    attempts: list[Any] = field(default_factory=list)
+    attempts: list[Attempt] = field(default_factory=list)
     content: dict[str, Any] | None = None  # pseudonymized, only for tenants with content logging on
-    retrieved: Any = None  # fedinf.retrieval.context.Retrieved when the request named collections
+    retrieved: Retrieved | None = None  # what the retrieve step added (the request named collections)
     rules: list[str] = field(default_factory=list)  # claim rule ids applied (claims workload)
 
+    def failed(self, exc: FedinfError, *, status: int | None = None) -> None:
+        self.status, self.error_code = status or exc.status_code, exc.code
+
     def headers(self) -> dict[str, str]:
+        """The ``x-fedinf-*`` response headers: request id, data class, decision, attempts, where it ran."""
         h = {"x-fedinf-request-id": self.request_id}
         if self.decision is not None:
             h["x-fedinf-data-class"] = self.decision.data_class.label
@@ -66,34 +85,229 @@ class Trace:
             h["x-fedinf-collections"] = _ascii(",".join(self.retrieved.collections))
             h["x-fedinf-sources"] = str(len(self.retrieved.hits))
         if self.result is None and self.attempts:  # failed: the attempts made are still shown
-            h["x-fedinf-attempts"] = str(sum(1 for a in self.attempts if getattr(a, "sent", True)))
+            h["x-fedinf-attempts"] = str(sum(1 for a in self.attempts if a.sent))
             h["x-fedinf-attempt-log"] = _attempt_log(self.attempts)
         if self.result is not None:
-            h["x-fedinf-model"] = self.result.target.model_id
-            h["x-fedinf-zone"] = self.result.target.zone
-            sent = [a for a in self.result.attempts if getattr(a, "sent", True)]
-            h["x-fedinf-attempts"] = str(len(sent))
-            h["x-fedinf-replica"] = _ascii(self.result.replica)
-            h["x-fedinf-attempt-log"] = _attempt_log(self.result.attempts)
-            if getattr(self.result, "hedged", False):
-                h["x-fedinf-hedged"] = "true"
-            if self.result.target.pseudonymize:
-                h["x-fedinf-pseudonymized"] = "true"
-            if self.result.structured:
-                h["x-fedinf-structured"] = ",".join(f"{k}={v}" for k, v in _flat(self.result.structured))
+            h.update(_result_headers(self.result))
         return h
 
 
 @dataclass
 class Reply:
+    """What the pipeline answers: a JSON ``body``, a ``stream`` of chunk dicts, or an ``error`` (status and
+    headers set). The HTTP layer turns it into a response; the Python API returns the body or raises."""
+
     status: int
     headers: dict[str, str]
     body: dict[str, Any] | None = None
-    stream: AsyncIterator[bytes] | None = None
+    stream: AsyncGenerator[dict[str, Any], None] | None = None
     error: FedinfError | None = None
 
 
-def parse_chat(body: Any) -> ChatRequest:
+def _no_retrieval() -> Retrieval:
+    from fedinf.errors import ServiceUnavailable
+
+    raise ServiceUnavailable("retrieval is not available in this pipeline", code="retrieval_unavailable")
+
+
+@dataclass
+class Pipeline:
+    """The steps of a chat request and the long-lived parts they use (built by :class:`~fedinf.gateway.Gateway`).
+
+    ``access`` is None for in-process use without API keys (the CLI): every call then runs as ``operator``.
+    """
+
+    config: Config
+    network: Network
+    executor: Executor
+    classifier: Classifier
+    auditor: AuditSink
+    metrics: Metrics
+    specs: SpecCache
+    access: AccessControl | None = None
+    operator: Principal | None = None
+    retrieval: Callable[[], Retrieval] = _no_retrieval  # the gateway's retrieval service, made on first use
+    field_warnings: FieldWarnings = field(default_factory=FieldWarnings, repr=False)
+
+    async def chat(self, body: object, *, authorization: str | None = None, request_id: str | None = None) -> Reply:
+        """Run one chat completion through every step. ``authorization`` is the HTTP header's value."""
+        trace = Trace(request_id=request_id or uuid.uuid4().hex, started=time.monotonic())
+        try:
+            trace.principal = await self.authenticate(authorization)
+            request = self.parse(body, trace)
+            await self.admit(trace.principal, request)
+            trace.classification = self.classify(request, trace)
+            request = await self.retrieve(request, trace)       # sources added, class raised to theirs
+            trace.decision = self.decide(request, trace)
+            trace.result = await self.execute(request, trace)    # + validate (structured output)
+        except FedinfError as exc:
+            return await self.refuse(trace, exc)
+        if request.stream:
+            return self.respond_stream(request, trace, trace.result)
+        return await self.respond(trace, trace.result)          # audit (durable) before the body is returned
+
+    # ------------------------------------------------------------------ the steps, in order
+
+    async def authenticate(self, authorization: str | None) -> Principal | None:
+        """The caller's Principal from the ``Authorization`` header value (AuthError if missing or invalid)."""
+        if self.access is None:
+            return self.operator
+        return await self.access.authenticate(authorization)
+
+    def parse(self, body: object, trace: Trace) -> ChatRequest:
+        request = parse_chat(body)
+        trace.requested, trace.stream = request.fedinf.route or request.model, request.stream
+        return request
+
+    async def admit(self, principal: Principal | None, request: ChatRequest) -> None:
+        """Role, route scope, rate limits and budgets, before any work is done for the request."""
+        if self.access is None or principal is None:
+            return
+        principal.check_infer()
+        if request.fedinf.route or request.model in self.config.routes:
+            principal.check_route(request.fedinf.route or request.model)
+        estimate = sum(len(t) for t in request.texts()) // 4 + (request.output_limit or 256)
+        await self.access.admit(principal, est_tokens=estimate)
+
+    def classify(self, request: ChatRequest, trace: Trace) -> Classification:
+        """Detected entities and data class, with the caller's declaration applied; on-prem, before any I/O."""
+        from fedinf.privacy import Pseudonymizer, apply_declared
+
+        dropped = request.unknown_fields()
+        if dropped:  # not forwarded, so not classified: said once per field name
+            self.field_warnings.warn(dropped)
+        detected = self.classifier.classify(request.texts())
+        principal = trace.principal
+        may_lower = self.config.governance.allow_lowering or (principal is not None and principal.may_lower_class)
+        classification = apply_declared(detected, request.fedinf.data_class, may_lower=may_lower)
+        if principal is not None and principal.log_content:  # pseudonymized text, for tenants that turned it on
+            trace.content = {"messages": Pseudonymizer(self.classifier).pseudonymize(request.texts()),
+                             "pseudonymized": True}
+        return classification
+
+    async def retrieve(self, request: ChatRequest, trace: Trace) -> ChatRequest:
+        """Sources from ``fedinf.collections`` added to the request; the class raised to what was retrieved
+        (:mod:`fedinf.retrieval.chat`). A request naming no collection passes as is."""
+        if not request.fedinf.collections:
+            return request
+        from fedinf.retrieval.chat import retrieve_for_chat
+
+        assert trace.classification is not None
+        request, trace.classification, trace.retrieved = await retrieve_for_chat(
+            self.retrieval(), self.classifier, request, trace.classification, trace.principal,
+            max_chars=self.config.retrieval.max_context_chars)
+        return request
+
+    def decide(self, request: ChatRequest, trace: Trace) -> Decision:
+        """The eligible, ordered targets (pure; refuses when none is eligible)."""
+        assert trace.requested is not None and trace.classification is not None
+        return decide(trace.requested, network=self.network, data_class=trace.classification.data_class,
+                      principal=trace.principal, needs=needs(request), latency_ms=self.metrics.latency_snapshot())
+
+    async def execute(self, request: ChatRequest, trace: Trace) -> Result:
+        """Call the decision's targets (retries, fallbacks, hedges, re-asks inside the eligible set)."""
+        assert trace.decision is not None
+        output = self.output_spec(request)
+        deadline = trace.started + self.timeout_for(request, trace.decision)
+        return await self.executor.run(request, trace.decision, request_id=trace.request_id, deadline=deadline,
+                                       output=output, attempts=trace.attempts)
+
+    async def respond(self, trace: Trace, result: Result) -> Reply:
+        """The completion in OpenAI's shape, returned once its audit record is durable."""
+        completion = result.completion or {}
+        completion["model"] = result.target.model_id
+        if result.structured:
+            completion["fedinf"] = {"structured": result.structured}
+        if trace.retrieved is not None:
+            from fedinf.retrieval.context import citations
+
+            answer = ((completion.get("choices") or [{}])[0].get("message") or {}).get("content") or ""
+            completion.setdefault("fedinf", {}).update(citations(answer, trace.retrieved))
+        trace.usage = completion.get("usage") or {}
+        await self.settle(trace)
+        try:
+            await self.audit(trace)
+        except FedinfError as exc:  # no durable record, no response
+            return Reply(exc.status_code, trace.headers(), error=exc)
+        return Reply(200, trace.headers(), body=completion)
+
+    def respond_stream(self, request: ChatRequest, trace: Trace, result: Result) -> Reply:
+        """Chunks as they come (structured output: replayed once validated); audited before the stream ends."""
+        chunks = result.stream if result.stream is not None else _replay(result.completion or {}, result.structured)
+        if trace.retrieved is not None:
+            chunks = _cite_stream(chunks, trace.retrieved)
+        include_usage = bool(request.stream_options and request.stream_options.include_usage)
+        return Reply(200, trace.headers(), stream=self._audited(trace, chunks, include_usage=include_usage))
+
+    async def refuse(self, trace: Trace, exc: FedinfError) -> Reply:
+        """A request that failed before responding: audited like any other, then answered with the error."""
+        trace.failed(exc)
+        try:
+            await self.audit(trace)
+        except FedinfError as audit_exc:
+            exc = audit_exc
+        return Reply(exc.status_code, trace.headers(), error=exc)
+
+    async def settle(self, trace: Trace) -> None:
+        """Charge the tokens used to the caller's budget."""
+        if self.access is not None and trace.principal is not None and trace.usage:
+            await self.access.settle(trace.principal, tokens=int(trace.usage.get("total_tokens") or 0))
+
+    async def audit(self, trace: Trace) -> None:
+        """Write the request's audit record; returns once it is durable (raises ServiceUnavailable if it cannot be)."""
+        from fedinf.audit.from_trace import record_from_trace
+
+        self.metrics.observe(trace)
+        content = trace.content if trace.principal is not None and trace.principal.log_content else None
+        await self.auditor.write(record_from_trace(trace, content=content))
+
+    # ------------------------------------------------------------------ helpers of the steps
+
+    def output_spec(self, request: ChatRequest) -> OutputSpec | None:
+        """The structured-output spec (schema checked, normalised and compiled once per distinct constraint)."""
+        rf = request.response_format
+        wants = (rf is not None and rf.get("type") in ("json_schema", "json_object")) or request.fedinf.regex \
+            or request.fedinf.grammar
+        if not wants:
+            return None
+        return self.specs.get(rf, request.fedinf.regex, request.fedinf.grammar)
+
+    def timeout_for(self, request: ChatRequest, decision: Decision) -> float:
+        if request.fedinf.timeout_s:
+            return request.fedinf.timeout_s
+        specs = [self.network.models[t.model_id].spec for t in decision.targets]
+        return max([s.timeouts.total_s for s in specs] or [self.config.server.request_timeout_s])
+
+    async def _audited(self, trace: Trace, chunks: AsyncIterator[dict[str, Any]], *,
+                       include_usage: bool) -> AsyncGenerator[dict[str, Any], None]:
+        """Pass chunks through (usage kept or dropped as the caller asked); the record is durable before the
+        stream ends. A failure is audited and then raised for the HTTP layer to send as an error frame."""
+        model = trace.result.target.model_id if trace.result else ""
+        try:
+            async for c in chunks:
+                if c.get("usage"):
+                    trace.usage = c["usage"]
+                    if not include_usage:
+                        if not c.get("choices"):
+                            continue
+                        c = {k: v for k, v in c.items() if k != "usage"}
+                elif include_usage and "usage" in c:
+                    c.pop("usage")
+                c["model"] = model
+                yield c
+        except FedinfError as exc:
+            trace.failed(exc)
+            await self.audit(trace)
+            raise
+        except BaseException:  # client went away (cancelled): record it, then let cancellation proceed
+            trace.status, trace.error_code = 499, "client_disconnected"
+            await asyncio.shield(self.audit(trace))
+            raise
+        await self.settle(trace)
+        await self.audit(trace)  # raises when the record is not durable: the client must not see a complete stream
+
+
+def parse_chat(body: object) -> ChatRequest:
     """Validate an OpenAI chat body into a ChatRequest; errors say which field and what to fix."""
     if isinstance(body, ChatRequest):
         return body
@@ -114,7 +328,8 @@ def parse_chat(body: Any) -> ChatRequest:
         raise RequestError(f"{where}{msg}", param=loc or None, code=code) from None
 
 
-def _needs(request: ChatRequest) -> Needs:
+def needs(request: ChatRequest) -> Needs:
+    """The capabilities a request requires of a model."""
     vision = any(isinstance(m.content, list) and any(p.get("type") == "image_url" for p in m.content)
                  for m in request.messages)
     return Needs(streaming=request.stream, tools=bool(request.tools), vision=vision,
@@ -122,72 +337,9 @@ def _needs(request: ChatRequest) -> Needs:
                  grammar=bool(request.fedinf.regex or request.fedinf.grammar))
 
 
-async def run_chat(gw: "Gateway", body: Any, *, authorization: str | None = None,
-                   request_id: str | None = None) -> Reply:
-    """Run one chat completion through the whole pipeline. ``authorization`` is the HTTP header's value."""
-    trace = Trace(request_id=request_id or uuid.uuid4().hex, started=time.monotonic())
-    try:
-        trace.principal = await gw.authenticate(authorization)                    # authenticate
-        request = parse_chat(body)
-        trace.requested, trace.stream = request.fedinf.route or request.model, request.stream
-        await gw.admit(trace.principal, request)                                  # role, scope, limits
-        trace.classification = gw.classify(request, trace.principal)              # classify
-        request, trace.classification, trace.retrieved = await gw.retrieve(       # retrieve (raises the class)
-            request, trace.classification, trace.principal)
-        trace.content = gw.loggable_content(trace.principal, request)
-        trace.decision = decide(trace.requested, network=gw.network,              # decide (pure)
-                                data_class=trace.classification.data_class, principal=trace.principal,
-                                needs=_needs(request), latency_ms=gw.latency_snapshot())
-        output = gw.output_spec(request)
-        deadline = trace.started + gw.timeout_for(request, trace.decision)
-        trace.result = await gw.executor.run(request, trace.decision, request_id=trace.request_id,  # execute
-                                             deadline=deadline, output=output,                      # + validate
-                                             attempts=trace.attempts)
-    except FedinfError as exc:
-        return await _refuse(gw, trace, exc)
-    if request.stream and trace.result.stream is None:  # validated before sending (structured output)
-        trace.result.stream = _replay(trace.result.completion or {}, trace.result.structured)
-    if trace.result.stream is not None:                                           # respond
-        if trace.retrieved is not None:
-            trace.result.stream = _cite_stream(trace.result.stream, trace.retrieved)
-        return Reply(200, trace.headers(), stream=_sse(gw, trace, trace.result.stream,
-                                                       include_usage=_include_usage(request)))
-    completion = trace.result.completion or {}
-    completion["model"] = trace.result.target.model_id
-    if trace.result.structured:
-        completion["fedinf"] = {"structured": trace.result.structured}
-    if trace.retrieved is not None:
-        from fedinf.retrieval.context import citations
-
-        answer = ((completion.get("choices") or [{}])[0].get("message") or {}).get("content") or ""
-        completion.setdefault("fedinf", {}).update(citations(answer, trace.retrieved))
-    trace.usage = completion.get("usage") or {}
-    await gw.settle(trace.principal, trace.usage)
-    try:
-        await gw.audit(trace)                                                     # audit (durable first)
-    except FedinfError as exc:  # no durable record, no response
-        return Reply(exc.status_code, trace.headers(), body=exc.to_dict(), error=exc)
-    return Reply(200, trace.headers(), body=completion)
-
-
-async def _refuse(gw: "Gateway", trace: Trace, exc: FedinfError) -> Reply:
-    trace.status, trace.error_code = exc.status_code, exc.code
-    try:
-        await gw.audit(trace)
-    except FedinfError as audit_exc:
-        exc = audit_exc
-    headers = trace.headers()
-    retry_after = getattr(exc, "retry_after", None)
-    if retry_after is not None:
-        headers["retry-after"] = str(max(1, int(retry_after + 0.999)))
-    return Reply(exc.status_code, headers, body=exc.to_dict(), error=exc)
-
-
 async def _replay(completion: dict[str, Any], structured: dict[str, Any] | None) -> AsyncIterator[dict[str, Any]]:
     """A completed (and validated) answer as a stream: role, content, finish, usage. Structured output is only
     streamed once it has passed validation, so a client never reads JSON that is later found invalid."""
-    from fedinf.protocol import chunk
-
     cid, created, model = completion.get("id", ""), completion.get("created", int(time.time())), ""
     choice = (completion.get("choices") or [{}])[0]
     message = choice.get("message") or {}
@@ -204,7 +356,7 @@ async def _replay(completion: dict[str, Any], structured: dict[str, Any] | None)
     yield chunk(id=cid, model=model, created=created, usage=completion.get("usage") or {})
 
 
-async def _cite_stream(chunks: AsyncIterator[dict[str, Any]], retrieved: Any) -> AsyncIterator[dict[str, Any]]:
+async def _cite_stream(chunks: AsyncIterator[dict[str, Any]], retrieved: Retrieved) -> AsyncIterator[dict[str, Any]]:
     """Pass chunks through; the chunk carrying ``finish_reason`` gets the answer's citations in ``fedinf``."""
     from fedinf.retrieval.context import citations
 
@@ -217,48 +369,23 @@ async def _cite_stream(chunks: AsyncIterator[dict[str, Any]], retrieved: Any) ->
         yield ch
 
 
-def _include_usage(request: ChatRequest) -> bool:
-    return bool(request.stream_options and request.stream_options.include_usage)
+def _result_headers(result: Result) -> dict[str, str]:
+    sent = [a for a in result.attempts if a.sent]
+    h = {"x-fedinf-model": result.target.model_id, "x-fedinf-zone": result.target.zone,
+         "x-fedinf-attempts": str(len(sent)), "x-fedinf-replica": _ascii(result.replica),
+         "x-fedinf-attempt-log": _attempt_log(result.attempts)}
+    if result.hedged:
+        h["x-fedinf-hedged"] = "true"
+    if result.target.pseudonymize:
+        h["x-fedinf-pseudonymized"] = "true"
+    if result.structured:
+        h["x-fedinf-structured"] = ",".join(f"{k}={v}" for k, v in _flat(result.structured))
+    return h
 
 
-async def _sse(gw: "Gateway", trace: Trace, chunks: AsyncIterator[dict[str, Any]], *,
-               include_usage: bool) -> AsyncIterator[bytes]:
-    """Encode chunks as SSE. The audit record is made durable before the final ``[DONE]``."""
-    model = trace.result.target.model_id if trace.result else ""
-    try:
-        async for chunk in chunks:
-            if chunk.get("usage"):
-                trace.usage = chunk["usage"]
-                if not include_usage:
-                    if not chunk.get("choices"):
-                        continue
-                    chunk = {k: v for k, v in chunk.items() if k != "usage"}
-            elif include_usage and "usage" in chunk:
-                chunk.pop("usage")
-            chunk["model"] = model
-            yield b"data: " + dumps(chunk) + b"\n\n"
-    except FedinfError as exc:
-        trace.status, trace.error_code = exc.status_code, exc.code
-        await gw.audit(trace)
-        yield b"data: " + dumps(exc.to_dict()) + b"\n\n"
-        return
-    except BaseException:  # client went away (cancelled): record it, then let cancellation proceed
-        trace.status, trace.error_code = 499, "client_disconnected"
-        await asyncio.shield(gw.audit(trace))
-        raise
-    await gw.settle(trace.principal, trace.usage)
-    try:
-        await gw.audit(trace)
-    except FedinfError as exc:  # the record is not durable: the client must not see a complete stream
-        yield b"data: " + dumps(exc.to_dict()) + b"\n\n"
-        return
-    yield b"data: [DONE]\n\n"
-
-
-def _attempt_log(attempts: list[Any]) -> str:
+def _attempt_log(attempts: list[Attempt]) -> str:
     """``kind model@replica outcome latency`` for every attempt, e.g. ``first a@r0 backend_unavailable 3ms``."""
-    return _ascii(", ".join(f"{getattr(a, 'kind', 'first')} {a.model}@{a.replica} {a.outcome} {a.latency_ms:.0f}ms"
-                            for a in attempts))
+    return _ascii(", ".join(f"{a.kind} {a.model}@{a.replica} {a.outcome} {a.latency_ms:.0f}ms" for a in attempts))
 
 
 def _ascii(text: str) -> str:
@@ -272,4 +399,3 @@ def _flat(d: dict[str, Any]) -> list[tuple[str, str]]:
             v = "+".join(map(str, v)) or "-"
         out.append((k, str(v)))
     return out
-

@@ -104,3 +104,36 @@ def test_normalize_name():
 def test_any_text_gives_a_valid_osv_record(text):
     ex = extract_text(text, modified="2026-01-01T00:00:00Z")
     assert osv_errors(ex.osv) == [], (text, ex.osv)
+
+
+def test_github_advisory_json_graphql_and_rest():
+    gql = {"ghsaId": "GHSA-jfp7-4j67-8r3q", "identifiers": [{"value": "GHSA-jfp7-4j67-8r3q"},
+                                                           {"value": "CVE-2021-29529"}],
+           "summary": "Heap overflow", "description": "details", "publishedAt": "2021-05-14T20:15:00Z",
+           "updatedAt": "2021-06-01T00:00:00Z", "cvss": {"vectorString": "CVSS:3.1/AV:L/AC:L/PR:L/UI:N/S:U/C:H/I:H/A:H"},
+           "cwes": {"nodes": [{"cweId": "CWE-131"}]}, "references": [{"url": "https://github.com/t/t/commit/abc"}],
+           "vulnerabilities": {"nodes": [
+               {"package": {"ecosystem": "PIP", "name": "Tensor_Flow"}, "vulnerableVersionRange": "< 2.1.4",
+                "firstPatchedVersion": {"identifier": "2.1.4"}},
+               {"package": {"ecosystem": "PIP", "name": "Tensor_Flow"}, "vulnerableVersionRange": ">= 2.2.0, < 2.2.3",
+                "firstPatchedVersion": {"identifier": "2.2.3"}},
+               {"package": {"ecosystem": "NPM", "name": "x"}, "vulnerableVersionRange": "> 2.1.0, <= 2.4.0",
+                "firstPatchedVersion": None},
+               {"package": {"ecosystem": "RUBYGEMS", "name": "y"}, "vulnerableVersionRange": "= 1.1.6",
+                "firstPatchedVersion": None}]}}
+    ex = extract_document(json.dumps(gql), gql, modified="2026-01-01T00:00:00Z")
+    osv = ex.osv
+    assert osv_errors(osv) == [] and osv["id"] == "GHSA-jfp7-4j67-8r3q" and osv["aliases"] == ["CVE-2021-29529"]
+    tf, npm, gem = osv["affected"]
+    assert tf["package"] == {"ecosystem": "PyPI", "name": "tensor-flow"}
+    assert tf["ranges"][0]["events"] == [{"introduced": "0"}, {"fixed": "2.1.4"}, {"introduced": "2.2.0"},
+                                         {"fixed": "2.2.3"}]
+    assert npm["ranges"] == [{"type": "SEMVER", "events": [{"introduced": "2.1.1-0"}, {"last_affected": "2.4.0"}]}]
+    assert gem["versions"] == ["1.1.6"] and "ranges" not in gem
+    assert osv["database_specific"]["cwe_ids"] == ["CWE-131"] and osv["references"][0]["type"] == "FIX"
+    rest = {"ghsa_id": "GHSA-jfp7-4j67-8r3q", "cve_id": "CVE-2021-29529", "updated_at": "2021-06-01T00:00:00Z",
+            "vulnerabilities": [{"package": {"ecosystem": "pip", "name": "foo"}, "vulnerable_version_range": "< 1.0",
+                                 "first_patched_version": "1.0"}], "cwes": [{"cwe_id": "CWE-79"}],
+            "references": ["https://example.org/a"]}
+    r = extract_document(json.dumps(rest), rest).osv
+    assert osv_errors(r) == [] and r["affected"][0]["ranges"][0]["events"][-1] == {"fixed": "1.0"}

@@ -122,9 +122,15 @@ async def test_attempts_reach_the_audit_trail(tmp_path: Any) -> None:
                + f"server: {{state_dir: {tmp_path}}}\naccess: {{require_keys: false}}\n")
         records: list[Any] = []
 
-        class Recorder:  # stands in for the durable auditor: receives the record built from the trace
+        class Recorder:  # stands in for the durable auditor (an AuditSink): receives the record built from the trace
+            async def start(self) -> None:
+                return None
+
             async def write(self, record: Any) -> None:
                 records.append(record)
+
+            async def aclose(self) -> None:
+                return None
 
         gw = Gateway.from_config(parse_config(cfg), access=None, auditor=Recorder())
         async with gw:

@@ -9,7 +9,6 @@ from typing import Any
 import pytest
 
 from fedinf.gateway import Gateway
-from fedinf.pipeline import run_chat
 from fedinf.testing.upstream import FakeOpenAIUpstream
 from tests.conftest import make_config
 
@@ -27,18 +26,14 @@ async def _run(stream: bool) -> tuple[str, dict[str, Any], dict[str, str]]:
     async with FakeOpenAIUpstream(reply_tokens=64) as up:
         gw = Gateway.from_config(make_config(CONFIG.format(url=up.url), require_keys=False))
         async with gw:
-            reply = await run_chat(gw, {"model": "gpt", "stream": stream,
+            reply = await gw.pipeline.chat({"model": "gpt", "stream": stream,
                                         "messages": [{"role": "user", "content": TEXT}]})
             assert reply.status == 200, reply.body
             if stream:
-                import json
-
                 parts = []
-                async for raw in reply.stream:
-                    line = raw.decode().removeprefix("data: ").strip()
-                    if line and line != "[DONE]":
-                        for ch in json.loads(line).get("choices", []):
-                            parts.append(ch["delta"].get("content") or "")
+                async for chunk in reply.stream:
+                    for ch in chunk.get("choices", []):
+                        parts.append(ch["delta"].get("content") or "")
                 text = "".join(parts)
             else:
                 text = reply.body["choices"][0]["message"]["content"]

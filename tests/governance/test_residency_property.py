@@ -24,7 +24,6 @@ from hypothesis import strategies as st
 
 from fedinf.data_class import DataClass
 from fedinf.gateway import Gateway
-from fedinf.pipeline import run_chat
 from fedinf.privacy.normalize import Normalizer
 from fedinf.forwarding import strings
 from fedinf.privacy.encodings import decoded_blobs
@@ -129,7 +128,7 @@ def test_no_upstream_receives_data_above_its_clearance(network: dict[str, Any], 
         up.forget()
 
     async def call() -> int:
-        reply = await run_chat(network["gw"], body)
+        reply = await network["gw"].pipeline.chat(body)
         if reply.stream is not None:
             async for _ in reply.stream:
                 pass

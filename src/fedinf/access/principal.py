@@ -127,10 +127,6 @@ class Principal:
             return f"zone {zone} is outside key {self.key_id}'s zone scope"
         return None
 
-    def model_denied(self, model_id: str, zone: str) -> str | None:
-        """Alias of :meth:`may_use_model` (the name :func:`fedinf.routing.decide.decide` asks for)."""
-        return self.may_use_model(model_id, zone)
-
     def may_use_route(self, route: str) -> str | None:
         return None if _match(self.scopes.routes, route) else f"route {route} is outside key {self.key_id}'s scope"
 

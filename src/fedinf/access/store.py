@@ -18,6 +18,7 @@ from typing import Any, Iterator
 from fedinf.access.keys import KeyRecord, Tenant
 from fedinf.access.principal import Limits, Scopes
 from fedinf.audit.db import check_ident, pg_connect, pg_migrate, sqlite_connect, sqlite_migrate
+from fedinf.stores import StoreUrl
 
 MIGRATIONS: list[tuple[int, list[str]]] = [
     (1, [
@@ -185,6 +186,9 @@ class _SqlAccessStore:
             self._conn.close()
 
 
+AccessStore = _SqlAccessStore  # the type every key-store engine implements
+
+
 class SqliteAccessStore(_SqlAccessStore):
     """Keys and tenants in a SQLite file (WAL)."""
 
@@ -247,14 +251,22 @@ class PostgresAccessStore(_SqlAccessStore):
         self._conn.execute("SELECT pg_advisory_xact_lock(%s)", (0x6665_6463,))
 
 
-def open_access_store(url: str | None, *, state_dir: str | Path = ".fedinf",
-                      schema: str = "fedinf") -> SqliteAccessStore | PostgresAccessStore:
-    """Open (and migrate) the key store at ``url`` (default: ``state_dir/keys.db``)."""
-    from fedinf.audit.db import parse_store_url
+def open_sqlite(url: StoreUrl, **_: Any) -> SqliteAccessStore:
+    """The ``sqlite`` engine's key-store opener (see :mod:`fedinf.stores`)."""
+    assert url.path is not None
+    return SqliteAccessStore(url.path)
 
-    u = parse_store_url(url or "sqlite:///keys.db", base_dir=state_dir)
-    if u.kind == "sqlite":
-        assert u.path is not None
-        return SqliteAccessStore(u.path)
-    assert u.dsn is not None
-    return PostgresAccessStore(u.dsn, schema=schema)
+
+def open_postgres(url: StoreUrl, *, schema: str = "fedinf", **_: Any) -> PostgresAccessStore:
+    """The ``postgresql`` engine's key-store opener (see :mod:`fedinf.stores`)."""
+    assert url.dsn is not None
+    return PostgresAccessStore(url.dsn, schema=schema)
+
+
+def open_access_store(url: str | None, *, state_dir: str | Path = ".fedinf",
+                      schema: str = "fedinf") -> AccessStore:
+    """Open (and migrate) the key store at ``url`` (default: ``state_dir/keys.db``)."""
+    from fedinf.stores import open_store
+
+    store: AccessStore = open_store("keys", url or "sqlite:///keys.db", base_dir=state_dir, schema=schema)
+    return store

@@ -268,12 +268,14 @@ def _yaml_value(text: str) -> Any:
 def extract_document(text: str, data: Any = None, *, modified: str | None = None) -> Extraction:
     """Extract from a document's text, or from its JSON/YAML value when it is an OSV record, a Go vulndb report,
     or an object carrying hints."""
-    from fedinf.advisories import goreport
+    from fedinf.advisories import ghsa, goreport
 
     if data is None:
         data = _yaml_value(text)
     if goreport.is_go_report(data):
         return from_osv(goreport.to_osv(data, modified=modified or now_timestamp()))
+    if ghsa.is_ghsa(data):
+        return from_osv(ghsa.to_osv(data, modified=modified or now_timestamp()))
     if is_osv(data):
         return from_osv(data)
     if isinstance(data, dict):

@@ -88,7 +88,7 @@ _STOP = {
     "fix", "upgrade", "update", "patch", "not", "also", "only", "both", "builds", "build", "app", "application",
     "server", "client", "installations", "install", "installs", "deployments", "instances", "code", "commit",
     "we", "you", "they", "github", "has", "have", "had", "can", "may", "will", "would", "should", "attackers",
-    "attacker", "remote", "standard", "core", "third-party", "vulnerable", "affected", "certain", "some", "many", "local", "unauthenticated", "authenticated", "default", "implementation", "project",
+    "attacker", "remote", "there", "here", "standard", "core", "third-party", "vulnerable", "affected", "certain", "some", "many", "local", "unauthenticated", "authenticated", "default", "implementation", "project",
 }
 
 
@@ -185,8 +185,11 @@ def _module_root(path: str) -> str:
 
 def before_name(text: str, pos: int) -> tuple[str, int, int] | None:
     """The name-like token right before ``pos`` (skipping "versions", "version", "all", ...)."""
-    window = text[max(0, pos - 80):pos]
     base = max(0, pos - 80)
+    window = text[base:pos]
+    cut = max(window.rfind(". "), window.rfind("\n"), window.rfind("; "))
+    if cut >= 0:  # stay within the sentence
+        base, window = base + cut + 2, window[cut + 2:]
     tokens = list(re.finditer(r"`?[A-Za-z@][\w.+/@-]*[\w+]`?", window))
     for t in reversed(tokens[-6:]):
         word = t.group(0).strip("`")
@@ -201,9 +204,12 @@ def before_name(text: str, pos: int) -> tuple[str, int, int] | None:
 
 _SKIP_BACK = {"versions", "version", "all", "x", "v", "releases", "release", "series", "in", "of", "the", "package",
               "library", "module", "plugin", "before", "prior", "to", "and", "or", "from", "through", "branch",
-              "up", "including", "only", "python", "pypi", "earlier", "edition", "framework"}
+              "up", "including", "only", "python", "pypi", "earlier", "edition", "framework", "cms", "tools", "tool",
+              "server", "client", "engine", "implementation", "reference", "web", "panel", "cli", "sdk", "api",
+              "toolkit", "plugins", "extension", "until"}
 _REPO = re.compile(r"(?:github\.com/|gitlab\.com/|(?:GitHub|GitLab)\s+repository\s+)([\w.-]+)/([\w.-]+?)(?=[\s/#.,;:)]|$)",
                    re.I)
+_IN_NAMED_VERSION = re.compile(r"\b(?:in|of)\s+([A-Za-z][\w.-]*[A-Za-z0-9])\s+(?:version\s+)?v?\d+(?:\.\d+)+\b")
 _NAMED_VERSION = re.compile(r"(?<![\w.-])([A-Za-z][\w.-]*[A-Za-z0-9])\s+(?:version\s+)?v?\d+(?:\.\d+)+\s+(?:allows|has|"
                             r"is|are|contains|does|suffers|could|can|may|might|uses|lacks|fails|permits|enables|"
                             r"mishandles|incorrectly|improperly|and\s+(?:earlier|prior|before|below))\b")
@@ -218,7 +224,8 @@ def name_candidates(text: str, mentions: list[Mention]) -> list[NameCandidate]:
     for eco, pat in _INSTALL:
         for m in pat.finditer(text):
             out.append(NameCandidate(m.group(1), eco, 4.0, m.start(1), m.end(1), f"install:{eco}"))
-    for m in _IS_A.finditer(text[:400]):
+    first = re.split(r"(?<=[.!?])\s", text[:400], maxsplit=1)[0]
+    for m in _IS_A.finditer(first):
         name = m.group(1).strip()
         if name.lower().split()[0] not in _STOP and len(name) <= 40:
             out.append(NameCandidate(name.split()[-1] if " " in name else name, None, 2.5, m.start(1), m.end(1),
@@ -226,11 +233,14 @@ def name_candidates(text: str, mentions: list[Mention]) -> list[NameCandidate]:
     for mn in mentions:
         hit = before_name(text, mn.name_end)
         if hit:
-            out.append(NameCandidate(hit[0], None, 2.0 if mn.kind != "fix" else 1.0, hit[1], hit[2],
+            out.append(NameCandidate(hit[0], None, 2.0 if mn.kind != "fix" else 0.3, hit[1], hit[2],
                                      f"before:{mn.kind}"))
     for m in _REPO.finditer(text):
         if m.group(2).lower() not in ("security", "advisories", "issues", "pull", "commit"):
             out.append(NameCandidate(m.group(2), None, 1.5, m.start(2), m.end(2), "repository"))
+    for m in _IN_NAMED_VERSION.finditer(text):
+        if m.group(1).lower() not in _STOP:
+            out.append(NameCandidate(m.group(1), None, 1.5, m.start(1), m.end(1), "in-named-version"))
     for m in _NAMED_VERSION.finditer(text):
         if m.group(1).lower() not in _STOP:
             out.append(NameCandidate(m.group(1), None, 2.0, m.start(1), m.end(1), "named-version"))

@@ -17,21 +17,23 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from fedinf.audit.chain import GENESIS, Hasher, canonical_json
-from fedinf.audit.db import parse_store_url
 from fedinf.audit.record import Attempt, AuditRecord, ClassificationSummary, DecisionSummary, Usage
 from fedinf.audit.store import AuditQuery, AuditStore, SqliteAuditStore
 from fedinf.audit.verify import Problem, VerifyReport
-from fedinf.audit.writer import Auditor, NullAuditor, Receipt
+from fedinf.audit.writer import AuditSink, Auditor, NullAuditor, Receipt
 from fedinf.errors import ConfigError
 
 if TYPE_CHECKING:
     from fedinf.config import AuditSettings, Config
 
 __all__ = [
-    "GENESIS", "Attempt", "AuditQuery", "AuditRecord", "AuditStore", "Auditor", "ClassificationSummary",
+    "GENESIS", "Attempt", "AuditQuery", "AuditRecord", "AuditSink", "AuditStore", "Auditor", "ClassificationSummary",
     "DecisionSummary", "Hasher", "NullAuditor", "Problem", "Receipt", "SqliteAuditStore", "Usage", "VerifyReport",
     "build_auditor", "canonical_json", "open_audit_store",
 ]
+
+
+DEFAULT_STORE = "sqlite:///audit.db"
 
 
 def hasher_for(settings: "AuditSettings") -> Hasher:
@@ -48,16 +50,13 @@ def open_audit_store(settings: "AuditSettings", *, state_dir: str | Path = ".fed
                      check_same_thread: bool = True, writer: bool = False) -> AuditStore:
     """Open (and migrate) the store named by ``settings.store`` (default: ``state_dir/audit.db``).
     ``writer``: the long-lived appending store (SQLite: WAL checkpoints move to a background thread)."""
-    url = parse_store_url(settings.store or "sqlite:///audit.db", base_dir=state_dir)
-    hasher = hasher_for(settings)
-    if url.kind == "sqlite":
-        assert url.path is not None
-        return SqliteAuditStore(url.path, hasher=hasher, synchronous=settings.sqlite_synchronous,
-                                check_same_thread=check_same_thread, background_checkpoint=writer)
-    from fedinf.audit.pg import PostgresAuditStore
+    from fedinf.stores import open_store
 
-    assert url.dsn is not None
-    return PostgresAuditStore(url.dsn, schema=settings.schema_name, hasher=hasher)
+    store: AuditStore = open_store("audit", settings.store or DEFAULT_STORE, base_dir=state_dir,
+                                   hasher=hasher_for(settings), schema=settings.schema_name,
+                                   synchronous=settings.sqlite_synchronous, check_same_thread=check_same_thread,
+                                   background_checkpoint=writer)
+    return store
 
 
 def build_auditor(config: "Config") -> Auditor | NullAuditor:
@@ -67,6 +66,9 @@ def build_auditor(config: "Config") -> Auditor | NullAuditor:
         return NullAuditor()
     hasher_for(settings)  # fail at startup, not at the first request, when the key is missing
     state_dir = config.server.state_dir
-    inline = (settings.store or "sqlite:").startswith("sqlite:") and settings.sqlite_synchronous == "normal"
+    from fedinf.stores import engine_for
+
+    # SQLite with synchronous=NORMAL commits in microseconds: the event loop commits inline (no thread hand-off)
+    inline = engine_for(settings.store or DEFAULT_STORE).name == "sqlite" and settings.sqlite_synchronous == "normal"
     return Auditor(lambda: open_audit_store(settings, state_dir=state_dir, writer=True), max_batch=settings.max_batch,
                    inline=inline)

@@ -1,7 +1,6 @@
-"""Store URLs and connections shared by the audit and access stores.
+"""SQL connections and migrations shared by the audit and access stores (store URLs: :mod:`fedinf.stores`).
 
-A store URL is ``sqlite:///relative/path.db``, ``sqlite:////absolute/path.db`` (SQLAlchemy's convention) or
-``postgresql://user@host:port/db``. PostgreSQL objects live in one schema (``schema``), so several deployments or
+PostgreSQL objects live in one schema (``schema``), so several deployments or
 test runs can share a database without clashing. Migrations are ordered lists of SQL statements; each store records
 the versions it applied in ``schema_migrations`` and applies the missing ones in one transaction.
 """
@@ -12,35 +11,13 @@ import os
 import re
 import sqlite3
 import time
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
-from fedinf.errors import ConfigError
+from fedinf.errors import ConfigError, ServiceUnavailable
+from fedinf.stores import StoreUrl, parse_store_url  # noqa: F401 - their home is fedinf.stores; kept importable here
 
 _IDENT = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
-
-
-@dataclass(frozen=True, slots=True)
-class StoreUrl:
-    """A parsed store URL: ``kind`` is ``sqlite`` (``path`` set) or ``postgresql`` (``dsn`` set)."""
-
-    kind: Literal["sqlite", "postgresql"]
-    path: Path | None = None
-    dsn: str | None = None
-
-
-def parse_store_url(url: str, *, base_dir: str | Path = ".") -> StoreUrl:
-    """Parse ``url``; a relative SQLite path is resolved against ``base_dir``. Raises ConfigError when unknown."""
-    if url.startswith("sqlite:///"):
-        raw = url[len("sqlite:///"):]
-        if not raw:
-            raise ConfigError(f"store url {url!r}: missing the database file path")
-        p = Path(raw)
-        return StoreUrl("sqlite", path=p if p.is_absolute() else Path(base_dir) / p)
-    if url.startswith(("postgresql://", "postgres://")):
-        return StoreUrl("postgresql", dsn=url)
-    raise ConfigError(f"store url {url!r}: expected sqlite:///path or postgresql://...")
 
 
 def check_ident(name: str) -> str:
@@ -86,12 +63,17 @@ def sqlite_migrate(conn: sqlite3.Connection, migrations: list[tuple[int, list[st
 
 
 def pg_connect(dsn: str) -> Any:
-    """Open a psycopg 3 connection with durable commits (``synchronous_commit=on`` whatever the server default)."""
+    """Open a psycopg 3 connection with durable commits (``synchronous_commit=on`` whatever the server default).
+    An unreachable server raises :class:`ServiceUnavailable` (``store_unavailable``), without the password."""
     try:
         import psycopg
     except ImportError as exc:  # pragma: no cover - depends on the extra
         raise ConfigError("PostgreSQL stores need the postgres extra: pip install 'fedinf[postgres]'") from exc
-    conn = psycopg.connect(dsn, autocommit=True)
+    try:
+        conn = psycopg.connect(dsn, autocommit=True)
+    except psycopg.OperationalError as exc:
+        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise ServiceUnavailable(f"PostgreSQL is unreachable: {reason}", code="store_unavailable") from exc
     conn.execute("SET synchronous_commit = on")
     return conn
 

@@ -15,6 +15,7 @@ from fedinf.audit.chain import COLUMNS, GENESIS, ChainedRow, Hasher, link
 from fedinf.audit.db import check_ident, pg_connect, pg_migrate
 from fedinf.audit.store import AuditQuery, build_where
 from fedinf.audit.verify import VerifyReport, verify_rows
+from fedinf.stores import StoreUrl
 
 PG_MIGRATIONS: list[tuple[int, list[str]]] = [
     (1, [
@@ -110,3 +111,10 @@ class PostgresAuditStore:
 
     def close(self) -> None:
         self._conn.close()
+
+
+def open_postgres(url: StoreUrl, *, schema: str = "fedinf", hasher: Hasher | None = None,
+                  **_: Any) -> PostgresAuditStore:
+    """The ``postgresql`` engine's audit opener (see :mod:`fedinf.stores`); SQLite-only options are ignored."""
+    assert url.dsn is not None
+    return PostgresAuditStore(url.dsn, schema=schema, hasher=hasher)

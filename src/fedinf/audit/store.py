@@ -24,6 +24,7 @@ from typing import Any, Iterator, Protocol
 from fedinf.audit.chain import COLUMNS, GENESIS, ChainedRow, Hasher, link
 from fedinf.audit.db import sqlite_connect, sqlite_migrate
 from fedinf.audit.verify import VerifyReport, verify_rows
+from fedinf.stores import StoreUrl
 
 log = logging.getLogger(__name__)
 
@@ -202,6 +203,14 @@ class SqliteAuditStore:
         if self._checkpointer is not None:
             self._checkpointer.stop()
         self._conn.close()
+
+
+def open_sqlite(url: StoreUrl, *, hasher: Hasher | None = None, synchronous: str = "FULL",
+                check_same_thread: bool = True, background_checkpoint: bool = False, **_: Any) -> SqliteAuditStore:
+    """The ``sqlite`` engine's audit opener (see :mod:`fedinf.stores`); PostgreSQL-only options are ignored."""
+    assert url.path is not None
+    return SqliteAuditStore(url.path, hasher=hasher, synchronous=synchronous, check_same_thread=check_same_thread,
+                            background_checkpoint=background_checkpoint)
 
 
 class _Checkpointer:

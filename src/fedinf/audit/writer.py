@@ -16,7 +16,7 @@ import asyncio
 import concurrent.futures
 import logging
 from dataclasses import dataclass
-from typing import Any, Callable, TypeVar
+from typing import Any, Callable, Protocol, TypeVar
 
 from fedinf.audit.record import AuditRecord
 from fedinf.audit.store import AuditStore
@@ -32,6 +32,17 @@ class Receipt:
 
     seq: int
     hash: str
+
+
+class AuditSink(Protocol):
+    """Where the pipeline writes audit records: :class:`Auditor` (durable), :class:`NullAuditor` (audit off), or a
+    test double. ``write`` returns only once the record is durable."""
+
+    async def start(self) -> None: ...
+
+    async def write(self, record: AuditRecord) -> object: ...
+
+    async def aclose(self) -> None: ...
 
 
 class Auditor:
@@ -82,12 +93,6 @@ class Auditor:
         fut: asyncio.Future[Receipt] = asyncio.get_running_loop().create_future()
         self._queue.put_nowait((record.to_dict(), record.time, fut))
         return await asyncio.shield(fut)
-
-    async def record(self, trace: Any) -> Receipt:
-        """Write the record of a pipeline ``Trace`` (see :mod:`fedinf.audit.trace`); durable when it returns."""
-        from fedinf.audit.from_trace import record_from_trace
-
-        return await self.write(record_from_trace(trace, content=getattr(trace, "content", None)))
 
     async def _run(self) -> None:
         assert self._queue is not None
@@ -207,9 +212,6 @@ class NullAuditor:
         return None
 
     async def write(self, record: AuditRecord) -> Receipt:
-        return Receipt(0, "")
-
-    async def record(self, trace: Any) -> Receipt:
         return Receipt(0, "")
 
     async def aclose(self) -> None:

@@ -7,7 +7,7 @@ configured model uses them.
 from __future__ import annotations
 
 import importlib
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from fedinf.backends.base import Backend, CallContext, Capabilities
 from fedinf.errors import ConfigError
@@ -22,10 +22,10 @@ REGISTRY: dict[str, str] = {
     "fake": "fedinf.backends.fake:FakeBackend",
 }
 
-__all__ = ["Backend", "CallContext", "Capabilities", "REGISTRY", "backend_class", "create_backend"]
+__all__ = ["Backend", "CallContext", "Capabilities", "REGISTRY", "backend_class", "capabilities_for", "create_backend"]
 
 
-def backend_class(name: str) -> type:
+def backend_class(name: str) -> type[Backend]:
     try:
         target = REGISTRY[name]
     except KeyError:
@@ -36,10 +36,17 @@ def backend_class(name: str) -> type:
     except ImportError as exc:
         extra = {"local": " (install the `local` extra: pip install 'fedinf[local]')"}.get(name, "")
         raise ConfigError(f"backend {name!r} cannot be loaded: {exc}{extra}") from None
-    return getattr(module, cls_name)
+    cls: type[Backend] = getattr(module, cls_name)
+    return cls
+
+
+def capabilities_for(spec: "ModelSpec") -> Capabilities:
+    """What a configured model can honour, as its backend declares it (see :meth:`Backend.capabilities_for`)."""
+    return backend_class(spec.backend).capabilities_for(spec)
 
 
 def create_backend(spec: "ModelSpec", endpoint: "Endpoint | None") -> Backend:
     """Instantiate the backend for one endpoint (replica) of a configured model."""
-    cls = backend_class(spec.backend)
-    return cls(spec=spec, endpoint=endpoint)
+    cls: Any = backend_class(spec.backend)  # a Protocol has no constructor signature; every backend takes these
+    backend: Backend = cls(spec=spec, endpoint=endpoint)
+    return backend

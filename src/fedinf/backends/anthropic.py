@@ -36,7 +36,7 @@ from fedinf.backends.base import CallContext, Capabilities
 from fedinf.backends.http import (
     HttpUpstream, bad_response, check_options, dumps, estimate_tokens, key_hint, loads, replica_name, status_error,
 )
-from fedinf.errors import BackendUnavailable, CapabilityError, ConfigError
+from fedinf.errors import BackendUnavailable, CapabilityError
 from fedinf.protocol import ChatRequest, Message, completion, usage as make_usage
 
 if TYPE_CHECKING:
@@ -47,7 +47,7 @@ DEFAULT_VERSION = "2023-06-01"
 DEFAULT_MAX_TOKENS = 1024
 HEALTH_TIMEOUT_S = 3.0
 _OPTIONS: dict[str, type] = {"max_tokens": int, "anthropic_version": str, "headers": dict, "max_connections": int}
-_CAPS = {"tools", "vision"}
+_CAPS = {"tools", "vision", "no_streaming"}
 STOP_REASONS = {"end_turn": "stop", "stop_sequence": "stop", "pause_turn": "stop", "max_tokens": "length",
                 "tool_use": "tool_calls", "refusal": "content_filter", "model_context_window_exceeded": "length"}
 ERROR_STATUS = {"invalid_request_error": 400, "authentication_error": 401, "permission_error": 403,
@@ -58,15 +58,16 @@ ERROR_STATUS = {"invalid_request_error": 400, "authentication_error": 401, "perm
 class AnthropicBackend:
     """One endpoint (replica) of a model served by Anthropic's Messages API. See the module docstring."""
 
+    @classmethod
+    def capabilities_for(cls, spec: "ModelSpec") -> Capabilities:
+        """Streaming and tools (the Messages API always has both), plus ``vision`` when declared."""
+        return Capabilities(streaming=True, tools=True).declare(spec.capabilities, allowed=_CAPS, backend="anthropic",
+                                                                model_id=spec.id)
+
     def __init__(self, *, spec: "ModelSpec", endpoint: "Endpoint | None") -> None:
         options = check_options(spec, _OPTIONS, "anthropic")
-        unknown = set(spec.capabilities) - _CAPS
-        if unknown:
-            raise ConfigError(f"model {spec.id!r}: the anthropic backend cannot declare {sorted(unknown)}; "
-                              f"known capabilities: {sorted(_CAPS)}")
         self.spec = spec
-        self.capabilities = Capabilities(streaming=True, tools="tools" in spec.capabilities,
-                                         vision="vision" in spec.capabilities)
+        self.capabilities = self.capabilities_for(spec)
         self.upstream_model = spec.upstream_model or spec.id
         self.max_tokens: int = options.get("max_tokens", DEFAULT_MAX_TOKENS)
         base = (endpoint.url if endpoint is not None and endpoint.url else None) or DEFAULT_URL
@@ -113,6 +114,9 @@ class AnthropicBackend:
     async def health(self) -> bool:
         """True when ``GET /v1/models`` answers 2xx within a few seconds."""
         return await self.http.get_ok(self.models_url, min(HEALTH_TIMEOUT_S, self.spec.timeouts.read_s))
+
+    async def load(self) -> None:
+        return None  # a remote server: nothing to load
 
     async def aclose(self) -> None:
         await self.http.aclose()

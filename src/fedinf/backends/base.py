@@ -10,13 +10,18 @@ Deadlines are absolute ``time.monotonic()`` values; a backend must stop waiting 
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from dataclasses import dataclass, field
-from typing import Any, Literal, Protocol, runtime_checkable
+from collections.abc import AsyncIterator, Collection, Iterable
+from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING, Any, Literal, Protocol, runtime_checkable
 
+from fedinf.errors import ConfigError
 from fedinf.protocol import ChatRequest
 
+if TYPE_CHECKING:
+    from fedinf.config import ModelSpec
+
 StructuredMode = Literal["none", "json_object", "json_schema", "strict", "grammar"]
+STRUCTURED_ORDER: tuple[StructuredMode, ...] = ("none", "json_object", "json_schema", "strict", "grammar")
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,6 +39,32 @@ class Capabilities:
     embeddings: bool = False
     structured: StructuredMode = "none"
     max_n: int = 1
+
+    def declare(self, declared: Iterable[str], *, allowed: Collection[str], backend: str,
+                model_id: str) -> "Capabilities":
+        """These (the backend's defaults) plus what a model's ``capabilities:`` list declares. Names the backend
+        does not accept are a :class:`ConfigError`; the strongest structured mode declared wins; ``no_streaming``
+        turns streaming off."""
+        declared = list(declared)
+        unknown = sorted(set(declared) - set(allowed))
+        if unknown:
+            raise ConfigError(f"model {model_id!r}: the {backend} backend cannot declare {unknown}; "
+                              f"known capabilities: {sorted(allowed)}")
+        caps = self
+        for cap in declared:
+            if cap == "tools":
+                caps = replace(caps, tools=True)
+            elif cap == "vision":
+                caps = replace(caps, vision=True)
+            elif cap == "embeddings":
+                caps = replace(caps, embeddings=True)
+            elif cap == "streaming":
+                caps = replace(caps, streaming=True)
+            elif cap == "no_streaming":
+                caps = replace(caps, streaming=False)
+            elif cap in STRUCTURED_ORDER and STRUCTURED_ORDER.index(cap) > STRUCTURED_ORDER.index(caps.structured):
+                caps = replace(caps, structured=cap)  # type: ignore[arg-type]  # cap is a StructuredMode here
+        return caps
 
     def names(self) -> list[str]:
         out = ["chat"]
@@ -55,7 +86,20 @@ class CallContext:
 
 @runtime_checkable
 class Backend(Protocol):
+    """One endpoint (replica) of a model. Constructed as ``cls(spec=..., endpoint=...)``."""
+
     capabilities: Capabilities
+
+    @classmethod
+    def capabilities_for(cls, spec: "ModelSpec") -> Capabilities:
+        """What a model served by this backend can honour, from its config alone (no I/O, no instance): the
+        network's routing decisions read it before any backend is built. Raises ConfigError for names the backend
+        cannot honour."""
+        ...
+
+    async def load(self) -> None:
+        """Get ready to serve before the first request (in-process backends load their model); may be a no-op."""
+        ...
 
     async def chat(self, request: ChatRequest, ctx: CallContext) -> dict[str, Any]:
         """Return a ``chat.completion`` dict with ``usage`` filled in."""

@@ -15,20 +15,28 @@ from typing import Any
 from fedinf.backends.base import CallContext, Capabilities
 from fedinf.config import Endpoint, ModelSpec
 from fedinf.errors import BackendRejected, BackendTimeout, BackendUnavailable, ConfigError
-from fedinf.network import declared_capabilities
 from fedinf.protocol import ChatRequest, chunk, completion, new_completion_id, usage
 
 _OPTIONS = {"reply", "replies", "fail", "delay_s"}
 _FAILS = {"unavailable": BackendUnavailable, "timeout": BackendTimeout, "rejected": BackendRejected}
 
 
+_CAPS = {"tools", "vision", "embeddings", "streaming", "no_streaming", "json_object", "json_schema", "strict",
+         "grammar"}
+
+
 class FakeBackend:
+    @classmethod
+    def capabilities_for(cls, spec: ModelSpec) -> Capabilities:
+        """Streaming, plus anything declared: a fake can pretend to be any kind of model."""
+        return Capabilities(streaming=True).declare(spec.capabilities, allowed=_CAPS, backend="fake", model_id=spec.id)
+
     def __init__(self, *, spec: ModelSpec, endpoint: Endpoint | None) -> None:
         unknown = set(spec.options) - _OPTIONS
         if unknown:
             raise ConfigError(f"models[{spec.id}].options: unknown option(s) {sorted(unknown)} for backend fake")
         self.spec = spec
-        self.capabilities: Capabilities = declared_capabilities(spec)
+        self.capabilities: Capabilities = self.capabilities_for(spec)
         self.received: list[ChatRequest] = []
         self._turn = 0
 
@@ -68,6 +76,9 @@ class FakeBackend:
 
     async def health(self) -> bool:
         return not self.spec.options.get("fail")
+
+    async def load(self) -> None:
+        return None
 
     async def aclose(self) -> None:
         return None

@@ -223,10 +223,19 @@ def _messages(request: ChatRequest) -> list[dict[str, Any]]:
     return out
 
 
+_CAPS = {"streaming", "no_streaming", "json_object", "json_schema", "strict", "grammar"}
+
+
 class LocalBackend:
     """One GGUF model served in-process by llama.cpp. See the module docstring for the contract."""
 
     capabilities = Capabilities(streaming=True, tools=False, vision=False, embeddings=False, structured="grammar")
+
+    @classmethod
+    def capabilities_for(cls, spec: ModelSpec) -> Capabilities:
+        """Streaming and token-level constraints (llguidance: schemas, regex, Lark); no tools, vision or
+        embeddings. Declaring a structured mode changes nothing (``grammar`` is the strongest)."""
+        return cls.capabilities.declare(spec.capabilities, allowed=_CAPS, backend="local", model_id=spec.id)
 
     def __init__(self, *, spec: ModelSpec, endpoint: Endpoint | None = None) -> None:
         self._spec = spec
@@ -234,6 +243,7 @@ class LocalBackend:
         self.model_path = resolve_model_path(spec.id, self._options)
         self._executor = ThreadPoolExecutor(max_workers=self._options.parallel,
                                             thread_name_prefix=f"fedinf-local-{spec.id}")
+        self.capabilities = self.capabilities_for(spec)
         self._load_lock = threading.Lock()
         self._server: Any = None
         self._closed = False

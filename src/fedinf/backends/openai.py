@@ -28,11 +28,11 @@ from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
-from fedinf.backends.base import CallContext, Capabilities, StructuredMode
+from fedinf.backends.base import CallContext, Capabilities
 from fedinf.backends.http import (
     HttpUpstream, bad_response, check_options, dumps, estimate_tokens, key_hint, loads, replica_name, status_error,
 )
-from fedinf.errors import BackendUnavailable, CapabilityError, ConfigError
+from fedinf.errors import BackendUnavailable, CapabilityError
 from fedinf.protocol import ChatRequest, usage as make_usage
 
 if TYPE_CHECKING:
@@ -41,33 +41,24 @@ if TYPE_CHECKING:
 DEFAULT_URL = "https://api.openai.com/v1"
 _OPTIONS: dict[str, type] = {"headers": dict, "api_version": str, "deployment": str, "stream_usage": bool,
                              "max_connections": int, "health_path": str}
-_CAPS = {"tools", "vision", "embeddings", "json_schema", "strict", "json_object"}
+_CAPS = {"tools", "vision", "embeddings", "json_schema", "strict", "json_object", "no_streaming"}
 HEALTH_TIMEOUT_S = 3.0
-
-
-def capabilities_from(spec: "ModelSpec", *, backend: str = "openai") -> Capabilities:
-    """Declared capabilities of a remote model; ``grammar`` or unknown names are a :class:`ConfigError`."""
-    declared = set(spec.capabilities)
-    unknown = declared - _CAPS
-    if unknown:
-        raise ConfigError(f"model {spec.id!r}: the {backend} backend cannot declare {sorted(unknown)}; "
-                          f"known capabilities: {sorted(_CAPS)}")
-    structured: StructuredMode = "none"
-    for mode in ("json_object", "json_schema", "strict"):  # the last one declared wins: strongest first
-        if mode in declared:
-            structured = mode  # type: ignore[assignment]
-    return Capabilities(streaming=True, tools="tools" in declared, vision="vision" in declared,
-                        embeddings="embeddings" in declared, structured=structured)
 
 
 class OpenAIBackend:
     """One endpoint (replica) of a model served by an OpenAI-compatible server. See the module docstring."""
 
+    @classmethod
+    def capabilities_for(cls, spec: "ModelSpec") -> Capabilities:
+        """Streaming, plus what the model declares; ``grammar`` (token-level) is not available remotely."""
+        return Capabilities(streaming=True).declare(spec.capabilities, allowed=_CAPS, backend="openai",
+                                                    model_id=spec.id)
+
     def __init__(self, *, spec: "ModelSpec", endpoint: "Endpoint | None") -> None:
         options = check_options(spec, _OPTIONS, "openai")
         self.spec = spec
         self.endpoint = endpoint
-        self.capabilities = capabilities_from(spec)
+        self.capabilities = self.capabilities_for(spec)
         self.upstream_model = spec.upstream_model or spec.id
         base = (endpoint.url if endpoint is not None and endpoint.url else None) or DEFAULT_URL
         headers: dict[str, str] = {}
@@ -152,6 +143,9 @@ class OpenAIBackend:
     async def health(self) -> bool:
         """True when ``GET {url}/models`` (or ``health_path``) answers 2xx within a few seconds."""
         return await self.http.get_ok(self.health_url, min(HEALTH_TIMEOUT_S, self.spec.timeouts.read_s))
+
+    async def load(self) -> None:
+        return None  # a remote server: nothing to load
 
     async def aclose(self) -> None:
         await self.http.aclose()

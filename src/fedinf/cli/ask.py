@@ -49,7 +49,6 @@ def command(
 ) -> None:
     """Ask a question of one or more collections; print the answer and its citations."""
     from fedinf.gateway import Gateway
-    from fedinf.pipeline import run_chat
 
     cfg = load(config)
     options: dict[str, Any] = {"collections": [collection, *also]}
@@ -62,7 +61,7 @@ def command(
 
     async def go() -> None:
         async with Gateway.local(cfg) as gw:
-            reply = await run_chat(gw, body)
+            reply = await gw.pipeline.chat(body)
             if reply.error is not None:
                 fail(reply.error)
             assert reply.body is not None

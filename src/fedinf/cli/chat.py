@@ -23,14 +23,13 @@ def chat(
 ) -> None:
     """Send one chat completion through the full pipeline (classify, decide, execute) and print the answer."""
     from fedinf.gateway import Gateway
-    from fedinf.pipeline import run_chat
 
     cfg = load(config)
     messages = ([{"role": "system", "content": system}] if system else []) + [{"role": "user", "content": prompt}]
 
     async def go() -> None:
         async with Gateway.local(cfg) as gw:
-            reply = await run_chat(gw, {"model": model, "messages": messages, "max_tokens": max_tokens})
+            reply = await gw.pipeline.chat({"model": model, "messages": messages, "max_tokens": max_tokens})
             if reply.error is not None:
                 fail(reply.error)
             assert reply.body is not None

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any, NoReturn, Optional
 
 import typer
 from rich.console import Console
@@ -28,7 +28,7 @@ def load(path: Optional[Path]) -> Config:
         raise typer.Exit(2) from None
 
 
-def fail(exc: FedinfError, code: int = 1) -> None:
+def fail(exc: FedinfError, code: int = 1) -> NoReturn:
     err_console.print(f"[red]error ({exc.code}):[/red] {exc.message}", highlight=False, soft_wrap=True)
     raise typer.Exit(code)
 

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
-from fedinf.audit.db import parse_store_url
+from fedinf.stores import parse_store_url
 from fedinf.data_class import DataClass
 from fedinf.retrieval.model import ChunkText, CollectionInfo, DocumentInfo
 

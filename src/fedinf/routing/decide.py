@@ -33,7 +33,8 @@ class Needs:
 class PrincipalView(Protocol):
     """What decide needs to know about the caller (implemented by fedinf.access.Principal)."""
 
-    key_id: str
+    @property
+    def key_id(self) -> str: ...
 
     def may_use_model(self, model_id: str, zone: str) -> str | None: ...
 

@@ -130,7 +130,6 @@ class Executor:
     pool: BackendPool
     pseudonymizer_factory: Callable[[], Any] | None = None
     clock: Callable[[], float] = time.monotonic
-    attempts_log: list[Attempt] = field(default_factory=list, repr=False)
 
     async def run(self, request: ChatRequest, decision: Decision, *, request_id: str, deadline: float,
                   output: Any = None, attempts: list[Attempt] | None = None) -> Result:

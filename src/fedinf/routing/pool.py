@@ -248,6 +248,13 @@ class BackendPool:
                                         clock=self.clock, prefix=self.policy.redis_prefix)
             self._sync.start()
 
+    async def warm_up(self) -> None:
+        """Get every backend ready before the first request (in-process models load now, not on first use).
+        Raises :class:`~fedinf.errors.BackendUnavailable` when one cannot."""
+        for reps in self.replicas.values():
+            for rep in reps:
+                await rep.backend.load()
+
     async def drain(self, grace_s: float) -> bool:
         """Stop accepting (``closing``) and wait up to ``grace_s`` for requests in flight; True when none is left."""
         self.closing = True

@@ -24,16 +24,17 @@ Every endpoint needs an API key; keys and tenants need the ``admin`` role, the a
 Browsers (the admin UI under ``/ui``) authenticate with the UI's session cookie instead of a key; state-changing
 requests then also need its CSRF token (see :mod:`fedinf.ui.session`). An ``Authorization`` header always wins.
 
-``ctx`` is the Gateway (or any object) carrying the :class:`~fedinf.access.AccessControl` as ``access``,
-``extras["access"]`` or ``authenticator``, and the :class:`~fedinf.audit.Auditor` as ``auditor``.
+The API is built over an :class:`AdminContext`: the :class:`~fedinf.access.AccessControl` (None: keys are off, the
+API answers 503), the audit sink (not a durable :class:`~fedinf.audit.Auditor`: the audit endpoints answer 503),
+and the gateway's network, pool, config and tasks.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
-from dataclasses import replace
-from typing import Any
+from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING, Any
 
 from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
@@ -41,10 +42,17 @@ from starlette.routing import Route
 
 from fedinf.access import AccessControl, Limits, Principal, Scopes, Tenant
 from fedinf.access.keys import check_name
-from fedinf.audit import AuditQuery
+from fedinf.audit import AuditQuery, AuditSink, Auditor
 from fedinf.audit.export import CSV_COLUMNS, csv_line, csv_row, jsonl_line, parse_when
 from fedinf.errors import NotFound, RequestError, ServiceUnavailable
-from fedinf.ui.session import sessions_for
+
+if TYPE_CHECKING:
+    from fedinf.config import Config
+    from fedinf.gateway import Gateway
+    from fedinf.network import Network
+    from fedinf.routing.pool import BackendPool
+    from fedinf.tasks import TaskRegistry
+    from fedinf.ui.session import Sessions
 
 _KEY_FIELDS = {"tenant", "name", "roles", "scopes", "limits", "expires_at"}
 _PATCH_FIELDS = {"name", "roles", "scopes", "limits", "expires_at"}
@@ -54,14 +62,6 @@ _FILTERS = ("key_id", "tenant", "model", "zone", "data_class", "outcome", "reque
 def _json(body: Any, status: int = 200) -> Response:
     return Response(json.dumps(body, separators=(",", ":"), ensure_ascii=False), status_code=status,
                     media_type="application/json")
-
-
-def find_access(ctx: Any) -> AccessControl:
-    for cand in (getattr(ctx, "access", None), (getattr(ctx, "extras", None) or {}).get("access"),
-                 getattr(ctx, "authenticator", None)):
-        if isinstance(cand, AccessControl):
-            return cand
-    raise ServiceUnavailable("access control is not configured on this server", code="admin_unavailable")
 
 
 async def _body(request: Request, allowed: set[str]) -> dict[str, Any]:
@@ -107,15 +107,42 @@ def _parsed(data: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-class AdminAPI:
-    """The admin endpoints over ``ctx`` (see the module docstring)."""
+@dataclass
+class AdminContext:
+    """What the admin API (and the UI over it) works on. Built from a gateway with :meth:`of`; tests may give only
+    ``access`` and ``auditor`` (the network and task endpoints then answer 503)."""
 
-    def __init__(self, ctx: Any) -> None:
+    access: AccessControl | None
+    auditor: AuditSink
+    sessions: Sessions | None = None  # the UI's login sessions (None: API keys only)
+    network: Network | None = None
+    pool: BackendPool | None = None
+    config: Config | None = None
+    tasks: TaskRegistry | None = None
+
+    @classmethod
+    def of(cls, gateway: Gateway) -> AdminContext:
+        return cls(access=gateway.access, auditor=gateway.auditor, sessions=gateway.ui_sessions(),
+                   network=gateway.network, pool=gateway.pool, config=gateway.config, tasks=gateway.tasks)
+
+    def require_access(self) -> AccessControl:
+        if self.access is None:
+            raise ServiceUnavailable("access control is not configured on this server", code="admin_unavailable")
+        return self.access
+
+
+class AdminAPI:
+    """The admin endpoints (see the module docstring)."""
+
+    def __init__(self, ctx: AdminContext) -> None:
         self.ctx = ctx
-        self.sessions = sessions_for(ctx)
+        self.sessions = ctx.sessions
+
+    def access(self) -> AccessControl:
+        return self.ctx.require_access()
 
     async def _principal(self, request: Request, *roles: str) -> Principal:
-        access = find_access(self.ctx)
+        access = self.access()
         auth = request.headers.get("authorization") or request.headers.get("x-api-key")
         p = None
         if not auth and self.sessions is not None:
@@ -133,7 +160,7 @@ class AdminAPI:
 
     async def keys(self, request: Request) -> Response:
         await self._principal(request, "admin")
-        access = find_access(self.ctx)
+        access = self.access()
         if request.method == "GET":
             q = request.query_params
             recs = await access.list_keys(tenant=q.get("tenant"), include_inactive=q.get("all") in ("1", "true"))
@@ -149,7 +176,7 @@ class AdminAPI:
 
     async def key(self, request: Request) -> Response:
         await self._principal(request, "admin")
-        access = find_access(self.ctx)
+        access = self.access()
         key_id = request.path_params["key_id"]
         if request.method == "GET":
             return _json((await access.get_key(key_id)).to_dict())
@@ -165,16 +192,16 @@ class AdminAPI:
             grace = float(data.get("grace_s") or 0.0)
         except (TypeError, ValueError):
             raise RequestError("grace_s must be a number of seconds", code="invalid_value") from None
-        rec, secret = await find_access(self.ctx).rotate_key(request.path_params["key_id"], grace_s=grace)
+        rec, secret = await self.access().rotate_key(request.path_params["key_id"], grace_s=grace)
         return _json({**rec.to_dict(), "secret": secret}, 201)
 
     async def tenants(self, request: Request) -> Response:
         await self._principal(request, "admin")
-        return _json({"data": [t.to_dict() for t in await find_access(self.ctx).list_tenants()]})
+        return _json({"data": [t.to_dict() for t in await self.access().list_tenants()]})
 
     async def tenant(self, request: Request) -> Response:
         await self._principal(request, "admin")
-        access = find_access(self.ctx)
+        access = self.access()
         name = request.path_params["name"]
         if request.method == "GET":
             return _json((await access.get_tenant(name)).to_dict())
@@ -191,11 +218,10 @@ class AdminAPI:
                    log_content=bool(data.get("log_content", cur.log_content)), created_at=cur.created_at)
         return _json((await access.upsert_tenant(t)).to_dict())
 
-    def _auditor(self) -> Any:
-        a = getattr(self.ctx, "auditor", None)
-        if a is None or not hasattr(a, "read"):
+    def _auditor(self) -> Auditor:
+        if not isinstance(self.ctx.auditor, Auditor):
             raise ServiceUnavailable("the audit trail is not enabled on this server", code="audit_disabled")
-        return a
+        return self.ctx.auditor
 
     async def audit(self, request: Request) -> Response:
         await self._principal(request, "admin", "auditor")
@@ -237,7 +263,7 @@ class AdminAPI:
 
     async def network(self, request: Request) -> Response:
         await self._principal(request, "admin", "auditor")
-        network, pool = getattr(self.ctx, "network", None), getattr(self.ctx, "pool", None)
+        network, pool = self.ctx.network, self.ctx.pool
         if network is None or pool is None:
             raise ServiceUnavailable("this server has no model network", code="admin_unavailable")
         view = network.describe()
@@ -249,17 +275,16 @@ class AdminAPI:
 
     async def tasks(self, request: Request) -> Response:
         await self._principal(request, "admin", "auditor")
-        from fedinf.server.tasks import task_registry
         from fedinf.tasks.progress import list_batches
 
-        config = getattr(self.ctx, "config", None)
-        if config is None:
+        config, registry = self.ctx.config, self.ctx.tasks
+        if config is None or registry is None:
             raise ServiceUnavailable("this server has no task configuration", code="admin_unavailable")
         batches = await asyncio.to_thread(list_batches, config.server.state_dir)
-        return _json({"tasks": [t.describe() for t in task_registry(self.ctx)], "batches": batches})
+        return _json({"tasks": [t.describe() for t in registry], "batches": batches})
 
 
-def routes(ctx: Any) -> list[Route]:
+def routes(ctx: AdminContext) -> list[Route]:
     """The admin routes (relative to the ``/admin`` mount)."""
     api = AdminAPI(ctx)
     return [

@@ -1,69 +1,76 @@
-"""ASGI app factory: builds the Starlette app around a Gateway. Routes are thin; logic lives in the pipeline."""
+"""ASGI app factory: builds the Starlette app around a Gateway. Routes are thin; logic lives in the pipeline.
+
+The app's lifespan is the gateway's: on start-up the gateway starts (auditor, health checks), every backend gets
+ready (in-process models load before the first request, not during it) and, on a first start with API keys on and
+an empty key store, an admin key is created and announced once (``fedinf serve``); on shutdown the gateway drains and closes.
+"""
 
 from __future__ import annotations
 
 import contextlib
 import logging
-from collections.abc import AsyncIterator
-from typing import Any
+import os
+import sys
+from collections.abc import AsyncIterator, Callable
 
 from starlette.applications import Starlette
 from starlette.routing import BaseRoute, Mount
 
+from fedinf.config import load_config
 from fedinf.gateway import Gateway
-from fedinf.server import chat, health
+from fedinf.server import admin, advisories, chat, claims, collections, embeddings, health, tasks
+from fedinf.ui import routes as ui
 from fedinf.server.errors import HANDLERS
 
 log = logging.getLogger("fedinf.server")
 
 
+def announce_admin_key(secret: str) -> None:
+    """Print the bootstrap admin key once, on the server's standard error."""
+    sys.stderr.write(
+        "\nFirst start: created an admin API key. It is shown only once; store it now:\n\n"
+        f"    {secret}\n\n"
+        "Send it as `Authorization: Bearer <key>`. Create keys for users with "
+        "`fedinf keys create --tenant NAME` (see `fedinf keys --help`).\n\n")
+    sys.stderr.flush()
+
+
 def create_app(gateway: Gateway, *, extra_routes: list[BaseRoute] | None = None,
-               on_startup: Any = None) -> Starlette:
-    """Create the ASGI app. The gateway is started and closed with the app's lifespan."""
+               announce: Callable[[str], None] | None = None) -> Starlette:
+    """Create the ASGI app. The gateway is started, warmed up and closed with the app's lifespan. With
+    ``announce`` (``fedinf serve`` passes :func:`announce_admin_key`), a first start with API keys on and an empty
+    key store creates an admin key and hands its secret to ``announce``, once."""
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         await gateway.start()
-        if on_startup is not None:
-            await on_startup(gateway)
         try:
+            await gateway.pool.warm_up()
+            secret = await gateway.ensure_admin_key() if announce is not None else None
+            if secret:
+                announce(secret)
             yield
         finally:
             await gateway.aclose()
 
-    routes: list[BaseRoute] = [*chat.routes(gateway), *health.routes(gateway)]
-    for name, module in (("/admin", "fedinf.server.admin"), ("", "fedinf.server.tasks"), ("/ui", "fedinf.ui.routes"),
-                         ("", "fedinf.server.claims"), ("", "fedinf.server.embeddings"),
-                         ("", "fedinf.server.collections"), ("", "fedinf.server.advisories")):
-        mounted = _optional_routes(module, gateway)
-        if mounted:
-            routes += [Mount(name, routes=mounted)] if name else mounted
+    routes: list[BaseRoute] = [*chat.routes(gateway), *health.routes(gateway), *tasks.routes(gateway)]
+    ctx = admin.AdminContext.of(gateway)
+    routes.append(Mount("/admin", routes=admin.routes(ctx)))
+    ui_routes = ui.routes(ctx)
+    if ui_routes:
+        routes.append(Mount("/ui", routes=ui_routes))
+    routes += [*claims.routes(gateway), *embeddings.routes(gateway), *collections.routes(gateway),
+               *advisories.routes(gateway)]
     routes += extra_routes or []
     app = Starlette(routes=routes, exception_handlers=HANDLERS, lifespan=lifespan)
     app.state.gateway = gateway
     return app
 
 
-def _optional_routes(module_name: str, gateway: Gateway) -> list[BaseRoute]:
-    """Endpoint families added by later subsystems (admin, tasks) plug in through ``routes(gateway)``."""
-    import importlib
-
-    try:
-        module = importlib.import_module(module_name)
-    except ModuleNotFoundError as exc:
-        if exc.name == module_name:
-            return []
-        raise
-    return list(module.routes(gateway))
-
-
 def create_app_from_env() -> Starlette:
     """App factory for multi-worker serving (``uvicorn --factory``): each worker process builds its own Gateway
     from ``FEDINF_CONFIG`` (empty: the embedded default) with the host/port `fedinf serve` resolved."""
-    import os
-
-    from fedinf.cli.serve import on_startup, resolve_config
-
-    cfg = resolve_config(os.environ.get("FEDINF_CONFIG") or None, os.environ.get("FEDINF_SERVE_HOST"),
-                         int(os.environ["FEDINF_SERVE_PORT"]) if os.environ.get("FEDINF_SERVE_PORT") else None)
-    return create_app(Gateway.from_config(cfg), on_startup=on_startup)
+    port = os.environ.get("FEDINF_SERVE_PORT")
+    cfg = load_config(os.environ.get("FEDINF_CONFIG") or None).with_address(os.environ.get("FEDINF_SERVE_HOST"),
+                                                                           int(port) if port else None)
+    return create_app(Gateway.from_config(cfg), announce=announce_admin_key)

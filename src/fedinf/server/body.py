@@ -32,12 +32,3 @@ async def read_json(request: Request, limit: int) -> Any:
     except JSONDecodeError as exc:
         raise RequestError(f"the request body is not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}",
                            code="invalid_json") from None
-
-
-def bearer(request: Request) -> str | None:
-    """The API key from ``Authorization: Bearer ...`` (or ``x-api-key``), or None."""
-    auth = request.headers.get("authorization")
-    if auth:
-        scheme, _, token = auth.partition(" ")
-        return token.strip() if scheme.lower() == "bearer" and token.strip() else auth.strip()
-    return request.headers.get("x-api-key")

@@ -6,30 +6,27 @@ import time
 from typing import Any
 
 from starlette.requests import Request
-from starlette.responses import Response, StreamingResponse
+from starlette.responses import Response
 from starlette.routing import Route
 
-from fedinf.errors import FedinfError
+from fedinf.access import Principal
 from fedinf.gateway import Gateway
-from fedinf.pipeline import run_chat
 from fedinf.server.body import read_json
 from fedinf.server.errors import error_response, json_response
-
-SSE_HEADERS = {"cache-control": "no-cache", "x-accel-buffering": "no"}
+from fedinf.server.sse import sse_response
 
 
 def routes(gw: Gateway) -> list[Route]:
     limit = gw.config.server.max_body_bytes
+    pipeline = gw.pipeline
 
     async def chat_completions(request: Request) -> Response:
-        try:
-            body = await read_json(request, limit)
-        except FedinfError as exc:
-            return error_response(exc)
-        reply = await run_chat(gw, body, authorization=request.headers.get("authorization"))
+        body = await read_json(request, limit)
+        reply = await pipeline.chat(body, authorization=request.headers.get("authorization"))
+        if reply.error is not None:
+            return error_response(reply.error, reply.headers)
         if reply.stream is not None:
-            return StreamingResponse(reply.stream, media_type="text/event-stream",
-                                     headers={**SSE_HEADERS, **reply.headers})
+            return sse_response(reply.stream, reply.headers)
         return json_response(reply.body, reply.status, reply.headers)
 
     async def models(request: Request) -> Response:
@@ -42,7 +39,7 @@ def routes(gw: Gateway) -> list[Route]:
     ]
 
 
-def model_list(gw: Gateway, principal: Any = None) -> list[dict[str, Any]]:
+def model_list(gw: Gateway, principal: Principal | None = None) -> list[dict[str, Any]]:
     created = int(time.time())
     out = []
     for mid, entry in gw.network.models.items():

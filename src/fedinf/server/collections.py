@@ -89,13 +89,13 @@ class CollectionsAPI:
         except FedinfError as exc:
             trace.status, trace.error_code = exc.status_code, exc.code
             try:
-                await self.gw.audit(trace)
+                await self.gw.pipeline.audit(trace)
             except FedinfError as audit_exc:
                 exc = audit_exc
             return error_response(exc, trace.headers())
         trace.status = status
         try:
-            await self.gw.audit(trace)
+            await self.gw.pipeline.audit(trace)
         except FedinfError as exc:
             return error_response(exc, trace.headers())
         return json_response(body, status, trace.headers())

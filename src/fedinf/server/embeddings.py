@@ -88,16 +88,16 @@ class EmbeddingsAPI:
         except FedinfError as exc:
             trace.status, trace.error_code = exc.status_code, exc.code
             try:
-                await self.gw.audit(trace)
+                await self.gw.pipeline.audit(trace)
             except FedinfError as audit_exc:
                 exc = audit_exc
             return error_response(exc, trace.headers())
         body = {"object": "list", "model": model_id, "usage": trace.usage,
                 "data": [{"object": "embedding", "index": i, "embedding": encode(v, fmt)} for i, v in enumerate(rows)]}
         if self.gw.access is not None and trace.principal is not None:
-            await self.gw.settle(trace.principal, trace.usage)
+            await self.gw.pipeline.settle(trace)
         try:
-            await self.gw.audit(trace)
+            await self.gw.pipeline.audit(trace)
         except FedinfError as exc:
             return error_response(exc, trace.headers())
         return json_response(body, 200, {**trace.headers(), **headers})

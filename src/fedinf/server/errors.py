@@ -1,49 +1,65 @@
-"""The single place where errors become HTTP responses, in OpenAI's error shape.
+"""The single place where errors become HTTP, in OpenAI's error shape: JSON responses, SSE error frames, Retry-After.
 
 ``{"error": {"message", "type", "param", "code"}}`` plus an optional ``fedinf`` object with details (attempts,
-decision). Unexpected exceptions become a 500 with code ``internal_error`` and a request id to find the log line;
-they are bugs, and the tests make sure bad input never reaches this path.
+decision). Route handlers raise :class:`~fedinf.errors.FedinfError` (or return the pipeline's ``Reply.error``
+through :func:`error_response`); the handlers in :data:`HANDLERS` catch what they raise, Starlette's own
+``HTTPException`` (unknown path, wrong method) included. A stream that fails after it started ends with
+:func:`sse_error` instead of ``[DONE]``. Unexpected exceptions become a 500 with code ``internal_error`` and a
+reference to find the log line; they are bugs, and the tests make sure bad input never reaches this path.
 """
 
 from __future__ import annotations
 
 import logging
 import uuid
-from typing import Any
+from collections.abc import Awaitable, Callable, Mapping
 
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
 
-from fedinf.errors import FedinfError, NotFound, RequestError
+from fedinf.errors import FedinfError, MethodNotAllowed, NotFound, PayloadTooLarge, RateLimited, RequestError
 from fedinf.jsoncodec import dumps
 
 log = logging.getLogger("fedinf.server")
 
-_HTTP_CODES = {404: ("not_found", "invalid_request_error"), 405: ("method_not_allowed", "invalid_request_error")}
+Handler = Callable[[Request, Exception], Awaitable[Response]]
+
+_HTTP_ERRORS: dict[int, type[FedinfError]] = {404: NotFound, 405: MethodNotAllowed, 413: PayloadTooLarge}
 
 
-def json_response(body: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
-    data = dumps(body)
-    return Response(data, status_code=status, headers=headers, media_type="application/json")
+def json_response(body: object, status: int = 200, headers: Mapping[str, str] | None = None) -> Response:
+    return Response(dumps(body), status_code=status, headers=headers, media_type="application/json")
 
 
-def error_response(exc: FedinfError, headers: dict[str, str] | None = None) -> Response:
-    hdrs = dict(headers or {})
-    retry_after = getattr(exc, "retry_after", None)
-    if retry_after is not None:
-        hdrs.setdefault("retry-after", str(max(1, int(retry_after + 0.999))))
-    return json_response(exc.to_dict(), exc.status_code, hdrs)
+def error_headers(exc: FedinfError, headers: Mapping[str, str] | None = None) -> dict[str, str]:
+    """Response headers for ``exc``: ``headers`` plus ``Retry-After`` (whole seconds, rounded up) when it has one."""
+    out = dict(headers or {})
+    if isinstance(exc, RateLimited):
+        out.setdefault("retry-after", str(max(1, int(exc.retry_after + 0.999))))
+    return out
+
+
+def error_response(exc: FedinfError, headers: Mapping[str, str] | None = None) -> Response:
+    """``exc`` as a JSON error response with its status code."""
+    return json_response(exc.to_dict(), exc.status_code, error_headers(exc, headers))
+
+
+def sse_error(exc: FedinfError) -> bytes:
+    """The SSE frame that ends a failed stream (the error object, no ``[DONE]`` after it)."""
+    return b"data: " + dumps(exc.to_dict()) + b"\n\n"
+
+
+def from_http_exception(request: Request, exc: HTTPException) -> FedinfError:
+    if exc.status_code == 404:
+        return NotFound(f"no such endpoint: {request.method} {request.url.path}")
+    cls = _HTTP_ERRORS.get(exc.status_code, RequestError)
+    return cls(str(exc.detail), code=None if cls is not RequestError else "http_error")
 
 
 async def http_exception(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, HTTPException)
-    code, typ = _HTTP_CODES.get(exc.status_code, ("http_error", "invalid_request_error"))
-    if exc.status_code == 404:
-        return error_response(NotFound(f"no such endpoint: {request.method} {request.url.path}", code=code))
-    err = RequestError(str(exc.detail), code=code)
-    err.status_code, err.type = exc.status_code, typ
-    return error_response(err)
+    return error_response(from_http_exception(request, exc), exc.headers)
 
 
 async def fedinf_exception(request: Request, exc: Exception) -> Response:
@@ -58,7 +74,7 @@ async def unexpected_exception(request: Request, exc: Exception) -> Response:
     return error_response(err)
 
 
-HANDLERS: dict[Any, Any] = {
+HANDLERS: dict[type[Exception] | int, Handler] = {
     HTTPException: http_exception,
     FedinfError: fedinf_exception,
     Exception: unexpected_exception,

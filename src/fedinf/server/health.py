@@ -16,8 +16,7 @@ def routes(gw: Gateway) -> list[Route]:
 
     async def readyz(request: Request) -> Response:
         health = await gw.ready()
-        if gw.metrics is not None:
-            gw.metrics.set_health(health)
+        gw.metrics.set_health(health)
         ready = {m: any(reps.values()) for m, reps in health.items()}
         ok = bool(ready) and any(ready.values())
         return json_response({"status": "ready" if ok else "unavailable", "models": health,

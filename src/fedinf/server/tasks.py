@@ -25,24 +25,14 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from fedinf.errors import FedinfError, PayloadTooLarge, RequestError
+from fedinf.errors import PayloadTooLarge, RequestError
+from fedinf.gateway import Gateway
 from fedinf.server.body import read_json
-from fedinf.server.errors import error_response, json_response
-from fedinf.tasks import GatewayClient, TaskRegistry, TaskRunner
+from fedinf.server.errors import json_response
+from fedinf.tasks import GatewayClient, TaskRunner
 from fedinf.tasks.spec import TaskSpec
 
 _MULTIPART_OVERHEAD = 64 * 1024
-
-
-def task_registry(ctx: Any) -> TaskRegistry:
-    reg = getattr(ctx, "tasks", None)
-    if isinstance(reg, TaskRegistry):
-        return reg
-    extras = getattr(ctx, "extras", None) or {}
-    if isinstance(extras.get("tasks"), TaskRegistry):
-        return extras["tasks"]
-    gateway = getattr(ctx, "gateway", ctx)
-    return TaskRegistry.from_config(gateway.config, base_dir=extras.get("config_dir", "."))
 
 
 async def _upload(request: Request, spec: TaskSpec) -> tuple[bytes, str, str | None]:
@@ -101,31 +91,24 @@ def _str(body: dict[str, Any], key: str) -> str:
     return body[key]
 
 
-def routes(ctx: Any) -> list[Route]:
-    """The task endpoints. ``ctx`` is the Gateway (or an object with ``gateway`` and ``tasks``)."""
-    gateway = getattr(ctx, "gateway", ctx)
-    registry = task_registry(ctx)
+def routes(gateway: Gateway) -> list[Route]:
+    """The task endpoints over the gateway's task registry."""
+    registry = gateway.tasks
 
     async def list_tasks(request: Request) -> Response:
-        try:
-            await gateway.authenticate(request.headers.get("authorization"))
-        except FedinfError as exc:
-            return error_response(exc)
+        await gateway.authenticate(request.headers.get("authorization"))
         return json_response({"object": "list", "data": [t.describe() for t in registry]})
 
     async def run_task(request: Request) -> Response:
         authorization = request.headers.get("authorization")
-        try:
-            await gateway.authenticate(authorization)
-            spec = registry.get(request.path_params["name"])
-            if request.headers.get("content-type", "").startswith("multipart/form-data"):
-                data, name, media_type = await _upload(request, spec)
-            else:
-                data, name, media_type = await _json_document(request, spec)
-            runner = TaskRunner(GatewayClient(gateway, authorization=authorization))
-            result = await runner.run_bytes(spec, data, name=name, media_type=media_type)
-        except FedinfError as exc:
-            return error_response(exc)
+        await gateway.authenticate(authorization)
+        spec = registry.get(request.path_params["name"])
+        if request.headers.get("content-type", "").startswith("multipart/form-data"):
+            data, name, media_type = await _upload(request, spec)
+        else:
+            data, name, media_type = await _json_document(request, spec)
+        runner = TaskRunner(GatewayClient(gateway, authorization=authorization))
+        result = await runner.run_bytes(spec, data, name=name, media_type=media_type)
         meta = result.metadata
         headers = {k: str(v) for k, v in (("x-fedinf-model", meta.get("model")), ("x-fedinf-zone", meta.get("zone")),
                                           ("x-fedinf-data-class", meta.get("data_class"))) if v}

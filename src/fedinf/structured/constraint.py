@@ -101,7 +101,7 @@ def _dereference(schema: Any) -> Any:
     """``schema`` with its references inlined by jsonschema-rs (cycles stay references); unchanged on failure."""
     import jsonschema_rs
 
-    from fedinf.structured.schema import refuse_remote
+    from fedinf.structured.vocabulary import refuse_remote
 
     try:
         return jsonschema_rs.dereference(schema, retriever=refuse_remote)

@@ -15,7 +15,7 @@ from typing import Any
 
 import jsonschema_rs
 
-from fedinf.structured.schema import SCHEMA_KEYWORDS, pointer, refuse_remote
+from fedinf.structured.vocabulary import SCHEMA_KEYWORDS, pointer, refuse_remote
 
 _DRAFT_NUM = {"draft4": 4, "draft6": 6, "draft7": 7, "2019-09": 19, "2020-12": 20}
 _NOT_CONSTRAINTS = frozenset({"$schema", "$id", "id", "$defs", "definitions", "$comment", "title", "description",

@@ -28,14 +28,10 @@ from typing import Any
 import jsonschema_rs
 
 from fedinf.errors import SchemaError
+from fedinf.structured.satisfiability import unsatisfiable_problems
+from fedinf.structured.vocabulary import (ARRAY_KEYWORDS, COUNT_KEYWORDS, DRAFTS, MAP_KEYWORDS, SCHEMA_KEYWORDS,
+                                         pointer, refuse_remote)
 
-DRAFTS: dict[str, str] = {
-    "draft4": "http://json-schema.org/draft-04/schema#",
-    "draft6": "http://json-schema.org/draft-06/schema#",
-    "draft7": "http://json-schema.org/draft-07/schema#",
-    "2019-09": "https://json-schema.org/draft/2019-09/schema",
-    "2020-12": "https://json-schema.org/draft/2020-12/schema",
-}
 _VALIDATOR_CLS = {
     "draft4": jsonschema_rs.Draft4Validator,
     "draft6": jsonschema_rs.Draft6Validator,
@@ -45,19 +41,6 @@ _VALIDATOR_CLS = {
 }
 _OLD_DRAFTS = ("draft4", "draft6", "draft7")
 MAX_SCHEMA_BYTES = 1_000_000
-
-# Keywords whose value is a subschema / a map of subschemas / an array of subschemas (all drafts, after renaming).
-SCHEMA_KEYWORDS = ("not", "if", "then", "else", "items", "additionalItems", "additionalProperties", "contains",
-                   "propertyNames", "unevaluatedItems", "unevaluatedProperties", "contentSchema")
-MAP_KEYWORDS = ("properties", "patternProperties", "$defs", "definitions", "dependentSchemas")
-ARRAY_KEYWORDS = ("allOf", "anyOf", "oneOf", "prefixItems")
-COUNT_KEYWORDS = ("minLength", "maxLength", "minItems", "maxItems", "minProperties", "maxProperties", "minContains",
-                  "maxContains")
-
-
-def refuse_remote(uri: str) -> Any:
-    """jsonschema-rs retriever: fedinf never fetches schemas (no SSRF, no hidden latency)."""
-    raise ValueError(f"remote reference {uri!r} is not fetched: inline it under $defs")
 
 
 def detect_draft(schema: Any) -> str:
@@ -81,11 +64,6 @@ def is_known_metaschema(schema: Any) -> bool:
         return True
     norm = schema["$schema"].strip().rstrip("#").replace("https://", "http://")
     return any(norm == k.rstrip("#").replace("https://", "http://") for k in DRAFTS.values())
-
-
-def pointer(parts: list[str | int] | tuple[str | int, ...]) -> str:
-    """RFC 6901 JSON pointer from path parts."""
-    return "".join("/" + str(p).replace("~", "~0").replace("/", "~1") for p in parts)
 
 
 def _problem(ptr: str, keyword: str, message: str) -> dict[str, str]:
@@ -168,8 +146,6 @@ def load_schema(schema: Any, *, name: str = "response") -> Schema:
         raise SchemaError(_summary("is not a valid JSON Schema", problems), param="response_format",
                           details={"problems": problems, "draft": draft})
     validator = build_validator(schema, draft)
-    from fedinf.structured.satisfiability import unsatisfiable_problems
-
     problems = unsatisfiable_problems(schema, draft)
     if problems:
         raise SchemaError(_summary("cannot be satisfied by any value", problems), param="response_format",

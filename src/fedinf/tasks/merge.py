@@ -20,12 +20,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from fedinf.documents import Document
-from fedinf.extractors import checks as ck
-from fedinf.extractors.banking import iban_valid
 from fedinf.extractors.base import Found
 from fedinf.extractors.checks import Check
 from fedinf.tasks.normalize import normalize, same, to_record_value
-from fedinf.tasks.spec import FieldRule, TaskSpec, Validator
+from fedinf.tasks.spec import FieldRule, TaskSpec
+from fedinf.tasks.validators import run_validator
 
 
 @dataclass
@@ -114,39 +113,6 @@ MODEL_LOCATED = 0.5  # a model-only value found verbatim in the document, but ne
 MODEL_UNLOCATED = 0.3  # a model-only value the document does not contain as written
 AGREEMENT_BONUS = 0.2
 DISAGREEMENT = 0.4
-
-
-def run_validator(v: Validator, record: dict[str, Any]) -> list[Check]:
-    """Run one validator over the merged record; checks that lack their inputs are skipped (not failures)."""
-    f = v.fields
-    out: list[Check | None] = []
-    if v.check == "net_plus_tax" and len(f) == 3:
-        out.append(ck.net_plus_tax(record.get(f[0]), record.get(f[1]), record.get(f[2]), names=(f[0], f[1], f[2])))
-    elif v.check == "line_items_sum" and v.items:
-        items = record.get(v.items) or []
-        amounts = [i.get(v.item_amount) for i in items if isinstance(i, dict)]
-        if amounts and f:
-            out.append(ck.lines_sum(amounts, record.get(f[0]), names=(v.items, f[0]),
-                                    alt=record.get(f[1]) if len(f) > 1 else None,
-                                    alt_name=f[1] if len(f) > 1 else None))
-    elif v.check == "date_order" and len(f) == 2:
-        out.append(ck.date_order(record.get(f[0]), record.get(f[1]), names=(f[0], f[1])))
-    elif v.check == "iban":
-        for name in f:
-            if record.get(name):
-                ok = iban_valid(str(record[name]))
-                out.append(Check("iban", ok, f"{name} {'passes' if ok else 'fails'} the IBAN mod-97 check", (name,)))
-    elif v.check == "period_length" and len(f) == 2:
-        out.append(ck.period_length(record.get(f[0]), record.get(f[1]), names=(f[0], f[1])))
-    elif v.check == "bill_after_period" and len(f) == 2:
-        out.append(ck.bill_after_period(record.get(f[0]), record.get(f[1]), names=(f[0], f[1])))
-    elif v.check == "unique_lines" and v.items:
-        out.append(ck.unique_lines(record.get(v.items) or [], name=v.items, key=v.item_amount))
-    elif v.check == "required":
-        for name in f:
-            if record.get(name) in (None, "", []):
-                out.append(Check("required", False, f"{name} was not found", (name,)))
-    return [c for c in out if c is not None]
 
 
 @dataclass

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import yaml
 from pydantic import ValidationError
@@ -11,6 +11,9 @@ from pydantic import ValidationError
 from fedinf.errors import ConfigError, NotFound
 from fedinf.tasks.builtin import BUILTIN
 from fedinf.tasks.spec import TaskSpec
+
+if TYPE_CHECKING:
+    from fedinf.config import Config
 
 
 class TaskRegistry:
@@ -48,10 +51,10 @@ class TaskRegistry:
         return cls(tasks, declared=tuple(seen))
 
     @classmethod
-    def from_config(cls, config: Any, *, base_dir: str | Path = ".") -> "TaskRegistry":
+    def from_config(cls, config: Config, *, base_dir: str | Path = ".") -> "TaskRegistry":
         """The built-ins plus the config's tasks; a config task whose ``route`` or ``policy.allowed_zones`` names
         nothing the config defines is a ConfigError (it would otherwise fail on its first document)."""
-        entries = list(getattr(config, "tasks", []) or [])
+        entries = list(config.tasks)
         reg = cls.from_entries(entries, base_dir=base_dir)
         declared = [reg._tasks[n] for n in reg._declared]
         errors = [e for spec in declared for e in _references(spec, config)]

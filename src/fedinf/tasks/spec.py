@@ -69,11 +69,21 @@ class FieldRule(_Strict):
 
 
 class Validator(_Strict):
-    check: Literal["net_plus_tax", "line_items_sum", "date_order", "iban", "required", "period_length",
-                   "bill_after_period", "unique_lines"]
+    check: str = Field(description="A registered validator kind (fedinf.tasks.validators.VALIDATORS).")
     fields: list[str] = Field(default_factory=list, description="The fields the check reads, in order.")
     items: str | None = Field(default=None, description="line_items_sum: the array field.")
     item_amount: str = Field(default="amount", description="line_items_sum: the amount key in each item.")
+
+    @model_validator(mode="after")
+    def _known(self) -> "Validator":
+        from fedinf.tasks.validators import VALIDATORS
+
+        kind = VALIDATORS.get(self.check)
+        if kind is None:
+            raise ValueError(f"unknown check {self.check!r}; known checks: {sorted(VALIDATORS)}")
+        if (why := kind.problem(self)) is not None:
+            raise ValueError(why)
+        return self
 
 
 class Example(_Strict):

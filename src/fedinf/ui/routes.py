@@ -25,9 +25,9 @@ from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 
 from fedinf.errors import AuthError, FedinfError, Forbidden
-from fedinf.server.admin import find_access
+from fedinf.server.admin import AdminContext
 from fedinf.server.errors import error_response, json_response
-from fedinf.ui.session import COOKIE, UI_ROLES, Sessions, check_origin, cookie_header, sessions_for
+from fedinf.ui.session import COOKIE, UI_ROLES, Sessions, check_origin, cookie_header
 
 STATIC = Path(__file__).resolve().parent / "static"
 _MAX_LOGIN_BODY = 4096
@@ -42,7 +42,7 @@ _HEADERS = {
 class AdminUI:
     """The UI's own endpoints: pages, login, logout and the session view (see the module docstring)."""
 
-    def __init__(self, ctx: Any, sessions: Sessions) -> None:
+    def __init__(self, ctx: AdminContext, sessions: Sessions) -> None:
         self.ctx = ctx
         self.sessions = sessions
 
@@ -55,7 +55,7 @@ class AdminUI:
 
     async def _principal(self, request: Request) -> Any:
         try:
-            p = await self.sessions.principal(request, find_access(self.ctx))
+            p = await self.sessions.principal(request, self.ctx.require_access())
         except AuthError:
             return None
         return p if p is not None and any(p.has_role(r) for r in UI_ROLES) else None
@@ -78,7 +78,7 @@ class AdminUI:
             await form.close()
             if not key:
                 raise AuthError("enter an API key with the admin or auditor role", code="missing_api_key")
-            principal = await find_access(self.ctx).authenticator.authenticate(f"Bearer {key}")
+            principal = await self.ctx.require_access().authenticator.authenticate(f"Bearer {key}")
             if not any(principal.has_role(r) for r in UI_ROLES):
                 raise Forbidden(f"key {principal.key_id} has neither the admin nor the auditor role",
                                 code="insufficient_role")
@@ -100,7 +100,7 @@ class AdminUI:
 
     async def session(self, request: Request) -> Response:
         try:
-            principal = await self.sessions.principal(request, find_access(self.ctx))
+            principal = await self.sessions.principal(request, self.ctx.require_access())
             if principal is None:
                 raise AuthError("not logged in", code="missing_session")
             principal.require_role(*UI_ROLES)
@@ -117,9 +117,9 @@ def _secure(request: Request) -> bool:
     return request.url.scheme == "https" or request.headers.get("x-forwarded-proto") == "https"
 
 
-def routes(ctx: Any) -> list[BaseRoute]:
+def routes(ctx: AdminContext) -> list[BaseRoute]:
     """The UI routes (relative to the ``/ui`` mount); none when ``ui.enabled`` is false."""
-    sessions = sessions_for(ctx)
+    sessions = ctx.sessions
     if sessions is None:
         return []
     ui = AdminUI(ctx, sessions)

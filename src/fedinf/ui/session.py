@@ -161,13 +161,3 @@ def _state_secret(state_dir: Path) -> bytes:
     finally:
         tmp.unlink()
     return bytes.fromhex(path.read_text().strip())
-
-
-def sessions_for(ctx: Any) -> Sessions | None:
-    """A session checker for the gateway ``ctx``; None without a config or with the UI turned off (then only API
-    keys authenticate). Sessions are stateless (HMAC), so the admin API's and the UI's checkers are equivalent."""
-    config = getattr(ctx, "config", None)
-    ui = getattr(config, "ui", None)
-    if ui is None or not ui.enabled:
-        return None
-    return Sessions.from_config(config)
