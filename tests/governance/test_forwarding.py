@@ -16,7 +16,6 @@ from fedinf.data_class import DataClass
 from fedinf.errors import PolicyViolation
 from fedinf.forwarding import FieldWarnings, dropped, forwarded, strings
 from fedinf.gateway import Gateway
-from fedinf.pipeline import run_chat
 from fedinf.privacy import Classifier, Pseudonymizer
 from fedinf.protocol import ChatRequest
 from fedinf.testing.upstream import FakeOpenAIUpstream
@@ -143,7 +142,7 @@ async def _gateway_run(bodies: list[dict[str, Any]]) -> tuple[list[Any], list[di
         cfg = make_config(CONFIG.format(url=up.url), require_keys=False)
         gw = Gateway.from_config(cfg)
         async with gw:
-            replies = [await run_chat(gw, b) for b in bodies]
+            replies = [await gw.pipeline.chat(b) for b in bodies]
         return replies, list(up.bodies), Path(cfg.server.state_dir)
 
 
@@ -178,8 +177,9 @@ def test_bad_or_refused_input_gets_a_4xx_without_values(bad: dict[str, Any],
     with caplog.at_level(logging.DEBUG):
         replies, received, state = asyncio.run(_gateway_run([bad]))
     reply = replies[0]
-    assert 400 <= reply.status < 500, reply.body
-    assert set(reply.body) == {"error"} and {"message", "type", "code"} <= set(reply.body["error"])
-    text = json.dumps(reply.body) + json.dumps(reply.headers)
+    assert 400 <= reply.status < 500 and reply.error is not None, reply.body
+    body = reply.error.to_dict()  # what the HTTP layer sends
+    assert set(body) == {"error"} and {"message", "type", "code"} <= set(body["error"])
+    text = json.dumps(body) + json.dumps(reply.headers) + repr(reply.error)
     assert CARD not in text and CARD not in caplog.text
     assert not received and not _files_contain(state, CARD)

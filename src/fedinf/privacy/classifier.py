@@ -180,7 +180,13 @@ class Classifier:
         out = []
         for blob in decoded_blobs(text):
             norm = self._normalizer.normalize(blob.decoded)
-            found = [(s.entity, s.score) for s in self._spans(norm.text)]
+            spans = self._spans(norm.text)
+            if blob.offsets is not None:  # URL encoding: each entity keeps its own span
+                for s in spans:
+                    a, b = norm.to_original(s.start, s.end)
+                    out.append(Entity(s.entity, blob.offsets[a], blob.offsets[b], source, round(s.score, 3)))
+                continue
+            found = [(s.entity, s.score) for s in spans]
             if depth + 1 < MAX_DEPTH:
                 found += [(e.type, e.score) for e in self._decoded(blob.decoded, source, depth + 1)]
             if found:
