@@ -103,12 +103,21 @@ _EPONYMS = frozenset({"luhn", "verhoeff", "levenshtein", "hamming", "bayes", "ba
                       "kosaraju", "corasick", "lempel"})
 # cues that are ordinary prepositions: with nothing else they do not make an English word or a product a name
 _WEAK_CUES = frozenset({"from", "to", "by", "with", "for", "and", "about", "under", "it to"})
+# cues that are about a person in any register; role nouns ("user", "client", "owner") are not in technical text,
+# where they precede accounts and products ("as the user Spark", "the client Docker")
+_PERSONAL_CUES = frozenset({"my name is", "my name's", "name is", "name", "names", "full name", "patient", "call me",
+                            "i am", "i'm", "im", "this is", "signed", "regards", "sincerely", "dear", "hi", "hello",
+                            "hey", "thanks", "cheers", "attn", "named", "called", "mr", "mr.", "mrs", "mrs.", "ms",
+                            "ms.", "dr", "dr.", "wife", "husband", "brother", "sister", "mother", "father", "son",
+                            "daughter", "kid", "friend", "colleague", "boss", "thank", "ask", "asked", "tell", "told",
+                            "meet", "met", "cardholder", "account holder", "beneficiary", "applicant", "tenant"})
 # what follows a product name, never a person's: "Wagtail 4.1.4", "Trac before 0.11.6", "Ansible versions",
 # "Docker containers", "Scrapy plugin"
 _VERSION_AFTER = re.compile(
     r"(?:'s|’s)?[ \t]+(?:v?\d+(?:\.\d+)+\b|v\d|versions\b|version[ \t]+v?\d|releases?[ \t]+v?\d|"
     r"(?:before|prior to|through|thru|up to|until|since|below|<=?|>=?|=)(?: and including)?[ \t]+(?:versions?[ \t]+|v)?\d|"
-    r"(?:from|and|or)[ \t]+(?:versions?[ \t]+v?\d|v?\d+\.\d))", re.IGNORECASE)
+    r"(?:from|and|or)[ \t]+(?:versions?[ \t]+v?\d|v?\d+\.\d)|"
+    r"[ \t]*[a-z][\w.\-]*[ \t]+(?:v?\d+(?:\.\d+)+\b|(?:before|prior to|through|up to)[ \t]+v?\d))", re.IGNORECASE)
 _PRODUCT_NOUNS = frozenset({
     "plugin", "plugins", "plug-in", "module", "modules", "package", "packages", "library", "libraries", "server",
     "servers", "client", "clients", "container", "containers", "notebook", "notebooks", "code", "callback",
@@ -132,7 +141,11 @@ _TECH_WORDS = re.compile(
     r"python|javascript|java|install\w*|deploy\w*|upgrade\w*|versions?|releases?|patch\w*|fixed|affected|cve|"
     r"source code|debug\w*|compil\w*|runtime|endpoint|backend|frontend|database|kubernetes|docker|linux|windows|"
     r"http|https|url|json|yaml|xml|html|sql|regex|stack trace|exception|traceback|crash\w*|bug|commit|"
-    r"pull request|open source|framework|sdk|cli)\b")
+    r"pull request|open source|framework|sdk|cli|deserializ\w*|serializ\w*|untrusted|sanitiz\w*|"
+    r"authenticat\w*|privilege\w*|escalation|bypass\w*|payloads?|traversal|buffer|heap|null pointer|"
+    r"race condition|cross-site|scripting|use-after-free|certificates?|ssl|tls|cryptograph\w*|encrypt\w*|"
+    r"tokens?|cookies?|headers?|sandbox\w*|plugins?|modules?|dependenc\w*|component|webassembly|wasm|"
+    r"garbage collection|memory|kernel|shell|command execution|code execution)\b")
 _CODE_SHAPES = re.compile(r"\b\d+\.\d+\.\d+\b|`|\w\(\)|\b[a-z]+_[a-z_]+\b|\b\w+\.(?:py|js|ts|c|h|go|rs|rb|php|java|so|"
                           r"dll|json|ya?ml|xml|html?|cfg|ini|toml)\b|</?[a-z]+>|\bcve-\d")
 
@@ -351,7 +364,8 @@ class PersonDetector:
                 kinds, seq = kinds[1:], seq[1:]
             start = seq[0][0]
             sent_start = _sentence_start(text, start)
-        strong = titled or (cue is not None and cue not in _WEAK_CUES)
+        strong = titled or (cue is not None and cue not in _WEAK_CUES
+                            and (cue in _PERSONAL_CUES or not _technical(view)))
         if not strong and self._is_product(text, seq, kinds, products):
             return
         score = self._score(kinds, cue is not None, titled, sent_start)
