@@ -111,10 +111,14 @@ def decoded_blobs(text: str) -> Iterator[Blob]:
             if m.end() - m.start() <= MAX_BLOB:
                 decoded, offsets = _unquote(m.group(), m.start())
                 yield Blob(m.start(), m.end(), decoded, offsets)
-    for rx, decode in ((_HEX, _from_hex), (_BASE64, _from_base64)):
-        for m in rx.finditer(text):
-            if m.end() - m.start() > MAX_BLOB:
-                continue
-            text_of = decode(m.group())
-            if text_of is not None:
-                yield Blob(m.start(), m.end(), text_of)
+    pos = 0
+    for token in text.split():  # blobs have no spaces: only long words are scanned (cheap on prose)
+        start = text.find(token, pos)
+        pos = start + len(token)
+        if len(token) < MIN_BASE64 or len(token) > MAX_BLOB:
+            continue
+        for rx, decode in ((_HEX, _from_hex), (_BASE64, _from_base64)):
+            for m in rx.finditer(text, start, pos):
+                text_of = decode(m.group())
+                if text_of is not None:
+                    yield Blob(m.start(), m.end(), text_of)
