@@ -130,16 +130,22 @@ def fill(store: Any, texts: list[str], vecs: np.ndarray, per_doc: int = 5) -> fl
     return time.perf_counter() - t0
 
 
+def word_queries(texts: list[str], n: int, count: int) -> list[str]:
+    """``count`` queries of 6 consecutive words from random chunks among the first ``n``."""
+    rng = np.random.default_rng(11)
+    out = []
+    for i in rng.integers(0, n, count):
+        words = texts[int(i)].split()
+        start = int(rng.integers(0, len(words) - 6))
+        out.append(" ".join(words[start:start + 6]))
+    return out
+
+
 async def scale_one(store: Any, n: int, texts: list[str], vecs: np.ndarray, n_queries: int) -> dict[str, Any]:
     rt = Retrieval(store=store, embedder=HashingEmbedder(384), classifier=Classifier.from_config())
     await rt.create_collection("scale")
     secs = fill(store, texts[:n], vecs[:n])
-    rng = np.random.default_rng(11)
-    queries = []
-    for i in rng.integers(0, n, n_queries):
-        words = texts[int(i)].split()
-        start = int(rng.integers(0, len(words) - 6))
-        queries.append(" ".join(words[start:start + 6]))
+    queries = word_queries(texts, n, n_queries)
     out: dict[str, Any] = {"ingest_s": secs, "docs_per_s": n / 5 / secs, "chunks_per_s": n / secs}
     await rt.search("scale", queries[0], k=10, mode="vector")  # load the vector matrix once (reported separately)
     for mode in MODES:
@@ -184,7 +190,7 @@ async def scale(sizes: list[int], vocab: list[str], workdir: Path, n_queries: in
                 import psycopg
                 with psycopg.connect(dsn, autocommit=True) as conn:
                     conn.execute(f"DROP SCHEMA IF EXISTS {schema} CASCADE")
-    results["vec_peer"] = vec_peer(sizes, vecs, workdir)
+    results["vec_peer"] = vec_peer(sizes, vecs, workdir, texts, word_queries(texts, min(sizes), n_queries))
     return results
 
 
@@ -212,8 +218,53 @@ print(json.dumps(out))
 '''
 
 
-def vec_peer(sizes: list[int], vecs: np.ndarray, workdir: Path) -> dict[str, Any]:
-    """numpy exact top-10 (what the stores do) vs sqlite-vec vec0 KNN, same vectors and queries."""
+PEER_LANCE = r'''
+import json, sys, tempfile, time
+import lancedb, numpy as np, pyarrow as pa
+vecs = np.load(sys.argv[1]); queries = np.load(sys.argv[2]); sizes = json.loads(sys.argv[3])
+texts = json.load(open(sys.argv[4])); words = json.load(open(sys.argv[5])); out = {}
+
+def pct(lat, q):
+    lat = sorted(lat); return lat[min(len(lat) - 1, int(len(lat) * q))]
+
+for n in sizes:
+    db = lancedb.connect(tempfile.mkdtemp())
+    t = time.perf_counter()
+    table = pa.table({"id": pa.array(range(n)), "text": pa.array(texts[:n]),
+                      "vector": pa.FixedSizeListArray.from_arrays(pa.array(vecs[:n].ravel()), 384)})
+    tb = db.create_table("t", data=table)
+    tb.create_fts_index("text")
+    ins = time.perf_counter() - t
+    vl, fl = [], []
+    for q in queries:
+        t = time.perf_counter(); tb.search(q).metric("cosine").limit(10).to_arrow(); vl.append((time.perf_counter() - t) * 1000)
+    for w in words:
+        t = time.perf_counter(); tb.search(w, query_type="fts").limit(10).to_arrow(); fl.append((time.perf_counter() - t) * 1000)
+    out[str(n)] = {"insert_per_s": n / ins, "vector": [pct(vl, .5), pct(vl, .99)], "fts": [pct(fl, .5), pct(fl, .99)]}
+print(json.dumps(out))
+'''
+
+
+def run_peer(name: str, requirements: list[str], script: str, args: list[str]) -> dict[str, Any] | str:
+    """Run ``script`` in the throwaway venv ``name``; its JSON output, or why it is missing."""
+    try:
+        from bench.common.venvs import ensure_venv
+
+        bin_dir = ensure_venv(name, requirements)
+        done = subprocess.run([str(bin_dir / "python"), "-c", script, *args], capture_output=True, text=True,
+                              timeout=1200)
+        if done.returncode != 0:
+            return f"failed: {done.stderr.strip()[-300:]}"
+        result: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
+        return result
+    except Exception as exc:  # noqa: BLE001 - a peer is optional; say why it is missing
+        return f"not measured: {exc}"
+
+
+def vec_peer(sizes: list[int], vecs: np.ndarray, workdir: Path, texts: list[str],
+             words: list[str]) -> dict[str, Any]:
+    """numpy exact top-10 (what the stores do) vs sqlite-vec vec0 KNN and LanceDB (flat vector search and its
+    full-text index), same vectors, texts and queries."""
     rng = np.random.default_rng(3)
     queries = vecs[rng.integers(0, max(sizes), 100)] + 0.01
     queries = (queries / np.linalg.norm(queries, axis=1, keepdims=True)).astype(np.float32)
@@ -228,19 +279,15 @@ def vec_peer(sizes: list[int], vecs: np.ndarray, workdir: Path) -> dict[str, Any
             index.top(q, 10)
             lat.append((time.perf_counter() - t) * 1000)
         mine[str(n)] = {"p50": percentile(lat, 50), "p99": percentile(lat, 99)}
-    peer: dict[str, Any] | str
-    try:
-        from bench.common.venvs import ensure_venv
-
-        bin_dir = ensure_venv("sqlite-vec", ["apsw==3.54.1.0", "sqlite-vec==0.1.9", "numpy"])
-        np.save(workdir / "v.npy", vecs[:max(sizes)])
-        np.save(workdir / "q.npy", queries)
-        done = subprocess.run([str(bin_dir / "python"), "-c", PEER, str(workdir / "v.npy"), str(workdir / "q.npy"),
-                               json.dumps(sizes)], capture_output=True, text=True, timeout=900)
-        peer = json.loads(done.stdout) if done.returncode == 0 else f"failed: {done.stderr[-300:]}"
-    except Exception as exc:  # noqa: BLE001 - the peer is optional; say why it is missing
-        peer = f"not measured: {exc}"
-    return {"numpy": mine, "sqlite_vec": peer}
+    np.save(workdir / "v.npy", vecs[:max(sizes)])
+    np.save(workdir / "q.npy", queries)
+    (workdir / "t.json").write_text(json.dumps(texts[:max(sizes)]))
+    (workdir / "w.json").write_text(json.dumps(words))
+    args = [str(workdir / "v.npy"), str(workdir / "q.npy"), json.dumps(sizes)]
+    return {"numpy": mine,
+            "sqlite_vec": run_peer("sqlite-vec", ["apsw==3.54.1.0", "sqlite-vec==0.1.9", "numpy"], PEER, args),
+            "lancedb": run_peer("lancedb", ["lancedb==0.40.0", "numpy"], PEER_LANCE,
+                                args + [str(workdir / "t.json"), str(workdir / "w.json")])}
 
 
 # ---------------------------------------------------------------------------------------------- report
@@ -272,16 +319,45 @@ def report(q: dict[str, Any], s: dict[str, Any], sizes: list[int], n_queries: in
                      *[f"{v[md][0]:.1f} / {v[md][1]:.1f}" for md in MODES]])
     parts += [table(["store", "chunks", "ingest docs/s", "chunks/s", "hybrid p50/p99 ms", "bm25 p50/p99 ms",
                      "vector p50/p99 ms"], rows), ""]
-    peer = s["vec_peer"]
-    parts += ["### Exact vector top-10: numpy (the stores) vs sqlite-vec `vec0` (peer), same vectors and queries", ""]
-    if isinstance(peer["sqlite_vec"], dict):
-        rows = [[f"{int(n):,}", f"{peer['numpy'][n]['p50']:.2f} / {peer['numpy'][n]['p99']:.2f}",
-                 f"{peer['sqlite_vec'][n]['p50']:.2f} / {peer['sqlite_vec'][n]['p99']:.2f}",
-                 f"{peer['sqlite_vec'][n]['p50'] / peer['numpy'][n]['p50']:.1f}x"] for n in peer["numpy"]]
-        parts += [table(["vectors", "numpy p50/p99 ms", "sqlite-vec p50/p99 ms", "sqlite-vec / numpy (p50)"], rows)]
-    else:
-        parts += [f"sqlite-vec {peer['sqlite_vec']}"]
+    parts += peer_report(s["vec_peer"], s)
     return "\n".join(parts) + "\n"
+
+
+def _pair(v: Any) -> str:
+    return f"{v[0]:.2f} / {v[1]:.2f}"
+
+
+def peer_report(peer: dict[str, Any], s: dict[str, Any]) -> list[str]:
+    out = ["### The choice: numpy exact search vs sqlite-vec and LanceDB (peers, same vectors, texts and queries)", "",
+           "Exact top-10 by cosine over the same unit vectors (sqlite-vec `vec0` brute-force KNN through apsw; "
+           "LanceDB flat search without an ANN index), and full-text top-10 for the same 6-word queries (LanceDB's "
+           "FTS index vs this store's SQLite FTS5 BM25 through `Retrieval.search`, which also reads the hit rows). "
+           "Each peer runs in a throwaway venv (bench/.venvs). p50 / p99 ms; ratio = peer p50 / fedinf p50.", ""]
+    sv, ld = peer["sqlite_vec"], peer["lancedb"]
+    rows = []
+    for n, mine in peer["numpy"].items():
+        row: list[object] = [f"{int(n):,}", _pair((mine["p50"], mine["p99"]))]
+        for p in (sv, ld):
+            if isinstance(p, dict) and n in p:
+                v = p[n] if p is sv else {"p50": p[n]["vector"][0], "p99": p[n]["vector"][1]}
+                row += [_pair((v["p50"], v["p99"])), f"{v['p50'] / mine['p50']:.1f}x"]
+            else:
+                row += ["-", "-"]
+        rows.append(row)
+    out += [table(["vectors", "numpy (fedinf)", "sqlite-vec", "ratio", "LanceDB flat", "ratio"], rows), ""]
+    if isinstance(ld, dict):
+        rows = []
+        for n, v in ld.items():
+            mine = s.get(("sqlite", int(n)))
+            if mine:
+                rows.append([f"{int(n):,}", _pair(mine["bm25"]), _pair(v["fts"]), f"{v['fts'][0] / mine['bm25'][0]:.1f}x",
+                             f"{mine['chunks_per_s']:.0f}", f"{v['insert_per_s']:.0f}"])
+        out += [table(["chunks", "SQLite FTS5 (fedinf) ms", "LanceDB FTS ms", "ratio", "fedinf store chunks/s",
+                       "LanceDB insert+index chunks/s"], rows), ""]
+    for name, p in (("sqlite-vec", sv), ("LanceDB", ld)):
+        if not isinstance(p, dict):
+            out.append(f"{name}: {p}")
+    return out
 
 
 async def main() -> None:

@@ -82,3 +82,23 @@ def test_truncated_document_reports_trailer_errors_not_a_crash(engine):
 def test_errata_version_reads_with_the_nearest_map(engine):
     walk = engine.walk(Claim837().x12().replace("005010X222A1", "005010X222A2"))
     assert walk.errors == [] and "005010X222A1" in walk.notes[0]
+
+
+@pytest.mark.parametrize("mangle", [
+    lambda t: t.replace("N4*SPRINGFIELD*IL*627010001", "Nd4*SPRINGFIELD*IL*627010001"),  # lower-case id
+    lambda t: t.replace("NM1*IL*", "*IL*"),                                                # empty segment id
+    lambda t: t.replace("HL*2*1*22*0", "HL*2*9*22*0"),                                     # bad HL parent
+    lambda t: t.replace("CLM*CLM1001", "CLM*" + "9" * 300),                                # element far too long
+    lambda t: t.replace("SE*", "XX*"),                                                     # no trailer
+    lambda t: t[: len(t) // 2],                                                            # truncated anywhere
+])
+def test_malformed_input_never_crashes(engine, mangle):
+    from fedinf.claims.validation import Validator
+
+    v = Validator(engine=engine)
+    try:
+        report, _ = v.validate(mangle(Claim837().x12()), [])
+    except InvalidX12 as exc:  # refused with a position, or ...
+        assert exc.details["segment_index"] >= 0
+    else:  # ... reported as violations (a bad HL parent is a warning, as in pyx12's own 999)
+        assert report.violations

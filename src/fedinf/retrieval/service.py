@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING, Any
 
 from fedinf.data_class import DataClass
 from fedinf.documents import DocumentLimits
-from fedinf.errors import Conflict, Forbidden, NotFound, RequestError
+from fedinf.errors import Conflict, Forbidden, NotFound, PolicyViolation, RequestError
 from fedinf.retrieval.chunking import ChunkPolicy, chunk_text
 from fedinf.retrieval.embeddings import Embedder
 from fedinf.retrieval.model import SEARCH_MODES, AddResult, CollectionInfo, DocumentInfo, Hit, SearchResult
@@ -90,6 +90,9 @@ class Retrieval:
     async def create_collection(self, name: str, *, data_class: "DataClass | str | None" = None,
                                 description: str = "", owner: str | None = None) -> CollectionInfo:
         declared = _class(data_class, "data_class") or DataClass.PUBLIC
+        check_name(name)
+        if not self.embedder.dim:  # a remote embedder learns its width from a first (public, fixed) text
+            await self.embedder.embed(["fedinf dimension probe"])
         info = CollectionInfo(name=check_name(name), data_class=declared, declared_class=declared,
                               embedder=self.embedder.name, dim=self.embedder.dim, description=description or "",
                               created_at=time.time(), owner=owner)
@@ -197,7 +200,8 @@ class Retrieval:
     async def search(self, collections: str | Sequence[str], query: str, *, k: int | None = None,
                      mode: str | None = None, data_class: DataClass = DataClass.PUBLIC) -> SearchResult:
         """The ``k`` best chunks for ``query`` across ``collections``. ``data_class`` is the query's own class
-        (routes a remote query embedding); the result's class is the highest retrieved."""
+        (routes a remote query embedding); the result's class is the highest retrieved. When no embedding model is
+        eligible for the query, the search falls back to keywords alone (``SearchResult.mode == "bm25"``)."""
         names = [collections] if isinstance(collections, str) else list(collections)
         k, mode = (self.default_k if k is None else k), (mode or self.default_mode)
         if mode not in SEARCH_MODES:
@@ -211,7 +215,10 @@ class Retrieval:
             self._check_embedder(info)
         vector = None
         if mode != "bm25":
-            vector = (await self.embedder.embed([query], data_class=data_class))[0]
+            try:
+                vector = (await self.embedder.embed([query], data_class=data_class))[0]
+            except PolicyViolation:  # no embedding model may see this query: keywords only, nothing leaves
+                mode = "bm25"
         hits: list[Hit] = []
         for info in infos:
             hits += await asyncio.to_thread(self._search_one, info.name, query, vector, k, mode)
