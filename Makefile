@@ -4,7 +4,7 @@
 PY ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
-EXTRAS := local,pdf,ocr,postgres,redis,ray,conformance,embeddings,claims,dev
+EXTRAS := local,pdf,ocr,postgres,redis,ray,conformance,embeddings,claims,dev,otel
 STAMP := $(VENV)/.installed
 
 .PHONY: serve test eval bench lock clean chromium

@@ -37,6 +37,7 @@ from fedinf.routing.decide import Decision, Target
 from fedinf.routing.hedge import Race
 from fedinf.routing.pool import BackendPool, Replica
 from fedinf.routing.retry import backoff_s, retryable
+from fedinf.tracing import NOOP, Tracer
 
 log = logging.getLogger("fedinf.executor")
 
@@ -130,6 +131,7 @@ class Executor:
     pool: BackendPool
     pseudonymizer_factory: Callable[[], Any] | None = None
     clock: Callable[[], float] = time.monotonic
+    tracer: Tracer = NOOP  # a `fedinf.attempt` span per attempt, `fedinf.validate` per structured-output check
 
     async def run(self, request: ChatRequest, decision: Decision, *, request_id: str, deadline: float,
                   output: Any = None, attempts: list[Attempt] | None = None) -> Result:
@@ -304,6 +306,14 @@ class Executor:
     # ------------------------------------------------------------------ one attempt, with bookkeeping
 
     async def _tracked(self, run: _Run, target: Target, rep: Replica, permit: str, kind: str) -> Result:
+        """One attempt on one replica, in its own span when tracing is on."""
+        if not self.tracer.enabled:
+            return await self._tracked_attempt(run, target, rep, permit, kind)
+        with self.tracer.span("fedinf.attempt", {"fedinf.model": target.model_id, "fedinf.zone": target.zone,
+                                                 "fedinf.replica": rep.name, "fedinf.attempt.kind": kind}):
+            return await self._tracked_attempt(run, target, rep, permit, kind)
+
+    async def _tracked_attempt(self, run: _Run, target: Target, rep: Replica, permit: str, kind: str) -> Result:
         """One attempt on one replica: records the outcome for balancing, ejection and the breaker."""
         mine: list[Attempt] = []
         self.pool.started(rep)
@@ -369,7 +379,10 @@ class Executor:
         except TimeoutError:
             attempts.append(Attempt(target.model_id, target.zone, replica.name, "backend_timeout",
                                     (self.clock() - t0) * 1000, reask))
-            raise BackendTimeout(f"{target.model_id} did not answer within the request deadline") from None
+            raise BackendTimeout(
+                f"{target.model_id} did not answer within the request deadline ({max(0.0, ctx.deadline - t0):.0f} s "
+                "left when the attempt started; the deadline is the request's fedinf.timeout_s, else the model's "
+                "timeouts.total_s, else server.request_timeout_s)") from None
         except FedinfError as exc:
             attempts.append(Attempt(target.model_id, target.zone, replica.name, exc.code,
                                     (self.clock() - t0) * 1000, reask))
@@ -402,10 +415,14 @@ class Executor:
         completion: dict[str, Any] = {}
         for n in range(plan.max_attempts):
             sent, extra = plan.prepare(request.model_copy(update={"stream": False}), n, check)
+            if pseudo is not None:  # the plan adds the schema and re-ask turns (with the restored answer): again
+                sent = _pseudonymize(sent, pseudo, self.pool.network.models[target.model_id].zone.clearance)
             ctx.extra = dict(extra)
             completion = await self._call(replica.backend.chat(sent, ctx), ctx, target, replica, attempts, reask=n)
             _restore_completion(completion, pseudo)
-            check = plan.check(completion)
+            with self.tracer.span("fedinf.validate", {"fedinf.reask": n}) as span:
+                check = plan.check(completion)
+                span.set_outcome("ok" if check.ok else "output_truncated" if check.truncated else "output_invalid")
             if check.ok:
                 meta = plan.metadata()
                 meta["attempts"] = n + 1
