@@ -415,6 +415,8 @@ class Executor:
         completion: dict[str, Any] = {}
         for n in range(plan.max_attempts):
             sent, extra = plan.prepare(request.model_copy(update={"stream": False}), n, check)
+            if pseudo is not None:  # the plan adds the schema and re-ask turns (with the restored answer): again
+                sent = _pseudonymize(sent, pseudo, self.pool.network.models[target.model_id].zone.clearance)
             ctx.extra = dict(extra)
             completion = await self._call(replica.backend.chat(sent, ctx), ctx, target, replica, attempts, reask=n)
             _restore_completion(completion, pseudo)
