@@ -82,6 +82,7 @@ class CallContext:
     deadline: float
     upstream_model: str
     extra: dict[str, Any] = field(default_factory=dict)
+    headers: dict[str, str] = field(default_factory=dict)  # per-call HTTP headers: the W3C trace context
 
 
 @runtime_checkable

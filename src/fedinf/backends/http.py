@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator, Callable, Iterable
+from collections.abc import AsyncIterator, Callable, Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
@@ -220,10 +220,13 @@ class HttpUpstream:
         return aiohttp.ClientTimeout(total=remaining, sock_connect=min(self.connect_s, remaining),
                                      sock_read=min(read_s or self.read_s, remaining), ceil_threshold=1e9)
 
-    async def post_json(self, url: str, body: bytes, deadline: float, *, hint: str = "") -> Any:
-        """POST ``body`` and return the decoded JSON answer (any 2xx); map every failure to a fedinf error."""
+    async def post_json(self, url: str, body: bytes, deadline: float, *, hint: str = "",
+                        headers: Mapping[str, str] | None = None) -> Any:
+        """POST ``body`` and return the decoded JSON answer (any 2xx); map every failure to a fedinf error.
+        ``headers`` are added to the base headers for this call only."""
         try:
-            async with self.session().post(url, data=body, timeout=self.timeout(deadline), allow_redirects=False) as resp:
+            async with self.session().post(url, data=body, timeout=self.timeout(deadline), allow_redirects=False,
+                                           headers=headers or None) as resp:
                 raw = await resp.read()
                 if resp.status >= 300:
                     raise status_error(self.name, resp.status, raw, headers=resp.headers, hint=hint)
@@ -242,7 +245,7 @@ class HttpUpstream:
     async def sse(
         self, url: str, body: bytes, deadline: float, *, translate: Callable[[bytes], Iterable[dict[str, Any]]],
         finish: Callable[[], dict[str, Any]], hint: str = "",
-        on_json: Callable[[Any], Iterable[dict[str, Any]]] | None = None,
+        on_json: Callable[[Any], Iterable[dict[str, Any]]] | None = None, headers: Mapping[str, str] | None = None,
     ) -> AsyncIterator[dict[str, Any]]:
         """POST ``body`` and stream the answer: each SSE payload goes through ``translate`` (which returns the
         chunks to yield, possibly none, and raises fedinf errors on bad events); at the end of the stream
@@ -255,7 +258,8 @@ class HttpUpstream:
         started = False
         resp = None
         try:
-            resp = await self.session().post(url, data=body, timeout=self.timeout(deadline), allow_redirects=False)
+            resp = await self.session().post(url, data=body, timeout=self.timeout(deadline), allow_redirects=False,
+                                             headers=headers or None)
             if resp.status >= 300:
                 raise status_error(self.name, resp.status, await resp.read(), headers=resp.headers, hint=hint)
             if on_json is not None and resp.content_type == "application/json":

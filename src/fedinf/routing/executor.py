@@ -360,7 +360,7 @@ class Executor:
         entry = self.pool.network.models[target.model_id]
         sent = _pseudonymize(request, pseudo, entry.zone.clearance) if pseudo is not None else request
         spec = entry.spec
-        ctx = CallContext(request_id=run.request_id, deadline=run.deadline,
+        ctx = CallContext(request_id=run.request_id, deadline=run.deadline, headers=self.tracer.context_headers(),
                           upstream_model=spec.upstream_model or spec.id)
         backend = replica.backend
         if run.output is not None:

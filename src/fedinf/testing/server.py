@@ -11,7 +11,8 @@ Use from tests::
 or as a process (``python -m fedinf.testing.upstream --port 9000``) and steer it over HTTP with ``POST /_control``:
 ``{"action": "inject", "kind": "status", "status": 503, "times": 2}``, ``{"action": "clear"}``,
 ``{"action": "script", "responses": [...]}``, ``{"action": "forget"}`` (drop recorded requests);
-``GET /_control`` returns the statistics, the active rules and the last recorded request bodies.
+``GET /_control`` returns the statistics, the active rules and the last recorded request bodies (``?headers=1``: and
+their headers).
 """
 
 from __future__ import annotations
@@ -303,9 +304,12 @@ class FakeServer:
 
     async def _control_get(self, request: web.Request) -> web.Response:
         last = int(request.query.get("last", "20"))
-        bodies = [r.body for r in list(self.requests)[-last:]] if last > 0 else []
-        return web.json_response({"stats": dict(self.stats), "rules": [r.to_dict() for r in self.faults.rules],
-                                  "scripted": len(self.scripted), "requests": bodies})
+        recent = list(self.requests)[-last:] if last > 0 else []
+        out = {"stats": dict(self.stats), "rules": [r.to_dict() for r in self.faults.rules],
+               "scripted": len(self.scripted), "requests": [r.body for r in recent]}
+        if request.query.get("headers") in ("1", "true"):  # ?headers=1: the requests' headers too
+            out["headers"] = [r.headers for r in recent]
+        return web.json_response(out)
 
 
 def word_tokens(text: str, limit: int | None = None) -> list[str]:
