@@ -45,6 +45,7 @@ def test_context_in_another_message(clf):
     ["In 2019 we sold 12345 units", "and 67890 in 2020"],  # no cue: numbers are never joined
     ["what is the order number?", "14534169"],
     ["the version is 1234", "the build is 5678"],
+    ["see conv_ops_3d.cc in commit 42033603003965bffac51ae171b51801565e002d#L143-L145"],  # digits in a hash
 ])
 def test_unrelated_numbers_are_not_joined(clf, texts):
     assert clf.classify(texts).data_class <= DataClass.INTERNAL

@@ -27,7 +27,8 @@ from fedinf.privacy.detector import PatternDetector, TextView
 MAX_GAP = 80
 SHORT = 64
 LOOKBACK = 3
-_RUN = re.compile(r"[A-Za-z]{0,2}\d[\d \-]*\d|\d{3,}")
+# a number standing on its own (an IBAN's country letters may lead it), never digits inside a hash or identifier
+_RUN = re.compile(r"(?<![A-Za-z0-9_])(?:[A-Za-z]{2})?\d[\d \-]*\d(?![A-Za-z0-9_])")
 
 
 class Part(NamedTuple):
