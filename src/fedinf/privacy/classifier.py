@@ -14,7 +14,7 @@ from bisect import bisect_left
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from fedinf.data_class import DataClass
 from fedinf.errors import Forbidden
@@ -40,6 +40,22 @@ class Entity:
     end: int
     source: int
     score: float
+
+
+class Classified(Protocol):
+    """What the audit record and the metrics read of a classification: a :class:`Classification`, or a summary of
+    stored data an operation touched (retrieval collections)."""
+
+    @property
+    def data_class(self) -> DataClass: ...
+
+    @property
+    def detected_class(self) -> DataClass: ...
+
+    @property
+    def adjustment(self) -> str | None: ...
+
+    def counts(self) -> dict[str, int]: ...
 
 
 @dataclass(frozen=True)
