@@ -26,7 +26,7 @@ from fedinf.privacy.detector import PatternDetector, TextView
 
 MAX_GAP = 80
 SHORT = 64
-LOOKBACK = 2
+LOOKBACK = 3
 _RUN = re.compile(r"[A-Za-z]{0,2}\d[\d \-]*\d|\d{3,}")
 
 
@@ -114,36 +114,46 @@ def _split(detectors: Sequence[PatternDetector], texts: Sequence[str], runs: lis
             ndigits = sum(c.isdigit() for i, a, b in group for c in texts[i][a:b])
             if not 9 <= ndigits <= 34:
                 continue
-            joined, offsets = "", []
-            for i, s, e in group:
-                offsets.append(len(joined))
-                joined += texts[i][s:e] + " "
-            joined = joined.rstrip()
             cue = cues.near(rx, group[0], group[-1])
-            if not cue:
+            if cue:
+                yield from _joined(detectors, texts, group, cue)
+
+
+def _joined(detectors: Sequence[PatternDetector], texts: Sequence[str], group: list[tuple[int, int, int]],
+            cue: str) -> Iterator[Part]:
+    """The runs of ``group`` joined (without and with a space: "DE89370400" + "440532013000" is one IBAN only
+    without), after ``cue``; the parts of each value that spans two or more runs."""
+    prefix = f"{cue}: "
+    for sep in ("", " "):
+        joined, offsets = prefix, []
+        for i, s, e in group:
+            offsets.append(len(joined))
+            joined += texts[i][s:e] + sep
+        view = TextView(joined.rstrip())
+        found = False
+        for d in detectors:
+            if d._ctx is None or not d._ctx.fullmatch(cue):
                 continue
-            prefix = f"{cue}: "
-            for d in detectors:
-                if d._ctx is None or not d._ctx.fullmatch(cue):
-                    continue
-                for span in d.detect(TextView(prefix + joined)):
-                    a, b = span.start - len(prefix), span.end - len(prefix)
-                    covered = [j for j, off in enumerate(offsets) if a < off + (group[j][2] - group[j][1]) and off < b]
-                    if len(covered) < 2:
-                        continue  # found in one part alone: the per-piece pass saw it already
-                    for j in covered:
-                        i, s, e = group[j]
-                        yield Part(i, s + max(0, a - offsets[j]), s + min(e - s, b - offsets[j]), span.entity,
-                                   span.score)
+            for span in d.detect(view):
+                covered = [j for j, off in enumerate(offsets)
+                           if span.start < off + (group[j][2] - group[j][1]) and off < span.end]
+                if len(covered) < 2:
+                    continue  # found in one part alone: the per-piece pass saw it already
+                found = True
+                for j in covered:
+                    i, s, e = group[j]
+                    yield Part(i, s + max(0, span.start - offsets[j]), s + min(e - s, span.end - offsets[j]),
+                               span.entity, span.score)
+        if found:
+            return
 
 
 def _near(texts: Sequence[str], a: tuple[int, int, int], b: tuple[int, int, int]) -> bool:
     """Are two runs at most MAX_GAP characters of text apart (counting across a piece boundary)?"""
     if a[0] == b[0]:
         return b[1] - a[2] <= MAX_GAP
-    if b[0] != a[0] + 1:
-        return False
-    return (len(texts[a[0]]) - a[2]) + b[1] <= MAX_GAP
+    gap = len(texts[a[0]]) - a[2] + b[1] + sum(len(texts[k]) for k in range(a[0] + 1, b[0]))
+    return gap <= MAX_GAP
 
 
 def _elsewhere(detectors: Sequence[PatternDetector], texts: Sequence[str], runs: list[tuple[int, int, int]],
