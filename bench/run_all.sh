@@ -4,7 +4,7 @@ set -uo pipefail
 cd "$(dirname "$0")/.."
 PY=.venv/bin/python
 status=0
-for name in schema_conformance pii_eval extraction_eval advisory_eval retrieval_eval constrained_decoding gateway_overhead audit_overhead faults claims_eval; do
+for name in schema_conformance pii_eval extraction_eval advisory_eval retrieval_eval constrained_decoding gateway_overhead audit_overhead faults claims_eval scale_out tracing_overhead; do
   entry=""
   [ -f "bench/$name/run.py" ] && entry="$PY bench/$name/run.py"
   [ -f "bench/$name/run.sh" ] && entry="bash bench/$name/run.sh"

@@ -2,7 +2,7 @@
 samples, and rules derived from rejections on a held-out half.
 
     python bench/claims_eval/run.py              # full: everything, 400 synthetic rejection events
-    CI=true python bench/claims_eval/run.py      # CI subsample: the same files, 140 events (~1 min on 2 cores)
+    CI=true python bench/claims_eval/run.py      # CI subsample: the same files, 140 events (~30 s CPU, 2 cores)
 
 Data (read in place, never copied): ``$FEDINF_DATA_DIR/claims`` (default ``../shared/data`` from the repo root):
 pyx12's 24 test documents with 23 expected 997/999 acknowledgments, imsweb's 837s with the errors its Java tests
@@ -318,7 +318,33 @@ def eval_rules(v: Validator, data: Path, n_events: int, seed: int) -> dict[str, 
             "unmapped": Counter(why for _, why in result.unmapped), "caught": caught, "baseline": baseline,
             "by_source": by_src, "valid": len(valid), "false_rules": false_rules, "false_struct": false_struct,
             "fr_rows": fr_rows, "false_justified": false_justified, "unseen_misses": unseen_misses,
-            "derive_s": derive_s, "held_s": held_s, "evidence": len(found)}
+            "derive_s": derive_s, "held_s": held_s, "evidence": len(found), "approved": rules}
+
+
+# ------------------------------------------------------------------ 5. throughput
+
+def eval_speed(v: Validator, data: Path, rules: list[Any], repeats: int) -> dict[str, Any]:
+    """Wall time on the largest sample (x12_many_claims.txt): fedinf (structural + the derived rules) vs pyx12's
+    own validator producing its 999, best of ``repeats``."""
+    import pyx12.params
+    import pyx12.x12n_document
+
+    text = (data / "claims" / "imsweb_x12_parser" / "837_5010" / "x12_many_claims.txt").read_text(encoding="latin-1")
+    approved = [r.model_copy(update={"status": "approved", "scope": r.scope.model_copy(update={"payers": []})})
+                for r in rules]
+    fed, struct, peer = [], [], []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        report, _ = v.validate(text, [])
+        struct.append(time.perf_counter() - t0)
+        t0 = time.perf_counter()
+        v.validate(text, approved)
+        fed.append(time.perf_counter() - t0)
+        t0 = time.perf_counter()
+        pyx12.x12n_document.x12n_document(pyx12.params.params(), io.StringIO(text), io.StringIO(), None)
+        peer.append(time.perf_counter() - t0)
+    return {"segments": text.count("~"), "claims": report.claims, "structural_s": min(struct),
+            "with_rules_s": min(fed), "pyx12_s": min(peer), "rules": len(approved)}
 
 
 # ------------------------------------------------------------------ report
@@ -357,7 +383,7 @@ def summary(a: dict[str, Any], b: dict[str, Any], c: dict[str, Any], d: dict[str
 
 
 def render(mode: str, a: dict[str, Any], b: dict[str, Any], c: dict[str, Any], d: dict[str, Any],
-           elapsed: float) -> str:
+           e: dict[str, Any], elapsed: float) -> str:
     lines = [
         "# claims_eval", "",
         f"Mode: **{mode}**. {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC, {platform.machine()}, "
@@ -407,7 +433,18 @@ def render(mode: str, a: dict[str, Any], b: dict[str, Any], c: dict[str, Any], d
               "never occurs in the training half. "
               "A rule lists the codes its evidence "
               "showed, and generalising to unseen codes needs a code-set source fedinf does not have (no openly "
-              "licensed CARC/RARC or payer coverage list exists in the shared data).", ""]
+              "licensed CARC/RARC or payer coverage list exists in the shared data).", "",
+              "## 5. Throughput", "",
+              f"`x12_many_claims.txt` ({e['segments']} segments, {e['claims']} claims), best of the repeats:", "",
+              table(["engine", "seconds", "claims/s", "ratio to pyx12"], [
+                  ("pyx12 x12n_document (its 999)", f"{e['pyx12_s']:.2f}", f"{e['claims'] / e['pyx12_s']:.0f}",
+                   "1.00"),
+                  ("fedinf structural", f"{e['structural_s']:.2f}", f"{e['claims'] / e['structural_s']:.0f}",
+                   f"{e['structural_s'] / e['pyx12_s']:.2f}"),
+                  (f"fedinf structural + {e['rules']} rules (scope widened to every payer)",
+                   f"{e['with_rules_s']:.2f}",
+                   f"{e['claims'] / e['with_rules_s']:.0f}", f"{e['with_rules_s'] / e['pyx12_s']:.2f}"),
+              ]), ""]
     return "\n".join(lines)
 
 
@@ -428,7 +465,8 @@ def main() -> None:
     b = eval_imsweb(v, data)
     c = eval_valid(v, data)
     d = eval_rules(v, data, n, args.seed)
-    text = render(f"CI subsample ({n} events)" if ci else f"full ({n} events)", a, b, c, d,
+    e = eval_speed(v, data, d["approved"], 1 if ci else 3)
+    text = render(f"CI subsample ({n} events)" if ci else f"full ({n} events)", a, b, c, d, e,
                   time.perf_counter() - t0)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(text)

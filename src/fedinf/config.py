@@ -269,6 +269,35 @@ class RetrievalSettings(_Strict):
         return self
 
 
+class TracingSettings(_Strict):
+    """`tracing:` — OpenTelemetry spans for every pipeline step (needs the `otel` extra). Spans carry data classes,
+    entity types, models, zones and outcomes; never request or response content."""
+
+    enabled: bool = Field(default=False, description="Export a trace per request (off: a no-op tracer, no cost).")
+    exporter: Literal["otlp", "console"] = Field(default="otlp", description=(
+        "otlp: send to an OpenTelemetry collector; console: print spans to stdout (debugging)."))
+    protocol: Literal["http/protobuf", "grpc"] = Field(default="http/protobuf", description="OTLP transport.")
+    endpoint: str | None = Field(default=None, description=(
+        "Collector URL, e.g. http://otel-collector:4318/v1/traces (http/protobuf) or http://otel-collector:4317 "
+        "(grpc). Default: the OTEL_EXPORTER_OTLP_* environment variables, else localhost."))
+    headers_env: str | None = Field(default=None, description=(
+        "Environment variable holding extra OTLP headers as `key=value,key2=value2` (e.g. an auth token)."))
+    service_name: str = Field(default="fedinf", min_length=1, description="The `service.name` resource attribute.")
+    sample_ratio: float = Field(default=1.0, ge=0, le=1, description=(
+        "Share of requests traced (parent-based: a sampled caller's traceparent is honoured)."))
+    timeout_s: float = Field(default=10.0, gt=0, description="Export timeout per batch.")
+    propagate: bool = Field(default=True, description=(
+        "Send each attempt's W3C `traceparent` to the upstream (vLLM, SGLang, ... continue the trace): random "
+        "trace and span ids only. false: nothing is added to upstream requests."))
+
+    @field_validator("endpoint")
+    @classmethod
+    def _endpoint(cls, v: str | None) -> str | None:
+        if v is not None and not re.match(r"^https?://[^\s/]+", v):
+            raise ValueError("must be an http:// or https:// URL")
+        return v
+
+
 class UISettings(_Strict):
     """`ui:` — the admin web UI served under /ui (login with an admin or auditor API key)."""
 
@@ -294,6 +323,7 @@ class Config(_Strict):
     retrieval: RetrievalSettings = Field(default_factory=RetrievalSettings,
                                          description="Document collections, embeddings and search.")
     ui: UISettings = Field(default_factory=UISettings, description="The admin web UI.")
+    tracing: TracingSettings = Field(default_factory=TracingSettings, description="OpenTelemetry traces.")
 
     @field_validator("routes", mode="before")
     @classmethod

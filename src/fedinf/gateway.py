@@ -25,6 +25,7 @@ from fedinf.protocol import ChatRequest
 from fedinf.routing.executor import Executor
 from fedinf.routing.pool import BackendPool
 from fedinf.structured import SpecCache
+from fedinf.tracing import Tracer, build_tracer
 
 if TYPE_CHECKING:
     from fedinf.access import AccessControl, Principal
@@ -64,7 +65,8 @@ class Gateway:
     def from_config(cls, config: Config, *, classifier: Classifier | None = None,
                     access: AccessControl | None | Literal[Part.FROM_CONFIG] = Part.FROM_CONFIG,
                     auditor: AuditSink | None | Literal[Part.FROM_CONFIG] = Part.FROM_CONFIG,
-                    metrics: Metrics | None = None, tasks: TaskRegistry | None = None) -> Gateway:
+                    metrics: Metrics | None = None, tasks: TaskRegistry | None = None,
+                    tracer: Tracer | None = None) -> Gateway:
         """Build every part from ``config``; a part passed in is used instead. ``access=None``: no API keys (open
         mode); ``auditor=None``: no audit trail."""
         from fedinf.access import AccessControl
@@ -75,24 +77,25 @@ class Gateway:
         if auditor is Part.FROM_CONFIG:
             auditor = build_auditor(config)
         return cls.assemble(config, access=access, classifier=classifier, auditor=auditor or NullAuditor(),
-                            metrics=metrics, tasks=tasks)
+                            metrics=metrics, tasks=tasks, tracer=tracer)
 
     @classmethod
     def local(cls, config: Config, *, classifier: Classifier | None = None,
               auditor: AuditSink | None = None, metrics: Metrics | None = None,
-              tasks: TaskRegistry | None = None) -> Gateway:
+              tasks: TaskRegistry | None = None, tracer: Tracer | None = None) -> Gateway:
         """A gateway for in-process use by the local operator (the CLI): no API keys, still classified, routed by
         policy and audited, as principal ``local-operator``."""
         from fedinf.access import Principal
 
         operator = Principal(key_id="local-operator", tenant="local", roles=frozenset({"admin"}))
         return cls.assemble(config, access=None, operator=operator, classifier=classifier, auditor=auditor,
-                            metrics=metrics, tasks=tasks)
+                            metrics=metrics, tasks=tasks, tracer=tracer)
 
     @classmethod
     def assemble(cls, config: Config, *, access: AccessControl | None, operator: Principal | None = None,
                  classifier: Classifier | None = None, auditor: AuditSink | None = None,
-                 metrics: Metrics | None = None, tasks: TaskRegistry | None = None) -> Gateway:
+                 metrics: Metrics | None = None, tasks: TaskRegistry | None = None,
+                 tracer: Tracer | None = None) -> Gateway:
         """Build the parts not given, and the pipeline over them. ``access=None``: no API keys (``operator``)."""
         from fedinf.audit import build_auditor
         from fedinf.metrics import Metrics
@@ -102,12 +105,14 @@ class Gateway:
         network = Network.build(config)
         pool = BackendPool.build(network)
         classifier = classifier or Classifier.from_config(config.governance)
-        executor = Executor(pool, pseudonymizer_factory=_pseudonymizer_factory(config, classifier))
+        tracer = tracer or build_tracer(config.tracing)
+        executor = Executor(pool, pseudonymizer_factory=_pseudonymizer_factory(config, classifier), tracer=tracer)
         auditor = auditor or build_auditor(config)
         metrics = metrics or Metrics()
         metrics.watch(pool)  # per-endpoint health, breaker and budget gauges, read at scrape time
         pipeline = Pipeline(config=config, network=network, executor=executor, classifier=classifier,
-                            auditor=auditor, metrics=metrics, specs=SpecCache(), access=access, operator=operator)
+                            auditor=auditor, metrics=metrics, specs=SpecCache(), access=access, operator=operator,
+                            tracer=tracer)
         gateway = cls(config=config, network=network, pool=pool, executor=executor, classifier=classifier,
                       auditor=auditor, metrics=metrics, pipeline=pipeline,
                       tasks=tasks or TaskRegistry.from_config(config), access=access, operator=operator)
@@ -123,6 +128,8 @@ class Gateway:
 
     async def start(self) -> None:
         await self.auditor.start()
+        if self.access is not None:
+            await self.access.start()  # the key invalidation subscriber (keys shared through Redis)
         await self.pool.start()
 
     async def aclose(self) -> None:
@@ -132,6 +139,7 @@ class Gateway:
         await self.auditor.aclose()
         if self.retrieval is not None:
             await self.retrieval.aclose()
+        await asyncio.to_thread(self.pipeline.tracer.shutdown)  # flushes the spans still queued for export
 
     async def ensure_admin_key(self) -> str | None:
         """First start with API keys on and none in the store: create an admin key and return its secret (once)."""

@@ -20,7 +20,7 @@ from __future__ import annotations
 import asyncio
 import time
 import uuid
-from collections.abc import AsyncGenerator, AsyncIterator, Callable
+from collections.abc import AsyncGenerator, AsyncIterator, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -30,6 +30,10 @@ from fedinf.errors import FedinfError, RequestError
 from fedinf.forwarding import FieldWarnings
 from fedinf.protocol import ChatRequest, chunk
 from fedinf.routing.decide import Decision, Needs, decide
+from fedinf.tracing import (
+    NOOP, NOOP_SPAN, Span, Tracer, classification_facts, decision_facts, principal_facts, request_facts,
+    result_facts, step,
+)
 
 if TYPE_CHECKING:
     from fedinf.access import AccessControl, Principal
@@ -38,6 +42,7 @@ if TYPE_CHECKING:
     from fedinf.metrics import Metrics
     from fedinf.network import Network
     from fedinf.privacy import Classification, Classifier
+    from fedinf.privacy.classifier import Classified
     from fedinf.retrieval import Retrieval
     from fedinf.retrieval.context import Retrieved
     from fedinf.routing.executor import Attempt, Executor, Result
@@ -53,7 +58,7 @@ class Trace:
     endpoint: str = "chat.completions"
     principal: Principal | None = None
     requested: str | None = None
-    classification: Classification | None = None
+    classification: Classified | None = None
     decision: Decision | None = None
     result: Result | None = None
     status: int = 200
@@ -64,9 +69,17 @@ class Trace:
     content: dict[str, Any] | None = None  # pseudonymized, only for tenants with content logging on
     retrieved: Retrieved | None = None  # what the retrieve step added (the request named collections)
     rules: list[str] = field(default_factory=list)  # claim rule ids applied (claims workload)
+    span: Span = field(default=NOOP_SPAN, repr=False)  # the request's OpenTelemetry span (fedinf.tracing)
 
     def failed(self, exc: FedinfError, *, status: int | None = None) -> None:
         self.status, self.error_code = status or exc.status_code, exc.code
+
+    def end_span(self) -> None:
+        """Close the request's span with what happened (class, model, zone, status, outcome; never content)."""
+        if self.span.recording:
+            for key, value in request_facts(self).items():
+                self.span.set(key, value)
+            self.span.end(self.error_code or "ok")
 
     def headers(self) -> dict[str, str]:
         """The ``x-fedinf-*`` response headers: request id, data class, decision, attempts, where it ran."""
@@ -128,26 +141,33 @@ class Pipeline:
     operator: Principal | None = None
     retrieval: Callable[[], Retrieval] = _no_retrieval  # the gateway's retrieval service, made on first use
     field_warnings: FieldWarnings = field(default_factory=FieldWarnings, repr=False)
+    tracer: Tracer = NOOP  # OpenTelemetry spans per step (fedinf.tracing); no-op unless `tracing.enabled`
 
-    async def chat(self, body: object, *, authorization: str | None = None, request_id: str | None = None) -> Reply:
-        """Run one chat completion through every step. ``authorization`` is the HTTP header's value."""
+    async def chat(self, body: object, *, authorization: str | None = None, request_id: str | None = None,
+                   carrier: Mapping[str, str] | None = None) -> Reply:
+        """Run one chat completion through every step. ``authorization`` is the HTTP header's value; ``carrier``
+        the caller's W3C trace context headers (``traceparent``, ``tracestate``), if any."""
         trace = Trace(request_id=request_id or uuid.uuid4().hex, started=time.monotonic())
-        try:
-            trace.principal = await self.authenticate(authorization)
-            request = self.parse(body, trace)
-            await self.admit(trace.principal, request)
-            trace.classification = self.classify(request, trace)
-            request = await self.retrieve(request, trace)       # sources added, class raised to theirs
-            trace.decision = self.decide(request, trace)
-            trace.result = await self.execute(request, trace)    # + validate (structured output)
-        except FedinfError as exc:
-            return await self.refuse(trace, exc)
-        if request.stream:
-            return self.respond_stream(request, trace, trace.result)
-        return await self.respond(trace, trace.result)          # audit (durable) before the body is returned
+        trace.span = self.tracer.start("fedinf.request", {"fedinf.request_id": trace.request_id}, carrier=carrier,
+                                       server=True)
+        with self.tracer.use(trace.span):  # each step's span is a child of the request's
+            try:
+                trace.principal = await self.authenticate(authorization)
+                request = self.parse(body, trace)
+                await self.admit(trace.principal, request)
+                trace.classification = self.classify(request, trace)
+                request = await self.retrieve(request, trace)       # sources added, class raised to theirs
+                trace.decision = self.decide(request, trace)
+                trace.result = await self.execute(request, trace)    # + validate (structured output)
+            except FedinfError as exc:
+                return await self.refuse(trace, exc)
+            if request.stream:
+                return self.respond_stream(request, trace, trace.result)
+            return await self.respond(trace, trace.result)          # audit (durable) before the body is returned
 
     # ------------------------------------------------------------------ the steps, in order
 
+    @step("fedinf.authenticate", principal_facts)
     async def authenticate(self, authorization: str | None) -> Principal | None:
         """The caller's Principal from the ``Authorization`` header value (AuthError if missing or invalid)."""
         if self.access is None:
@@ -169,6 +189,7 @@ class Pipeline:
         estimate = sum(len(t) for t in request.texts()) // 4 + (request.output_limit or 256)
         await self.access.admit(principal, est_tokens=estimate)
 
+    @step("fedinf.classify", classification_facts)
     def classify(self, request: ChatRequest, trace: Trace) -> Classification:
         """Detected entities and data class, with the caller's declaration applied; on-prem, before any I/O."""
         from fedinf.privacy import Pseudonymizer, apply_declared
@@ -198,12 +219,14 @@ class Pipeline:
             max_chars=self.config.retrieval.max_context_chars)
         return request
 
+    @step("fedinf.decide", decision_facts)
     def decide(self, request: ChatRequest, trace: Trace) -> Decision:
         """The eligible, ordered targets (pure; refuses when none is eligible)."""
         assert trace.requested is not None and trace.classification is not None
         return decide(trace.requested, network=self.network, data_class=trace.classification.data_class,
                       principal=trace.principal, needs=needs(request), latency_ms=self.metrics.latency_snapshot())
 
+    @step("fedinf.execute", result_facts)
     async def execute(self, request: ChatRequest, trace: Trace) -> Result:
         """Call the decision's targets (retries, fallbacks, hedges, re-asks inside the eligible set)."""
         assert trace.decision is not None
@@ -228,7 +251,10 @@ class Pipeline:
         try:
             await self.audit(trace)
         except FedinfError as exc:  # no durable record, no response
+            trace.failed(exc)
             return Reply(exc.status_code, trace.headers(), error=exc)
+        finally:
+            trace.end_span()
         return Reply(200, trace.headers(), body=completion)
 
     def respond_stream(self, request: ChatRequest, trace: Trace, result: Result) -> Reply:
@@ -246,6 +272,7 @@ class Pipeline:
             await self.audit(trace)
         except FedinfError as audit_exc:
             exc = audit_exc
+        trace.end_span()
         return Reply(exc.status_code, trace.headers(), error=exc)
 
     async def settle(self, trace: Trace) -> None:
@@ -253,6 +280,7 @@ class Pipeline:
         if self.access is not None and trace.principal is not None and trace.usage:
             await self.access.settle(trace.principal, tokens=int(trace.usage.get("total_tokens") or 0))
 
+    @step("fedinf.audit")
     async def audit(self, trace: Trace) -> None:
         """Write the request's audit record; returns once it is durable (raises ServiceUnavailable if it cannot be)."""
         from fedinf.audit.from_trace import record_from_trace
@@ -298,13 +326,18 @@ class Pipeline:
         except FedinfError as exc:
             trace.failed(exc)
             await self.audit(trace)
+            trace.end_span()
             raise
         except BaseException:  # client went away (cancelled): record it, then let cancellation proceed
             trace.status, trace.error_code = 499, "client_disconnected"
             await asyncio.shield(self.audit(trace))
+            trace.end_span()
             raise
         await self.settle(trace)
-        await self.audit(trace)  # raises when the record is not durable: the client must not see a complete stream
+        try:  # raises when the record is not durable: the client must not see a complete stream
+            await self.audit(trace)
+        finally:
+            trace.end_span()
 
 
 def parse_chat(body: object) -> ChatRequest:

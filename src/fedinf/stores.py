@@ -7,7 +7,7 @@ A store URL names its engine by scheme::
     postgresql://user@host:port/db (also postgres://)
 
 :func:`open_store` parses the URL, finds the engine in :data:`ENGINES` and calls the engine's opener for the family
-(``audit`` or ``keys``). Openers are ``module:function`` strings, so an engine's client library (psycopg) is
+(``audit``, ``keys``, ``claims``). Openers are ``module:function`` strings, so an engine's client library (psycopg) is
 imported only when a configured URL uses it. Adding an engine = one module per family with an opener
 ``open_<engine>(url: StoreUrl, **options) -> store`` + one :class:`Engine` entry here; adding a family = one key in
 each engine's ``families``.
@@ -23,7 +23,7 @@ from typing import Any
 
 from fedinf.errors import ConfigError
 
-FAMILIES = ("audit", "keys")
+FAMILIES = ("audit", "keys", "claims")
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,9 +59,11 @@ class Engine:
 
 ENGINES: tuple[Engine, ...] = (
     Engine("sqlite", ("sqlite:///",), _sqlite,
-           {"audit": "fedinf.audit.store:open_sqlite", "keys": "fedinf.access.store:open_sqlite"}),
+           {"audit": "fedinf.audit.store:open_sqlite", "keys": "fedinf.access.store:open_sqlite",
+            "claims": "fedinf.claims.store:open_sqlite"}),
     Engine("postgresql", ("postgresql://", "postgres://"), _postgresql,
-           {"audit": "fedinf.audit.pg:open_postgres", "keys": "fedinf.access.store:open_postgres"}),
+           {"audit": "fedinf.audit.pg:open_postgres", "keys": "fedinf.access.store:open_postgres",
+            "claims": "fedinf.claims.store:open_postgres"}),
 )
 
 

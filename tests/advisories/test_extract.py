@@ -137,3 +137,40 @@ def test_github_advisory_json_graphql_and_rest():
             "references": ["https://example.org/a"]}
     r = extract_document(json.dumps(rest), rest).osv
     assert osv_errors(r) == [] and r["affected"][0]["ranges"][0]["events"][-1] == {"fixed": "1.0"}
+
+
+GITHUB_PAGE = """Arbitrary code execution in foolib
+Critical severity GitHub Reviewed Published Jan 2, 2024 to the GitHub Advisory Database
+Package
+pip foolib
+Affected versions
+>= 2.0.0, < 2.4.1
+Patched versions
+2.4.1
+Description
+An attacker can execute code via crafted YAML.
+CVSS:3.1/AV:N/AC:L/PR:N/UI:N/S:U/C:H/I:H/A:H
+CVE ID
+CVE-2024-1234
+GHSA ID
+GHSA-jfp7-4j67-8r3q"""
+
+NVD_PAGE = """CVE-2024-5555 Detail
+Description
+A path traversal in Barkit allows remote attackers to read files.
+Known Affected Software Configurations
+cpe:2.3:a:barvendor:barkit:*:*:*:*:*:python:*:* Up to (excluding) 3.1.4
+cpe:2.3:a:barvendor:barkit:*:*:*:*:*:python:*:* From (including) 4.0.0 Up to (excluding) 4.0.2
+CWE-22 Improper Limitation of a Pathname"""
+
+
+def test_page_layouts_github_and_nvd():
+    gh = extract_text(GITHUB_PAGE, modified="2026-01-01T00:00:00Z").osv
+    assert gh["id"] == "GHSA-jfp7-4j67-8r3q" and gh["aliases"] == ["CVE-2024-1234"]
+    assert gh["affected"][0]["package"]["name"] == "foolib"
+    assert gh["affected"][0]["ranges"][0]["events"] == [{"introduced": "2.0.0"}, {"fixed": "2.4.1"}]
+    nvd = extract_text(NVD_PAGE, modified="2026-01-01T00:00:00Z").osv
+    assert nvd["affected"][0]["package"] == {"ecosystem": "PyPI", "name": "barkit", "purl": "pkg:pypi/barkit"}
+    assert nvd["affected"][0]["ranges"][0]["events"] == [{"introduced": "0"}, {"fixed": "3.1.4"},
+                                                         {"introduced": "4.0.0"}, {"fixed": "4.0.2"}]
+    assert nvd["database_specific"]["cwe_ids"] == ["CWE-22"]

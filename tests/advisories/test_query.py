@@ -10,8 +10,11 @@ import pytest
 import uvicorn
 import yaml
 
+from fedinf.access.principal import Scopes
 from fedinf.advisories.ingest import ingest, merge_files
+from fedinf.data_class import DataClass
 from fedinf.advisories.query import affected, fixed_version, parse_blocks, parse_requirements
+from fedinf.audit import AuditQuery, open_audit_store
 from fedinf.config import Config
 from fedinf.errors import RequestError
 from fedinf.gateway import Gateway
@@ -115,6 +118,8 @@ async def test_http_api(tmp_path: Path):
         "server": {"state_dir": str(tmp_path)}})
     gw = Gateway.from_config(cfg)
     await ingest(gw.retrieval_service(), "adv", [("PYSEC-2021-11.json", json.dumps(OSV).encode())])
+    note = dict(OSV, id="x_note-1", details="our internal note")
+    await ingest(gw.retrieval_service(), "notes", [("note.json", json.dumps(note).encode())], data_class="internal")
     sock = socket.socket()
     sock.bind(("127.0.0.1", 0))
     server = uvicorn.Server(uvicorn.Config(create_app(gw), log_level="warning", lifespan="on"))
@@ -123,6 +128,9 @@ async def test_http_api(tmp_path: Path):
         await asyncio.sleep(0.01)
     _, secret = await gw.access.create_key(tenant="acme", name="adv-test")
     url, headers = f"http://127.0.0.1:{sock.getsockname()[1]}", {"authorization": f"Bearer {secret}"}
+    _, narrow = await gw.access.create_key(tenant="acme", name="narrow",
+                                           scopes=Scopes(collections=("adv",), max_class=DataClass.PUBLIC))
+    narrow_headers = {"authorization": f"Bearer {narrow}"}
     try:
         async with aiohttp.ClientSession() as s:
             async with s.post(f"{url}/v1/advisories/affected", headers=headers,
@@ -148,6 +156,22 @@ async def test_http_api(tmp_path: Path):
             async with s.post(f"{url}/v1/advisories/affected",
                               json={"collections": "adv", "requirements": "x==1"}) as r:
                 assert r.status == 401
+            ask = {"collections": ["notes"], "requirements": "django-registration==3.0"}
+            async with s.post(f"{url}/v1/advisories/affected", headers=headers, json=ask) as r:
+                assert r.status == 200 and r.headers["x-fedinf-data-class"] == "internal"
+            async with s.post(f"{url}/v1/advisories/affected", headers=narrow_headers, json=ask) as r:
+                assert r.status == 403 and (await r.json())["error"]["code"] == "collection_not_allowed"
+            async with s.post(f"{url}/v1/advisories/fixed", headers=narrow_headers,
+                              json={"collection": "adv", "package": "django-registration"}) as r:
+                assert r.status == 200
+        store = open_audit_store(cfg.audit, state_dir=cfg.server.state_dir)
+        try:
+            rows = store.query(AuditQuery(limit=1000))
+        finally:
+            store.close()
+        mine = [r for r in rows if r["endpoint"].startswith("advisories.")]
+        assert {"advisories.affected", "advisories.fixed", "advisories.merge"} <= {r["endpoint"] for r in mine}
+        assert any(r["model_requested"] == "notes" and r["status"] == 403 for r in mine)
     finally:
         server.should_exit = True
         await task  # the app's lifespan closes the gateway

@@ -81,7 +81,7 @@ async def test_validate_derive_review_cycle_is_audited(served):
     store = open_audit_store(cfg.audit, state_dir=cfg.server.state_dir)
     try:
         records = store.query(AuditQuery(limit=100))
-        validated = [json.loads(json.dumps(r)) for r in records if r.get("endpoint") == "claims.validate"]
+        validated = [r for r in records if r.get("endpoint") == "claims.validate" and r["status"] == 200]
         assert validated and all(r["classification"]["data_class"] == "restricted" for r in validated)
         assert any(r.get("rules") == [rule_id] for r in validated)
         assert not any("CLM1001" in json.dumps(r) or BAD_NPI in json.dumps(r) for r in records)
@@ -124,3 +124,17 @@ async def test_unknown_rule_and_action(served):
             assert r.status == 404 and (await r.json())["error"]["code"] == "rule_not_found"
         async with s.post(f"{url}/v1/claims/rules/Rnope/bless", headers=admin) as r:
             assert r.status == 400 and (await r.json())["error"]["code"] == "invalid_action"
+
+
+async def test_refusals_are_audited(served):
+    url, _, _, cfg = served
+    async with aiohttp.ClientSession() as s:
+        async with s.post(f"{url}/v1/claims/validate", data=Claim837().x12(),
+                          headers={"authorization": "Bearer sk-nope"}) as r:
+            assert r.status == 401
+    store = open_audit_store(cfg.audit, state_dir=cfg.server.state_dir)
+    try:
+        recs = [r for r in store.query(AuditQuery(limit=50)) if r.get("endpoint") == "claims.validate"]
+        assert recs and recs[-1]["status"] == 401
+    finally:
+        store.close()

@@ -53,3 +53,16 @@ def test_review_edits_and_errors(store):
         store.get("Rmissing")
     store.review(rid, "retire", by="k")
     assert store.approved() == [] and store.rules(status="retired")[0].id == rid
+
+
+def test_rule_store_opens_through_the_store_registry(tmp_path):
+    from fedinf.claims.store import open_rule_store
+    from fedinf.errors import ConfigError
+
+    s = open_rule_store(None, state_dir=tmp_path)
+    try:
+        assert isinstance(s, SqliteRuleStore) and s.path == tmp_path / "claims.db"
+    finally:
+        s.close()
+    with pytest.raises(ConfigError):
+        open_rule_store("mysql://x/y", state_dir=tmp_path)

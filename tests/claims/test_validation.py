@@ -119,3 +119,23 @@ def test_bad_expressions_are_refused_and_eval_errors_reported(validator):
     report, _ = validator.validate(Claim837().x12(), [rule])
     (v,) = report.violations
     assert v.rule_id == "Rx" and "could not be evaluated" in v.message
+
+
+def test_rule_views_and_memo_give_the_same_hits(validator):
+    from fedinf.claims.rules import needs
+
+    assert needs("claim.charge == claim.line_total").fields == {"charge", "line_total"}
+    assert needs("'2010AA.NM109' in claim.elements").keys == {"2010AA.NM109"}
+    assert needs("size(claim.elements) > 3").keys is None and needs("claim == claim").fields is None
+    rules = approved([
+        Rule(id="Ra", expression="claim.elements['2010AA.NM109'].all(v, valid_npi(v))", description="npi"),
+        Rule(id="Rb", expression="!(line.procedure in ['97010'])", description="nc", per="line"),
+        Rule(id="Rc", expression="size(claim.elements) > 10000", description="opaque"),
+    ])
+    text = Claim837(billing_npi=BAD_NPI, lines=[Line("97010"), Line("99213"), Line("97010")]).x12()
+    report, doc = validator.validate(text, rules)
+    hits = sorted((v.rule_id, v.line) for v in report.violations if v.kind == "rule")
+    assert hits == [("Ra", None), ("Rb", 1), ("Rb", 3), ("Rc", None)]
+    segs = {s.pos.index: s for t in doc.transactions for s in t.segments}
+    fresh = Compiler().evaluate(rules, doc.claims[0], segs)  # no memo shared
+    assert sorted((h.rule.id, h.line) for h in fresh) == hits

@@ -66,3 +66,17 @@ def test_image_only_pdf_pages_are_ocrd_when_an_engine_is_given():
     doc = load_bytes(bytes(pdf.output()), name="scan.pdf", ocr=make_engine("rapidocr"))
     assert "42.50" in doc.text and doc.layout[0].source == "ocr"
     assert any("OCR" in w for w in doc.warnings)
+
+
+def test_a_blank_image_is_a_clear_error_not_a_crash():
+    pytest.importorskip("rapidocr")
+    from PIL import Image
+
+    from fedinf.documents.ocr import make_engine
+    from fedinf.errors import InvalidDocument
+
+    buf = io.BytesIO()
+    Image.new("RGB", (300, 200), "white").save(buf, format="PNG")
+    with pytest.raises(InvalidDocument) as exc:
+        load_bytes(buf.getvalue(), name="blank.png", ocr=make_engine("rapidocr"))
+    assert exc.value.code == "no_text_found" and exc.value.status_code == 400

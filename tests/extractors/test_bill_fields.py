@@ -68,3 +68,26 @@ def test_photo_of_a_bill_is_read_by_ocr():
     assert doc.kind == "image" and doc.layout[0].source == "ocr"
     got, wrong = _check(doc, truth)
     assert len(wrong) <= 1, wrong  # OCR may misread one character; the rest must be right
+
+
+@pytest.mark.parametrize("text, want", [
+    ("Amount Due by 01/15/2026 $84.10\n", {"amount_due": "84.10", "due_date": "2026-01-15"}),
+    ("Service From: 12/12/2025 To: 01/11/2026\nTotal $5.00\n",
+     {"billing_period_start": "2025-12-12", "billing_period_end": "2026-01-11"}),
+    ("Service Start: 12/12/2025\nService End: 01/11/2026\nTotal $5.00\n",
+     {"billing_period_start": "2025-12-12", "billing_period_end": "2026-01-11"}),
+    ("kWh Used: 652\nTotal $5.00\n", {"usage_total": "652", "usage_unit": "kWh"}),
+    ("Due Date  Amount Due\n01/15/2026   $84.10\nMeter  Previous  Current  kWh Used\n123    1000      1652     652\n",
+     {"amount_due": "84.10", "due_date": "2026-01-15", "usage_total": "652"}),
+    ("CITY POWER\n\nJOHN A SMITH\nC/O JANE SMITH\n123 MAIN ST APT 4\nSPRINGFIELD IL 62704-1234\n\nAmount Due $5.00\n",
+     {"account_holder": "JOHN A SMITH", "service_address": "123 MAIN ST APT 4, SPRINGFIELD IL 62704-1234"}),
+])
+def test_label_variants_seen_on_real_bills(text, want):
+    got = run_extractors(load_bytes(text.encode(), name="b.txt"), MAPPING)
+    assert {k: got[k].value if k in got else None for k in want} == want
+
+
+def test_a_mailing_address_standing_in_for_the_service_address_is_flagged():
+    text = "JOHN A SMITH\n123 MAIN ST\nSPRINGFIELD IL 62704\nAmount Due $5.00\n"
+    got = run_extractors(load_bytes(text.encode(), name="b.txt"), MAPPING)
+    assert got["service_address"].score < UTILITY_BILL.flag_below

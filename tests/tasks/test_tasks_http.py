@@ -142,3 +142,24 @@ async def test_utility_bill_with_only_cloud_models_is_refused(tmp_path):
     finally:
         server.should_exit = True
         await task
+
+
+async def test_a_photo_upload_is_recognised_by_its_bytes_and_read_by_ocr(served):
+    pytest.importorskip("rapidocr")
+    import io
+
+    from PIL import Image, ImageDraw, ImageFont
+
+    img = Image.new("RGB", (1400, 500), "white")
+    draw = ImageDraw.Draw(img)
+    font = ImageFont.load_default(size=44)
+    draw.text((60, 80), "ACME Ltd.", fill="black", font=font)
+    draw.text((60, 180), "Invoice number: INV-7", fill="black", font=font)
+    draw.text((60, 280), "Total 12.50 EUR", fill="black", font=font)
+    buf = io.BytesIO()
+    img.save(buf, format="JPEG", quality=85)
+    async with aiohttp.ClientSession() as s:  # declared application/pdf by post_file: the bytes say JPEG
+        status, body, _ = await post_file(s, served, buf.getvalue(), "photo.jpg")
+    assert status == 200, body
+    assert body["document"]["kind"] == "image" and body["record"]["total_amount"] == 12.5
+    assert any("OCR" in w for w in body["warnings"])

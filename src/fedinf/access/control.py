@@ -2,8 +2,9 @@
 
 It owns the key store, the cached :class:`Authenticator` and the rate limiter (in-process, or Redis when
 ``access.redis_url`` is set). With Redis it also relays key changes to every gateway process through pub/sub
-(:mod:`fedinf.access.invalidation`), so a revoked key stops working everywhere at once. Key management methods run the store in a worker thread so they are safe to call from
-the event loop (admin API); the CLI uses the store directly.
+(:mod:`fedinf.access.invalidation`), so a revoked key stops working everywhere at once. Key management methods run
+the store in a worker thread so they are safe to call from the event loop (admin API); the CLI uses the store
+directly.
 """
 
 from __future__ import annotations
@@ -12,19 +13,21 @@ import asyncio
 import ipaddress
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from fedinf.access.authenticator import Authenticator
 from fedinf.access.keys import KeyRecord, Tenant, new_key, rotated
 from fedinf.access.limits import Limiter, MemoryLimiter
 from fedinf.access.principal import Limits, Principal, Scopes
 from fedinf.access.store import open_access_store
-from fedinf.errors import ConfigError, NotFound
+from fedinf.errors import ConfigError, FedinfError, NotFound, ServiceUnavailable
 
 if TYPE_CHECKING:
     from fedinf.config import Config
 
 BOOTSTRAP_TENANT = "default"
+T = TypeVar("T")
 
 
 def is_loopback(host: str) -> bool:
@@ -86,6 +89,16 @@ class AccessControl:
         if self.invalidation is not None:
             self.invalidation.start()
 
+    async def _store_call(self, fn: Callable[..., T], *args: Any, **kw: Any) -> T:
+        """Run a key store call in a worker thread; the store being unreachable is 503 ``key_store_unavailable``."""
+        try:
+            return await asyncio.to_thread(fn, *args, **kw)
+        except (FedinfError, ValueError, TypeError, KeyError):
+            raise
+        except Exception as exc:  # noqa: BLE001 - database drivers raise many kinds
+            raise ServiceUnavailable(f"the key store is unavailable ({type(exc).__name__}); try again",
+                                     code="key_store_unavailable") from exc
+
     async def _invalidate(self, key_id: str | None) -> None:
         """Forget ``key_id`` (``None``: every key) here and, through Redis, in every other gateway process."""
         self.authenticator.invalidate(key_id)
@@ -111,7 +124,7 @@ class AccessControl:
     async def ensure_admin_key(self) -> str | None:
         """On first start (no active key at all) create an admin key and return its secret (print it once)."""
         rec, secret = new_key(tenant=BOOTSTRAP_TENANT, name="bootstrap-admin", roles=("admin",))
-        created = await asyncio.to_thread(self.store.insert_key_if_none_active, rec)
+        created = await self._store_call(self.store.insert_key_if_none_active, rec)
         return secret if created else None
 
     async def create_key(self, *, tenant: str, name: str = "", roles: tuple[str, ...] | list[str] = ("user",),
@@ -120,27 +133,27 @@ class AccessControl:
         """A new key and its secret (shown once). Raises ValueError on bad names or roles."""
         rec, secret = new_key(tenant=tenant, name=name, roles=tuple(roles), scopes=scopes, limits=limits,
                               expires_at=expires_at)
-        await asyncio.to_thread(self.store.insert_key, rec)
+        await self._store_call(self.store.insert_key, rec)
         return rec, secret
 
     async def get_key(self, key_id: str) -> KeyRecord:
-        got = await asyncio.to_thread(self.store.get_key, key_id)
+        got = await self._store_call(self.store.get_key, key_id)
         if got is None:
             raise NotFound(f"no API key {key_id}", code="key_not_found")
         return got[0]
 
     async def list_keys(self, *, tenant: str | None = None, include_inactive: bool = False) -> list[KeyRecord]:
-        return await asyncio.to_thread(self.store.list_keys, tenant=tenant, include_inactive=include_inactive)
+        return await self._store_call(self.store.list_keys, tenant=tenant, include_inactive=include_inactive)
 
     async def update_key(self, key_id: str, **fields: Any) -> KeyRecord:
-        rec = await asyncio.to_thread(lambda: self.store.update_key(key_id, **fields))
+        rec = await self._store_call(lambda: self.store.update_key(key_id, **fields))
         if rec is None:
             raise NotFound(f"no API key {key_id}", code="key_not_found")
         await self._invalidate(key_id)
         return rec
 
     async def revoke_key(self, key_id: str) -> KeyRecord:
-        rec = await asyncio.to_thread(self.store.revoke_key, key_id)
+        rec = await self._store_call(self.store.revoke_key, key_id)
         if rec is None:
             raise NotFound(f"no API key {key_id}", code="key_not_found")
         await self._invalidate(key_id)
@@ -150,25 +163,25 @@ class AccessControl:
         """A successor key (same tenant, roles, scopes, limits); the old one stops working after ``grace_s``."""
         old = await self.get_key(key_id)
         new, secret = rotated(old)
-        ok = await asyncio.to_thread(lambda: self.store.rotate_key(key_id, new, old_ends_at=time.time() + grace_s))
+        ok = await self._store_call(lambda: self.store.rotate_key(key_id, new, old_ends_at=time.time() + grace_s))
         if not ok:
             raise NotFound(f"no API key {key_id}", code="key_not_found")
         await self._invalidate(key_id)
         return new, secret
 
     async def upsert_tenant(self, tenant: Tenant) -> Tenant:
-        t = await asyncio.to_thread(self.store.upsert_tenant, tenant)
+        t = await self._store_call(self.store.upsert_tenant, tenant)
         await self._invalidate(None)  # log_content is part of every cached principal of the tenant
         return t
 
     async def get_tenant(self, name: str) -> Tenant:
-        t = await asyncio.to_thread(self.store.get_tenant, name)
+        t = await self._store_call(self.store.get_tenant, name)
         if t is None:
             raise NotFound(f"no tenant {name}", code="tenant_not_found")
         return t
 
     async def list_tenants(self) -> list[Tenant]:
-        return await asyncio.to_thread(self.store.list_tenants)
+        return await self._store_call(self.store.list_tenants)
 
     async def aclose(self) -> None:
         await self.limiter.aclose()

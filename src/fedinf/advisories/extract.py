@@ -188,6 +188,16 @@ def extract_text(text: str, *, hints: dict[str, Any] | None = None, modified: st
     severity = idx.find_severity(text)
     sev_summary = idx.severity_summary(severity, text)
     cwes = [h.value for h in idx.find_cwes(text)]
+    osv = _assemble(primary, aliases, text, details, severity, cwes, sev_summary,
+                    _affected(name, eco, intervals, single, warnings), modified)
+    return Extraction(osv=osv, fields=fields, severity=sev_summary, cwes=cwes, warnings=warnings,
+                      intervals=intervals, text=text)
+
+
+def _assemble(primary: str, aliases: list[str], text: str, details: bool, severity: list[idx.Severity], cwes: list[str],
+              sev_summary: dict[str, Any] | None, affected: dict[str, Any] | None,
+              modified: str | None) -> dict[str, Any]:
+    """The OSV record from the extracted parts (optional fields only when found)."""
     osv: dict[str, Any] = {"schema_version": OSV_SCHEMA_VERSION, "id": primary,
                            "modified": modified or now_timestamp()}
     if aliases:
@@ -196,7 +206,6 @@ def extract_text(text: str, *, hints: dict[str, Any] | None = None, modified: st
         osv["details"] = text.strip()[:MAX_DETAILS]
     if severity:
         osv["severity"] = [s.osv() for s in severity]
-    affected = _affected(name, eco, intervals, single, warnings)
     if affected:
         osv["affected"] = [affected]
     refs = idx.find_references(text)
@@ -209,8 +218,7 @@ def extract_text(text: str, *, hints: dict[str, Any] | None = None, modified: st
         specific["severity"] = sev_summary["rating"]
     if specific:
         osv["database_specific"] = specific
-    return Extraction(osv=osv, fields=fields, severity=sev_summary, cwes=cwes, warnings=warnings,
-                      intervals=intervals, text=text)
+    return osv
 
 
 def _affected(name: str | None, eco: str | None, intervals: list[vs.Interval], single: list[str],

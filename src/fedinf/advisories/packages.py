@@ -26,7 +26,7 @@ ECOSYSTEMS = ("PyPI", "npm", "Go", "Maven", "crates.io", "RubyGems", "Packagist"
 _CUES: list[tuple[str, float, re.Pattern[str]]] = [
     ("PyPI", 3.0, re.compile(r"pypi\.(?:org|python\.org)|\bpip3?\s+install\b|\bPyPI\b|\bpython\s+package", re.I)),
     ("PyPI", 1.0, re.compile(r"\bpython\b|\bdjango\b|\bflask\b|\bpip\b|\bsetup\.py\b|\bpytorch\b|\bnumpy\b|"
-                             r"\bjupyter\b|\bpickle\b|\bwsgi\b|\bpypa\b|\bconda\b", re.I)),
+                             r"\bjupyter\b|\bpickle\b|\bwsgi\b|\bpypa\b|\bconda\b|\bpythonic\b|\btkinter\b|\bipython\b", re.I)),
     ("PyPI", 0.8, re.compile(r"\b[\w/]+\.py\b|\bpython\.org\b|\bpy\d?[-_]?\w*\b.*\blibrary\b", re.I)),
     ("PyPI", 1.5, re.compile(r"\btensorflow\b|\bpillow\b|\bansible\b|\bplone\b|\bzope\b|\bsalt(?:stack)?\b", re.I)),
     ("npm", 3.0, re.compile(r"npmjs\.(?:com|org)|\bnpm\s+(?:i|install)\b|\bpackage\.json\b|\byarn\s+add\b", re.I)),
@@ -73,10 +73,20 @@ _INSTALL = [
     ("RubyGems", re.compile(r"\bgem\s+install\s+([A-Za-z0-9._-]+)", re.I)),
     ("Go", re.compile(r"\bgo\s+get\s+(?:-u\s+)?([a-z0-9.-]+(?:/[A-Za-z0-9_.~-]+)+)", re.I)),
 ]
+# cpe:2.3:a:vendor:product:version:update:edition:language:sw_edition:target_sw:...
+_CPE = re.compile(r"\bcpe:2\.3:[aho]:[^:\s]+:([^:\s*]+)(?::[^:\s]*){5}:?([^:\s]*)")
+_CPE_TARGET = {"python": "PyPI", "node.js": "npm", "nodejs": "npm", "go": "Go", "rust": "crates.io", "ruby": "RubyGems",
+               "rails": "RubyGems", "php": "Packagist", "java": "Maven", ".net": "NuGet", "dart": "Pub"}
 _IS_A = re.compile(r"(?:^|[.!?]\s+|\n)\s*(?:The\s+)?`?([A-Za-z][\w.+-]*(?:\s[A-Z][\w.+-]*){0,2})`?\s+(?:\([^)]{0,40}\)\s+)?"
                    r"(?:is|are|provides)\s+(?:an?|the)\s", re.M)
-_THE_PKG = re.compile(r"\b(?:the\s+)?`?([A-Za-z][\w.-]*)`?\s+(?:python\s+|npm\s+|go\s+|ruby\s+|java\s+|rust\s+)?"
-                      r"(?:package|library|module|crate|gem|plugin|extension)\b", re.I)
+_THE_PKG = re.compile(r"\b(?:the[ \t]+)?`?([A-Za-z][\w.-]*)`?[ \t]+(?:python[ \t]+|npm[ \t]+|go[ \t]+|ruby[ \t]+|"
+                      r"java[ \t]+|rust[ \t]+)?(?:package|library|module|crate|gem|plugin|extension)\b", re.I)
+# GitHub advisory pages: "Package" on its own line, then "<ecosystem> <name>"
+_GH_PACKAGE = re.compile(r"^Package\s*\n\s*(pip|npm|maven|go|rust|rubygems|composer|nuget|pub|erlang|swift|actions)"
+                         r"[ \t]+(\S+)[ \t]*$", re.M | re.I)
+_GH_ECO = {"pip": "PyPI", "npm": "npm", "maven": "Maven", "go": "Go", "rust": "crates.io", "rubygems": "RubyGems",
+           "composer": "Packagist", "nuget": "NuGet", "pub": "Pub", "erlang": "Hex", "swift": "SwiftURL",
+           "actions": "GitHub Actions"}
 _NAME_TOKEN = re.compile(r"`?([A-Za-z@][\w.+/@-]*[\w+])`?\s*(?:\([^)]{0,40}\)\s*)?$")
 _STOP = {
     "a", "an", "the", "in", "of", "and", "or", "to", "for", "on", "all", "versions", "version", "releases",
@@ -130,6 +140,8 @@ def ecosystem(text: str, candidates: list[NameCandidate] | None = None) -> tuple
     for c in candidates or []:
         if c.ecosystem and c.score >= 2.5:
             scores[c.ecosystem] = scores.get(c.ecosystem, 0.0) + 2.0
+        elif c.score >= 2.0 and re.match(r"(?i)py[-_]?[a-z]", c.name) and not re.match(r"(?i)python\b", c.name):
+            scores["PyPI"] = scores.get("PyPI", 0.0) + 0.8  # py-lmdb, pycsw: a PyPI naming habit
     if not scores:
         return None, 0.0, ""
     best = max(scores, key=lambda k: scores[k])
@@ -221,6 +233,11 @@ def name_candidates(text: str, mentions: list[Mention]) -> list[NameCandidate]:
     for eco, pat in _REGISTRY_URLS:
         for m in pat.finditer(text):
             out.append(NameCandidate(m.group(1), eco, 5.0, m.start(1), m.end(1), f"url:{eco}"))
+    for m in _GH_PACKAGE.finditer(text):
+        out.append(NameCandidate(m.group(2), _GH_ECO[m.group(1).lower()], 6.0, m.start(2), m.end(2), "page:package"))
+    for m in _CPE.finditer(text):
+        target = _CPE_TARGET.get(m.group(2).lower()) if m.group(2) else None
+        out.append(NameCandidate(m.group(1), target, 3.0, m.start(1), m.end(1), "cpe"))
     for eco, pat in _INSTALL:
         for m in pat.finditer(text):
             out.append(NameCandidate(m.group(1), eco, 4.0, m.start(1), m.end(1), f"install:{eco}"))

@@ -121,6 +121,11 @@ class Mention:
 
 
 _PATTERNS: list[tuple[str, re.Pattern[str]]] = [
+    # NVD configuration lines: "From (including) 4.0.0 Up to (excluding) 4.0.2"
+    ("range_fixed", re.compile(rf"from\s+\(including\)\s+{_A}\s+up\s+to\s+\(excluding\)\s+{_V}", re.I)),
+    ("range_last", re.compile(rf"from\s+\(including\)\s+{_A}\s+up\s+to\s+\(including\)\s+{_V}", re.I)),
+    ("fixed", re.compile(rf"up\s+to\s+\(excluding\)\s+{_V}", re.I)),
+    ("last_affected", re.compile(rf"up\s+to\s+\(including\)\s+{_V}", re.I)),
     # ranges with both ends first, so "2.8.0 before 2.8.4" is not read as "before 2.8.4" alone
     ("range_fixed", re.compile(rf"(?:>=?\s*|from\s+)?{_A}(?:\s+and\s+later)?\s*(?:,\s*)?(?:before|prior\s+to|<(?!=)|"
                                rf"and\s+(?:before|prior\s+to))\s*{_V}", re.I)),

@@ -14,7 +14,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from fedinf.errors import ConfigError
+from fedinf.errors import ConfigError, ServiceUnavailable
 from fedinf.stores import StoreUrl, parse_store_url  # noqa: F401 - their home is fedinf.stores; kept importable here
 
 _IDENT = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
@@ -63,12 +63,17 @@ def sqlite_migrate(conn: sqlite3.Connection, migrations: list[tuple[int, list[st
 
 
 def pg_connect(dsn: str) -> Any:
-    """Open a psycopg 3 connection with durable commits (``synchronous_commit=on`` whatever the server default)."""
+    """Open a psycopg 3 connection with durable commits (``synchronous_commit=on`` whatever the server default).
+    An unreachable server raises :class:`ServiceUnavailable` (``store_unavailable``), without the password."""
     try:
         import psycopg
     except ImportError as exc:  # pragma: no cover - depends on the extra
         raise ConfigError("PostgreSQL stores need the postgres extra: pip install 'fedinf[postgres]'") from exc
-    conn = psycopg.connect(dsn, autocommit=True)
+    try:
+        conn = psycopg.connect(dsn, autocommit=True)
+    except psycopg.OperationalError as exc:
+        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise ServiceUnavailable(f"PostgreSQL is unreachable: {reason}", code="store_unavailable") from exc
     conn.execute("SET synchronous_commit = on")
     return conn
 

@@ -184,7 +184,9 @@ class _Generation:
 
 
 def _deadline_error() -> BackendTimeout:
-    return BackendTimeout("the local model did not finish before the request deadline")
+    return BackendTimeout("the local model did not finish before the request deadline (fedinf.timeout_s, else the "
+                          "model's timeouts.total_s, else server.request_timeout_s; a task sets it with timeout_s or "
+                          "`fedinf run --timeout`)")
 
 
 def _map_error(error: Any) -> FedinfError:

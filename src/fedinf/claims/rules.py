@@ -23,8 +23,10 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 import time
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -155,25 +157,42 @@ class Compiler:
             self._programs[expression] = prog
         return prog
 
-    def evaluate(self, rules: list[Rule], claim: Claim, segments: dict[int, Segment]) -> list[RuleHit]:
-        """Every failing rule in scope for ``claim``; ``segments`` maps file index -> segment (its transaction)."""
+    def evaluate(self, rules: list[Rule], claim: Claim, segments: dict[int, Segment], *,
+                 memo: dict[str, tuple[bool, str | None]] | None = None) -> list[RuleHit]:
+        """Every failing rule in scope for ``claim``; ``segments`` maps file index -> segment (its transaction).
+
+        Each rule sees only the part of the context its expression can reach (:func:`needs`), and CEL is pure, so
+        results are memoised in ``memo`` (pass one dict per document) on exactly those inputs: claims of one
+        provider repeat most values, and the interpreter is the slow part."""
         scoped = [r for r in rules if r.scope.covers(claim)]
         if not scoped:
             return []
         ctx = claim_context(claim, segments)
-        cel_claim = self._to_cel(ctx)
+        memo = {} if memo is None else memo
         hits: list[RuleHit] = []
         for rule in scoped:
+            view = _view(ctx, needs(rule.expression))
             if rule.per == "line":
                 for line, lctx in zip(claim.lines, ctx["lines"]):
-                    ok, err = self._run(rule, {"claim": cel_claim, "line": self._to_cel(lctx)})
+                    ok, err = self._cached(rule, view, lctx, memo)
                     if not ok:
                         hits.append(RuleHit(rule=rule, claim=claim, pos=line.pos, line=line.number, error=err))
             else:
-                ok, err = self._run(rule, {"claim": cel_claim})
+                ok, err = self._cached(rule, view, None, memo)
                 if not ok:
                     hits.append(RuleHit(rule=rule, claim=claim, pos=_target_pos(rule, claim, segments), error=err))
         return hits
+
+    def _cached(self, rule: Rule, view: dict[str, Any], line: dict[str, Any] | None,
+                memo: dict[str, tuple[bool, str | None]]) -> tuple[bool, str | None]:
+        key = json.dumps([rule.expression, view, line], sort_keys=True, default=str)
+        found = memo.get(key)
+        if found is None:
+            activation = {"claim": self._to_cel(view)}
+            if line is not None:
+                activation["line"] = self._to_cel(line)
+            found = memo[key] = self._run(rule, activation)
+        return found
 
     def _run(self, rule: Rule, activation: dict[str, Any]) -> tuple[bool, str | None]:
         try:
@@ -183,6 +202,47 @@ class Compiler:
         if isinstance(result, Exception):
             return False, "rule could not be evaluated"
         return bool(result), None
+
+
+@dataclass(frozen=True, slots=True)
+class Needs:
+    """What an expression can read: claim fields and, of the two maps, which keys (None: everything)."""
+
+    fields: frozenset[str] | None
+    keys: frozenset[str] | None
+
+
+_FIELD = re.compile(r"\bclaim\s*\.\s*(\w+)")
+_LITERAL = re.compile(r"'((?:[^'\\]|\\.)*)'|\"((?:[^\"\\]|\\.)*)\"")
+_WHOLE = re.compile(r"\bclaim\b(?!\s*\.)")
+
+
+@lru_cache(maxsize=1024)
+def needs(expression: str) -> Needs:
+    """A conservative reading of ``expression``: the claim fields it names, and the map keys it can look up. Any
+    use of ``claim`` or of its maps that is not ``claim.f`` / ``m['key']`` / ``'key' in m`` means *everything*."""
+    if _WHOLE.search(expression):
+        return Needs(None, None)
+    fields = frozenset(_FIELD.findall(expression))
+    keys: frozenset[str] | None = frozenset(a or b for a, b in _LITERAL.findall(expression))
+    for m in ("elements", "segments"):
+        loose = len(re.findall(rf"claim\s*\.\s*{m}\b(?!\s*\[)", expression))
+        as_in = len(re.findall(rf"\bin\s+claim\s*\.\s*{m}\b(?!\s*\[)", expression))
+        if loose > as_in:
+            keys = None
+    return Needs(fields, keys)
+
+
+def _view(ctx: dict[str, Any], n: Needs) -> dict[str, Any]:
+    """The part of the claim context an expression can reach (see :func:`needs`)."""
+    if n.fields is None:
+        return ctx
+    view = {f: ctx[f] for f in n.fields if f in ctx}
+    if n.keys is not None:
+        for m in ("elements", "segments"):
+            if m in view:
+                view[m] = {k: v for k, v in ctx[m].items() if k in n.keys}
+    return view
 
 
 def _target_pos(rule: Rule, claim: Claim, segments: dict[int, Segment]) -> Pos:

@@ -13,11 +13,12 @@ import threading
 import time
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any, Iterator
 
 from fedinf.audit.db import check_ident, pg_connect, pg_migrate, sqlite_connect, sqlite_migrate
 from fedinf.claims.rules import Rule
 from fedinf.errors import NotFound, RequestError
+from fedinf.stores import StoreUrl
 
 MIGRATIONS: list[tuple[int, list[str]]] = [
     (1, [
@@ -185,19 +186,25 @@ class PostgresRuleStore(_SqlRuleStore):
 
 RuleStore = SqliteRuleStore | PostgresRuleStore
 
-# URL scheme -> how to open that store (adding a store = one class + one entry here)
-STORES: dict[str, Callable[[Any, str], RuleStore]] = {
-    "sqlite": lambda u, schema: SqliteRuleStore(u.path),
-    "postgresql": lambda u, schema: PostgresRuleStore(u.dsn, schema=schema),
-}
+def open_sqlite(url: StoreUrl, **_: Any) -> SqliteRuleStore:
+    """The ``sqlite`` engine's rule-store opener (see :mod:`fedinf.stores`)."""
+    assert url.path is not None
+    return SqliteRuleStore(url.path)
+
+
+def open_postgres(url: StoreUrl, *, schema: str = "fedinf", **_: Any) -> PostgresRuleStore:
+    """The ``postgresql`` engine's rule-store opener (see :mod:`fedinf.stores`)."""
+    assert url.dsn is not None
+    return PostgresRuleStore(url.dsn, schema=schema)
 
 
 def open_rule_store(url: str | None, *, state_dir: str | Path = ".fedinf", schema: str = "fedinf") -> RuleStore:
-    """Open (and migrate) the rule store at ``url`` (default: ``state_dir/claims.db``)."""
-    from fedinf.audit.db import parse_store_url
+    """Open (and migrate) the rule store at ``url`` (default: ``state_dir/claims.db``), through the store registry
+    (:mod:`fedinf.stores`)."""
+    from fedinf.stores import open_store
 
-    u = parse_store_url(url or "sqlite:///claims.db", base_dir=state_dir)
-    return STORES[u.kind](u, schema)
+    store: RuleStore = open_store("claims", url or "sqlite:///claims.db", base_dir=state_dir, schema=schema)
+    return store
 
 
 def rules_digest(rules: list[Rule]) -> str:

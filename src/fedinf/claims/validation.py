@@ -140,9 +140,10 @@ class Validator:
         if active and doc.claims:
             by_tx = {t.control_number: {s.pos.index: s for s in t.segments} for t in doc.transactions}
             applied: set[str] = set()
+            memo: dict[str, tuple[bool, str | None]] = {}
             for claim in doc.claims:
                 segs = by_tx.get(claim.transaction, {})
                 applied.update(r.id for r in active if r.scope.covers(claim))
-                report.violations += [_hit(h) for h in self.compiler.evaluate(active, claim, segs)]
+                report.violations += [_hit(h) for h in self.compiler.evaluate(active, claim, segs, memo=memo)]
             report.rules_applied = sorted(applied)
         return report, doc

@@ -41,7 +41,7 @@ def default_concurrency(cfg: Any, route: str) -> int:
     slots = 0
     for m in cfg.models:
         if m.id in ids and m.backend == "local":
-            parallel = int((m.options or {}).get("parallel", LocalOptions.parallel))
+            parallel = int((m.options or {}).get("parallel", LocalOptions().parallel))
             slots += parallel * max(1, len(getattr(m, "endpoints", None) or [None]))
     return max(1, slots) if slots else 4
 

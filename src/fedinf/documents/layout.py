@@ -205,10 +205,10 @@ _WORD = re.compile(r"\S+")
 def text_layout(text: str, *, number: int, offset: int = 0) -> PageLayout:
     """A layout for plain text: one unit per character and per line; tabs or 2+ spaces separate cells. Offsets
     are ``offset`` + positions in ``text`` (the text itself is not rewritten)."""
-    lines = []
+    lines: list[TextLine] = []
     pos = 0
     for y, raw in enumerate(text.split("\n")):
-        cells = []
+        cells: list[Cell] = []
         for m in re.finditer(r"[^\t]+?(?=\t| {2,}|$)", raw):
             seg = m.group(0)
             words = tuple(Word(w.group(0), float(m.start() + w.start()), float(y), float(m.start() + w.end()),

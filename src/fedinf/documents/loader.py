@@ -133,7 +133,7 @@ def load_bytes(data: bytes, *, name: str = "document", filename: str | None = No
     if kind == "json":
         try:
             value = json.loads(text)
-        except ValueError as exc:
+        except json.JSONDecodeError as exc:
             raise InvalidDocument(f"the JSON document does not parse: {exc.msg} at line {exc.lineno}") from None
         return Document.from_pages([json.dumps(value, indent=2, ensure_ascii=False)], data=value, **common)
     if kind == "html":

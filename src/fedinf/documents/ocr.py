@@ -66,8 +66,10 @@ class RapidOcrEngine:
         with self._lock:
             engine = self._load()
             result = engine(np.asarray(image)[:, :, ::-1], return_word_box=True)  # it expects BGR like OpenCV
-        quads = [(str(t), float(s), box) for line in getattr(result, "word_results", None) or ()
-                 for t, s, box in line]
+        quads = [(str(item[0]), float(item[1]), item[2]) for line in getattr(result, "word_results", None) or ()
+                 if isinstance(line, (list, tuple)) for item in line
+                 if isinstance(item, (list, tuple)) and len(item) == 3 and item[2] is not None
+                 and str(item[0]).strip()]
         return deskew(quads, getattr(result, "boxes", None))
 
 

@@ -151,7 +151,7 @@ def _reason(exc: Exception) -> str:
 def _ranges(nums: list[int]) -> str:
     out: list[str] = []
     start = prev = nums[0]
-    for n in nums[1:] + [None]:  # type: ignore[list-item]
+    for n in [*nums[1:], None]:
         if n is not None and n == prev + 1:
             prev = n
             continue

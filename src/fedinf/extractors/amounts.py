@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import re
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 
@@ -110,9 +111,9 @@ def document_currency(doc: Document, near: int | None = None) -> Found | None:
             hits.append((cur, m.start(), m.end()))
     for m in re.finditer(r"(?i)\b(" + "|".join(WORDS) + r")\b", text):
         hits.append((WORDS[m.group(1).lower()], m.start(), m.end()))
-    m = re.search(r"(?i)(?:currency|währung|devise|valuta|waluta)\s*[:\-]?\s*([A-Z]{3})\b", text)
-    if m and m.group(1) in CODES:
-        return found(doc, m.group(1), m.start(1), m.end(1), score=0.9, evidence="label:currency")
+    label = re.search(r"(?i)(?:currency|währung|devise|valuta|waluta)\s*[:\-]?\s*([A-Z]{3})\b", text)
+    if label and label.group(1) in CODES:
+        return found(doc, label.group(1), label.start(1), label.end(1), score=0.9, evidence="label:currency")
     if not hits:
         return None
     if near is not None:
@@ -155,7 +156,8 @@ def _line_amounts(doc: Document, line: Line, label_end: int) -> list[AmountHit]:
     return [h for h in find_amounts(doc.text[label_end:line.end], offset=label_end)]
 
 
-def _labelled(doc: Document, pattern: re.Pattern[str], *, exclude: list[re.Pattern[str]] = ()) -> list[tuple[Line, AmountHit]]:
+def _labelled(doc: Document, pattern: re.Pattern[str], *,
+              exclude: Sequence[re.Pattern[str]] = ()) -> list[tuple[Line, AmountHit]]:
     """(line, amount) pairs where ``pattern`` labels the line and an amount follows the label."""
     out = []
     for line in lines(doc):
@@ -185,7 +187,7 @@ def total_amount(doc: Document) -> Found | None:
     return found(doc, fmt(hit.value), hit.start, hit.end, score=0.5, evidence="largest amount", currency=hit.currency)
 
 
-def _first_after(doc: Document, pattern: re.Pattern[str], exclude: list[re.Pattern[str]],
+def _first_after(doc: Document, pattern: re.Pattern[str], exclude: Sequence[re.Pattern[str]],
                  last: bool = False) -> list[AmountHit]:
     out = []
     for line in lines(doc):

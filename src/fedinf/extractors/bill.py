@@ -37,13 +37,22 @@ DUE_DATE = LabelSet({"due date": 1.0, "payment due date": 1.0, "payment due": 0.
                     exclude=("past due", "previous", "last payment"))
 BILL_DATE = LabelSet({"bill date": 1.0, "statement date": 1.0, "billing date": 1.0, "date issued": 0.95,
                       "issue date": 0.95, "invoice date": 0.9, "date of bill": 1.0, "bill issued": 0.95,
-                      "statement issued": 0.95, "date of statement": 1.0, "mailing date": 0.85, "date": 0.4},
+                      "statement issued": 0.95, "date of statement": 1.0, "mailing date": 0.85, "date mailed": 0.9,
+                      "bill mailed": 0.9, "bill issue date": 1.0, "statement issue date": 1.0, "date": 0.4},
                      exclude=("previous", "last bill", "next bill", "next read", "last payment", "due", "read date",
                               "prior", "payment received"))
 PERIOD = LabelSet({"billing period": 1.0, "service period": 1.0, "service from": 1.0, "billing cycle": 0.95,
                    "service dates": 1.0, "period": 0.75, "for service": 0.85, "billing dates": 1.0,
                    "service": 0.6, "from": 0.5, "meter read dates": 0.75, "bill period": 1.0, "statement period": 1.0},
                   exclude=("previous period", "last year"))
+PERIOD_START = LabelSet({"service start": 1.0, "start date": 0.85, "from date": 0.9, "service from": 0.9,
+                         "period start": 1.0, "previous read date": 0.85, "prior read date": 0.85,
+                         "previous reading date": 0.85, "billing start": 1.0, "from": 0.5},
+                        exclude=("due", "bill date", "statement"))
+PERIOD_END = LabelSet({"service end": 1.0, "end date": 0.85, "to date": 0.9, "service to": 0.9, "period end": 1.0,
+                       "current read date": 0.85, "present read date": 0.85, "current reading date": 0.85,
+                       "billing end": 1.0, "to": 0.4, "through": 0.5},
+                      exclude=("due", "bill date", "statement"))
 ACCOUNT = LabelSet({"account number": 1.0, "account #": 1.0, "account no": 1.0, "acct number": 1.0, "acct #": 1.0,
                     "acct no": 1.0, "customer account": 0.9, "account": 0.75, "customer number": 0.8,
                     "account id": 0.95, "customer account number": 1.0},
@@ -59,6 +68,12 @@ USAGE = LabelSet({"total usage": 1.0, "usage": 0.8, "total kwh": 0.95, "energy u
                   "water used": 0.95, "gas used": 0.95},
                  exclude=("average", "last year", "previous", "daily"))
 
+USAGE_IN_UNITS = LabelSet({"kwh used": 1.0, "total kwh": 0.95, "kwh usage": 1.0, "kwh this period": 1.0,
+                           "therms used": 1.0, "total therms": 0.95, "ccf used": 1.0, "total ccf": 0.95,
+                           "gallons used": 1.0, "total gallons": 0.95, "hcf used": 1.0, "usage kwh": 0.95,
+                           "usage in kwh": 1.0, "usage therms": 0.95, "usage ccf": 0.95, "usage gallons": 0.95,
+                           "energy used kwh": 1.0, "kwh": 0.6, "therms": 0.6, "ccf": 0.6, "gallons": 0.6},
+                          exclude=("average", "per day", "daily", "last year", "previous", "rate", "$"))
 _UNITS = {"kwh": "kWh", "therm": "therms", "therms": "therms", "ccf": "CCF", "hcf": "HCF", "gallons": "gallons",
           "gal": "gallons", "kgal": "kgal", "mcf": "MCF", "cf": "CF", "m3": "m3", "cubic feet": "CF", "mwh": "MWh",
           "gb": "GB", "minutes": "minutes", "kgals": "kgal"}
@@ -93,15 +108,24 @@ def period_parser(day_first: bool) -> Any:
     def parse(text: str) -> tuple[tuple[str, str], int, int] | None:
         hits = find_dates(text[:80], day_first=day_first)
         for a, b in zip(hits, hits[1:]):
-            between = text[a.end:b.start].strip().lower()
-            if between in ("-", "–", "—", "to", "through", "thru", "until", "and", "-to-") and a.date < b.date:
+            between = re.sub(r"[\s:]+", " ", text[a.end:b.start]).strip().lower()
+            if between in ("-", "–", "—", "to", "through", "thru", "until", "and", "-to-", "- to", "to -") \
+                    and a.date < b.date:
                 return (a.date.isoformat(), b.date.isoformat()), a.start, b.end
         return None
     return parse
 
 
+_DATE_PREFIX = re.compile(r"^\s*(?:by|on|before)?\s*[:\-]?\s*(?:[A-Za-z]{3,9}\.?\s+\d{1,2},?\s+\d{4}|\d{1,2}/\d{1,2}/\d{2,4}|"
+                          r"\d{4}-\d{2}-\d{2})\s*[:\-]?", re.IGNORECASE)
+
+
 def parse_money(text: str) -> tuple[str, int, int] | None:
-    head = text[:40]
+    """An amount at the start of ``text`` (after ``:``, ``#``, ``$``), with a currency or two decimals; a leading
+    "by <date>" is skipped ("Amount due by 01/15/2026 $84.10")."""
+    skip = _DATE_PREFIX.match(text)
+    offset = skip.end() if skip else 0
+    head = text[offset:offset + 40]
     for m in AMOUNT.finditer(head):
         num = m.group("num")
         if head[:m.start()].strip(" :.-#\t$") or not (m.group("pre") or m.group("post") or re.search(r"[.,]\d\d\)?$",
@@ -110,7 +134,7 @@ def parse_money(text: str) -> tuple[str, int, int] | None:
         value = parse_amount(m.group(0))
         if value is None:
             return None
-        return str(value.quantize(Decimal("0.01"))), m.start(), m.end()
+        return str(value.quantize(Decimal("0.01"))), offset + m.start(), offset + m.end()
     return None
 
 
@@ -132,7 +156,7 @@ def parse_name(text: str) -> tuple[str, int, int] | None:
     tokens = stripped.split()
     if start < 0 or not 2 <= len(tokens) <= 6 or _NOT_NAME.search(stripped) or any(c.isdigit() for c in stripped):
         return None
-    if not all(_NAME_TOKEN.match(t) or t.isupper() for t in tokens):
+    if not all(_NAME_TOKEN.match(t) or re.fullmatch(r"[A-Z][A-Z'\-]*\.?", t) for t in tokens):
         return None
     return stripped, start, start + len(stripped)
 
@@ -182,7 +206,19 @@ def _period(doc: Document) -> Candidate | None:
                         ranges.append(Candidate((a, b), start, end, 0.6, "range"))
                         break
     plausible = [c for c in ranges if 20 <= _days(*c.value) <= 40]
-    return decide(plausible) if plausible else None
+    return decide(plausible) if plausible else _split_period(doc)
+
+
+def _split_period(doc: Document) -> Candidate | None:
+    """Start and end under labels of their own ("Service Start" / "Service End", "Previous Read Date" / "Current
+    Read Date"): both found, in order, 1-100 days apart."""
+    parse = date_parser(_dates(doc))
+    start = decide(candidates(doc, PERIOD_START, parse, pages=2))
+    end = decide(candidates(doc, PERIOD_END, parse, pages=2))
+    if start is None or end is None or not 1 <= _days(start.value, end.value) <= 100:
+        return None
+    return Candidate((start.value, end.value), min(start.start, end.start), max(start.end, end.end),
+                     0.95 * min(start.score, end.score), f"{start.evidence}+{end.evidence}")
 
 
 def _days(a: str, b: str) -> int:
@@ -213,19 +249,20 @@ def account_number(doc: Document) -> Found | None:
     return best.to_found(doc) if best else None
 
 
-def _address_blocks(doc: Document) -> list[tuple[Cell, Cell, Cell, PageLayout]]:
-    """Addressee-like blocks: a name cell, a street cell, a ``City, ST 12345`` cell, stacked left-aligned."""
+def _address_blocks(doc: Document) -> list[tuple[list[Cell], Cell, Cell, PageLayout]]:
+    """Addressee-like blocks: name cell(s), a street cell, a ``City, ST 12345`` cell, stacked left-aligned (the
+    name is the line above the street, or the one above that when a second name or "c/o" line intervenes)."""
     out = []
     for page in doc.layout[:2]:
         for line in page.lines[2:]:
             for cell in line.cells:
                 if not _CSZ.match(cell.text.strip()):
                     continue
-                above = [_aligned(page, line.index - k, cell) for k in (1, 2)]
+                above = [_aligned(page, line.index - k, cell) for k in (1, 2, 3)]
                 if above[0] is None or above[1] is None:
                     continue
                 if _STREET.match(above[0].text.strip()):
-                    out.append((above[1], above[0], cell, page))
+                    out.append(([c for c in above[1:] if c is not None], above[0], cell, page))
     return out
 
 
@@ -239,7 +276,8 @@ def _aligned(page: PageLayout, index: int, ref: Cell) -> Cell | None:
 
 def account_holder(doc: Document) -> Found | None:
     cands = candidates(doc, HOLDER, parse_name)
-    for name_cell, _, _, page in _address_blocks(doc):
+    for names, _, _, page in _address_blocks(doc):
+        name_cell = next((c for c in names if parse_name(c.text) is not None), names[0])
         got = parse_name(name_cell.text)
         if got is not None:
             v, s, e = got
@@ -296,8 +334,26 @@ def _addr_key(v: str) -> str:
     return re.sub(r"[^a-z0-9]+", "", v.casefold())
 
 
+def parse_quantity(text: str) -> tuple[str, int, int] | None:
+    m = re.match(r"^[\s:]*(\d{1,3}(?:,\d{3})+|\d+)(\.\d+)?(?![\d/.,]*\d)(?!\s*[/%$])", text)
+    if m is None:
+        return None
+    return m.group(1).replace(",", "") + (m.group(2) or ""), m.start(1), m.end(2) if m.group(2) else m.end(1)
+
+
+def _unit_labelled(doc: Document) -> list[Candidate]:
+    """A bare number under a label that names the unit ("kWh Used: 652", "Total Therms" / "48")."""
+    out = []
+    for c in candidates(doc, USAGE_IN_UNITS, parse_quantity):
+        label = c.evidence.split(":", 1)[1].split("/", 1)[0]
+        unit = next((u for k, u in _UNITS.items() if re.search(rf"(?<![a-z]){re.escape(k)}(?![a-z])", label)), None)
+        if unit is not None:
+            out.append(Candidate((c.value, unit), c.start, c.end, c.score, c.evidence))
+    return out
+
+
 def _usage(doc: Document) -> Candidate | None:
-    best = decide(candidates(doc, USAGE, parse_usage), key=lambda v: (Decimal(v[0]), v[1]))
+    best = decide(candidates(doc, USAGE, parse_usage) + _unit_labelled(doc), key=lambda v: (Decimal(v[0]), v[1]))
     if best is not None:
         return best
     seen: dict[tuple[Decimal, str], list[Candidate]] = {}
@@ -327,10 +383,18 @@ _NOT_PROVIDER = re.compile(r"(?i)\b(statement|bill|billing|invoices?|rechnung|fa
                            r"summary|details|account|customer|amount|total|payment|service|due|date|dear|hello)\b")
 
 
+def _issuer_fallback(doc: Document) -> Found | None:
+    """The invoice issuer heuristic, capped below the flag line on bills (it was tuned on invoices)."""
+    hit = parties.issuer(doc)
+    if hit is None or re.search(r"\d{2}", str(hit.value)) or _NOT_PROVIDER.search(str(hit.value)):
+        return None
+    return Found(hit.value, hit.raw, hit.span, min(hit.score, 0.6), hit.evidence + " (issuer heuristic)", hit.extra)
+
+
 def provider(doc: Document) -> Found | None:
     """The largest name-like text at the top of page 1 (a logo line, at least 1.25 x the typical text height);
     failing that, the invoice issuer heuristic (seller labels, legal forms)."""
-    fallback = parties.issuer(doc)
+    fallback = _issuer_fallback(doc)
     if doc.layout and doc.layout[0].source != "text":
         page = doc.layout[0]
         cells = [(c, max(w.height for w in c.words)) for line in page.lines for c in line.cells
@@ -343,8 +407,7 @@ def provider(doc: Document) -> Found | None:
                 break
             if sum(ch.isalpha() for ch in text) < 4 or _NOT_PROVIDER.search(text) or re.search(r"\d{3}", text):
                 continue
-            if fallback is not None and fallback.score > 0.85:  # a seller label or legal form is surer
-                break
+
             return found(doc, text, cell.start, cell.end, score=0.85 * cell.conf,
                          evidence="largest text at the top of page 1")
     return fallback

@@ -46,9 +46,10 @@ def net_plus_tax(net: Any, tax: Any, total: Any, *, names: tuple[str, str, str])
 def lines_sum(amounts: list[Any], target: Any, *, names: tuple[str, str], alt: Any = None,
               alt_name: str | None = None) -> Check | None:
     """The sum of line amounts equals ``target`` (or ``alt``, e.g. the total when prices include tax)."""
-    vals = [dec(a) for a in amounts]
+    maybe = [dec(a) for a in amounts]
+    vals = [v for v in maybe if v is not None]
     t = dec(target)
-    if not vals or any(v is None for v in vals) or (t is None and dec(alt) is None):
+    if not vals or len(vals) < len(maybe) or (t is None and dec(alt) is None):
         return None
     total = sum(vals, Decimal(0))
     for goal, name in ((t, names[1]), (dec(alt), alt_name)):

@@ -52,9 +52,9 @@ def invoice_number(doc: Document) -> Found | None:
                     return found(doc, value, s, s + len(value), score=0.7, evidence="label:invoice number (column)")
             for i, cand in enumerate(near_lines(all_lines, line.index, 0 if pattern is TITLE else 1)):
                 start = line.start + m.end() if i == 0 else cand.start
-                hit = _token_after(doc, start, cand.end)
-                if hit:
-                    tok, s = hit
+                after = _token_after(doc, start, cand.end)
+                if after:
+                    tok, s = after
                     return found(doc, tok, s, s + len(tok), score=score if i == 0 else score - 0.15,
                                  evidence={INVOICE_NO: "label:invoice number", TITLE: "title"}.get(
                                      pattern, "label:reference"))

@@ -80,15 +80,18 @@ def _right(line: TextLine, ci: int, page: PageLayout) -> Cell | None:
 
 
 def _below(page: PageLayout, line: TextLine, cell: Cell) -> Iterator[tuple[int, Cell]]:
-    """Cells on the next lines that overlap ``cell`` horizontally (or start within one line height of it)."""
+    """Per next line, the cell overlapping ``cell`` horizontally the most (with one line height of slack)."""
     slack = line.height
     for k, nxt in enumerate(page.lines[line.index + 1:line.index + 1 + MAX_BELOW], start=1):
         if nxt.y0 - line.y1 > (k + 1.5) * line.height:
             return
+        best, most = None, 0.0
         for c in nxt.cells:
-            if c.x0 < cell.x1 + slack and c.x1 > cell.x0 - slack:
-                yield k, c
-                break
+            overlap = min(c.x1, cell.x1 + slack) - max(c.x0, cell.x0 - slack)
+            if overlap > most:
+                best, most = c, overlap
+        if best is not None:
+            yield k, best
 
 
 def candidates(doc: Document, labels: LabelSet, parse: Parser, *, places: tuple[str, ...] = ("inline", "right",

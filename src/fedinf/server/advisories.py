@@ -7,12 +7,18 @@
 
 Answers are deterministic (see :mod:`fedinf.advisories.query`), cite their sources, carry ``cited: false`` and a
 note when nothing backs them, and report the highest ``data_class`` retrieved (also as ``x-fedinf-data-class``).
-Every call authenticates like any other endpoint; no model is called.
+Like ``/v1/collections``: the key needs the ``user`` role and every named collection in its ``collections`` scope
+(``collection_not_allowed``); an answer built from data above the key's ``max_class`` is refused
+(``data_class_not_allowed``); each call writes one audit record (endpoint ``advisories.<verb>``, the collections,
+the data class - never content). No model is called.
 """
 
 from __future__ import annotations
 
 import json
+import time
+import uuid
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from starlette.requests import Request
@@ -20,9 +26,12 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from fedinf.advisories.query import MAX_PACKAGES, Wanted, affected, fixed_version, parse_requirements
+from fedinf.data_class import DataClass
 from fedinf.errors import FedinfError, RequestError
+from fedinf.pipeline import Trace
 from fedinf.server.body import read_json
 from fedinf.server.errors import error_response, json_response
+from fedinf.gateway import Gateway
 
 _LIMIT = 4 * 1024 * 1024
 
@@ -80,46 +89,84 @@ def _documents(body: dict[str, Any]) -> list[tuple[str, bytes]]:
     return out
 
 
-def routes(ctx: Any) -> list[Route]:
-    gateway = getattr(ctx, "gateway", ctx)
+class _Touched:
+    """What the audit record needs about the data an answer used (duck-types a Classification)."""
 
-    def answer(result: dict[str, Any]) -> Response:
-        return json_response(result, 200, {"x-fedinf-data-class": result.get("data_class", "public")})
+    adjustment = None
 
-    async def post_affected(request: Request) -> Response:
+    def __init__(self, data_class: DataClass) -> None:
+        self.data_class = data_class
+        self.detected_class = data_class
+
+    def counts(self) -> dict[str, int]:
+        return {}
+
+
+Work = Callable[[Any, dict[str, Any]], Awaitable[dict[str, Any]]]
+
+
+async def _run(gateway: Gateway, request: Request, verb: str, work: Work, *, scoped: bool = True) -> Response:
+    """Authenticate, admit (role, collection scope), do ``work``, check the answer's class, audit, answer."""
+    trace = Trace(request_id=uuid.uuid4().hex, started=time.monotonic(), endpoint=f"advisories.{verb}")
+    try:
+        trace.principal = principal = await gateway.authenticate(request.headers.get("authorization"))
+        body = await _body(request)
+        if principal is not None:
+            principal.check_infer()
+        if scoped:
+            names = _collections(body)
+            trace.requested = ",".join(names)
+            for name in names:
+                if principal is not None:
+                    principal.check_collection(name)
+        result = await work(principal, body)
+        level = DataClass.parse(result.get("data_class", "public"))
+        trace.classification = _Touched(level)
+        if principal is not None:
+            principal.check_class(level)
+    except FedinfError as exc:
+        trace.status, trace.error_code = exc.status_code, exc.code
         try:
-            await gateway.authenticate(request.headers.get("authorization"))
-            body = await _body(request)
-            result = await affected(gateway.retrieval_service(), _collections(body), _packages(body))
-        except FedinfError as exc:
-            return error_response(exc)
-        return answer(result)
+            await gateway.pipeline.audit(trace)
+        except FedinfError as audit_exc:
+            exc = audit_exc
+        return error_response(exc, trace.headers())
+    try:
+        await gateway.pipeline.audit(trace)
+    except FedinfError as exc:
+        return error_response(exc, trace.headers())
+    return json_response(result, 200, {**trace.headers(), "x-fedinf-data-class": level.label})
 
-    async def post_fixed(request: Request) -> Response:
-        try:
-            await gateway.authenticate(request.headers.get("authorization"))
-            body = await _body(request)
-            package, version = body.get("package"), body.get("version")
-            if not isinstance(package, str) or not package.strip() or not isinstance(version, (str, type(None))):
-                raise RequestError("`package` (string) is required; `version` is an optional string",
-                                   param="package", code="invalid_body")
-            result = await fixed_version(gateway.retrieval_service(), _collections(body), package.strip(),
-                                         version=version)
-        except FedinfError as exc:
-            return error_response(exc)
-        return answer(result)
 
-    async def post_merge(request: Request) -> Response:
+def routes(gateway: Gateway) -> list[Route]:
+
+    async def do_affected(principal: Any, body: dict[str, Any]) -> dict[str, Any]:
+        return await affected(gateway.retrieval_service(), _collections(body), _packages(body))
+
+    async def do_fixed(principal: Any, body: dict[str, Any]) -> dict[str, Any]:
+        package, version = body.get("package"), body.get("version")
+        if not isinstance(package, str) or not package.strip() or not isinstance(version, (str, type(None))):
+            raise RequestError("`package` (string) is required; `version` is an optional string",
+                               param="package", code="invalid_body")
+        return await fixed_version(gateway.retrieval_service(), _collections(body), package.strip(), version=version)
+
+    async def do_merge(principal: Any, body: dict[str, Any]) -> dict[str, Any]:
         from fedinf.advisories.extract import now_timestamp
         from fedinf.advisories.ingest import merge_files
 
-        try:
-            await gateway.authenticate(request.headers.get("authorization"))
-            docs = _documents(await _body(request))
-            merged = await merge_files(docs, modified=now_timestamp())
-        except FedinfError as exc:
-            return error_response(exc)
-        return json_response({"object": "list", "data": merged})
+        merged = await merge_files(_documents(body), modified=now_timestamp())
+        level = gateway.classifier.classify([json.dumps(m["osv"]) for m in merged]).data_class if merged \
+            else DataClass.PUBLIC
+        return {"object": "list", "data": merged, "data_class": level.label}
+
+    async def post_affected(request: Request) -> Response:
+        return await _run(gateway, request, "affected", do_affected)
+
+    async def post_fixed(request: Request) -> Response:
+        return await _run(gateway, request, "fixed", do_fixed)
+
+    async def post_merge(request: Request) -> Response:
+        return await _run(gateway, request, "merge", do_merge, scoped=False)
 
     return [Route("/v1/advisories/affected", post_affected, methods=["POST"]),
             Route("/v1/advisories/fixed", post_fixed, methods=["POST"]),

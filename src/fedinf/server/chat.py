@@ -22,7 +22,10 @@ def routes(gw: Gateway) -> list[Route]:
 
     async def chat_completions(request: Request) -> Response:
         body = await read_json(request, limit)
-        reply = await pipeline.chat(body, authorization=request.headers.get("authorization"))
+        traceparent = request.headers.get("traceparent")  # the caller's W3C trace context, continued by our spans
+        carrier = {"traceparent": traceparent, "tracestate": request.headers.get("tracestate", "")} \
+            if traceparent else None
+        reply = await pipeline.chat(body, authorization=request.headers.get("authorization"), carrier=carrier)
         if reply.error is not None:
             return error_response(reply.error, reply.headers)
         if reply.stream is not None:

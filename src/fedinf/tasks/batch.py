@@ -224,7 +224,7 @@ async def run_batch(runner: TaskRunner, spec: TaskSpec, paths: Iterable[str | os
                 summary.skipped += 1
                 emit({"event": "skipped", "name": path.name})
                 continue
-            base = {"task": spec.name, "name": path.name, "path": str(path), "sha256": digest}
+            base: dict[str, Any] = {"task": spec.name, "name": path.name, "path": str(path), "sha256": digest}
             if err is not None:
                 rec = {**base, "status": "error", "error": err}
             else:
@@ -232,8 +232,9 @@ async def run_batch(runner: TaskRunner, spec: TaskSpec, paths: Iterable[str | os
                 rec = await process_document(runner, spec, data, name=path.name, path=str(path), sha256=digest)
             log.append(rec)
             _note(summary, rec)
+            error = rec.get("error")
             emit({"event": "done", "name": path.name, "status": rec["status"],
-                  "code": rec.get("error", {}).get("code")})
+                  "code": error.get("code") if isinstance(error, dict) else None})
 
     try:
         await asyncio.gather(*(worker() for _ in range(min(concurrency, max(1, len(files))))))

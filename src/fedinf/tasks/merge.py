@@ -65,13 +65,13 @@ def locate(doc: Document, kind: str, value: Any) -> dict[str, int] | None:
         from fedinf.extractors.amounts import find_amounts
 
         target = normalize("amount", value)
-        hit = next((h for h in find_amounts(doc.text) if abs(h.value) == abs(target)), None)
-        return doc.span(hit.start, hit.end).to_dict() if hit else None
+        amount_hit = next((h for h in find_amounts(doc.text) if abs(h.value) == abs(target)), None)
+        return doc.span(amount_hit.start, amount_hit.end).to_dict() if amount_hit else None
     if kind == "date":
         from fedinf.extractors.dates import find_dates
 
-        hit = next((h for h in find_dates(doc.text) if h.date.isoformat() == value), None)
-        return doc.span(hit.start, hit.end).to_dict() if hit else None
+        date = next((h for h in find_dates(doc.text) if h.date.isoformat() == value), None)
+        return doc.span(date.start, date.end).to_dict() if date else None
     s = str(value).strip()
     if len(s) < 2:
         return None
@@ -154,9 +154,9 @@ def merge(spec: TaskSpec, doc: Document, model_record: dict[str, Any] | None,
     if spec.reject_failed_model_values:
         for c in checks:
             for name in c.fields:
-                rep = reports.get(name)
-                if not c.passed and rep is not None and rep.source == "model":
-                    rep.source, rep.value, record[name] = "rejected", None, None
+                got = reports.get(name)
+                if not c.passed and got is not None and got.source == "model":
+                    got.source, got.value, record[name] = "rejected", None, None
                     warnings.append(f"{name}: the model's value was rejected because check {c.name} failed "
                                     "(no extractor value to fall back on)")
     for c in checks:

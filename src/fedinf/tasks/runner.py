@@ -50,11 +50,13 @@ class GatewayClient:
         self.authorization = authorization  # the HTTP Authorization header value ("Bearer fk_...")
 
     async def chat(self, body: dict[str, Any]) -> dict[str, Any]:
-        return await self.gateway.chat(body, authorization=self.authorization)
+        reply: dict[str, Any] = await self.gateway.chat(body, authorization=self.authorization)
+        return reply
 
     def classify(self, texts: list[str]) -> DataClass:
         """The class the gateway's classifier detects in ``texts`` (so a task declares at least that)."""
-        return self.gateway.classifier.classify(texts).data_class
+        detected: DataClass = self.gateway.classifier.classify(texts).data_class
+        return detected
 
     def targets(self, route: str) -> list[tuple[str, str]]:
         """``(model_id, zone)`` for every model ``route`` (a route alias or a model id) may use."""
@@ -151,7 +153,7 @@ class TaskRunner:
             raise PolicyViolation(f"task {spec.name!r} restricts zones to {allowed}, but the client cannot tell "
                                   "which zones its models run in", code="policy_violation")
         reachable = targets(spec.route)
-        ok = [mid for mid, zone in reachable if zone in allowed]
+        ok: list[str] = [str(mid) for mid, zone in reachable if zone in allowed]
         if not ok:
             raise PolicyViolation(
                 f"task {spec.name!r} may only run in zones {allowed}; route {spec.route!r} reaches "

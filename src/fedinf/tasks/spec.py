@@ -37,6 +37,7 @@ from fedinf.data_class import DataClass
 
 InputKind = Literal["text", "pdf", "image", "html", "json"]
 Normalize = Literal["text", "id", "date", "amount", "currency", "iban", "none"]
+_ALL_INPUTS: tuple[InputKind, ...] = ("text", "pdf", "image", "html", "json")
 _NAME = re.compile(r"^[a-z][a-z0-9_-]{0,63}$")
 
 
@@ -101,7 +102,7 @@ class TaskLimits(_Strict):
 class TaskSpec(_Strict):
     name: str
     description: str = ""
-    inputs: list[InputKind] = Field(default_factory=lambda: ["text", "pdf", "image", "html", "json"])
+    inputs: list[InputKind] = Field(default_factory=lambda: list(_ALL_INPUTS))
     ocr: Literal["rapidocr", "tesseract", "off"] = Field(default="rapidocr", description=(
         "OCR engine for images and image-only PDF pages (off: such documents get 422 needs_ocr)."))
     min_confidence: float = Field(default=0.0, ge=0, le=1, description=(
@@ -172,8 +173,11 @@ class TaskSpec(_Strict):
         return self
 
     def definition_hash(self) -> str:
-        """SHA-256 of the task's definition (canonical JSON): batch resume re-runs documents when it changes."""
-        blob = json.dumps(self.model_dump(mode="json"), sort_keys=True, separators=(",", ":"), default=str)
+        """SHA-256 of the task's definition (canonical JSON of the settings that differ from their defaults, so a
+        new optional setting in a later fedinf does not invalidate earlier results): batch resume re-runs documents
+        when it changes."""
+        blob = json.dumps(self.model_dump(mode="json", exclude_defaults=True), sort_keys=True, separators=(",", ":"),
+                          default=str)
         return hashlib.sha256(blob.encode()).hexdigest()
 
     def property_names(self) -> list[str]:
