@@ -148,7 +148,8 @@ def check_options(spec: "ModelSpec", allowed: dict[str, type], backend: str) -> 
     names = {bool: "true or false", int: "a positive integer", str: "a string", dict: "a mapping"}
     for key, value in spec.options.items():
         kind = allowed[key]
-        ok = isinstance(value, kind) and not (kind is int and (isinstance(value, bool) or value < 1))
+        ok = isinstance(value, kind) and not (isinstance(value, int) and kind is int
+                                              and (isinstance(value, bool) or value < 1))
         if kind is dict and ok:
             ok = all(isinstance(k, str) and isinstance(v, str) for k, v in value.items())
         if not ok:

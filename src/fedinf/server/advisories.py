@@ -31,6 +31,7 @@ from fedinf.errors import FedinfError, RequestError
 from fedinf.pipeline import Trace
 from fedinf.server.body import read_json
 from fedinf.server.errors import error_response, json_response
+from fedinf.gateway import Gateway
 
 _LIMIT = 4 * 1024 * 1024
 
@@ -104,7 +105,7 @@ class _Touched:
 Work = Callable[[Any, dict[str, Any]], Awaitable[dict[str, Any]]]
 
 
-async def _run(gateway: Any, request: Request, verb: str, work: Work, *, scoped: bool = True) -> Response:
+async def _run(gateway: Gateway, request: Request, verb: str, work: Work, *, scoped: bool = True) -> Response:
     """Authenticate, admit (role, collection scope), do ``work``, check the answer's class, audit, answer."""
     trace = Trace(request_id=uuid.uuid4().hex, started=time.monotonic(), endpoint=f"advisories.{verb}")
     try:
@@ -115,8 +116,9 @@ async def _run(gateway: Any, request: Request, verb: str, work: Work, *, scoped:
         if scoped:
             names = _collections(body)
             trace.requested = ",".join(names)
-            for name in names if principal is not None else []:
-                principal.check_collection(name)
+            for name in names:
+                if principal is not None:
+                    principal.check_collection(name)
         result = await work(principal, body)
         level = DataClass.parse(result.get("data_class", "public"))
         trace.classification = _Touched(level)
@@ -136,8 +138,7 @@ async def _run(gateway: Any, request: Request, verb: str, work: Work, *, scoped:
     return json_response(result, 200, {**trace.headers(), "x-fedinf-data-class": level.label})
 
 
-def routes(ctx: Any) -> list[Route]:
-    gateway = getattr(ctx, "gateway", ctx)
+def routes(gateway: Gateway) -> list[Route]:
 
     async def do_affected(principal: Any, body: dict[str, Any]) -> dict[str, Any]:
         return await affected(gateway.retrieval_service(), _collections(body), _packages(body))

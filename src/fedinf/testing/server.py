@@ -140,7 +140,7 @@ class FakeServer:
 
     def slow(self, delay_ms: float | None = None, *, min_ms: float | None = None, max_ms: float | None = None,
              token_delay_ms: float | None = None, times: int | None = None, probability: float = 1.0) -> FaultRule:
-        params = {k: v for k, v in (("delay_ms", delay_ms), ("min_ms", min_ms), ("max_ms", max_ms),
+        params: dict[str, Any] = {k: v for k, v in (("delay_ms", delay_ms), ("min_ms", min_ms), ("max_ms", max_ms),
                                     ("token_delay_ms", token_delay_ms)) if v is not None}
         return self.inject("slow", times=times, probability=probability, **params)
 
@@ -157,7 +157,8 @@ class FakeServer:
         return self.inject("malformed_sse", times=times, after_tokens=after_tokens)
 
     def length(self, tokens: int | None = None, *, times: int | None = None) -> FaultRule:
-        return self.inject("length", times=times, **({"tokens": tokens} if tokens is not None else {}))
+        params: dict[str, Any] = {"tokens": tokens} if tokens is not None else {}
+        return self.inject("length", times=times, **params)
 
     def no_usage(self, *, times: int | None = None) -> FaultRule:
         return self.inject("no_usage", times=times)
