@@ -29,6 +29,7 @@ from fedinf.advisories.query import MAX_PACKAGES, Wanted, affected, fixed_versio
 from fedinf.data_class import DataClass
 from fedinf.errors import FedinfError, RequestError
 from fedinf.pipeline import Trace
+from fedinf.privacy.classifier import Classification
 from fedinf.server.body import read_json
 from fedinf.server.errors import error_response, json_response
 
@@ -88,19 +89,6 @@ def _documents(body: dict[str, Any]) -> list[tuple[str, bytes]]:
     return out
 
 
-class _Touched:
-    """What the audit record needs about the data an answer used (duck-types a Classification)."""
-
-    adjustment = None
-
-    def __init__(self, data_class: DataClass) -> None:
-        self.data_class = data_class
-        self.detected_class = data_class
-
-    def counts(self) -> dict[str, int]:
-        return {}
-
-
 Work = Callable[[Any, dict[str, Any]], Awaitable[dict[str, Any]]]
 
 
@@ -119,7 +107,7 @@ async def _run(gateway: Any, request: Request, verb: str, work: Work, *, scoped:
                 principal.check_collection(name)
         result = await work(principal, body)
         level = DataClass.parse(result.get("data_class", "public"))
-        trace.classification = _Touched(level)
+        trace.classification = Classification(data_class=level, detected_class=level, entities=())
         if principal is not None:
             principal.check_class(level)
     except FedinfError as exc:
