@@ -102,7 +102,7 @@ def _walk(value: Any, fn: Callable[[str], str], key: str | None) -> Any:
     if isinstance(value, dict):
         out: dict[str, Any] = {}
         for k, v in value.items():
-            name = k if not isinstance(k, str) or k in _KEYWORDS or key == "logit_bias" else fn(k)
+            name = k if not isinstance(k, str) or k in _KEYWORDS else fn(k)
             out[name] = _walk(v, fn, k if isinstance(k, str) else None)
         return out
     if isinstance(value, list):

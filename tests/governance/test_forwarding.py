@@ -91,7 +91,7 @@ def test_walk_rules() -> None:
     assert "data:image/png;base64" in got and png not in "".join(got)  # media payloads are not text
     assert "user" not in got  # roles are a fixed vocabulary
     assert got.count("4111111111111111") == 1  # in metadata, not the typed seed
-    assert "50256" not in got
+    assert "50256" in got  # logit_bias keys are token ids, but any key may carry data
 
 
 def test_field_warnings_once_and_without_values(caplog: pytest.LogCaptureFixture) -> None:
@@ -183,3 +183,35 @@ def test_bad_or_refused_input_gets_a_4xx_without_values(bad: dict[str, Any],
     text = json.dumps(body) + json.dumps(reply.headers) + repr(reply.error)
     assert CARD not in text and CARD not in caplog.text
     assert not received and not _files_contain(state, CARD)
+
+
+def test_tool_names_and_arguments_are_restored_in_answers() -> None:
+    from fedinf.routing.executor import _restore_completion, _restore_stream
+
+    clf = Classifier.from_config()
+    p = Pseudonymizer(clf)
+    (safe,) = p.pseudonymize([f"mail {EMAIL}"])
+    ph = safe.split()[-1]
+    completion = {"choices": [{"message": {"content": None, "tool_calls": [
+        {"id": "c", "type": "function", "function": {"name": ph, "arguments": json.dumps({"to": ph})}}]}}]}
+    _restore_completion(completion, p)
+    fn = completion["choices"][0]["message"]["tool_calls"][0]["function"]
+    assert fn["name"] == EMAIL and json.loads(fn["arguments"]) == {"to": EMAIL}
+
+    async def chunks():  # the placeholder split over two argument deltas
+        args = json.dumps({"to": ph})
+        yield {"choices": [{"index": 0, "delta": {"tool_calls": [{"index": 0, "function": {"name": ph,
+                                                                                          "arguments": args[:9]}}]}}]}
+        yield {"choices": [{"index": 0, "delta": {"tool_calls": [{"index": 0, "function": {"arguments": args[9:]}}]},
+                            "finish_reason": "tool_calls"}]}
+
+    async def collect() -> tuple[str, str]:
+        name, args = "", ""
+        async for c in _restore_stream(chunks(), p):
+            for call in c["choices"][0]["delta"].get("tool_calls") or []:
+                name += call["function"].get("name", "")
+                args += call["function"].get("arguments", "")
+        return name, args
+
+    name, args = asyncio.run(collect())
+    assert name == EMAIL and json.loads(args) == {"to": EMAIL}

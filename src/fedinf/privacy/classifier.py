@@ -140,8 +140,9 @@ class Classifier:
         self.class_min_score = class_min_score
         self._normalizer = Normalizer()
         patterns = [d for d in self.detectors if isinstance(d, PatternDetector)]
+        # across pieces only the high-value identifiers (cards, IBANs, national ids, accounts, MRNs): generic cues
+        # such as "number" in another message must not turn an order number into a phone number
         numbers = [d for d in patterns if d.scope == "digits" and d.context]
-        self._context_detectors = tuple(numbers)
         self._split_detectors = tuple(d for d in numbers if self.class_of(d.entity) >= DataClass.RESTRICTED)
         self._split_cues = words_regex(w for d in self._split_detectors for w in d.context)
 
@@ -180,7 +181,7 @@ class Classifier:
                 out.append(Entity(s.entity, start, end, i, round(s.score, 3)))
             out += self._decoded(texts[i], i, 0)
         if sum(1 for n in norms if _DIGIT.search(n.text)) and len(norms) > 0:
-            for p in across(self._context_detectors, [n.text for n in norms], taken,
+            for p in across(self._split_detectors, [n.text for n in norms], taken,
                             split=self._split_detectors, split_cues=self._split_cues):
                 if p.score >= self.min_score:
                     start, end = norms[p.source].to_original(p.start, p.end)

@@ -551,10 +551,11 @@ def _restore_completion(completion: dict[str, Any], pseudo: Pseudonymizer | None
         msg = choice.get("message") or {}
         if isinstance(msg.get("content"), str):
             msg["content"] = pseudo.restore(msg["content"])
-        for call in msg.get("tool_calls") or []:
-            fn = call.get("function") or {}
-            if isinstance(fn.get("arguments"), str):
-                fn["arguments"] = pseudo.restore(fn["arguments"])
+        calls = [c.get("function") or {} for c in msg.get("tool_calls") or []]
+        for fn in calls + ([msg["function_call"]] if isinstance(msg.get("function_call"), dict) else []):
+            for key in ("name", "arguments"):  # tool names are pseudonymized too when they hold a value
+                if isinstance(fn.get(key), str):
+                    fn[key] = pseudo.restore(fn[key])
 
 
 async def _restore_stream(stream: AsyncIterator[dict[str, Any]],
@@ -566,6 +567,7 @@ async def _restore_stream(stream: AsyncIterator[dict[str, Any]],
     from fedinf.privacy import StreamRestorer
 
     restorer = StreamRestorer(pseudo)
+    args: dict[int, Any] = {}  # tool-call index -> restorer of its streamed arguments
     last: dict[str, Any] | None = None
     try:
         async for c in stream:
@@ -573,10 +575,20 @@ async def _restore_stream(stream: AsyncIterator[dict[str, Any]],
                 delta = choice.get("delta") or {}
                 if isinstance(delta.get("content"), str):
                     delta["content"] = restorer.feed(delta["content"])
+                for call in delta.get("tool_calls") or []:
+                    fn = call.get("function") or {}
+                    if isinstance(fn.get("name"), str):
+                        fn["name"] = pseudo.restore(fn["name"])
+                    if isinstance(fn.get("arguments"), str):
+                        r = args.setdefault(int(call.get("index", 0)), StreamRestorer(pseudo))
+                        fn["arguments"] = r.feed(fn["arguments"])
                 if choice.get("finish_reason") is not None:
                     tail = restorer.flush()
                     if tail:
                         delta["content"] = (delta.get("content") or "") + tail
+                    rest = [{"index": i, "function": {"arguments": t}} for i, r in args.items() if (t := r.flush())]
+                    if rest:
+                        delta["tool_calls"] = [*(delta.get("tool_calls") or []), *rest]
             last = c
             yield c
     finally:
