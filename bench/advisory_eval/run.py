@@ -229,9 +229,9 @@ async def qa_eval(cases: list[dict[str, Any]], n: int) -> dict[str, Any]:
 def classes(cases: list[dict[str, Any]]) -> Counter[str]:
     """The data class the gateway's default classifier gives each advisory text (public text should stay public)."""
     from fedinf.config import default_config
-    from fedinf.gateway import _default_classifier
+    from fedinf.privacy import Classifier
 
-    clf = _default_classifier(default_config())
+    clf = Classifier.from_config(default_config().governance)
     out: Counter[str] = Counter()
     for c in cases:
         out[clf.classify([c["text"]]).data_class.label] += 1

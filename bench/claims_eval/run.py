@@ -2,7 +2,7 @@
 samples, and rules derived from rejections on a held-out half.
 
     python bench/claims_eval/run.py              # full: everything, 400 synthetic rejection events
-    CI=true python bench/claims_eval/run.py      # CI subsample: the same files, 140 events (~1 min on 2 cores)
+    CI=true python bench/claims_eval/run.py      # CI subsample: the same files, 140 events (~30 s CPU, 2 cores)
 
 Data (read in place, never copied): ``$FEDINF_DATA_DIR/claims`` (default ``../shared/data`` from the repo root):
 pyx12's 24 test documents with 23 expected 997/999 acknowledgments, imsweb's 837s with the errors its Java tests

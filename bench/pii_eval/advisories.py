@@ -8,6 +8,7 @@ vulns/<package>/PYSEC-*.yaml`` (default ``../shared/data``), the ``details`` fie
 from __future__ import annotations
 
 import os
+import time
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -37,8 +38,10 @@ def load_details(every: int = 1) -> list[tuple[str, str]]:
 @dataclass
 class FalsePositives:
     total: int
-    flagged: list[tuple[str, str, dict[str, int]]] = field(default_factory=list)  # (id, class, entity counts)
+    # (advisory id, class, entity type -> count, a snippet around the first entity that raised the class)
+    flagged: list[tuple[str, str, dict[str, int], str]] = field(default_factory=list)
     by_type: Counter[str] = field(default_factory=Counter)
+    seconds: float = 0.0
 
     @property
     def rate(self) -> float:
@@ -50,11 +53,16 @@ def false_positives(classifier: Any, texts: list[tuple[str, str]]) -> FalsePosit
     from fedinf.data_class import DataClass
 
     fp = FalsePositives(total=len(texts))
+    t0 = time.perf_counter()
     for ident, text in texts:
         c = classifier.classify([text])
         if c.data_class > DataClass.INTERNAL:
-            high = Counter(e.type for e in c.entities if e.score >= classifier.class_min_score
-                           and classifier.class_of(e.type) > DataClass.INTERNAL)
-            fp.flagged.append((ident, c.data_class.label, dict(high)))
-            fp.by_type.update(high.keys())
+            high = [e for e in c.entities if e.score >= classifier.class_min_score
+                    and classifier.class_of(e.type) > DataClass.INTERNAL]
+            counts = Counter(e.type for e in high)
+            e = high[0] if high else c.entities[0]
+            snippet = " ".join(text[max(0, e.start - 40):e.end + 30].split())
+            fp.flagged.append((ident, c.data_class.label, dict(counts), snippet))
+            fp.by_type.update(counts.keys())
+    fp.seconds = time.perf_counter() - t0
     return fp

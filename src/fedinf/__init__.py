@@ -14,7 +14,7 @@ __version__ = "0.1.0"
 __all__ = ["Config", "DataClass", "Gateway", "__version__", "load_config"]
 
 
-def __getattr__(name: str):  # lazy: importing fedinf stays cheap
+def __getattr__(name: str) -> object:  # lazy: importing fedinf stays cheap
     if name == "Gateway":
         from fedinf.gateway import Gateway
 

@@ -286,6 +286,9 @@ class TracingSettings(_Strict):
     sample_ratio: float = Field(default=1.0, ge=0, le=1, description=(
         "Share of requests traced (parent-based: a sampled caller's traceparent is honoured)."))
     timeout_s: float = Field(default=10.0, gt=0, description="Export timeout per batch.")
+    propagate: bool = Field(default=True, description=(
+        "Send each attempt's W3C `traceparent` to the upstream (vLLM, SGLang, ... continue the trace): random "
+        "trace and span ids only. false: nothing is added to upstream requests."))
 
     @field_validator("endpoint")
     @classmethod

@@ -86,11 +86,15 @@ def strings(body: Any) -> list[str]:
 
 def rewrite(body: Any, fn: Callable[[str], str]) -> Any:
     """A copy of ``body`` with every string the walk reads replaced by ``fn(string)``, called in walk order."""
-    return _walk(body, fn, None)
+    if not isinstance(body, dict):
+        return _walk(body, fn, None)
+    return {k: v if k in _TYPED and isinstance(v, int) else _walk(v, fn, k) for k, v in body.items()}
 
 
 def _walk(value: Any, fn: Callable[[str], str], key: str | None) -> Any:
     if isinstance(value, str):
+        if key == "role":
+            return value  # one of six words, checked when the request is parsed
         if key in ("url", "image_url", "file_data", "data") and value.startswith("data:"):
             head, sep, payload = value.partition(",")
             return fn(head) + sep + payload
@@ -98,12 +102,12 @@ def _walk(value: Any, fn: Callable[[str], str], key: str | None) -> Any:
     if isinstance(value, dict):
         out: dict[str, Any] = {}
         for k, v in value.items():
-            name = k if not isinstance(k, str) or k in _KEYWORDS or key == "logit_bias" else fn(k)
+            name = k if not isinstance(k, str) or k in _KEYWORDS else fn(k)
             out[name] = _walk(v, fn, k if isinstance(k, str) else None)
         return out
     if isinstance(value, list):
         return [_walk(v, fn, key) for v in value]
-    if isinstance(value, int) and not isinstance(value, bool) and abs(value) >= _BIG_INT and key not in _TYPED:
+    if isinstance(value, int) and not isinstance(value, bool) and abs(value) >= _BIG_INT:
         text = str(value)
         new = fn(text)
         return value if new == text else new

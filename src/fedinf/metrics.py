@@ -9,11 +9,16 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
+
+if TYPE_CHECKING:
+    from fedinf.pipeline import Trace
+    from fedinf.routing.executor import Attempt
+    from fedinf.routing.pool import BackendPool
 
 _BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120)
 BREAKER_VALUE = {"closed": 0, "half_open": 1, "open": 2}
@@ -48,14 +53,14 @@ class Metrics:
         self.replica_healthy = Gauge("fedinf_replica_probe_healthy", "1 if the replica passed its last health probe",
                                      ["model", "replica"], registry=r)
         self._ewma: dict[str, float] = {}
-        self._pool: Any = None
+        self._pool: BackendPool | None = None
 
-    def watch(self, pool: Any) -> None:
+    def watch(self, pool: BackendPool) -> None:
         """Expose the live state of ``pool``'s endpoints (read at each scrape, nothing cached)."""
         self._pool = pool
         self.registry.register(_PoolCollector(pool))
 
-    def observe(self, trace: Any) -> None:
+    def observe(self, trace: Trace) -> None:
         model = trace.result.target.model_id if trace.result is not None else "-"
         code = trace.error_code or "ok"
         elapsed = time.monotonic() - trace.started
@@ -74,16 +79,16 @@ class Metrics:
                     trace.result.target.model_id != trace.decision.targets[0].model_id:
                 self.fallbacks.labels(model).inc()
 
-    def _attempts(self, attempts: list[Any], model: str) -> None:
+    def _attempts(self, attempts: list[Attempt], model: str) -> None:
         for a in attempts:
-            kind = getattr(a, "kind", "first")
+            kind = a.kind
             self.attempts.labels(a.model, a.replica, kind, a.outcome).inc()
             if a.outcome.startswith("skipped"):
                 continue
             self.attempt_latency.labels(a.model, a.replica).observe(a.latency_ms / 1000.0)
-            if kind == "retry" and not getattr(a, "reask", 0):
+            if kind == "retry" and not a.reask:
                 self.retries.labels(a.model).inc()
-            elif kind == "escalation" and not getattr(a, "reask", 0):
+            elif kind == "escalation" and not a.reask:
                 self.escalations.labels(a.model).inc()
             elif kind == "hedge":
                 self.hedges.labels(a.model, "won" if a.outcome == "ok" else "lost").inc()
@@ -94,7 +99,7 @@ class Metrics:
     def latency_snapshot(self) -> dict[str, float]:
         """EWMA latency (ms) of each model's successful attempts, for the ``latency`` strategy. Models of the
         watched pool that were never measured read 0 (optimistic), so they get tried and measured once."""
-        snap = {mid: 0.0 for mid in getattr(self._pool, "replicas", {})}
+        snap = {mid: 0.0 for mid in (self._pool.replicas if self._pool is not None else {})}
         snap.update(self._ewma)
         return snap
 
@@ -110,7 +115,7 @@ class Metrics:
 class _PoolCollector(Collector):
     """Endpoint state gauges computed from the pool at scrape time."""
 
-    def __init__(self, pool: Any) -> None:
+    def __init__(self, pool: BackendPool) -> None:
         self.pool = pool
 
     def collect(self) -> Iterator[GaugeMetricFamily]:

@@ -42,6 +42,7 @@ if TYPE_CHECKING:
     from fedinf.metrics import Metrics
     from fedinf.network import Network
     from fedinf.privacy import Classification, Classifier
+    from fedinf.privacy.classifier import Classified
     from fedinf.retrieval import Retrieval
     from fedinf.retrieval.context import Retrieved
     from fedinf.routing.executor import Attempt, Executor, Result
@@ -57,7 +58,7 @@ class Trace:
     endpoint: str = "chat.completions"
     principal: Principal | None = None
     requested: str | None = None
-    classification: Classification | None = None
+    classification: Classified | None = None
     decision: Decision | None = None
     result: Result | None = None
     status: int = 200

@@ -70,6 +70,11 @@ class Tracer(Protocol):
         """Make ``span`` current inside the block without ending it."""
         ...
 
+    def context_headers(self) -> dict[str, str]:
+        """The W3C ``traceparent``/``tracestate`` of the current span for an upstream call (empty when off or
+        when ``tracing.propagate`` is false)."""
+        ...
+
     def shutdown(self) -> None: ...
 
 
@@ -118,6 +123,9 @@ class NoopTracer:
     def use(self, span: Span) -> SpanScope:
         return _NOOP_SPAN
 
+    def context_headers(self) -> dict[str, str]:
+        return {}
+
     def shutdown(self) -> None:
         return None
 
@@ -142,6 +150,9 @@ class _OtelSpan:
     def __init__(self, otel: Any) -> None:
         self.otel = otel
         self._outcome: str | None = None
+
+    def set_all(self, attrs: Mapping[str, AttrValue | None]) -> None:
+        self.otel.set_attributes({k: v for k, v in attrs.items() if v is not None})
 
     def set(self, key: str, value: AttrValue | None) -> None:
         if value is not None:
@@ -198,13 +209,17 @@ class OtelTracer:
 
     enabled = True
 
-    def __init__(self, provider: Any) -> None:
+    def __init__(self, provider: Any, *, propagate: bool = True) -> None:
+        from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
+
         self.provider = provider
+        self.propagate = propagate
         self._tracer = provider.get_tracer("fedinf")
+        self._propagator = TraceContextTextMapPropagator()
 
     @classmethod
     def with_exporter(cls, exporter: Any, *, service_name: str = "fedinf", batch: bool = False,
-                      sample_ratio: float = 1.0) -> "OtelTracer":
+                      sample_ratio: float = 1.0, propagate: bool = True) -> "OtelTracer":
         """A tracer exporting to ``exporter`` (e.g. the SDK's ``InMemorySpanExporter`` in tests)."""
         from opentelemetry.sdk.resources import Resource
         from opentelemetry.sdk.trace import TracerProvider
@@ -214,7 +229,7 @@ class OtelTracer:
         provider = TracerProvider(resource=Resource.create({"service.name": service_name}),
                                   sampler=ParentBased(TraceIdRatioBased(sample_ratio)))
         provider.add_span_processor(BatchSpanProcessor(exporter) if batch else SimpleSpanProcessor(exporter))
-        return cls(provider)
+        return cls(provider, propagate=propagate)
 
     def _context(self, parent: Span | None, carrier: Mapping[str, str] | None) -> Any:
         if isinstance(parent, _OtelSpan):
@@ -222,9 +237,7 @@ class OtelTracer:
 
             return trace.set_span_in_context(parent.otel)
         if carrier and carrier.get("traceparent"):
-            from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
-
-            return TraceContextTextMapPropagator().extract(carrier)
+            return self._propagator.extract(carrier)
         return None
 
     def start(self, name: str, attrs: Mapping[str, AttrValue | None] | None = None, *,
@@ -246,6 +259,12 @@ class OtelTracer:
         if not isinstance(span, _OtelSpan):
             return _NOOP_SPAN
         return _Scope(span, end_on_exit=False)
+
+    def context_headers(self) -> dict[str, str]:
+        headers: dict[str, str] = {}
+        if self.propagate:
+            self._propagator.inject(headers)  # the current span's context (the attempt's, in the executor)
+        return headers
 
     def shutdown(self) -> None:
         self.provider.shutdown()  # flushes what is still queued
@@ -296,9 +315,8 @@ def step(name: str, describe: Describe | None = None) -> Callable[[Any], Any]:
 
 
 def _describe(span: Span, describe: Describe | None, out: Any) -> None:
-    if describe is not None and out is not None:
-        for key, value in describe(out).items():
-            span.set(key, value)
+    if describe is not None and out is not None and isinstance(span, _OtelSpan):
+        span.set_all(describe(out))
 
 
 # ---------------------------------------------------------------- what each step's span says (never content)
@@ -354,7 +372,7 @@ def build_tracer(settings: "TracingSettings") -> Tracer:
         raise ConfigError(f"tracing.enabled needs the OpenTelemetry packages ({exc.name} is missing): "
                           "pip install 'fedinf[otel]'") from None
     return OtelTracer.with_exporter(exporter, service_name=settings.service_name, batch=True,
-                                    sample_ratio=settings.sample_ratio)
+                                    sample_ratio=settings.sample_ratio, propagate=settings.propagate)
 
 
 def _exporter(s: "TracingSettings") -> Any:

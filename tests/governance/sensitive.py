@@ -3,8 +3,10 @@ and for the ways callers hide them: formats, casing, Unicode tricks, JSON, tool 
 
 from __future__ import annotations
 
+import base64
 import json
 import string
+from urllib.parse import quote
 
 from hypothesis import strategies as st
 
@@ -66,27 +68,93 @@ CONTEXT = ["please process this", "the customer wrote", "see below", "ticket upd
            "forwarding the details", "hello team"]
 
 
+# every place of the OpenAI chat schema a caller can put text into, plus split values and encodings
+PLACES = ("user_msg", "assistant", "json", "tool", "name", "tool_fn_name", "user", "stop", "metadata",
+          "prediction", "tool_description", "tool_parameters", "response_format", "function_call", "refusal",
+          "split", "base64", "hex", "urlencoded")
+SPLIT_CUES = {"CREDIT_CARD": "card number", "IBAN_CODE": "iban"}
+
+
+def _encoded(how: str, text: str) -> str:
+    if how == "base64":
+        return base64.b64encode(text.encode()).decode()
+    if how == "hex":
+        return text.encode().hex()
+    return quote(text)
+
+
+@st.composite
+def _place(draw: st.DrawFn, body: dict, kind: str, value: str) -> list[str]:
+    """Put ``value`` (disguised) somewhere in ``body``; return the raw strings that must never reach a zone above
+    the request's clearance (the value, or for split values each part)."""
+    messages: list[dict] = body["messages"]
+    shown = draw(disguised(kind, value))
+    where = draw(st.sampled_from(PLACES))
+    lead = draw(st.sampled_from(CONTEXT))
+    if where == "split" and kind in SPLIT_CUES:
+        cut = draw(st.integers(6, len(value) - 6))
+        messages.append({"role": "user", "content": f"my {SPLIT_CUES[kind]} starts {value[:cut]}"})
+        messages.append({"role": draw(st.sampled_from(["user", "assistant"])), "content": f"and ends {value[cut:]}"})
+        return [value[:cut], value[cut:]]
+    if where in ("base64", "hex", "urlencoded"):
+        messages.append({"role": "user", "content": f"{lead}: {_encoded(where, f'{lead}: {value}')}"})
+        return [value]
+    if where == "json":
+        messages.append({"role": "user", "content": json.dumps({"note": lead, "field": shown},
+                                                              ensure_ascii=draw(st.booleans()))})
+    elif where in ("tool", "tool_fn_name"):
+        name, args = ("lookup", json.dumps({"value": shown})) if where == "tool" else (shown, "{}")
+        messages.append({"role": "assistant", "content": None, "tool_calls": [{
+            "id": "call_1", "type": "function", "function": {"name": name, "arguments": args}}]})
+        messages.append({"role": "tool", "tool_call_id": "call_1", "content": "ok"})
+    elif where == "function_call":  # the legacy single function call
+        messages.append({"role": "assistant", "content": None,
+                         "function_call": {"name": "lookup", "arguments": json.dumps({"value": shown})}})
+        messages.append({"role": "function", "name": "lookup", "content": "ok"})
+    elif where == "refusal":
+        messages.append({"role": "assistant", "content": [{"type": "refusal", "refusal": f"{lead}: {shown}"}]})
+    elif where == "name":
+        messages.append({"role": "user", "name": shown, "content": lead})
+    elif where == "user":
+        body["user"] = f"{body.get('user', '')} {shown}".strip()
+    elif where == "stop":
+        body["stop"] = [*body.get("stop", []), shown]
+    elif where == "metadata":
+        meta = body.setdefault("metadata", {})
+        meta[f"note{len(meta)}"] = shown
+    elif where == "prediction":
+        before = body.get("prediction", {}).get("content", "")
+        body["prediction"] = {"type": "content", "content": f"{before} {lead}: {shown}".strip()}
+    elif where in ("tool_description", "tool_parameters"):
+        desc, param = (f"{lead}: {shown}", "a value") if where == "tool_description" else ("look up", shown)
+        body.setdefault("tools", []).append({"type": "function", "function": {
+            "name": "lookup", "description": desc,
+            "parameters": {"type": "object", "properties": {"q": {"type": "string", "description": param}}}}})
+    elif where == "response_format":
+        rf = body.setdefault("response_format", {"type": "json_schema", "json_schema": {"name": "answer", "schema": {
+            "type": "object", "properties": {}, "required": [], "additionalProperties": False}}})
+        schema = rf["json_schema"]["schema"]
+        prop = f"a{len(schema['properties'])}"
+        schema["properties"][prop] = {"type": "string", "description": f"{lead}: {shown}"}
+        schema["required"].append(prop)
+    else:
+        messages.append({"role": "user" if where == "user_msg" else where, "content": f"{lead}: {shown}"})
+    return [value]
+
+
 @st.composite
 def sensitive_request(draw: st.DrawFn) -> tuple[dict, DataClass, list[str]]:
-    """A chat body with 0-3 sensitive values hidden in it; returns (body, true class, raw values)."""
+    """A chat body with 0-3 sensitive values hidden anywhere the schema allows text (message content, names, tool
+    calls and definitions, legacy function calls, refusals, ``user``, ``stop``, ``metadata``, ``prediction``,
+    ``response_format``), split over two messages, or encoded (base64, hex, URL encoding); returns (body, true
+    class, raw strings that must not leak)."""
     n = draw(st.integers(0, 3))
     kinds = [draw(st.sampled_from(sorted(KINDS))) for _ in range(n)]
     values = [(k, draw(KINDS[k][0])) for k in kinds]
     true_class = max([KINDS[k][1] for k in kinds], default=DataClass.PUBLIC)
-    messages: list[dict] = [{"role": "system", "content": draw(st.sampled_from(CONTEXT))}]
+    body: dict = {"messages": [{"role": "system", "content": draw(st.sampled_from(CONTEXT))}]}
+    secret: list[str] = []
     for kind, value in values:
-        shown = draw(disguised(kind, value))
-        where = draw(st.sampled_from(["user", "assistant", "json", "tool"]))
-        lead = draw(st.sampled_from(CONTEXT))
-        if where == "json":
-            messages.append({"role": "user", "content": json.dumps({"note": lead, "field": shown},
-                                                                  ensure_ascii=draw(st.booleans()))})
-        elif where == "tool":
-            messages.append({"role": "assistant", "content": None, "tool_calls": [{
-                "id": "call_1", "type": "function",
-                "function": {"name": "lookup", "arguments": json.dumps({"value": shown})}}]})
-            messages.append({"role": "tool", "tool_call_id": "call_1", "content": "ok"})
-        else:
-            messages.append({"role": where, "content": f"{lead}: {shown}"})
-    messages.append({"role": "user", "content": draw(st.sampled_from(CONTEXT))})
-    return {"messages": messages}, true_class, [v for _, v in values]
+        secret += draw(_place(body, kind, value))
+    body["messages"].append({"role": "user", "content": draw(st.sampled_from(CONTEXT))})
+    return body, true_class, secret

@@ -1,10 +1,13 @@
 """The core guarantee, property-tested: no upstream ever receives data above its zone's clearance.
 
-At least 10,000 generated requests (FEDINF_PROPERTY_EXAMPLES overrides) mix sensitive values of known type into
-text - different formats, casing, zero-width and fullwidth tricks, JSON (escaped or not), tool-call arguments,
-several messages - and go through the real pipeline to a network of on-prem, VPC and cloud models. Each model is a
-real HTTP fake upstream that fails at random (503s, connection resets, malformed JSON), so fallbacks happen all the
-time. The assertions are on what the upstreams *received*, never on fedinf's internal state.
+Generated requests (3,000 derandomized examples by default; FEDINF_PROPERTY_EXAMPLES=10000 for the full run) mix
+sensitive values of known type into every field of the OpenAI chat schema that carries text (message content and
+names, tool calls, tool definitions, legacy function calls, refusals, ``user``, ``stop``, ``metadata``,
+``prediction``, ``response_format`` schemas), split over two messages or encoded (base64, hex, URL encoding), in
+different formats, casing, zero-width and fullwidth tricks, JSON (escaped or not) - and go through the real pipeline
+to a network of on-prem, VPC and cloud models. Each model is a real HTTP fake upstream that fails at random (503s,
+connection resets, malformed JSON), so fallbacks happen all the time. The assertions are on what the upstreams
+*received* (every string of the body, encodings decoded), never on fedinf's internal state.
 """
 
 from __future__ import annotations
@@ -22,12 +25,15 @@ from hypothesis import strategies as st
 from fedinf.data_class import DataClass
 from fedinf.gateway import Gateway
 from fedinf.privacy.normalize import Normalizer
-from fedinf.protocol import ChatRequest
+from fedinf.forwarding import strings
+from fedinf.privacy.encodings import decoded_blobs
 from fedinf.testing.upstream import FakeOpenAIUpstream
 from tests.conftest import make_config
 from tests.governance.sensitive import sensitive_request
 
-EXAMPLES = int(os.environ.get("FEDINF_PROPERTY_EXAMPLES", "10000"))
+# CI runs a fixed, derandomized 3,000 examples (a few minutes on 2 cores); the full run on demand:
+# FEDINF_PROPERTY_EXAMPLES=10000 (or more)
+EXAMPLES = int(os.environ.get("FEDINF_PROPERTY_EXAMPLES", "3000"))
 
 ZONES = {
     "onprem": (DataClass.RESTRICTED, None),
@@ -96,8 +102,10 @@ _NORM = Normalizer()
 
 
 def _received_text(body: dict[str, Any]) -> str:
-    req = ChatRequest.model_validate(body)
-    return "\n".join(_NORM.normalize(t).text for t in req.texts()).lower()
+    """Every string the upstream received (all fields, keys too), normalised, with encoded blobs decoded."""
+    pieces = strings(body)
+    pieces += [b.decoded for p in pieces for b in decoded_blobs(p)]
+    return "\n".join(_NORM.normalize(t).text for t in pieces).lower()
 
 
 def _leaks(text: str, values: list[str]) -> list[str]:
@@ -105,6 +113,7 @@ def _leaks(text: str, values: list[str]) -> list[str]:
     return [v for v in values if v.lower() in text or re.sub(r"[\s\-]", "", v.lower()) in flat]
 
 
+@pytest.mark.timeout(max(300, EXAMPLES // 4))
 @settings(max_examples=EXAMPLES, deadline=None, derandomize=True, database=None,
           suppress_health_check=list(HealthCheck))
 @given(case=sensitive_request(), route=st.sampled_from(sorted(ROUTES) + ["m-cloud", "m-vpc", "m-onprem"]),

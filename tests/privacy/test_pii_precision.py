@@ -100,3 +100,20 @@ def test_public_text_stays_at_most_internal(cls, text):
 ])
 def test_people_in_technical_or_foreign_text_still_count(cls, text):
     assert cls(text) >= DataClass.CONFIDENTIAL
+
+
+@pytest.mark.parametrize("text", [
+    "A flaw allows arbitrary shell command execution as the user Spark is currently running as.",
+    "For questions or comments about this advisory, email us at security@matrix.org.",
+    "Improper Privilege Management in Conda loguru prior to 0.5.3.",
+])
+def test_role_cues_mailboxes_and_vendor_product_lines_are_not_personal(cls, text):
+    assert cls(text) <= DataClass.INTERNAL
+
+
+def test_role_mailbox_is_still_pseudonymized(found):
+    assert ("EMAIL_ADDRESS", "security@matrix.org") in found("email security@matrix.org")
+
+
+def test_a_user_named_in_prose_still_counts(cls):
+    assert cls("Please reset the password of the user Krisztián Szöllösy.") >= DataClass.CONFIDENTIAL

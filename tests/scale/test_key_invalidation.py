@@ -144,3 +144,39 @@ async def test_unreachable_key_store_is_a_503_and_recovers() -> None:
         await ac.aclose()
         with psycopg.connect(dsn, autocommit=True) as admin:
             admin.execute(f"DROP SCHEMA IF EXISTS {schema} CASCADE")
+
+
+def test_cli_revoke_notifies_running_gateways(tmp_path, redis_url, redis_prefix) -> None:
+    """`fedinf keys revoke` changes the store directly; with access.redis_url it also publishes the key id."""
+    import redis
+    from typer.testing import CliRunner
+
+    from fedinf.access.invalidation import channel_name
+    from fedinf.cli import app
+
+    cfg = tmp_path / "fedinf.yaml"
+    cfg.write_text(f"""
+server: {{state_dir: "{tmp_path / 'state'}"}}
+access: {{redis_url: "{redis_url}", redis_prefix: "{redis_prefix}"}}
+zones: {{onprem: {{kind: onprem, clearance: restricted}}}}
+models: [{{id: fake, backend: fake, zone: onprem, license: Apache-2.0}}]
+""")
+    store = SqliteAccessStore(tmp_path / "state" / "keys.db")
+    from fedinf.access import new_key
+
+    rec, _ = new_key(tenant="acme")
+    store.insert_key(rec)
+    store.close()
+    sub = redis.Redis.from_url(redis_url).pubsub(ignore_subscribe_messages=True)
+    sub.subscribe(channel_name(redis_prefix))
+    try:
+        done = CliRunner().invoke(app, ["keys", "revoke", rec.key_id, "--config", str(cfg)])
+        assert done.exit_code == 0, done.output
+        msg = None
+        for _ in range(50):
+            msg = sub.get_message(timeout=0.1)
+            if msg:
+                break
+        assert msg is not None and msg["data"] == rec.key_id.encode()
+    finally:
+        sub.close()

@@ -175,6 +175,19 @@ def test_a_stream_is_traced_until_its_audit_record_is_durable(stack: dict[str, A
     assert audit.end_time <= t["root"].end_time
 
 
+def test_each_attempt_hands_its_trace_context_to_the_upstream(stack: dict[str, Any]) -> None:
+    import urllib.request
+
+    stack["up"].control(action="forget")
+    stack["up"].control(action="inject", kind="status", status=503, times=1)
+    r = _chat(stack, "up", "hello with context")
+    t = _trace(stack, r.headers["x-fedinf-request-id"])
+    with urllib.request.urlopen(stack["up"].origin + "/_control?headers=1&last=2", timeout=5) as resp:
+        sent = [h.get("traceparent", "")[:-3] for h in json.loads(resp.read())["headers"]]  # without the flags
+    expected = [f"00-{a.context.trace_id:032x}-{a.context.span_id:016x}" for a in t["by"]["fedinf.attempt"]]
+    assert len(expected) == 2 and sent == expected  # the upstream's spans become children of the calling attempt
+
+
 def test_the_callers_traceparent_is_continued(stack: dict[str, Any]) -> None:
     trace_id, parent_id = "4bf92f3577b34da6a3ce929d0e0e4736", "00f067aa0ba902b7"
     r = _chat(stack, "up", "hello", headers={"traceparent": f"00-{trace_id}-{parent_id}-01"})
@@ -191,6 +204,13 @@ def test_tracing_is_off_by_default_and_then_a_shared_noop() -> None:
     with tracer.span("x", {"a": 1}) as s:
         s.set("b", 2)
     assert tracer.span("y") is tracer.span("z")  # one shared object: nothing allocated per call
+    assert tracer.context_headers() == {}
+    quiet = OtelTracer.with_exporter(InMemorySpanExporter(), propagate=False)
+    with quiet.span("fedinf.attempt"):
+        assert quiet.context_headers() == {}  # tracing.propagate: false sends nothing upstream
+    loud = OtelTracer.with_exporter(InMemorySpanExporter())
+    with loud.span("fedinf.attempt"):
+        assert loud.context_headers()["traceparent"].startswith("00-")
 
 
 class _Collector:

@@ -87,7 +87,7 @@ class RedisLimiter:
         if lim.unlimited:
             return
         keys, end = self._keys(principal)
-        args = [lim.requests_per_minute or 0, lim.tokens_per_minute or 0, max(est_tokens, 0),
+        args: list[int | str] = [lim.requests_per_minute or 0, lim.tokens_per_minute or 0, max(est_tokens, 0),
                 lim.token_budget or 0, f"{max(end - time.time(), 0.001):.3f}"]
         try:
             kind, retry = await self._admit(keys=keys, args=args)

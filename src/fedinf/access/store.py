@@ -56,6 +56,7 @@ class _SqlAccessStore:
 
     _prefix = ""
     _ph = "?"
+    _conn: Any  # sqlite3.Connection or psycopg.Connection (DB-API: execute, close)
 
     def __init__(self) -> None:
         self._lock = threading.RLock()
@@ -135,7 +136,7 @@ class _SqlAccessStore:
         return _key_from(rows[0][:11]), _tenant_from(rows[0][11:])
 
     def list_keys(self, *, tenant: str | None = None, include_inactive: bool = False) -> list[KeyRecord]:
-        sql, args = f"SELECT {_KEY_COLS} FROM {{t}}api_keys WHERE 1 = 1", []
+        sql, args = f"SELECT {_KEY_COLS} FROM {{t}}api_keys WHERE 1 = 1", list[object]()
         if tenant is not None:
             sql += " AND tenant = ?"
             args.append(tenant)

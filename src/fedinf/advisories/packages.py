@@ -26,7 +26,7 @@ ECOSYSTEMS = ("PyPI", "npm", "Go", "Maven", "crates.io", "RubyGems", "Packagist"
 _CUES: list[tuple[str, float, re.Pattern[str]]] = [
     ("PyPI", 3.0, re.compile(r"pypi\.(?:org|python\.org)|\bpip3?\s+install\b|\bPyPI\b|\bpython\s+package", re.I)),
     ("PyPI", 1.0, re.compile(r"\bpython\b|\bdjango\b|\bflask\b|\bpip\b|\bsetup\.py\b|\bpytorch\b|\bnumpy\b|"
-                             r"\bjupyter\b|\bpickle\b|\bwsgi\b|\bpypa\b|\bconda\b", re.I)),
+                             r"\bjupyter\b|\bpickle\b|\bwsgi\b|\bpypa\b|\bconda\b|\bpythonic\b|\btkinter\b|\bipython\b", re.I)),
     ("PyPI", 0.8, re.compile(r"\b[\w/]+\.py\b|\bpython\.org\b|\bpy\d?[-_]?\w*\b.*\blibrary\b", re.I)),
     ("PyPI", 1.5, re.compile(r"\btensorflow\b|\bpillow\b|\bansible\b|\bplone\b|\bzope\b|\bsalt(?:stack)?\b", re.I)),
     ("npm", 3.0, re.compile(r"npmjs\.(?:com|org)|\bnpm\s+(?:i|install)\b|\bpackage\.json\b|\byarn\s+add\b", re.I)),
@@ -140,6 +140,8 @@ def ecosystem(text: str, candidates: list[NameCandidate] | None = None) -> tuple
     for c in candidates or []:
         if c.ecosystem and c.score >= 2.5:
             scores[c.ecosystem] = scores.get(c.ecosystem, 0.0) + 2.0
+        elif c.score >= 2.0 and re.match(r"(?i)py[-_]?[a-z]", c.name) and not re.match(r"(?i)python\b", c.name):
+            scores["PyPI"] = scores.get("PyPI", 0.0) + 0.8  # py-lmdb, pycsw: a PyPI naming habit
     if not scores:
         return None, 0.0, ""
     best = max(scores, key=lambda k: scores[k])

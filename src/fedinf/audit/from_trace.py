@@ -1,7 +1,7 @@
 """Turn a pipeline :class:`~fedinf.pipeline.Trace` into an :class:`AuditRecord` (ids, classes, counts; no content).
 
-Duck-typed (trace, classification, decision and result are read by attribute) so the audit package does not import
-the pipeline. Only summaries are copied: entity types and counts, class labels, model and zone ids, exclusion
+The pipeline's types are imported for type checking only, so the audit package does not import the pipeline at run
+time. Only summaries are copied: entity types and counts, class labels, model and zone ids, exclusion
 reasons, attempt outcomes and token counts; ``content`` is what the caller passes (pseudonymized, and only for
 tenants with content logging on).
 """
@@ -9,25 +9,33 @@ tenants with content logging on).
 from __future__ import annotations
 
 import time
-from typing import Any
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
 
 from fedinf.audit.record import Attempt, AuditRecord, ClassificationSummary, DecisionSummary, Usage
 
+if TYPE_CHECKING:
+    from fedinf.access import Principal
+    from fedinf.pipeline import Trace
+    from fedinf.privacy.classifier import Classified
+    from fedinf.routing.decide import Decision
+    from fedinf.routing.executor import Attempt as Tried, Result
 
-def classification_summary(cls: Any, principal: Any) -> ClassificationSummary:
+
+def classification_summary(cls: Classified | None, principal: Principal | None) -> ClassificationSummary:
     if cls is None:
         return ClassificationSummary()
     return ClassificationSummary(
         data_class=cls.data_class.label, entities=dict(sorted(cls.counts().items())),
         detected_class=cls.detected_class.label, adjustment=cls.adjustment,
-        adjusted_by=getattr(principal, "key_id", None) if cls.adjustment else None)
+        adjusted_by=principal.key_id if principal is not None and cls.adjustment else None)
 
 
-def decision_summary(d: Any, result: Any, attempts_seen: Any) -> DecisionSummary:
+def decision_summary(d: Decision | None, result: Result | None, attempts_seen: Sequence[Tried]) -> DecisionSummary:
     raw = result.attempts if result is not None else (attempts_seen or [])
     attempts = [Attempt(model=a.model, zone=a.zone, outcome="ok" if a.outcome == "ok" else "error",
                         error_code=None if a.outcome == "ok" else a.outcome, latency_ms=round(a.latency_ms, 2),
-                        replica=getattr(a, "replica", None), reask=getattr(a, "reask", 0)) for a in raw]
+                        replica=a.replica, reask=a.reask) for a in raw]
     if d is None:
         return DecisionSummary(attempts=attempts)
     return DecisionSummary(
@@ -37,17 +45,24 @@ def decision_summary(d: Any, result: Any, attempts_seen: Any) -> DecisionSummary
         chosen_zone=result.target.zone if result is not None else None, attempts=attempts)
 
 
-def record_from_trace(trace: Any, *, content: dict[str, Any] | None = None) -> AuditRecord:
+def record_from_trace(trace: Trace, *, content: dict[str, Any] | None = None) -> AuditRecord:
     """The audit record of one finished (or refused) request."""
     principal = trace.principal
     usage = trace.usage or {}
     return AuditRecord(
-        request_id=trace.request_id, key_id=getattr(principal, "key_id", None),
-        tenant=getattr(principal, "tenant", None), endpoint=trace.endpoint, model_requested=trace.requested,
+        request_id=trace.request_id, key_id=principal.key_id if principal is not None else None,
+        tenant=principal.tenant if principal is not None else None, endpoint=trace.endpoint, model_requested=trace.requested,
         classification=classification_summary(trace.classification, principal),
-        decision=decision_summary(trace.decision, trace.result, getattr(trace, "attempts", None)),
+        decision=decision_summary(trace.decision, trace.result, trace.attempts),
         status=trace.status, error_code=trace.error_code,
         usage=Usage(prompt_tokens=int(usage.get("prompt_tokens") or 0),
                     completion_tokens=int(usage.get("completion_tokens") or 0)),
         latency_ms=round((time.monotonic() - trace.started) * 1000, 3), stream=bool(trace.stream), content=content,
-        rules=tuple(getattr(trace, "rules", None) or ()))
+        rules=tuple(trace.rules), retrieved=_retrieved(trace.retrieved))
+
+
+def _retrieved(retrieved: Any) -> tuple[str, ...]:
+    """``collection/document_id#chunk`` for each chunk a request read (ids only, never text or document names)."""
+    if retrieved is None:
+        return ()
+    return tuple(f"{h.collection}/{h.document_id}#{h.chunk}" for h in retrieved.hits)

@@ -87,7 +87,8 @@ class AnthropicBackend:
     async def chat(self, request: ChatRequest, ctx: CallContext) -> dict[str, Any]:
         """One completion, translated to OpenAI's ``chat.completion`` shape with ``usage``."""
         body = to_anthropic(request, model=ctx.upstream_model or self.upstream_model, max_tokens=self.max_tokens)
-        out = await self.http.post_json(self.messages_url, dumps(body), ctx.deadline, hint=self._hint)
+        out = await self.http.post_json(self.messages_url, dumps(body), ctx.deadline, hint=self._hint,
+                                        headers=ctx.headers)
         if not isinstance(out, dict) or out.get("type") == "error" or not isinstance(out.get("content"), list):
             if isinstance(out, dict) and isinstance(out.get("error"), dict):
                 raise status_error(self.name, ERROR_STATUS.get(out["error"].get("type"), 502), dumps(out))
@@ -109,7 +110,7 @@ class AnthropicBackend:
             return state.final_chunk(request, ctx)
 
         return self.http.sse(self.messages_url, dumps(body), ctx.deadline, translate=state.feed, finish=finish,
-                             hint=self._hint)
+                             hint=self._hint, headers=ctx.headers)
 
     async def health(self) -> bool:
         """True when ``GET /v1/models`` answers 2xx within a few seconds."""

@@ -63,7 +63,7 @@ class Capabilities:
             elif cap == "no_streaming":
                 caps = replace(caps, streaming=False)
             elif cap in STRUCTURED_ORDER and STRUCTURED_ORDER.index(cap) > STRUCTURED_ORDER.index(caps.structured):
-                caps = replace(caps, structured=cap)  # type: ignore[arg-type]  # cap is a StructuredMode here
+                caps = replace(caps, structured=cap)
         return caps
 
     def names(self) -> list[str]:
@@ -82,6 +82,7 @@ class CallContext:
     deadline: float
     upstream_model: str
     extra: dict[str, Any] = field(default_factory=dict)
+    headers: dict[str, str] = field(default_factory=dict)  # per-call HTTP headers: the W3C trace context
 
 
 @runtime_checkable

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator, Callable, Iterable
+from collections.abc import AsyncIterator, Callable, Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
@@ -148,7 +148,8 @@ def check_options(spec: "ModelSpec", allowed: dict[str, type], backend: str) -> 
     names = {bool: "true or false", int: "a positive integer", str: "a string", dict: "a mapping"}
     for key, value in spec.options.items():
         kind = allowed[key]
-        ok = isinstance(value, kind) and not (kind is int and (isinstance(value, bool) or value < 1))
+        ok = isinstance(value, kind) and not (isinstance(value, int) and kind is int
+                                              and (isinstance(value, bool) or value < 1))
         if kind is dict and ok:
             ok = all(isinstance(k, str) and isinstance(v, str) for k, v in value.items())
         if not ok:
@@ -219,10 +220,13 @@ class HttpUpstream:
         return aiohttp.ClientTimeout(total=remaining, sock_connect=min(self.connect_s, remaining),
                                      sock_read=min(read_s or self.read_s, remaining), ceil_threshold=1e9)
 
-    async def post_json(self, url: str, body: bytes, deadline: float, *, hint: str = "") -> Any:
-        """POST ``body`` and return the decoded JSON answer (any 2xx); map every failure to a fedinf error."""
+    async def post_json(self, url: str, body: bytes, deadline: float, *, hint: str = "",
+                        headers: Mapping[str, str] | None = None) -> Any:
+        """POST ``body`` and return the decoded JSON answer (any 2xx); map every failure to a fedinf error.
+        ``headers`` are added to the base headers for this call only."""
         try:
-            async with self.session().post(url, data=body, timeout=self.timeout(deadline), allow_redirects=False) as resp:
+            async with self.session().post(url, data=body, timeout=self.timeout(deadline), allow_redirects=False,
+                                           headers=headers or None) as resp:
                 raw = await resp.read()
                 if resp.status >= 300:
                     raise status_error(self.name, resp.status, raw, headers=resp.headers, hint=hint)
@@ -241,7 +245,7 @@ class HttpUpstream:
     async def sse(
         self, url: str, body: bytes, deadline: float, *, translate: Callable[[bytes], Iterable[dict[str, Any]]],
         finish: Callable[[], dict[str, Any]], hint: str = "",
-        on_json: Callable[[Any], Iterable[dict[str, Any]]] | None = None,
+        on_json: Callable[[Any], Iterable[dict[str, Any]]] | None = None, headers: Mapping[str, str] | None = None,
     ) -> AsyncIterator[dict[str, Any]]:
         """POST ``body`` and stream the answer: each SSE payload goes through ``translate`` (which returns the
         chunks to yield, possibly none, and raises fedinf errors on bad events); at the end of the stream
@@ -254,7 +258,8 @@ class HttpUpstream:
         started = False
         resp = None
         try:
-            resp = await self.session().post(url, data=body, timeout=self.timeout(deadline), allow_redirects=False)
+            resp = await self.session().post(url, data=body, timeout=self.timeout(deadline), allow_redirects=False,
+                                             headers=headers or None)
             if resp.status >= 300:
                 raise status_error(self.name, resp.status, await resp.read(), headers=resp.headers, hint=hint)
             if on_json is not None and resp.content_type == "application/json":

@@ -92,7 +92,7 @@ class OpenAIBackend:
         """One non-streamed completion; ``usage`` is filled in (estimated when the upstream gives none)."""
         body = request.upstream_body(model=ctx.upstream_model or self.upstream_model, stream=False)
         body.pop("stream_options", None)
-        out = await self.http.post_json(self.chat_url, dumps(body), ctx.deadline, hint=self._hint)
+        out = await self.http.post_json(self.chat_url, dumps(body), ctx.deadline, hint=self._hint, headers=ctx.headers)
         choices = out.get("choices") if isinstance(out, dict) else None
         if not isinstance(choices, list) or not choices:
             if isinstance(out, dict) and out.get("error"):  # some servers answer 200 with an error body
@@ -123,7 +123,8 @@ class OpenAIBackend:
     def _stream(self, body: bytes, request: ChatRequest, ctx: CallContext) -> AsyncIterator[dict[str, Any]]:
         state = _StreamState(self.name)
         return self.http.sse(self.chat_url, body, ctx.deadline, translate=state.feed,
-                             finish=lambda: state.final_chunk(request, ctx), hint=self._hint, on_json=state.from_json)
+                             finish=lambda: state.final_chunk(request, ctx), hint=self._hint, on_json=state.from_json,
+                             headers=ctx.headers)
 
     # ------------------------------------------------------------------ embeddings, health, close
 
@@ -132,7 +133,8 @@ class OpenAIBackend:
         if not self.capabilities.embeddings:
             raise CapabilityError(f"model {self.spec.id!r} does not declare the `embeddings` capability")
         body = {"model": ctx.upstream_model or self.upstream_model, "input": inputs}
-        out = await self.http.post_json(self.embed_url, dumps(body), ctx.deadline, hint=self._hint)
+        out = await self.http.post_json(self.embed_url, dumps(body), ctx.deadline, hint=self._hint,
+                                        headers=ctx.headers)
         if not isinstance(out, dict) or not isinstance(out.get("data"), list):
             raise bad_response(self.name, "answered embeddings without data")
         if not out.get("usage"):

@@ -16,8 +16,8 @@ total``, ``Amount due`` ...), strongest label first; net and tax amounts likewis
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 

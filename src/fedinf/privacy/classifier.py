@@ -14,7 +14,7 @@ from bisect import bisect_left
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from fedinf.data_class import DataClass
 from fedinf.errors import Forbidden
@@ -40,6 +40,22 @@ class Entity:
     end: int
     source: int
     score: float
+
+
+class Classified(Protocol):
+    """What the audit record and the metrics read of a classification: a :class:`Classification`, or a summary of
+    stored data an operation touched (retrieval collections)."""
+
+    @property
+    def data_class(self) -> DataClass: ...
+
+    @property
+    def detected_class(self) -> DataClass: ...
+
+    @property
+    def adjustment(self) -> str | None: ...
+
+    def counts(self) -> dict[str, int]: ...
 
 
 @dataclass(frozen=True)
@@ -123,8 +139,10 @@ class Classifier:
         self.min_score = min_score
         self.class_min_score = class_min_score
         self._normalizer = Normalizer()
-        numbers = [d for d in self.detectors if isinstance(d, PatternDetector) and d.scope == "digits" and d.context]
-        self._context_detectors = tuple(numbers)
+        patterns = [d for d in self.detectors if isinstance(d, PatternDetector)]
+        # across pieces only the high-value identifiers (cards, IBANs, national ids, accounts, MRNs): generic cues
+        # such as "number" in another message must not turn an order number into a phone number
+        numbers = [d for d in patterns if d.scope == "digits" and d.context]
         self._split_detectors = tuple(d for d in numbers if self.class_of(d.entity) >= DataClass.RESTRICTED)
         self._split_cues = words_regex(w for d in self._split_detectors for w in d.context)
 
@@ -137,7 +155,9 @@ class Classifier:
             governance = Governance()
         extra, extra_classes = custom.build(list(governance.custom_patterns))
         classes = {**extra_classes, **governance.entity_classes}
-        return cls(build_all() + extra, entity_classes=classes, default_class=governance.default_class)
+        detectors: list[Detector] = [*build_all()]
+        detectors += extra
+        return cls(detectors, entity_classes=classes, default_class=governance.default_class)
 
     def class_of(self, entity_type: str) -> DataClass:
         return self.entity_classes.get(entity_type, _classes.UNKNOWN_ENTITY_CLASS)
@@ -161,7 +181,7 @@ class Classifier:
                 out.append(Entity(s.entity, start, end, i, round(s.score, 3)))
             out += self._decoded(texts[i], i, 0)
         if sum(1 for n in norms if _DIGIT.search(n.text)) and len(norms) > 0:
-            for p in across(self._context_detectors, [n.text for n in norms], taken,
+            for p in across(self._split_detectors, [n.text for n in norms], taken,
                             split=self._split_detectors, split_cues=self._split_cues):
                 if p.score >= self.min_score:
                     start, end = norms[p.source].to_original(p.start, p.end)
@@ -177,7 +197,13 @@ class Classifier:
         out = []
         for blob in decoded_blobs(text):
             norm = self._normalizer.normalize(blob.decoded)
-            found = [(s.entity, s.score) for s in self._spans(norm.text)]
+            spans = self._spans(norm.text)
+            if blob.offsets is not None:  # URL encoding: each entity keeps its own span
+                for s in spans:
+                    a, b = norm.to_original(s.start, s.end)
+                    out.append(Entity(s.entity, blob.offsets[a], blob.offsets[b], source, round(s.score, 3)))
+                continue
+            found = [(s.entity, s.score) for s in spans]
             if depth + 1 < MAX_DEPTH:
                 found += [(e.type, e.score) for e in self._decoded(blob.decoded, source, depth + 1)]
             if found:

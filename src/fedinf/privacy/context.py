@@ -10,7 +10,7 @@ between): "card starts 4539-7709" / "ends 1453-4169", or "my account number is i
   joined is reported as one entity per part, in each part's own piece;
 - *context elsewhere*: a short piece that is only a value (at most :data:`SHORT` characters) is detected again with
   the context words of the pieces just before it (up to :data:`LOOKBACK`), so "account" in one message counts for
-  the number in the next.
+  the number in the next (the classifier passes the same high-value detectors here).
 
 Only digit runs not already inside an entity are considered. Offsets are in the normalised texts; the classifier
 maps them back.
@@ -26,8 +26,9 @@ from fedinf.privacy.detector import PatternDetector, TextView
 
 MAX_GAP = 80
 SHORT = 64
-LOOKBACK = 2
-_RUN = re.compile(r"[A-Za-z]{0,2}\d[\d \-]*\d|\d{3,}")
+LOOKBACK = 3
+# a number standing on its own (an IBAN's country letters may lead it), never digits inside a hash or identifier
+_RUN = re.compile(r"(?<![A-Za-z0-9_])(?:[A-Za-z]{2})?\d[\d \-]*\d(?![A-Za-z0-9_])")
 
 
 class Part(NamedTuple):
@@ -114,36 +115,51 @@ def _split(detectors: Sequence[PatternDetector], texts: Sequence[str], runs: lis
             ndigits = sum(c.isdigit() for i, a, b in group for c in texts[i][a:b])
             if not 9 <= ndigits <= 34:
                 continue
-            joined, offsets = "", []
-            for i, s, e in group:
-                offsets.append(len(joined))
-                joined += texts[i][s:e] + " "
-            joined = joined.rstrip()
             cue = cues.near(rx, group[0], group[-1])
-            if not cue:
+            if cue:
+                yield from _joined(detectors, texts, group, cue)
+
+
+def _joined(detectors: Sequence[PatternDetector], texts: Sequence[str], group: list[tuple[int, int, int]],
+            cue: str) -> Iterator[Part]:
+    """The runs of ``group`` joined after ``cue`` - as written, with a space between, and as digits only
+    ("DE89370400" + "440532013000" is one IBAN only without a space, "234" + "56-7891" an SSN only as digits) -
+    and the parts of each value found that spans two or more runs."""
+    prefix = f"{cue}: "
+    for sep in ("", " ", None):  # None: digits only ("234" + "56-7891" is the SSN 234567891)
+        joined, offsets = prefix, []
+        for i, s, e in group:
+            offsets.append(len(joined))
+            part = texts[i][s:e]
+            joined += "".join(c for c in part if c.isdigit()) if sep is None else part + sep
+        view = TextView(joined.rstrip())
+        found = False
+        for d in detectors:
+            if d._ctx is None or not d._ctx.fullmatch(cue):
                 continue
-            prefix = f"{cue}: "
-            for d in detectors:
-                if d._ctx is None or not d._ctx.fullmatch(cue):
-                    continue
-                for span in d.detect(TextView(prefix + joined)):
-                    a, b = span.start - len(prefix), span.end - len(prefix)
-                    covered = [j for j, off in enumerate(offsets) if a < off + (group[j][2] - group[j][1]) and off < b]
-                    if len(covered) < 2:
-                        continue  # found in one part alone: the per-piece pass saw it already
-                    for j in covered:
-                        i, s, e = group[j]
-                        yield Part(i, s + max(0, a - offsets[j]), s + min(e - s, b - offsets[j]), span.entity,
-                                   span.score)
+            ends = offsets[1:] + [len(view.text)]
+            for span in d.detect(view):
+                covered = [j for j, off in enumerate(offsets) if span.start < ends[j] and off < span.end]
+                if len(covered) < 2:
+                    continue  # found in one part alone: the per-piece pass saw it already
+                found = True
+                for j in covered:
+                    i, s, e = group[j]
+                    if sep is None:  # positions in a digits-only join do not map back: the whole run
+                        yield Part(i, s, e, span.entity, span.score)
+                    else:
+                        yield Part(i, s + max(0, span.start - offsets[j]), s + min(e - s, span.end - offsets[j]),
+                                   span.entity, span.score)
+        if found:
+            return
 
 
 def _near(texts: Sequence[str], a: tuple[int, int, int], b: tuple[int, int, int]) -> bool:
     """Are two runs at most MAX_GAP characters of text apart (counting across a piece boundary)?"""
     if a[0] == b[0]:
         return b[1] - a[2] <= MAX_GAP
-    if b[0] != a[0] + 1:
-        return False
-    return (len(texts[a[0]]) - a[2]) + b[1] <= MAX_GAP
+    gap = len(texts[a[0]]) - a[2] + b[1] + sum(len(texts[k]) for k in range(a[0] + 1, b[0]))
+    return gap <= MAX_GAP
 
 
 def _elsewhere(detectors: Sequence[PatternDetector], texts: Sequence[str], runs: list[tuple[int, int, int]],

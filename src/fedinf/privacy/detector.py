@@ -78,8 +78,11 @@ class TextView:
 class Detector(Protocol):
     """Anything that finds entities. ``entities`` lists the types it can emit (for docs and config checks)."""
 
-    name: str
-    entities: tuple[str, ...]
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def entities(self) -> tuple[str, ...]: ...
 
     def detect(self, view: TextView) -> Iterable[Span]: ...
 

@@ -32,11 +32,39 @@ _URL = re.compile(r"[^\s%]*(?:%[0-9A-Fa-f]{2}[^\s%]*)+")
 
 
 class Blob(NamedTuple):
-    """An encoded run ``text[start:end]`` and the text it decodes to."""
+    """An encoded run ``text[start:end]`` and the text it decodes to. ``offsets`` (URL encoding only) maps each
+    position of ``decoded`` (and its end) to a position in the original text, so entities keep exact spans."""
 
     start: int
     end: int
     decoded: str
+    offsets: tuple[int, ...] | None = None
+
+
+_ESCAPES = re.compile(r"(?:%[0-9A-Fa-f]{2})+")
+
+
+def _unquote(text: str, base: int) -> tuple[str, tuple[int, ...]]:
+    """URL-decode ``text`` (``+`` is a space), with the original offset (``base`` + index) of every decoded
+    character and of the end."""
+    out: list[str] = []
+    offsets: list[int] = []
+    pos = 0
+    for m in _ESCAPES.finditer(text):
+        for i in range(pos, m.start()):
+            out.append(" " if text[i] == "+" else text[i])
+            offsets.append(base + i)
+        decoded = unquote(m.group())
+        step = (m.end() - m.start()) / max(1, len(decoded))
+        for k, c in enumerate(decoded):
+            out.append(c)
+            offsets.append(base + m.start() + int(k * step))
+        pos = m.end()
+    for i in range(pos, len(text)):
+        out.append(" " if text[i] == "+" else text[i])
+        offsets.append(base + i)
+    offsets.append(base + len(text))
+    return "".join(out), tuple(offsets)
 
 
 def _readable(data: bytes) -> str | None:
@@ -81,13 +109,16 @@ def decoded_blobs(text: str) -> Iterator[Blob]:
     if "%" in text:
         for m in _URL.finditer(text):
             if m.end() - m.start() <= MAX_BLOB:
-                decoded = unquote(m.group().replace("+", " "))
-                if decoded != m.group():
-                    yield Blob(m.start(), m.end(), decoded)
-    for rx, decode in ((_HEX, _from_hex), (_BASE64, _from_base64)):
-        for m in rx.finditer(text):
-            if m.end() - m.start() > MAX_BLOB:
-                continue
-            decoded = decode(m.group())
-            if decoded is not None:
-                yield Blob(m.start(), m.end(), decoded)
+                decoded, offsets = _unquote(m.group(), m.start())
+                yield Blob(m.start(), m.end(), decoded, offsets)
+    pos = 0
+    for token in text.split():  # blobs have no spaces: only long words are scanned (cheap on prose)
+        start = text.find(token, pos)
+        pos = start + len(token)
+        if len(token) < MIN_BASE64 or len(token) > MAX_BLOB:
+            continue
+        for rx, decode in ((_HEX, _from_hex), (_BASE64, _from_base64)):
+            for m in rx.finditer(text, start, pos):
+                text_of = decode(m.group())
+                if text_of is not None:
+                    yield Blob(m.start(), m.end(), text_of)

@@ -37,7 +37,7 @@ class Pseudonymizer:
     def __repr__(self) -> str:
         return f"<Pseudonymizer placeholders={len(self._values)}>"
 
-    def __reduce__(self) -> object:
+    def __reduce__(self) -> str | tuple[object, ...]:
         raise TypeError("a Pseudonymizer holds personal data and is never serialised")
 
     def __len__(self) -> int:

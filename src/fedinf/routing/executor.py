@@ -27,7 +27,7 @@ import time
 from collections import deque
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from fedinf.backends.base import CallContext
 from fedinf.errors import (AllTargetsFailed, BackendRejected, BackendTimeout, BackendUnavailable,
@@ -38,6 +38,12 @@ from fedinf.routing.hedge import Race
 from fedinf.routing.pool import BackendPool, Replica
 from fedinf.routing.retry import backoff_s, retryable
 from fedinf.tracing import NOOP, Tracer
+
+if TYPE_CHECKING:
+    from fedinf.backends import Backend
+    from fedinf.data_class import DataClass
+    from fedinf.privacy import Pseudonymizer
+    from fedinf.structured import Check, OutputSpec
 
 log = logging.getLogger("fedinf.executor")
 
@@ -119,7 +125,7 @@ class _Run:
     decision: Decision
     request_id: str
     deadline: float
-    output: Any
+    output: OutputSpec | None
     attempts: list[Attempt] = field(default_factory=list)
     failures: list[tuple[str, FedinfError]] = field(default_factory=list)
     sent: int = 0          # attempts that count toward max_attempts
@@ -129,12 +135,12 @@ class _Run:
 @dataclass
 class Executor:
     pool: BackendPool
-    pseudonymizer_factory: Callable[[], Any] | None = None
+    pseudonymizer_factory: Callable[[], Pseudonymizer] | None = None
     clock: Callable[[], float] = time.monotonic
     tracer: Tracer = NOOP  # a `fedinf.attempt` span per attempt, `fedinf.validate` per structured-output check
 
     async def run(self, request: ChatRequest, decision: Decision, *, request_id: str, deadline: float,
-                  output: Any = None, attempts: list[Attempt] | None = None) -> Result:
+                  output: OutputSpec | None = None, attempts: list[Attempt] | None = None) -> Result:
         """Execute ``request`` against the decision's targets. ``output`` is a structured OutputSpec or None.
 
         Every attempt is appended to ``attempts`` (the caller's list, so it survives a failure for the audit).
@@ -322,7 +328,7 @@ class Executor:
         try:
             result = await self._attempt(run, target, rep, mine)
             ok, streaming = True, result.stream is not None
-            if streaming:
+            if result.stream is not None:
                 result.stream = self._stream_outcome(result.stream, rep)
             return result
         except (OutputValidationError, BackendRejected) as exc:
@@ -354,7 +360,7 @@ class Executor:
         entry = self.pool.network.models[target.model_id]
         sent = _pseudonymize(request, pseudo, entry.zone.clearance) if pseudo is not None else request
         spec = entry.spec
-        ctx = CallContext(request_id=run.request_id, deadline=run.deadline,
+        ctx = CallContext(request_id=run.request_id, deadline=run.deadline, headers=self.tracer.context_headers(),
                           upstream_model=spec.upstream_model or spec.id)
         backend = replica.backend
         if run.output is not None:
@@ -390,7 +396,7 @@ class Executor:
         attempts.append(Attempt(target.model_id, target.zone, replica.name, "ok", (self.clock() - t0) * 1000, reask))
         return result
 
-    async def _open_stream(self, backend: Any, request: ChatRequest, ctx: CallContext, target: Target,
+    async def _open_stream(self, backend: Backend, request: ChatRequest, ctx: CallContext, target: Target,
                            replica: Replica, attempts: list[Attempt]) -> AsyncIterator[dict[str, Any]]:
         """Start a stream and pull its first chunk, so failures up to here can still fall back."""
         iterator = backend.stream(request, ctx).__aiter__()
@@ -406,15 +412,16 @@ class Executor:
         return _continue(first, iterator, ctx.deadline, target.model_id, self.clock)
 
     async def _structured(self, request: ChatRequest, target: Target, replica: Replica, attempts: list[Attempt],
-                          ctx: CallContext, output: Any, pseudo: Any, max_reasks: int) -> Result:
+                          ctx: CallContext, output: OutputSpec, pseudo: Pseudonymizer | None, max_reasks: int) -> Result:
         from fedinf.structured import plan_for
 
         caps = self.pool.network.models[target.model_id].capabilities
         plan = plan_for(output, caps, max_reasks=max_reasks)
-        check = None
-        completion: dict[str, Any] = {}
+        check: Check | None = None
         for n in range(plan.max_attempts):
             sent, extra = plan.prepare(request.model_copy(update={"stream": False}), n, check)
+            if pseudo is not None:  # the plan adds the schema and re-ask turns (with the restored answer): again
+                sent = _pseudonymize(sent, pseudo, self.pool.network.models[target.model_id].zone.clearance)
             ctx.extra = dict(extra)
             completion = await self._call(replica.backend.chat(sent, ctx), ctx, target, replica, attempts, reask=n)
             _restore_completion(completion, pseudo)
@@ -426,14 +433,11 @@ class Executor:
                 meta["attempts"] = n + 1
                 return Result(target, replica.name, attempts, completion=completion, structured=meta)
             attempts[-1].outcome = "output_truncated" if check.truncated else "output_invalid"
-            can_retry = getattr(plan, "can_retry", None)
-            if can_retry is not None and not can_retry(check, n):
+            if not plan.can_retry(check, n):
                 break
-        if hasattr(plan, "error_for"):
-            raise plan.error_for(check)
-        raise OutputValidationError(
-            f"{target.model_id} did not produce valid output after {plan.max_attempts} attempt(s)",
-            details={"errors": list(getattr(check, "errors", []))[:20]})
+        if check is None:  # a plan of zero attempts: nothing was produced
+            raise OutputValidationError(f"{target.model_id} was not asked: the output plan allows no attempt")
+        raise plan.error_for(check)
 
 
 class _TrackedStream:
@@ -534,26 +538,28 @@ async def _continue(first: dict[str, Any], iterator: AsyncIterator[dict[str, Any
 
 # ---------------------------------------------------------------- pseudonymization plumbing
 
-def _pseudonymize(request: ChatRequest, pseudo: Any, clearance: Any) -> ChatRequest:
+def _pseudonymize(request: ChatRequest, pseudo: Pseudonymizer, clearance: DataClass) -> ChatRequest:
     """Every forwarded string rewritten (content, names, tool calls and definitions, user, stop, metadata ...),
     checked again against the zone's plain clearance before anything is sent."""
     return request.with_texts(pseudo.pseudonymize_checked(request.texts(), clearance=clearance))
 
 
-def _restore_completion(completion: dict[str, Any], pseudo: Any) -> None:
+def _restore_completion(completion: dict[str, Any], pseudo: Pseudonymizer | None) -> None:
     if pseudo is None:
         return
     for choice in completion.get("choices", []):
         msg = choice.get("message") or {}
         if isinstance(msg.get("content"), str):
             msg["content"] = pseudo.restore(msg["content"])
-        for call in msg.get("tool_calls") or []:
-            fn = call.get("function") or {}
-            if isinstance(fn.get("arguments"), str):
-                fn["arguments"] = pseudo.restore(fn["arguments"])
+        calls = [c.get("function") or {} for c in msg.get("tool_calls") or []]
+        for fn in calls + ([msg["function_call"]] if isinstance(msg.get("function_call"), dict) else []):
+            for key in ("name", "arguments"):  # tool names are pseudonymized too when they hold a value
+                if isinstance(fn.get(key), str):
+                    fn[key] = pseudo.restore(fn[key])
 
 
-async def _restore_stream(stream: AsyncIterator[dict[str, Any]], pseudo: Any) -> AsyncIterator[dict[str, Any]]:
+async def _restore_stream(stream: AsyncIterator[dict[str, Any]],
+                          pseudo: Pseudonymizer | None) -> AsyncIterator[dict[str, Any]]:
     if pseudo is None:
         async for c in stream:
             yield c
@@ -561,6 +567,7 @@ async def _restore_stream(stream: AsyncIterator[dict[str, Any]], pseudo: Any) ->
     from fedinf.privacy import StreamRestorer
 
     restorer = StreamRestorer(pseudo)
+    args: dict[int, Any] = {}  # tool-call index -> restorer of its streamed arguments
     last: dict[str, Any] | None = None
     try:
         async for c in stream:
@@ -568,10 +575,20 @@ async def _restore_stream(stream: AsyncIterator[dict[str, Any]], pseudo: Any) ->
                 delta = choice.get("delta") or {}
                 if isinstance(delta.get("content"), str):
                     delta["content"] = restorer.feed(delta["content"])
+                for call in delta.get("tool_calls") or []:
+                    fn = call.get("function") or {}
+                    if isinstance(fn.get("name"), str):
+                        fn["name"] = pseudo.restore(fn["name"])
+                    if isinstance(fn.get("arguments"), str):
+                        r = args.setdefault(int(call.get("index", 0)), StreamRestorer(pseudo))
+                        fn["arguments"] = r.feed(fn["arguments"])
                 if choice.get("finish_reason") is not None:
                     tail = restorer.flush()
                     if tail:
                         delta["content"] = (delta.get("content") or "") + tail
+                    rest = [{"index": i, "function": {"arguments": t}} for i, r in args.items() if (t := r.flush())]
+                    if rest:
+                        delta["tool_calls"] = [*(delta.get("tool_calls") or []), *rest]
             last = c
             yield c
     finally:

@@ -85,7 +85,7 @@ class Race(Generic[T]):
                 winners = [f for f in done if not f.cancelled() and f.exception() is None]
                 for f in done:
                     if f not in winners:
-                        failures[running[f]] = f.exception() if not f.cancelled() else asyncio.CancelledError()
+                        failures[running[f]] = (f.exception() if not f.cancelled() else None) or asyncio.CancelledError()
                 if winners:
                     win = winners[0]
                     for extra in winners[1:]:

@@ -99,7 +99,7 @@ class BackendPool:
 
     @classmethod
     def build(cls, network: Network) -> "BackendPool":
-        policy = getattr(network.config, "reliability", None) or Reliability()
+        policy = network.config.reliability
         pool = cls(network=network, policy=policy, budget=RetryBudget.from_policy(policy.retries))
         for mid, entry in network.models.items():
             if not entry.license.allowed:

@@ -32,6 +32,7 @@ and the gateway's network, pool, config and tasks.
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
@@ -42,7 +43,7 @@ from starlette.routing import Route
 
 from fedinf.access import AccessControl, Limits, Principal, Scopes, Tenant
 from fedinf.access.keys import check_name
-from fedinf.audit import AuditQuery, AuditSink, Auditor
+from fedinf.audit import AuditQuery, AuditSink, AuditStore, Auditor
 from fedinf.audit.export import CSV_COLUMNS, csv_line, csv_row, jsonl_line, parse_when
 from fedinf.errors import NotFound, RequestError, ServiceUnavailable
 
@@ -250,7 +251,7 @@ class AdminAPI:
             after = q.after_seq
             while True:
                 page_q = replace(q, after_seq=after, limit=1000, descending=False)
-                page = await aud.read(lambda s, page_q=page_q: s.query(page_q))
+                page = await aud.read(functools.partial(_query, q=page_q))
                 if page:
                     yield "".join(jsonl_line(r) if fmt == "jsonl" else csv_line(csv_row(r)) for r in page).encode()
                 if len(page) < 1000:
@@ -302,6 +303,10 @@ def routes(ctx: AdminContext) -> list[Route]:
     ]
 
 
+
+
+def _query(store: AuditStore, *, q: AuditQuery) -> list[dict[str, Any]]:
+    return store.query(q)
 
 
 def _audit_query(request: Request) -> AuditQuery:

@@ -29,8 +29,10 @@ from fedinf.advisories.query import MAX_PACKAGES, Wanted, affected, fixed_versio
 from fedinf.data_class import DataClass
 from fedinf.errors import FedinfError, RequestError
 from fedinf.pipeline import Trace
+from fedinf.privacy.classifier import Classification
 from fedinf.server.body import read_json
 from fedinf.server.errors import error_response, json_response
+from fedinf.gateway import Gateway
 
 _LIMIT = 4 * 1024 * 1024
 
@@ -88,23 +90,10 @@ def _documents(body: dict[str, Any]) -> list[tuple[str, bytes]]:
     return out
 
 
-class _Touched:
-    """What the audit record needs about the data an answer used (duck-types a Classification)."""
-
-    adjustment = None
-
-    def __init__(self, data_class: DataClass) -> None:
-        self.data_class = data_class
-        self.detected_class = data_class
-
-    def counts(self) -> dict[str, int]:
-        return {}
-
-
 Work = Callable[[Any, dict[str, Any]], Awaitable[dict[str, Any]]]
 
 
-async def _run(gateway: Any, request: Request, verb: str, work: Work, *, scoped: bool = True) -> Response:
+async def _run(gateway: Gateway, request: Request, verb: str, work: Work, *, scoped: bool = True) -> Response:
     """Authenticate, admit (role, collection scope), do ``work``, check the answer's class, audit, answer."""
     trace = Trace(request_id=uuid.uuid4().hex, started=time.monotonic(), endpoint=f"advisories.{verb}")
     try:
@@ -115,11 +104,12 @@ async def _run(gateway: Any, request: Request, verb: str, work: Work, *, scoped:
         if scoped:
             names = _collections(body)
             trace.requested = ",".join(names)
-            for name in names if principal is not None else []:
-                principal.check_collection(name)
+            for name in names:
+                if principal is not None:
+                    principal.check_collection(name)
         result = await work(principal, body)
         level = DataClass.parse(result.get("data_class", "public"))
-        trace.classification = _Touched(level)
+        trace.classification = Classification(data_class=level, detected_class=level, entities=())
         if principal is not None:
             principal.check_class(level)
     except FedinfError as exc:
@@ -136,8 +126,7 @@ async def _run(gateway: Any, request: Request, verb: str, work: Work, *, scoped:
     return json_response(result, 200, {**trace.headers(), "x-fedinf-data-class": level.label})
 
 
-def routes(ctx: Any) -> list[Route]:
-    gateway = getattr(ctx, "gateway", ctx)
+def routes(gateway: Gateway) -> list[Route]:
 
     async def do_affected(principal: Any, body: dict[str, Any]) -> dict[str, Any]:
         return await affected(gateway.retrieval_service(), _collections(body), _packages(body))

@@ -46,8 +46,7 @@ def create_app(gateway: Gateway, *, extra_routes: list[BaseRoute] | None = None,
         await gateway.start()
         try:
             await gateway.pool.warm_up()
-            secret = await gateway.ensure_admin_key() if announce is not None else None
-            if secret:
+            if announce is not None and (secret := await gateway.ensure_admin_key()):
                 announce(secret)
             yield
         finally:

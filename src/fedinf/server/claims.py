@@ -23,6 +23,7 @@ from starlette.routing import Route
 from fedinf.errors import FedinfError, PayloadTooLarge, RequestError
 from fedinf.server.body import read_json
 from fedinf.server.errors import error_response, json_response
+from fedinf.gateway import Gateway
 
 _JSON_OVERHEAD = 64 * 1024
 
@@ -75,7 +76,7 @@ def _docs(body: dict[str, Any], key: str) -> list[tuple[str, bytes]]:
 class ClaimsApi:
     """The endpoints over one lazily built ClaimsService (the rule store opens on first use)."""
 
-    def __init__(self, gateway: Any) -> None:
+    def __init__(self, gateway: Gateway) -> None:
         self.gateway = gateway
         self._service: Any = None
 
@@ -153,7 +154,7 @@ class ClaimsApi:
         return json_response(rule.model_dump())
 
 
-def routes(gateway: Any) -> list[Route]:
+def routes(gateway: Gateway) -> list[Route]:
     api = ClaimsApi(gateway)
     return [
         Route("/v1/claims/validate", api.validate, methods=["POST"]),

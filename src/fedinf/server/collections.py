@@ -36,6 +36,7 @@ from fedinf.errors import FedinfError, Forbidden, PayloadTooLarge, RequestError
 from fedinf.pipeline import Trace
 from fedinf.server.body import read_json
 from fedinf.server.errors import error_response, json_response
+from fedinf.gateway import Gateway
 
 _OVERHEAD = 64 * 1024
 Work = Callable[[Any], Awaitable[tuple[Any, int, "ClassSummary | None"]]]
@@ -72,7 +73,7 @@ def _check_class(principal: Any, level: DataClass) -> None:
 
 
 class CollectionsAPI:
-    def __init__(self, gateway: Any) -> None:
+    def __init__(self, gateway: Gateway) -> None:
         self.gw = gateway
 
     @property
@@ -248,7 +249,7 @@ async def _multipart(request: Request, limit: int) -> tuple[list[tuple[bytes, st
         out = []
         for upload in files:
             fname, media = str(getattr(upload, "filename", "") or "upload"), getattr(upload, "content_type", None)
-            data = await upload.read(limit + 1)  # type: ignore[union-attr]
+            data = await upload.read(limit + 1)
             if len(data) > limit:
                 raise PayloadTooLarge(f"{fname} exceeds the document limit of {limit} bytes "
                                       "(retrieval.max_document_bytes)", details={"limit": limit})
@@ -305,8 +306,8 @@ def _int(raw: str | None, default: int, param: str, lo: int, hi: int) -> int:
     return int(raw)
 
 
-def routes(gateway: Any) -> list[Route]:
-    api = CollectionsAPI(getattr(gateway, "gateway", gateway))
+def routes(gateway: Gateway) -> list[Route]:
+    api = CollectionsAPI(gateway)
     return [
         Route("/v1/collections", api.list_all, methods=["GET"]),
         Route("/v1/collections", api.create, methods=["POST"]),

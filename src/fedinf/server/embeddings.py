@@ -25,6 +25,7 @@ from fedinf.retrieval.embeddings import LOCAL_MODEL, LocalEmbedder
 from fedinf.routing.decide import Decision, Target
 from fedinf.server.body import read_json
 from fedinf.server.errors import error_response, json_response
+from fedinf.gateway import Gateway
 
 LOCAL_NAMES = (LOCAL_MODEL, "local", f"local:{LOCAL_MODEL}", f"sentence-transformers/{LOCAL_MODEL}")
 MAX_INPUTS = 2048
@@ -63,7 +64,7 @@ def encode(vector: list[float] | np.ndarray, fmt: str) -> list[float] | str:
 
 
 class EmbeddingsAPI:
-    def __init__(self, gateway: Any) -> None:
+    def __init__(self, gateway: Gateway) -> None:
         self.gw = gateway
         self._local: LocalEmbedder | None = None
 
@@ -112,6 +113,7 @@ class EmbeddingsAPI:
 
     async def _embed(self, trace: Trace, model: str, inputs: list[str]) -> tuple[Any, str, dict[str, str]]:
         cls = trace.classification
+        assert cls is not None  # classified before embedding
         if model in LOCAL_NAMES and model not in self.gw.network.models:
             principal = trace.principal
             if principal is not None:
@@ -133,6 +135,6 @@ class EmbeddingsAPI:
         return out.data, out.model, {}
 
 
-def routes(gateway: Any) -> list[Route]:
-    api = EmbeddingsAPI(getattr(gateway, "gateway", gateway))
+def routes(gateway: Gateway) -> list[Route]:
+    api = EmbeddingsAPI(gateway)
     return [Route("/v1/embeddings", api.embeddings, methods=["POST"])]

@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 _FENCE = re.compile(r"^\s*```(?:json|JSON)?\s*\n(.*)\n\s*```\s*$", re.DOTALL)
@@ -60,21 +60,20 @@ def check_json(
     valid JSON value is accepted whatever the finish reason.
     """
     content, finish, used = completion_text(completion)
-    base = {"content": content, "finish_reason": finish, "completion_tokens": used}
+    base = Check(ok=False, content=content, finish_reason=finish, completion_tokens=used)
     if content is None or not content.strip():
-        truncated = finish == "length"
-        return Check(ok=False, errors=["the reply is empty"], truncated=truncated, **base)
+        return replace(base, errors=["the reply is empty"], truncated=finish == "length")
     parsed, value, err = parse_json(content)
     if not parsed:
         truncated = finish == "length"
         msg = "the reply was cut off by max_tokens before the JSON ended" if truncated else str(err)
-        return Check(ok=False, errors=[msg], truncated=truncated, **base)
+        return replace(base, errors=[msg], truncated=truncated)
     if transform is not None:
         value = transform(value)
     errors = validate(value)
     if errors and finish == "length":
-        return Check(ok=False, errors=errors, truncated=True, value=value, **base)
-    return Check(ok=not errors, errors=errors, value=value, **base)
+        return replace(base, errors=errors, truncated=True, value=value)
+    return replace(base, ok=not errors, errors=errors, value=value)
 
 
 def check_text(completion: dict[str, Any], matches: Callable[[str], str | None]) -> Check:
@@ -82,7 +81,7 @@ def check_text(completion: dict[str, Any], matches: Callable[[str], str | None])
     content, finish, used = completion_text(completion)
     text = content or ""
     err = matches(text)
-    base = {"content": content, "finish_reason": finish, "completion_tokens": used}
+    base = Check(ok=False, content=content, finish_reason=finish, completion_tokens=used)
     if err is None:
-        return Check(ok=True, value=text, **base)
-    return Check(ok=False, errors=[err], truncated=finish == "length", **base)
+        return replace(base, ok=True, value=text)
+    return replace(base, errors=[err], truncated=finish == "length")

@@ -71,7 +71,7 @@ class OutputSpec:
     def from_request(cls, response_format: dict[str, Any] | None, fedinf_regex: str | None,
                      fedinf_grammar: str | None) -> OutputSpec | None:
         """The spec of a chat request, or None when it asks for plain text. Raises :class:`SchemaError` (400)."""
-        wants_json = bool(response_format) and response_format.get("type") not in (None, "text")
+        wants_json = response_format is not None and response_format.get("type") not in (None, "text")
         given = [n for n, v in (("response_format", wants_json), ("fedinf.regex", fedinf_regex),
                                 ("fedinf.grammar", fedinf_grammar)) if v]
         if len(given) > 1:

@@ -138,7 +138,7 @@ def load_schema(schema: Any, *, name: str = "response") -> Schema:
                           details={"problems": [_problem("", "", "schema too large")]})
     draft = detect_draft(schema)
     notes = []
-    if not is_known_metaschema(schema):
+    if isinstance(schema, dict) and not is_known_metaschema(schema):
         notes.append(f"unknown $schema {schema['$schema']!r} (not fetched): read as draft 2020-12")
         schema = {k: v for k, v in schema.items() if k != "$schema"}
     problems = metaschema_problems(schema, draft)
@@ -194,8 +194,9 @@ def _norm_node(node: Any, draft: str, old: list[Any], new: list[Any], moves: dic
         origin.update(_park_ref_siblings(node))
     from_definitions: set[str] = set()
     if isinstance(node.get("definitions"), dict):
-        defs = node.pop("definitions")
-        own = node.get("$defs") if isinstance(node.get("$defs"), dict) else {}
+        defs: dict[str, Any] = node.pop("definitions")
+        own_defs = node.get("$defs")
+        own: dict[str, Any] = own_defs if isinstance(own_defs, dict) else {}
         from_definitions = set(defs) - set(own)
         node["$defs"] = {**defs, **own}
     if draft != "2020-12":

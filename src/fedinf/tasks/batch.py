@@ -224,7 +224,7 @@ async def run_batch(runner: TaskRunner, spec: TaskSpec, paths: Iterable[str | os
                 summary.skipped += 1
                 emit({"event": "skipped", "name": path.name})
                 continue
-            base = {"task": spec.name, "name": path.name, "path": str(path), "sha256": digest}
+            base: dict[str, Any] = {"task": spec.name, "name": path.name, "path": str(path), "sha256": digest}
             if err is not None:
                 rec = {**base, "status": "error", "error": err}
             else:

@@ -70,8 +70,8 @@ def locate(doc: Document, kind: str, value: Any) -> dict[str, int] | None:
     if kind == "date":
         from fedinf.extractors.dates import find_dates
 
-        hit = next((h for h in find_dates(doc.text) if h.date.isoformat() == value), None)
-        return doc.span(hit.start, hit.end).to_dict() if hit else None
+        date = next((h for h in find_dates(doc.text) if h.date.isoformat() == value), None)
+        return doc.span(date.start, date.end).to_dict() if date else None
     s = str(value).strip()
     if len(s) < 2:
         return None

@@ -77,12 +77,10 @@ class TaskRegistry:
         return iter(self._tasks[n] for n in self.names())
 
 
-def _references(spec: TaskSpec, config: Any) -> list[str]:
+def _references(spec: TaskSpec, config: Config) -> list[str]:
     """Names in ``spec`` that the config does not define (routes/models, zones)."""
     errors = []
-    routes = set(getattr(config, "routes", {}) or {})
-    models = {m.id for m in getattr(config, "models", []) or []}
-    zones = set(getattr(config, "zones", {}) or {})
+    routes, models, zones = set(config.routes), {m.id for m in config.models}, set(config.zones)
     if spec.route not in routes | models:
         errors.append(f"task {spec.name!r}: route {spec.route!r} is neither a route ({sorted(routes)}) nor a model "
                       f"id ({sorted(models)})")

@@ -11,7 +11,8 @@ Use from tests::
 or as a process (``python -m fedinf.testing.upstream --port 9000``) and steer it over HTTP with ``POST /_control``:
 ``{"action": "inject", "kind": "status", "status": 503, "times": 2}``, ``{"action": "clear"}``,
 ``{"action": "script", "responses": [...]}``, ``{"action": "forget"}`` (drop recorded requests);
-``GET /_control`` returns the statistics, the active rules and the last recorded request bodies.
+``GET /_control`` returns the statistics, the active rules and the last recorded request bodies (``?headers=1``: and
+their headers).
 """
 
 from __future__ import annotations
@@ -139,7 +140,7 @@ class FakeServer:
 
     def slow(self, delay_ms: float | None = None, *, min_ms: float | None = None, max_ms: float | None = None,
              token_delay_ms: float | None = None, times: int | None = None, probability: float = 1.0) -> FaultRule:
-        params = {k: v for k, v in (("delay_ms", delay_ms), ("min_ms", min_ms), ("max_ms", max_ms),
+        params: dict[str, Any] = {k: v for k, v in (("delay_ms", delay_ms), ("min_ms", min_ms), ("max_ms", max_ms),
                                     ("token_delay_ms", token_delay_ms)) if v is not None}
         return self.inject("slow", times=times, probability=probability, **params)
 
@@ -156,7 +157,8 @@ class FakeServer:
         return self.inject("malformed_sse", times=times, after_tokens=after_tokens)
 
     def length(self, tokens: int | None = None, *, times: int | None = None) -> FaultRule:
-        return self.inject("length", times=times, **({"tokens": tokens} if tokens is not None else {}))
+        params: dict[str, Any] = {"tokens": tokens} if tokens is not None else {}
+        return self.inject("length", times=times, **params)
 
     def no_usage(self, *, times: int | None = None) -> FaultRule:
         return self.inject("no_usage", times=times)
@@ -302,9 +304,12 @@ class FakeServer:
 
     async def _control_get(self, request: web.Request) -> web.Response:
         last = int(request.query.get("last", "20"))
-        bodies = [r.body for r in list(self.requests)[-last:]] if last > 0 else []
-        return web.json_response({"stats": dict(self.stats), "rules": [r.to_dict() for r in self.faults.rules],
-                                  "scripted": len(self.scripted), "requests": bodies})
+        recent = list(self.requests)[-last:] if last > 0 else []
+        out = {"stats": dict(self.stats), "rules": [r.to_dict() for r in self.faults.rules],
+               "scripted": len(self.scripted), "requests": [r.body for r in recent]}
+        if request.query.get("headers") in ("1", "true"):  # ?headers=1: the requests' headers too
+            out["headers"] = [r.headers for r in recent]
+        return web.json_response(out)
 
 
 def word_tokens(text: str, limit: int | None = None) -> list[str]:

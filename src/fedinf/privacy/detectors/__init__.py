@@ -7,13 +7,13 @@ one entry in :data:`FAMILIES`.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 from fedinf.privacy.detector import Detector
 from fedinf.privacy.detectors import contact, financial, government, health, network, people, secrets
 
 
-def _static(detectors: list) -> Callable[[], list[Detector]]:  # type: ignore[type-arg]
+def _static(detectors: Sequence[Detector]) -> Callable[[], list[Detector]]:
     return lambda: list(detectors)
 
 

@@ -33,6 +33,12 @@ def _intl_ok(value: str) -> bool:
     return 8 <= len(digits(_EXTENSION.sub("", value))) <= 15
 
 
+# RFC 2142 and common role addresses: an organisation's function, not a person
+_ROLE_MAILBOXES = frozenset({"security", "secure", "psirt", "cert", "abuse", "noc", "postmaster", "hostmaster",
+                             "webmaster", "www", "info", "support", "help", "helpdesk", "sales", "marketing", "admin",
+                             "administrator", "root", "noreply", "no-reply", "donotreply", "do-not-reply", "contact",
+                             "office", "press", "media", "privacy", "legal", "dpo", "billing", "jobs", "careers",
+                             "team", "hello", "feedback", "service", "customerservice", "newsletter", "notifications"})
 _EMAIL_LOCAL = r"(?<![A-Za-z0-9._%+\-])[A-Za-z0-9][A-Za-z0-9._%+\-]{0,63}"
 _DOMAIN = r"[A-Za-z0-9](?:[A-Za-z0-9\-]{0,62}[A-Za-z0-9])?"
 
@@ -40,7 +46,12 @@ DETECTORS = [
     PatternDetector(
         name="email", entity="EMAIL_ADDRESS", needs=("@",),
         pattern=_EMAIL_LOCAL + r"@" + _DOMAIN + r"(?:\." + _DOMAIN + r")*\.[A-Za-z]{2,24}(?![A-Za-z0-9\-])",
-        score=0.95,
+        validate=lambda v: v.split("@", 1)[0].lower() not in _ROLE_MAILBOXES, score=0.95,
+    ),
+    PatternDetector(  # role mailboxes (security@, support@) name no person: pseudonymized, not class-raising
+        name="email_role", entity="EMAIL_ADDRESS", needs=("@",),
+        pattern=_EMAIL_LOCAL + r"@" + _DOMAIN + r"(?:\." + _DOMAIN + r")*\.[A-Za-z]{2,24}(?![A-Za-z0-9\-])",
+        validate=lambda v: v.split("@", 1)[0].lower() in _ROLE_MAILBOXES, score=0.5,
     ),
     PatternDetector(
         name="email_obfuscated", entity="EMAIL_ADDRESS", flags=re.IGNORECASE,

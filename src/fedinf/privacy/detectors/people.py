@@ -24,7 +24,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from importlib import resources
 
-from fedinf.privacy.detector import PatternDetector, Span, TextView
+from fedinf.privacy.detector import Detector, PatternDetector, Span, TextView
 
 _UPPER = "A-Z" + "".join(
     c for c in map(chr, list(range(0xC0, 0x250)) + list(range(0x391, 0x3AA)) + list(range(0x400, 0x430)))
@@ -90,11 +90,7 @@ _FOREIGN_FUNCTION = frozenset({"der", "die", "das", "dem", "ein", "eine", "einen
                                "mit", "für", "sie", "ich", "wir", "bitte", "danke", "une", "et", "pour", "avec",
                                "dans", "nous", "vous", "merci", "bonjour", "les", "auch", "noch"})
 # prose in German or French: there every noun is capitalised ("die Rechnung") or names are written differently;
-# three distinct function words of one language mark it
-_GERMAN = re.compile(r"\b(?:und|der|die|das|nicht|ist|mit|für|sie|ein|eine|ich|wir|bitte|noch|auch|hat|haben|wird|"
-                     r"werden|sind|von|zu|auf|den|dem|im|sich|oder|aber|wenn|dass|kann|möchte)\b")
-_FRENCH = re.compile(r"\b(?:le|la|les|et|est|une|des|pour|avec|dans|sur|nous|vous|pas|que|qui|du|au|aux|merci|"
-                     r"ce|cette|je|il|elle|sont|mais|ou|leur|très)\b")
+# three distinct function words of one language mark it (_GERMAN_WORDS, _FRENCH_WORDS below)
 # people's names used as technical terms (algorithms, checks, attacks): "Luhn check", "Bleichenbacher attack"
 _EPONYMS = frozenset({"luhn", "verhoeff", "levenshtein", "hamming", "bayes", "bayesian", "fourier", "gauss",
                       "gaussian", "markov", "dijkstra", "bleichenbacher", "diffie", "hellman", "huffman", "kalman",
@@ -103,12 +99,21 @@ _EPONYMS = frozenset({"luhn", "verhoeff", "levenshtein", "hamming", "bayes", "ba
                       "kosaraju", "corasick", "lempel"})
 # cues that are ordinary prepositions: with nothing else they do not make an English word or a product a name
 _WEAK_CUES = frozenset({"from", "to", "by", "with", "for", "and", "about", "under", "it to"})
+# cues that are about a person in any register; role nouns ("user", "client", "owner") are not in technical text,
+# where they precede accounts and products ("as the user Spark", "the client Docker")
+_PERSONAL_CUES = frozenset({"my name is", "my name's", "name is", "name", "names", "full name", "patient", "call me",
+                            "i am", "i'm", "im", "this is", "signed", "regards", "sincerely", "dear", "hi", "hello",
+                            "hey", "thanks", "cheers", "attn", "named", "called", "mr", "mr.", "mrs", "mrs.", "ms",
+                            "ms.", "dr", "dr.", "wife", "husband", "brother", "sister", "mother", "father", "son",
+                            "daughter", "kid", "friend", "colleague", "boss", "thank", "ask", "asked", "tell", "told",
+                            "meet", "met", "cardholder", "account holder", "beneficiary", "applicant", "tenant"})
 # what follows a product name, never a person's: "Wagtail 4.1.4", "Trac before 0.11.6", "Ansible versions",
 # "Docker containers", "Scrapy plugin"
 _VERSION_AFTER = re.compile(
     r"(?:'s|’s)?[ \t]+(?:v?\d+(?:\.\d+)+\b|v\d|versions\b|version[ \t]+v?\d|releases?[ \t]+v?\d|"
     r"(?:before|prior to|through|thru|up to|until|since|below|<=?|>=?|=)(?: and including)?[ \t]+(?:versions?[ \t]+|v)?\d|"
-    r"(?:from|and|or)[ \t]+(?:versions?[ \t]+v?\d|v?\d+\.\d))", re.IGNORECASE)
+    r"(?:from|and|or)[ \t]+(?:versions?[ \t]+v?\d|v?\d+\.\d)|"
+    r"[ \t]*[a-z][\w.\-]*[ \t]+(?:v?\d+(?:\.\d+)+\b|(?:before|prior to|through|up to)[ \t]+v?\d))", re.IGNORECASE)
 _PRODUCT_NOUNS = frozenset({
     "plugin", "plugins", "plug-in", "module", "modules", "package", "packages", "library", "libraries", "server",
     "servers", "client", "clients", "container", "containers", "notebook", "notebooks", "code", "callback",
@@ -126,13 +131,24 @@ _PRODUCT_NOUNS = frozenset({
     "users", "administrators", "admins", "developers", "maintainers", "team", "community", "ecosystem", "docs",
     "documentation", "wiki", "issue", "issues", "bug", "bugs", "advisory", "patch", "patches", "fix", "upgrade"})
 # signs of technical text (advisories, code, logs): there a lone capitalised word is usually a product
-_TECH_WORDS = re.compile(
-    r"\b(?:vulnerab\w*|exploit\w*|attackers?|xss|csrf|ssrf|injection|denial of service|overflow|malicious|"
-    r"arbitrary|remote|api|library|package|plugin|module|function|parameter|server|configuration|repository|github|"
-    r"python|javascript|java|install\w*|deploy\w*|upgrade\w*|versions?|releases?|patch\w*|fixed|affected|cve|"
-    r"source code|debug\w*|compil\w*|runtime|endpoint|backend|frontend|database|kubernetes|docker|linux|windows|"
-    r"http|https|url|json|yaml|xml|html|sql|regex|stack trace|exception|traceback|crash\w*|bug|commit|"
-    r"pull request|open source|framework|sdk|cli)\b")
+_TECH_TERMS = frozenset(
+    "attacker attackers xss csrf ssrf injection overflow malicious arbitrary remote api library package plugin "
+    "plugins module modules function parameter server configuration repository github python javascript java "
+    "version versions release releases fixed affected cve runtime endpoint backend frontend database kubernetes "
+    "docker linux windows http https url json yaml xml html sql regex exception traceback bug commit framework sdk "
+    "cli untrusted escalation payload payloads traversal buffer heap cross-site scripting use-after-free "
+    "certificate certificates ssl tls token tokens cookie cookies header headers component webassembly wasm memory "
+    "kernel shell".split())
+_TECH_PREFIXES = ("vulnerab", "exploit", "install", "deploy", "upgrade", "patch", "debug", "compil", "crash",
+                  "deserializ", "serializ", "sanitiz", "authenticat", "privilege", "bypass", "cryptograph", "encrypt",
+                  "sandbox", "dependenc")
+_TECH_PHRASES = ("denial of service", "source code", "stack trace", "pull request", "open source", "null pointer",
+                 "race condition", "garbage collection", "command execution", "code execution")
+_GERMAN_WORDS = frozenset("und der die das nicht ist mit für sie ein eine ich wir bitte noch auch hat haben wird "
+                          "werden sind von zu auf den dem im sich oder aber wenn dass kann möchte".split())
+_FRENCH_WORDS = frozenset("le la les et est une des pour avec dans sur nous vous pas que qui du au aux merci ce "
+                          "cette je il elle sont mais ou leur très".split())
+_LOWER_WORD = re.compile(r"[^\W\d_][^\W\d_\-]*(?:-[^\W\d_]+)*")
 _CODE_SHAPES = re.compile(r"\b\d+\.\d+\.\d+\b|`|\w\(\)|\b[a-z]+_[a-z_]+\b|\b\w+\.(?:py|js|ts|c|h|go|rs|rb|php|java|so|"
                           r"dll|json|ya?ml|xml|html?|cfg|ini|toml)\b|</?[a-z]+>|\bcve-\d")
 
@@ -205,9 +221,17 @@ def _guarded(view: TextView) -> bool:
     return _technical(view) or _foreign(view)
 
 
+def _words(view: TextView) -> frozenset[str]:
+    """The distinct lower-case words of the text (computed once per text)."""
+    got = view.memo("people.words", lambda: frozenset(_LOWER_WORD.findall(view.lower)))
+    assert isinstance(got, frozenset)
+    return got
+
+
 def _foreign(view: TextView) -> bool:
     def compute() -> bool:
-        return any(len({m.group() for m in rx.finditer(view.lower)}) >= 3 for rx in (_GERMAN, _FRENCH))
+        words = _words(view)
+        return len(words & _GERMAN_WORDS) >= 3 or len(words & _FRENCH_WORDS) >= 3
     return bool(view.memo("people.foreign", compute))
 
 
@@ -215,8 +239,12 @@ def _technical(view: TextView) -> bool:
     """Does the text read as technical (code, advisories, logs)? Two distinct technical words, or one and a
     code-shaped token (a three-part version, an identifier with ``_``, a file name, ``f()``, a backtick)."""
     def compute() -> bool:
-        words = {m.group() for m in _TECH_WORDS.finditer(view.lower)}
-        return len(words) >= 2 or (len(words) == 1 and _CODE_SHAPES.search(view.lower) is not None)
+        words = _words(view)
+        found = set(words & _TECH_TERMS)
+        found.update(p for p in _TECH_PREFIXES for w in words if w.startswith(p))
+        if len(found) < 2:
+            found.update(p for p in _TECH_PHRASES if p in view.lower)
+        return len(found) >= 2 or (len(found) == 1 and _CODE_SHAPES.search(view.lower) is not None)
     return bool(view.memo("people.technical", compute))
 
 
@@ -351,15 +379,18 @@ class PersonDetector:
                 kinds, seq = kinds[1:], seq[1:]
             start = seq[0][0]
             sent_start = _sentence_start(text, start)
-        strong = titled or (cue is not None and cue not in _WEAK_CUES)
-        if not strong and self._is_product(text, seq, kinds, products):
-            return
         score = self._score(kinds, cue is not None, titled, sent_start)
         if score == 0 and self._first_last(text, seq, kinds):
             score = 0.6
         if score == 0 and sent_start and len(kinds) == 1 and kinds[0] in (NAME, UNKNOWN) \
                 and self._subject(text, lower, seq[0][1]):
             score = 0.6 if kinds[0] == NAME else 0.5
+        if score == 0:
+            return
+        strong = titled or (cue is not None and cue not in _WEAK_CUES
+                            and (cue in _PERSONAL_CUES or not _technical(view)))
+        if not strong and self._is_product(text, seq, kinds, products):
+            return
         if score > 0.5 and not strong:
             score = self._weak_evidence(view, kinds, cue, score)
         if score > 0:
@@ -711,7 +742,7 @@ POSTAL_CODE = PatternDetector(
 )
 
 
-def build(lexicon: Lexicon | None = None) -> list[object]:
+def build(lexicon: Lexicon | None = None) -> list[Detector]:
     """The people-and-places detectors (the person and address detectors need the lexicon, loaded here when not
     given)."""
     lex = lexicon or Lexicon.load()
