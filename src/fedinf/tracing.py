@@ -151,6 +151,9 @@ class _OtelSpan:
         self.otel = otel
         self._outcome: str | None = None
 
+    def set_all(self, attrs: Mapping[str, AttrValue | None]) -> None:
+        self.otel.set_attributes({k: v for k, v in attrs.items() if v is not None})
+
     def set(self, key: str, value: AttrValue | None) -> None:
         if value is not None:
             self.otel.set_attribute(key, value)
@@ -312,9 +315,8 @@ def step(name: str, describe: Describe | None = None) -> Callable[[Any], Any]:
 
 
 def _describe(span: Span, describe: Describe | None, out: Any) -> None:
-    if describe is not None and out is not None:
-        for key, value in describe(out).items():
-            span.set(key, value)
+    if describe is not None and out is not None and isinstance(span, _OtelSpan):
+        span.set_all(describe(out))
 
 
 # ---------------------------------------------------------------- what each step's span says (never content)

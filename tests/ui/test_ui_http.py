@@ -217,3 +217,23 @@ def test_the_session_secret_survives_restarts_and_is_private(tmp_path: Any) -> N
     a = _state_secret(tmp_path)
     assert _state_secret(tmp_path) == a and len(a) == 32
     assert (tmp_path / "ui-session.secret").stat().st_mode & 0o077 == 0
+
+
+def test_a_session_works_in_every_worker_process(tmp_path: Any) -> None:
+    """`fedinf serve --workers 2`: the cookie-signing secret lives in server.state_dir, so a session issued by one
+    worker is honoured by whichever worker answers (each new connection may land on either)."""
+    from tests.conftest import ServeProcess
+
+    cfg = tmp_path / "fedinf.yaml"
+    cfg.write_text(CONFIG + f"server: {{state_dir: \"{tmp_path / 'state'}\"}}\n")
+    with ServeProcess(cfg, args=["--workers", "2"], log_dir=tmp_path) as srv:
+        key = srv.admin_key()
+        with httpx.Client(base_url=srv.url, timeout=10) as c:
+            r = c.post("/ui/login", data={"key": key}, headers={"origin": srv.url})
+            assert r.status_code == 303, r.text
+            for _ in range(5):  # a new connection per request
+                cookie = {COOKIE: c.cookies[COOKIE]}
+                statuses = [httpx.get(srv.url + "/admin/whoami", cookies=cookie, timeout=10).status_code
+                            for _ in range(4)]
+                assert statuses == [200] * 4
+    assert len(set((tmp_path / "state" / "ui-session.secret").read_text().split())) == 1

@@ -150,6 +150,7 @@ class _Walker:
         self.walker = pyx12.map_walker.walk_tree()
         self.out = Walk()
         self.loops: dict[int, str] = {}
+        self.expected: dict[tuple[int, str], str] = {}  # (file index, segment id) -> loop a missing segment belongs to
         self.aliased = False
 
     def run(self, text: str) -> Walk:
@@ -181,7 +182,7 @@ class _Walker:
             # pyx12 has no error path for some malformed input (e.g. a lower-case segment id): never a 500
             raise InvalidX12(f"unreadable X12 at segment {src.get_cur_line()} ({type(exc).__name__})",
                              code="invalid_x12", details={"segment_index": src.get_cur_line()}) from None
-        self.errh.accept(_Collector(self.out, self.loops, drop_version=self.aliased))
+        self.errh.accept(_Collector(self.out, self.loops, self.expected, drop_version=self.aliased))
         return self.out
 
     def _segment(self, seg: Any, src: Any, state: dict[str, Any]) -> None:
@@ -200,6 +201,10 @@ class _Walker:
         else:
             node, _pop, _push, walk_errors = self.walker.walk_errors(
                 node, seg, src.get_seg_count(), src.get_cur_line(), src.get_ls_id())
+            for e in walk_errors:  # a missing segment/loop belongs to the loop the map expected it in
+                parent = e.map_node.get_parent() if e.err_cde == "3" and e.map_node is not None else None
+                if parent is not None and getattr(parent, "id", None):
+                    self.expected[(e.src_line, e.seg_data.get_seg_id() or "")] = parent.id
             pyx12.map_walker.apply_walk_errors(self.errh, walk_errors)
         if node is None:
             node = orig
@@ -297,8 +302,9 @@ def _first_line(text: str) -> str:
 class _Collector:
     """An error_handler visitor turning pyx12's error tree into :class:`StructuralError` rows."""
 
-    def __init__(self, out: Walk, loops: dict[int, str], *, drop_version: bool) -> None:
-        self.out, self.loops, self.drop_version = out, loops, drop_version
+    def __init__(self, out: Walk, loops: dict[int, str], expected: dict[tuple[int, str], str], *,
+                 drop_version: bool) -> None:
+        self.out, self.loops, self.expected, self.drop_version = out, loops, expected, drop_version
         self.st: str | None = None
         self.seg: Any = None
 
@@ -333,11 +339,12 @@ class _Collector:
 
     def visit_seg(self, node: Any) -> None:
         self.seg = node
-        loop = self.loops.get(node.get_cur_line())
+        line = node.get_cur_line()
         for cde, msg, _val in node.errors:
+            loop = self.expected.get((line, node.seg_id or ""), None) if str(cde) == "3" else None
             self.out.errors.append(StructuralError(
                 level="segment", code=str(cde), message=_scrub(msg), segment_id=node.seg_id,
-                position=node.seg_count, index=node.get_cur_line(), loop=loop, transaction=self.st))
+                position=node.seg_count, index=line, loop=loop or self.loops.get(line), transaction=self.st))
 
     def visit_ele(self, node: Any) -> None:
         seg = self.seg

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import os
 import time
 from collections.abc import Callable, Iterable, Iterator
@@ -84,12 +85,14 @@ def init_ray(*, address: str | None, num_cpus: int) -> Any:
     address = address or os.environ.get("RAY_ADDRESS") or None
     if not ray.is_initialized():
         if address:
-            ray.init(address=address, log_to_driver=False)
+            ray.init(address=address, log_to_driver=False, logging_level=logging.WARNING)
         else:
-            ray.init(num_cpus=num_cpus, include_dashboard=False, log_to_driver=False)
+            ray.init(num_cpus=num_cpus, include_dashboard=False, log_to_driver=False, logging_level=logging.WARNING)
     from ray.data import DataContext
 
-    DataContext.get_current().enable_progress_bars = False  # fedinf run draws its own
+    ctx = DataContext.get_current()
+    ctx.enable_progress_bars = False  # fedinf run draws its own
+    logging.getLogger("ray.data").setLevel(logging.WARNING)  # per-dataset INFO lines; full logs stay in Ray's dir
     return ray
 
 
