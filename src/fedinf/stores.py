@@ -7,7 +7,7 @@ A store URL names its engine by scheme::
     postgresql://user@host:port/db (also postgres://)
 
 :func:`open_store` parses the URL, finds the engine in :data:`ENGINES` and calls the engine's opener for the family
-(``audit``, ``keys``, ``claims``). Openers are ``module:function`` strings, so an engine's client library (psycopg) is
+(``audit``, ``keys``, ``claims``, ``retrieval``). Openers are ``module:function`` strings, so an engine's client library (psycopg) is
 imported only when a configured URL uses it. Adding an engine = one module per family with an opener
 ``open_<engine>(url: StoreUrl, **options) -> store`` + one :class:`Engine` entry here; adding a family = one key in
 each engine's ``families``.
@@ -23,7 +23,7 @@ from typing import Any
 
 from fedinf.errors import ConfigError
 
-FAMILIES = ("audit", "keys", "claims")
+FAMILIES = ("audit", "keys", "claims", "retrieval")
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,10 +60,10 @@ class Engine:
 ENGINES: tuple[Engine, ...] = (
     Engine("sqlite", ("sqlite:///",), _sqlite,
            {"audit": "fedinf.audit.store:open_sqlite", "keys": "fedinf.access.store:open_sqlite",
-            "claims": "fedinf.claims.store:open_sqlite"}),
+            "claims": "fedinf.claims.store:open_sqlite", "retrieval": "fedinf.retrieval.sqlite_store:open_sqlite"}),
     Engine("postgresql", ("postgresql://", "postgres://"), _postgresql,
            {"audit": "fedinf.audit.pg:open_postgres", "keys": "fedinf.access.store:open_postgres",
-            "claims": "fedinf.claims.store:open_postgres"}),
+            "claims": "fedinf.claims.store:open_postgres", "retrieval": "fedinf.retrieval.pg_store:open_postgres"}),
 )
 
 

@@ -219,6 +219,7 @@ def test_to_dict_covers_every_field() -> None:
     ref.update(v=1, time=d["time"])
     ref["usage"]["total_tokens"] = r.usage.total_tokens
     ref.pop("rules")  # only written when set: bodies without claim rules hash exactly as before the field existed
+    ref.pop("retrieved")  # likewise for the chunks a chat read (retrieval)
     assert d == ref
 
 
@@ -232,6 +233,18 @@ def test_rules_field_round_trips_and_is_absent_when_empty() -> None:
     with_rules = replace(r, rules=("Rabc", "Rdef"))
     assert with_rules.to_dict()["rules"] == ["Rabc", "Rdef"]
     assert AuditRecord.from_dict(with_rules.to_dict()).rules == ("Rabc", "Rdef")
+
+
+def test_retrieved_field_round_trips_and_is_absent_when_empty() -> None:
+    from dataclasses import replace
+
+    from fedinf.audit.record import AuditRecord
+
+    r = make_record(7)
+    assert "retrieved" not in r.to_dict()
+    read = replace(r, retrieved=("adv/doc-1#0", "adv/doc-2#3"))
+    assert read.to_dict()["retrieved"] == ["adv/doc-1#0", "adv/doc-2#3"]
+    assert AuditRecord.from_dict(read.to_dict()).retrieved == ("adv/doc-1#0", "adv/doc-2#3")
 
 
 def test_anchor_catches_a_consistently_rebuilt_chain(store_factory) -> None:

@@ -235,6 +235,10 @@ def test_collection_scope_and_audit_records(stack: dict[str, Any]) -> None:
     names = [c["name"] for c in scoped.get("/v1/collections").json()["data"]]
     assert "team-b" in names and "team-a" not in names
     scoped.close()
+    raw = stack["client"].chat.completions.with_raw_response.create(
+        model="local-a", messages=[{"role": "user", "content": "which libdemo version is fixed?"}],
+        extra_body={"fedinf": {"collections": ["team-b"]}})
+    chat_id = raw.headers["x-fedinf-request-id"]
     cfg = gw.config
     store = open_audit_store(cfg.audit, state_dir=cfg.server.state_dir)
     try:
@@ -245,6 +249,8 @@ def test_collection_scope_and_audit_records(stack: dict[str, Any]) -> None:
         assert adds and "EMAIL_ADDRESS" in adds[-1]["classification"]["entities"]
         assert any(r["error_code"] == "collection_not_allowed" for r in rows)
         assert "alice.brennan" not in str(rows) and "Brennan" not in str(rows)
+        chat = [r for r in rows if r["request_id"] == chat_id]
+        assert chat and chat[0]["retrieved"] and chat[0]["retrieved"][0].startswith("team-b/doc-")
         assert store.verify().ok
     finally:
         store.close()

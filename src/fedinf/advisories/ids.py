@@ -5,8 +5,11 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any
 from urllib.parse import urlsplit
+
+import jsonschema_rs
 
 ID_PATTERNS: dict[str, re.Pattern[str]] = {
     "CVE": re.compile(r"\bCVE-\d{4}-\d{4,7}\b", re.I),
@@ -94,12 +97,20 @@ def reference_type(url: str) -> str:
     return "WEB"
 
 
+@lru_cache(maxsize=1)
+def _uri_validator() -> Any:
+    return jsonschema_rs.Draft202012Validator({"type": "string", "format": "uri"}, validate_formats=True)
+
+
 def _valid_url(url: str) -> bool:
+    """A URL the OSV schema accepts (``format: uri``) with a host: quoted example URLs in prose
+    (``http://login?next=\\\\evil``) are left out rather than making the record invalid."""
     try:
         parts = urlsplit(url)
-        return bool(parts.netloc) and parts.port is None or bool(parts.port)
+        ok = bool(parts.netloc) and "\\" not in url and (parts.port is None or parts.port > 0)
     except ValueError:
         return False
+    return ok and bool(_uri_validator().is_valid(url))
 
 
 def find_references(text: str) -> list[dict[str, str]]:

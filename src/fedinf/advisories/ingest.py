@@ -37,9 +37,10 @@ def _limits() -> Any:
     return DocumentLimits(max_bytes=ADVISORY.limits.max_document_bytes, max_pages=ADVISORY.limits.max_pages)
 
 
-def _is_osv_bytes(data: bytes, name: str) -> bool:
+def _osv_value(data: bytes, name: str) -> dict[str, Any] | None:
+    """The OSV record in ``data`` when it is one (JSON or YAML), else None."""
     if not name.lower().endswith((".json", ".yaml", ".yml")):
-        return False
+        return None
     try:
         if name.lower().endswith(".json"):
             value = json.loads(data)
@@ -48,8 +49,31 @@ def _is_osv_bytes(data: bytes, name: str) -> bool:
 
             value = yaml.safe_load(data)
     except Exception:  # noqa: BLE001 - not parseable: treated as prose
-        return False
-    return is_osv(value)
+        return None
+    return value if is_osv(value) else None
+
+
+def affected_index(record: dict[str, Any]) -> list[dict[str, Any]]:
+    """Each affected entry with the offsets of its ``affected package`` block in the text retrieval indexes for the
+    record (:func:`fedinf.retrieval.sources.render_osv`), kept in the document's metadata so answers can find every
+    advisory of a package without depending on search ranking."""
+    from fedinf.retrieval.sources import render_osv
+
+    text = render_osv(record)
+    out, pos = [], 0
+    for aff in record.get("affected") or []:
+        pkg = aff.get("package") or {}
+        head = f"affected package: {pkg.get('name', '?')} (ecosystem {pkg.get('ecosystem', '?')})"
+        start = text.find(head, pos)
+        end = text.find("\n\n", start) if start >= 0 else -1
+        if start >= 0:
+            pos = start + len(head)
+        out.append({"name": pkg.get("name"), "ecosystem": pkg.get("ecosystem"),
+                    "ranges": [r for r in aff.get("ranges") or [] if r.get("type") != "GIT"],
+                    "versions": list(aff.get("versions") or []),
+                    "start": start if start >= 0 else None, "end": (end if end >= 0 else len(text)) if start >= 0
+                    else None})
+    return out
 
 
 async def ingest(retrieval: Any, collection: str, files: list[tuple[str, bytes]], *, runner: Any = None,
@@ -65,13 +89,15 @@ async def ingest(retrieval: Any, collection: str, files: list[tuple[str, bytes]]
     for name, data in files:
         meta: dict[str, Any] = {}
         warnings: list[str] = []
-        if _is_osv_bytes(data, name):
-            payload, doc_name = data, name
+        given = _osv_value(data, name)
+        if given is not None:
+            payload, doc_name, osv = data, name, given
         else:
             osv, warnings = await to_osv(data, name=name, runner=runner, use_model=use_model)
             payload = json.dumps(osv, ensure_ascii=False, indent=1).encode()
             doc_name = f"{Path(name).stem}.osv.json"
             meta = {"source_document": name, "source_sha256": hashlib.sha256(data).hexdigest()}
+        meta["osv_affected"] = affected_index(json.loads(json.dumps(osv, default=str)))
         added = await retrieval.add(collection, payload, name=doc_name, data_class=data_class, metadata=meta)
         out.append({"name": name, "document_id": added.document.id, "created": added.created,
                     "osv_id": (added.document.metadata or {}).get("osv_id"), "data_class":

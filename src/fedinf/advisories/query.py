@@ -2,9 +2,11 @@
 
 Thin over :mod:`fedinf.retrieval`: the facts are read from OSV records ingested into a collection (retrieval
 renders each record as text with ``affected package: NAME (ecosystem E)`` followed by its ``range (TYPE): ...``
-lines). For each package asked about, a keyword search finds the chunks naming it, the affected blocks in them are
-parsed, and the version checks are done with :mod:`packaging` (:func:`fedinf.advisories.versions.affected_by`) - no
-model decides whether a version is affected. Every advisory in an answer carries a citation (collection, document,
+lines). For each package asked about, a keyword search finds the chunks naming it and the affected blocks in them
+are parsed (records added by any ingest path); records added through :func:`fedinf.advisories.ingest.ingest` also
+carry their affected entries in the document metadata, which are listed exhaustively, so a package with more
+advisories than one search returns loses none. The version checks are done with :mod:`packaging`
+(:func:`fedinf.advisories.versions.affected_by`) - no model decides whether a version is affected. Every advisory in an answer carries a citation (collection, document,
 chunk, character offsets of its ``affected package`` block); an answer with no citation says so (``cited: false``
 and a ``note``), and the result carries the highest data class retrieved.
 
@@ -122,13 +124,59 @@ def parse_blocks(text: str) -> list[tuple[str, str, dict[str, Any], int, int]]:
     return out
 
 
+Index = dict[str, list[Fact]]
+
+
+async def build_index(retrieval: Any, collections: list[str]) -> Index:
+    """Facts from the ``osv_affected`` metadata that :func:`fedinf.advisories.ingest.ingest` stores with each record,
+    by normalised package name: every document is listed (pages of 100), so no advisory is missed when a package has
+    more advisories than one search returns. Citations carry the document and the block's offsets (``chunk`` None)."""
+    index: Index = {}
+    for name in collections:
+        info = await retrieval.get_collection(name)
+        after = None
+        while True:
+            docs = await retrieval.list_documents(name, limit=100, after=after)
+            for d in docs:
+                meta = d.metadata or {}
+                for entry in meta.get("osv_affected") or []:
+                    if not entry.get("name"):
+                        continue
+                    citation = {"collection": info.name, "document_id": d.id, "document": d.name, "chunk": None,
+                                "start": entry.get("start"), "end": entry.get("end"), "page": 1,
+                                "data_class": d.data_class.label}
+                    affected = {"package": {"name": entry["name"], "ecosystem": entry.get("ecosystem")},
+                                "ranges": entry.get("ranges") or [], "versions": entry.get("versions") or []}
+                    index.setdefault(normalize_name(str(entry["name"]), "PyPI"), []).append(
+                        Fact(str(meta.get("osv_id") or d.name), list(meta.get("aliases") or []), str(entry["name"]),
+                             str(entry.get("ecosystem")), affected, citation, d.data_class))
+            if len(docs) < 100:
+                break
+            after = docs[-1].id
+    return index
+
+
+class IndexCache:
+    """:func:`build_index` run at most once per answer (however many packages it asks about)."""
+
+    def __init__(self, retrieval: Any, collections: list[str]) -> None:
+        self.retrieval, self.collections = retrieval, collections
+        self._index: Index | None = None
+
+    async def get(self) -> Index:
+        if self._index is None:
+            self._index = await build_index(self.retrieval, self.collections)
+        return self._index
+
+
 async def facts_for(retrieval: Any, collections: list[str], package: str, *,
-                    ecosystem: str | None = None) -> list[Fact]:
-    """Every ingested advisory affected entry naming ``package`` (one per document and package)."""
+                    ecosystem: str | None = None, index: "Index | IndexCache | None" = None) -> list[Fact]:
+    """Every ingested advisory affected entry naming ``package`` (one per document and package): parsed from search
+    hits (citations down to the chunk), completed from ``index`` for documents the search did not return."""
     from fedinf.retrieval.service import MAX_K
 
     want = normalize_name(package, "PyPI")
-    result = await retrieval.search(collections, f"affected package {package}", k=MAX_K, mode="bm25")
+    result = await retrieval.search(collections, package, k=MAX_K, mode="bm25")
     facts: dict[tuple[str, str], Fact] = {}
     ids: dict[str, tuple[str, list[str]]] = {}
     for hit in result.hits:
@@ -144,6 +192,16 @@ async def facts_for(retrieval: Any, collections: list[str], package: str, *,
             citation = {**hit.citation(0), "start": hit.start + start, "end": hit.start + end}
             citation.pop("ref")
             facts[key] = Fact(osv_id, aliases, name, eco, entry, citation, hit.data_class)
+    if isinstance(index, IndexCache):
+        index = await index.get()
+    for f in (index or {}).get(want, []):
+        key = (str(f.citation["document_id"]), want)
+        if ecosystem and f.ecosystem != ecosystem:
+            continue
+        if key in facts:  # the stored entry is complete even when a chunk cut the rendered block
+            facts[key].affected = f.affected
+        else:
+            facts[key] = f
     return sorted(facts.values(), key=lambda f: f.osv_id)
 
 
@@ -175,8 +233,9 @@ async def affected(retrieval: Any, collections: str | list[str], wanted: list[Wa
     answers: list[Answer] = []
     citations: list[dict[str, Any]] = []
     data_class = DataClass.PUBLIC
+    index = IndexCache(retrieval, names)
     for w in wanted:
-        facts = await facts_for(retrieval, names, w.name)
+        facts = await facts_for(retrieval, names, w.name, index=index)
         data_class = max([data_class, *(f.data_class for f in facts)])
         if not facts:
             answers.append(Answer(w.name, w.version, "no_advisories"))
@@ -205,7 +264,7 @@ async def fixed_version(retrieval: Any, collections: str | list[str], package: s
     """The fixed versions of ``package`` across the ingested advisories (for ``version`` when given: the smallest
     fix above it, per advisory that affects it)."""
     names = [collections] if isinstance(collections, str) else list(collections)
-    facts = await facts_for(retrieval, names, package)
+    facts = await facts_for(retrieval, names, package, index=IndexCache(retrieval, names))
     if version is not None:
         facts = [f for f in facts if affected_by(version, f.affected)]
     citations: list[dict[str, Any]] = []

@@ -58,4 +58,11 @@ def record_from_trace(trace: Trace, *, content: dict[str, Any] | None = None) ->
         usage=Usage(prompt_tokens=int(usage.get("prompt_tokens") or 0),
                     completion_tokens=int(usage.get("completion_tokens") or 0)),
         latency_ms=round((time.monotonic() - trace.started) * 1000, 3), stream=bool(trace.stream), content=content,
-        rules=tuple(trace.rules))
+        rules=tuple(trace.rules), retrieved=_retrieved(trace.retrieved))
+
+
+def _retrieved(retrieved: Any) -> tuple[str, ...]:
+    """``collection/document_id#chunk`` for each chunk a request read (ids only, never text or document names)."""
+    if retrieved is None:
+        return ()
+    return tuple(f"{h.collection}/{h.document_id}#{h.chunk}" for h in retrieved.hits)

@@ -91,6 +91,7 @@ class AuditRecord:
     stream: bool = False
     content: dict[str, Any] | None = None
     rules: tuple[str, ...] = ()  # claim rule ids applied (claims workload); absent from the body when empty
+    retrieved: tuple[str, ...] = ()  # chunks a chat read: "collection/document_id#chunk" (ids, never text); ditto
 
     @property
     def model(self) -> str | None:
@@ -118,6 +119,7 @@ class AuditRecord:
             "latency_ms": self.latency_ms, "time": iso_time(self.time), "stream": self.stream,
             "content": self.content,
             **({"rules": list(self.rules)} if self.rules else {}),  # only when set: older bodies hash unchanged
+            **({"retrieved": list(self.retrieved)} if self.retrieved else {}),
         }
 
     @classmethod
@@ -133,6 +135,7 @@ class AuditRecord:
             decision=DecisionSummary(**dec), status=int(d.get("status", 200)), error_code=d.get("error_code"),
             usage=Usage(**usage), latency_ms=d.get("latency_ms"), time=parse_time(d["time"]),
             stream=bool(d.get("stream", False)), content=d.get("content"), rules=tuple(d.get("rules") or ()),
+            retrieved=tuple(d.get("retrieved") or ()),
         )
 
 

@@ -22,10 +22,10 @@ from fedinf.retrieval.model import (
 )
 from fedinf.retrieval.service import Retrieval, build_embedder
 from fedinf.retrieval.sources import Source, is_osv, load_source, render_osv, text_source
-from fedinf.retrieval.store import STORES, RetrievalStore, open_store
+from fedinf.retrieval.store import RetrievalStore, open_store
 
 __all__ = [
-    "SEARCH_MODES", "STORES", "AddResult", "ChunkPolicy", "ChunkText", "CollectionInfo", "DocumentInfo", "Embedder",
+    "SEARCH_MODES", "AddResult", "ChunkPolicy", "ChunkText", "CollectionInfo", "DocumentInfo", "Embedder",
     "HashingEmbedder", "Hit", "LocalEmbedder", "Retrieval", "RetrievalStore", "SearchMode", "SearchResult", "Source",
     "build_embedder", "chunk_text", "is_osv", "load_source", "open_store", "render_osv", "text_source",
 ]

@@ -23,6 +23,7 @@ from fedinf.errors import Conflict, NotFound
 from fedinf.retrieval.model import ChunkText, CollectionInfo, DocumentInfo
 from fedinf.retrieval.store import StoredChunk
 from fedinf.retrieval.vectors import VectorCache, to_blob
+from fedinf.stores import StoreUrl
 
 if TYPE_CHECKING:
     import numpy as np
@@ -215,3 +216,9 @@ class PostgresRetrievalStore:
     def close(self) -> None:
         with self._lock:
             self._db.close()
+
+
+def open_postgres(url: StoreUrl, *, schema: str = "fedinf_retrieval", **options: Any) -> PostgresRetrievalStore:
+    """The ``retrieval`` family's opener in :mod:`fedinf.stores`."""
+    assert url.dsn is not None
+    return PostgresRetrievalStore(url.dsn, schema=schema)

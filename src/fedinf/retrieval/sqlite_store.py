@@ -27,6 +27,7 @@ from fedinf.errors import Conflict
 from fedinf.retrieval.model import ChunkText, CollectionInfo, DocumentInfo
 from fedinf.retrieval.store import StoredChunk
 from fedinf.retrieval.vectors import VectorCache, to_blob
+from fedinf.stores import StoreUrl
 
 if TYPE_CHECKING:
     import numpy as np
@@ -259,6 +260,12 @@ class SqliteRetrievalStore:
     def close(self) -> None:
         with self._lock:
             self._db.close()
+
+
+def open_sqlite(url: StoreUrl, **options: Any) -> SqliteRetrievalStore:
+    """The ``retrieval`` family's opener in :mod:`fedinf.stores` (``options`` such as ``schema`` do not apply)."""
+    assert url.path is not None
+    return SqliteRetrievalStore(url.path)
 
 
 def _fields(doc: DocumentInfo) -> dict[str, Any]:

@@ -5,7 +5,7 @@ candidate queries - keyword (:meth:`RetrievalStore.keyword`, BM25 or the engine'
 (:meth:`RetrievalStore.nearest`) - which :mod:`fedinf.retrieval.search` fuses. Stores are synchronous and
 thread-safe; the service calls them from worker threads.
 
-URL schemes (:data:`STORES`, one entry per store):
+URL schemes (the ``retrieval`` family of the shared engine registry, :data:`fedinf.stores.ENGINES`):
 
 - ``sqlite:///path.db`` (default ``retrieval.db`` in ``server.state_dir``): the embedded store - SQLite FTS5 (BM25,
   Porter stemming) + exact vector search in numpy (:mod:`fedinf.retrieval.sqlite_store`);
@@ -15,13 +15,11 @@ URL schemes (:data:`STORES`, one entry per store):
 
 from __future__ import annotations
 
-import importlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
-from fedinf.stores import parse_store_url
 from fedinf.data_class import DataClass
 from fedinf.retrieval.model import ChunkText, CollectionInfo, DocumentInfo
 
@@ -84,18 +82,8 @@ class RetrievalStore(Protocol):
     def close(self) -> None: ...
 
 
-# scheme -> "module:Class"; adding a store = one new file + one entry here
-STORES: dict[str, str] = {
-    "sqlite": "fedinf.retrieval.sqlite_store:SqliteRetrievalStore",
-    "postgresql": "fedinf.retrieval.pg_store:PostgresRetrievalStore",
-}
-
-
 def open_store(url: str | None, *, state_dir: str | Path = ".fedinf", schema: str = "fedinf_retrieval") -> Any:
     """Open (and migrate) the store named by ``url`` (default ``sqlite:///retrieval.db`` in ``state_dir``)."""
-    parsed = parse_store_url(url or "sqlite:///retrieval.db", base_dir=state_dir)
-    module_name, _, cls_name = STORES[parsed.kind].partition(":")
-    cls = getattr(importlib.import_module(module_name), cls_name)
-    if parsed.kind == "sqlite":
-        return cls(parsed.path)
-    return cls(parsed.dsn, schema=schema)
+    from fedinf import stores
+
+    return stores.open_store("retrieval", url or "sqlite:///retrieval.db", base_dir=state_dir, schema=schema)

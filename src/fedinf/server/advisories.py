@@ -29,6 +29,7 @@ from fedinf.advisories.query import MAX_PACKAGES, Wanted, affected, fixed_versio
 from fedinf.data_class import DataClass
 from fedinf.errors import FedinfError, RequestError
 from fedinf.pipeline import Trace
+from fedinf.privacy.classifier import Classification
 from fedinf.server.body import read_json
 from fedinf.server.errors import error_response, json_response
 from fedinf.gateway import Gateway
@@ -89,19 +90,6 @@ def _documents(body: dict[str, Any]) -> list[tuple[str, bytes]]:
     return out
 
 
-class _Touched:
-    """What the audit record needs about the data an answer used (duck-types a Classification)."""
-
-    adjustment = None
-
-    def __init__(self, data_class: DataClass) -> None:
-        self.data_class = data_class
-        self.detected_class = data_class
-
-    def counts(self) -> dict[str, int]:
-        return {}
-
-
 Work = Callable[[Any, dict[str, Any]], Awaitable[dict[str, Any]]]
 
 
@@ -121,7 +109,7 @@ async def _run(gateway: Gateway, request: Request, verb: str, work: Work, *, sco
                     principal.check_collection(name)
         result = await work(principal, body)
         level = DataClass.parse(result.get("data_class", "public"))
-        trace.classification = _Touched(level)
+        trace.classification = Classification(data_class=level, detected_class=level, entities=())
         if principal is not None:
             principal.check_class(level)
     except FedinfError as exc:
