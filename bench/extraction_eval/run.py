@@ -323,7 +323,8 @@ def report(docs: list[Any], results: list[tuple[str, dict[str, Any]]], ci: bool)
         "Ltd`, `OYO` vs `Oravel Stays Pvt. Ltd.`), one issuer exists only inside an image (`saeco`: \"the issuer "
         "encapsulated their company data in the image\"), `Azure Interior` is the addressee block of the Odoo sample, "
         "and `Orlen`'s invoice number `F` is a truncated capture of `F 1234K20/1234/12`. TeamGantt's PDF has no "
-        "usable text layer (its fonts have no Unicode map), so it is refused with `needs_ocr` rather than guessed.",
+        "usable text layer (its fonts have no Unicode map): its page is rendered and OCR'd, which reads the total but "
+        "not the issuer or the date (both returned flagged, not trusted).",
         "",
     ]
     for label, r in results:

@@ -11,9 +11,10 @@ from __future__ import annotations
 
 import time
 import uuid
-from typing import Any, Literal
+from collections.abc import Mapping
+from typing import Any, Literal, Self
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator, model_validator
 
 from fedinf import forwarding
 from fedinf.data_class import DataClass
@@ -115,19 +116,37 @@ class ChatRequest(BaseModel):
     def output_limit(self) -> int | None:
         return self.max_completion_tokens or self.max_tokens
 
+    # The request as plain data, and the strings the classifier reads, computed once per request (the pipeline,
+    # the limiter and the backend all ask): a model_copy starts with empty caches. Requests are not mutated in place.
+    _data: dict[str, Any] | None = PrivateAttr(default=None)
+    _strings: tuple[str, ...] | None = PrivateAttr(default=None)
+
+    def model_copy(self, *, update: Mapping[str, Any] | None = None, deep: bool = False) -> Self:
+        copy = super().model_copy(update=update, deep=deep)
+        copy._data = copy._strings = None
+        return copy
+
+    def _dump(self) -> dict[str, Any]:
+        """``model_dump(exclude_none=True)`` without ``fedinf``, cached (callers copy before changing it)."""
+        if self._data is None:
+            self._data = self.model_dump(exclude_none=True, exclude={"fedinf"})
+        return self._data
+
     def unknown_fields(self) -> list[str]:
         """Names of the fields that are not forwarded (top level and ``messages[].x``), never their values."""
-        return forwarding.dropped(self.model_dump(exclude={"fedinf"}))
+        return forwarding.dropped(self._dump())
 
     def _forwarded(self) -> dict[str, Any]:
-        body = forwarding.forwarded(self.model_dump(exclude_none=True, exclude={"fedinf"}))
+        body = forwarding.forwarded(self._dump())
         body.pop("model", None)  # replaced by the upstream model name
         return body
 
     def texts(self) -> list[str]:
         """Every string that is forwarded upstream (content, names, tool calls and definitions, ``user``, ``stop``,
         ``metadata``, ``prediction``, ``response_format`` ...), messages first, in a fixed order."""
-        return forwarding.strings(self._forwarded())
+        if self._strings is None:
+            self._strings = tuple(forwarding.strings(self._forwarded()))
+        return list(self._strings)
 
     def with_texts(self, texts: list[str]) -> "ChatRequest":
         """The same request with the strings of :meth:`texts` replaced, in the same order (pseudonymization).
@@ -140,7 +159,7 @@ class ChatRequest(BaseModel):
                       fields: frozenset[str] = forwarding.OPENAI_FIELDS) -> dict[str, Any]:
         """The request body to send upstream: only allow-listed ``fields`` (and message fields), fedinf's
         namespace removed, the model name replaced."""
-        body = forwarding.forwarded(self.model_dump(exclude_none=True, exclude={"fedinf"}), fields)
+        body = forwarding.forwarded(self._dump(), fields)
         body["model"] = model
         if stream is not None:
             body["stream"] = stream

@@ -104,7 +104,7 @@ def merge_field(doc: Document, name: str, rule: FieldRule, model_value: Any, hit
     extractor_wins = rule.prefer == "extractor" and hit.score >= rule.min_score
     if extractor_wins:
         return FieldReport(value=e, source="disagree", model_value=m, extractor_value=e, span=span, evidence=evidence,
-                           confidence=min(hit.score, DISAGREEMENT))
+                           confidence=min(hit.score, KEPT_OVER_MODEL))
     return FieldReport(value=m, source="disagree", model_value=m, extractor_value=e, span=locate(doc, kind, m),
                        evidence=evidence, confidence=DISAGREEMENT)
 
@@ -112,7 +112,8 @@ def merge_field(doc: Document, name: str, rule: FieldRule, model_value: Any, hit
 MODEL_LOCATED = 0.5  # a model-only value found verbatim in the document, but next to no known label
 MODEL_UNLOCATED = 0.3  # a model-only value the document does not contain as written
 AGREEMENT_BONUS = 0.2
-DISAGREEMENT = 0.4
+DISAGREEMENT = 0.4  # the model's value won a disagreement
+KEPT_OVER_MODEL = 0.5  # the extractor's value won one: kept (above the built-in tasks' 0.45 floor), flagged
 
 
 @dataclass
