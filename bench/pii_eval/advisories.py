@@ -35,6 +35,19 @@ def load_details(every: int = 1) -> list[tuple[str, str]]:
     return out[::every]
 
 
+def load_go() -> list[tuple[str, str]]:
+    """``(id, summary + details)`` of the Go vulnerability database sample (``golang_vulndb/osv``, 300 records)."""
+    import json
+
+    out = []
+    for path in sorted((advisory_dir().parents[1] / "golang_vulndb" / "osv").glob("GO-*.json")):
+        doc = json.loads(path.read_text(encoding="utf-8"))
+        text = " ".join(x for x in (doc.get("summary"), doc.get("details")) if isinstance(x, str) and x.strip())
+        if text:
+            out.append((str(doc.get("id") or path.stem), text))
+    return out
+
+
 @dataclass
 class FalsePositives:
     total: int

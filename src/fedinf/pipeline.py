@@ -18,6 +18,7 @@ bodies, SSE error frames, ``Retry-After``) in one place. To add a step, add a me
 from __future__ import annotations
 
 import asyncio
+import re
 import time
 import uuid
 from collections.abc import AsyncGenerator, AsyncIterator, Callable, Mapping
@@ -176,8 +177,24 @@ class Pipeline:
 
     def parse(self, body: object, trace: Trace) -> ChatRequest:
         request = parse_chat(body)
-        trace.requested, trace.stream = request.fedinf.route or request.model, request.stream
+        requested = request.fedinf.route or request.model
+        if requested not in self.config.routes and requested not in self.network.models:
+            self._unknown_name(requested, trace)
+        trace.requested, trace.stream = requested, request.stream
         return request
+
+    def _unknown_name(self, name: str, trace: Trace) -> None:
+        """A model/route name that names nothing configured is echoed in the error and the audit record - unless it
+        holds what looks like data (a card number, an e-mail): then neither sees it."""
+        from fedinf.errors import NotFound
+
+        entities = self.classifier.detect([name, re.sub(r"[-_./:@=]+", " ", name)])  # "r-4111..." too
+        if entities:
+            trace.requested = "(not shown: holds data)"
+            types = ", ".join(sorted({e.type for e in entities}))
+            raise NotFound(f"`model` names no configured model or route and looks like data ({types}); it is not "
+                           "repeated here. Name a model or route of this gateway.", param="model",
+                           code="model_not_found")
 
     async def admit(self, principal: Principal | None, request: ChatRequest) -> None:
         """Role, route scope, rate limits and budgets, before any work is done for the request."""

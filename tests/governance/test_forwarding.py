@@ -171,6 +171,8 @@ def test_gateway_pseudonymizes_every_field_for_a_cloud_zone(caplog: pytest.LogCa
     {"model": "plain", "messages": [{"role": "user", "content": f"card {CARD}"}]},  # refused: no eligible model
     {"model": "plain", "messages": [{"role": "user", "content": "hi"}], "stop": {"a": CARD}},
     {"model": "plain", "messages": [{"role": "user", "content": [{"type": "text", "text": 5}]}], "user": CARD},
+    {"model": CARD, "messages": [{"role": "user", "content": "hi"}]},  # not echoed in the error nor audited
+    {"model": "gpt", "fedinf": {"route": f"r-{CARD}"}, "messages": [{"role": "user", "content": "hi"}]},
 ])
 def test_bad_or_refused_input_gets_a_4xx_without_values(bad: dict[str, Any],
                                                        caplog: pytest.LogCaptureFixture) -> None:

@@ -106,6 +106,9 @@ def test_people_in_technical_or_foreign_text_still_count(cls, text):
     "A flaw allows arbitrary shell command execution as the user Spark is currently running as.",
     "For questions or comments about this advisory, email us at security@matrix.org.",
     "Improper Privilege Management in Conda loguru prior to 0.5.3.",
+    "Excluded name constraints cause Auth Bypass in crypto/x509 when verifying a certificate chain.",
+    "The verify method for FIDO/U2F security key types (sk-ecdsa-sha2-nistp256@openssh.com, "
+    "sk-ssh-ed25519@openssh.com) did not check the flags; restrict-destination-v00@openssh.com too.",
 ])
 def test_role_cues_mailboxes_and_vendor_product_lines_are_not_personal(cls, text):
     assert cls(text) <= DataClass.INTERNAL
@@ -113,6 +116,10 @@ def test_role_cues_mailboxes_and_vendor_product_lines_are_not_personal(cls, text
 
 def test_role_mailbox_is_still_pseudonymized(found):
     assert ("EMAIL_ADDRESS", "security@matrix.org") in found("email security@matrix.org")
+
+
+def test_people_mailboxes_still_count(cls):
+    assert cls("mail rsa.jones@example.com or ana.lopez@example.org") >= DataClass.CONFIDENTIAL
 
 
 def test_a_user_named_in_prose_still_counts(cls):

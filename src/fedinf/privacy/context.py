@@ -27,8 +27,7 @@ from fedinf.privacy.detector import PatternDetector, TextView
 MAX_GAP = 80
 SHORT = 64
 LOOKBACK = 3
-# a number standing on its own (an IBAN's country letters may lead it), never digits inside a hash or identifier
-_RUN = re.compile(r"(?<![A-Za-z0-9_])(?:[A-Za-z]{2})?\d[\d \-]*\d(?![A-Za-z0-9_])")
+_RUN = re.compile(r"\d[\d \-]*\d")
 
 
 class Part(NamedTuple):
@@ -46,12 +45,29 @@ def _runs(texts: Sequence[str], taken: dict[int, list[tuple[int, int]]]) -> list
     out = []
     for i, text in enumerate(texts):
         for m in _RUN.finditer(text):
-            if sum(c.isdigit() for c in m.group()) < 3:
+            start, end = _standalone(text, m.start(), m.end())
+            if start < 0 or sum(c.isdigit() for c in text[start:end]) < 3:
                 continue
-            if any(a < m.end() and m.start() < b for a, b in taken.get(i, ())):
+            if any(a < end and start < b for a, b in taken.get(i, ())):
                 continue
-            out.append((i, m.start(), m.end()))
+            out.append((i, start, end))
     return out
+
+
+def _word(c: str) -> bool:
+    return c.isalnum() or c == "_"
+
+
+def _standalone(text: str, start: int, end: int) -> tuple[int, int]:
+    """The run as a number standing on its own - led by an IBAN's two country letters at most - or (-1, -1) when
+    it is digits inside a hash or an identifier."""
+    if end < len(text) and _word(text[end]):
+        return -1, -1
+    if start >= 2 and text[start - 2:start].isalpha() and (start == 2 or not _word(text[start - 3])):
+        return start - 2, end
+    if start and _word(text[start - 1]):
+        return -1, -1
+    return start, end
 
 
 class _Cues:

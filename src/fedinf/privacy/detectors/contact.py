@@ -23,6 +23,20 @@ _EXTENSION = re.compile(r"\s?(?:x|ext\.?)\s?\d{1,5}$", re.IGNORECASE)
 _NOT_PHONE = re.compile(r"^(?:\d{3}-\d{2}-\d{4}|\d{1,3}(?:\.\d{1,3}){3})$")  # SSN layout, IP/version layout
 
 
+# RFC 4251 names algorithms and extensions "name@domain" ("sk-ecdsa-sha2-nistp256@openssh.com",
+# "restrict-destination-v00@openssh.com"): identifiers of a protocol, not mailboxes of people
+_PROTOCOL_TOKEN = re.compile(r"(?<![a-z0-9])(?:sha\d*|ecdsa|ed25519|ed448|rsa|dsa|nistp\d+|aes\d*|chacha20|"
+                             r"poly1305|hmac|curve25519|curve448|etm|gcm|cbc|ctr|umac|mlkem\d*|sntrup\d*|ssh|sk)(?![a-z0-9])")
+_PROTOCOL_VERSION = re.compile(r"-v\d\d$")
+
+
+def _personal_mailbox(value: str) -> bool:
+    """Not a role mailbox and not a protocol name (two algorithm tokens, or a ``-v00`` version suffix)."""
+    local = value.split("@", 1)[0].lower()
+    protocol = len(_PROTOCOL_TOKEN.findall(local)) >= 2 or _PROTOCOL_VERSION.search(local) is not None
+    return local not in _ROLE_MAILBOXES and not protocol
+
+
 def _phone_ok(value: str) -> bool:
     value = _EXTENSION.sub("", value).strip()
     n = len(digits(value))
@@ -46,12 +60,12 @@ DETECTORS = [
     PatternDetector(
         name="email", entity="EMAIL_ADDRESS", needs=("@",),
         pattern=_EMAIL_LOCAL + r"@" + _DOMAIN + r"(?:\." + _DOMAIN + r")*\.[A-Za-z]{2,24}(?![A-Za-z0-9\-])",
-        validate=lambda v: v.split("@", 1)[0].lower() not in _ROLE_MAILBOXES, score=0.95,
+        validate=_personal_mailbox, score=0.95,
     ),
-    PatternDetector(  # role mailboxes (security@, support@) name no person: pseudonymized, not class-raising
-        name="email_role", entity="EMAIL_ADDRESS", needs=("@",),
+    PatternDetector(  # role mailboxes (security@) and protocol names (x@openssh.com) name no person:
+        name="email_role", entity="EMAIL_ADDRESS", needs=("@",),  # pseudonymized, but not class-raising
         pattern=_EMAIL_LOCAL + r"@" + _DOMAIN + r"(?:\." + _DOMAIN + r")*\.[A-Za-z]{2,24}(?![A-Za-z0-9\-])",
-        validate=lambda v: v.split("@", 1)[0].lower() in _ROLE_MAILBOXES, score=0.5,
+        validate=lambda v: not _personal_mailbox(v), score=0.5,
     ),
     PatternDetector(
         name="email_obfuscated", entity="EMAIL_ADDRESS", flags=re.IGNORECASE,

@@ -619,6 +619,8 @@ class AddressDetector:
         # street-word-led parts: "3 via crafted content in a" is prose even with a number in front
         found.update((a, b) for a, b in self._lead_parts(text, anchors) if not self._lead_plain(text[a:b]))
         found.update(self._generic(text))
+        if _technical(view):  # "Auth Bypass in crypto/x509": in technical text a street part needs its number
+            found = {(a, b) for a, b in found if any(c.isdigit() for c in text[a:b])}
         parts = sorted(found)
         if not parts:
             return
