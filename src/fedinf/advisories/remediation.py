@@ -130,8 +130,10 @@ def merge_prose(ex: Extraction, model: dict[str, Any] | None, warnings: list[str
                             "rejected")
             notes[key] = FieldNote(have.value, have.source if have.value else "rejected", have.span, have.evidence)
             continue
-        if key == "workaround" and _NO_WORKAROUND.search(ex.text):
-            continue  # the advisory says there is none
+        if key == "workaround" and (_NO_WORKAROUND.search(ex.text) or not _WORKAROUND.search(ex.text)):
+            warnings.append("remediation.workaround: the advisory states no workaround; the model's was rejected")
+            notes[key] = FieldNote(have.value, have.source if have.value else "rejected", have.span, have.evidence)
+            continue
         if have.value is None or key == "summary":
             notes[key] = FieldNote(value, "model" if have.value is None else "model+extractor", None, "model")
     return notes
