@@ -57,7 +57,7 @@ def _config(urls: dict[str, str]) -> str:
         for z, (c, p) in ZONES.items())
     models = "\n".join(
         f"  - {{id: m-{z}, backend: openai, zone: {z}, license: Apache-2.0, endpoints: [{{url: '{urls[z]}'}}], "
-        f"timeouts: {{connect_s: 1, read_s: 2, total_s: 3}}}}" for z in ZONES)
+        f"timeouts: {{connect_s: 1, read_s: 2, total_s: 3}}, capabilities: [tools]}}" for z in ZONES)
     routes = "\n".join(f"  {r}: {{models: [{', '.join(ms)}], strategy: {'cost' if r == 'cheap' else 'priority'}}}"
                        for r, ms in ROUTES.items())
     return f"audit: {{enabled: false}}\nzones:\n{zones}\nmodels:\n{models}\nroutes:\n{routes}\n"
