@@ -33,6 +33,7 @@ from fedinf.backends.base import CallContext
 from fedinf.errors import (AllTargetsFailed, BackendRejected, BackendTimeout, BackendUnavailable,
                            FedinfError, OutputValidationError, ServiceUnavailable, StreamInterrupted)
 from fedinf.protocol import ChatRequest
+from fedinf.ready import Waiting, finish, run_until_wait
 from fedinf.routing.decide import Decision, Target
 from fedinf.routing.hedge import Race
 from fedinf.routing.pool import BackendPool, Replica
@@ -520,9 +521,13 @@ async def _continue(first: dict[str, Any], iterator: AsyncIterator[dict[str, Any
             remaining = deadline - clock()
             if remaining <= 0:
                 raise StreamInterrupted(f"{model_id} stream passed the request deadline")
+            step = iterator.__anext__()
             try:
-                async with asyncio.timeout(remaining):
-                    chunk = await iterator.__anext__()
+                got = run_until_wait(step)  # a chunk already there needs no timer
+                if isinstance(got, Waiting):
+                    async with asyncio.timeout(remaining):
+                        got = await finish(step, got)
+                chunk = got
             except StopAsyncIteration:
                 return
             except TimeoutError:

@@ -10,15 +10,13 @@ the pending write; only when the next chunk would have to wait (or :data:`MAX_PE
 pending events written, as one ASGI message. No event is ever held back while waiting: latency is unchanged, and
 the number of writes (and their per-write cost) drops from one per token to about one per upstream read.
 
-"Ready at once" is found out by running the step that fetches the next chunk until it either finishes or yields to
-the event loop (:func:`_run_until_wait`); a step that yields is then driven to its end through the event loop
-(:func:`_finish`), so it behaves exactly as if it had been awaited (cancellation included).
+"Ready at once" is found out with :func:`fedinf.ready.run_until_wait`; a step that would wait is then driven to its
+end through the event loop (:func:`fedinf.ready.finish`), so it behaves exactly as if it had been awaited.
 """
 
 from __future__ import annotations
 
-import types
-from collections.abc import AsyncGenerator, Generator, Mapping
+from collections.abc import AsyncGenerator, Mapping
 from typing import Any
 
 from starlette.responses import StreamingResponse
@@ -26,6 +24,7 @@ from starlette.types import Send
 
 from fedinf.errors import FedinfError
 from fedinf.jsoncodec import dumps
+from fedinf.ready import Waiting, finish, run_until_wait
 from fedinf.server.errors import sse_error
 
 SSE_HEADERS = {"cache-control": "no-cache", "x-accel-buffering": "no"}
@@ -37,44 +36,6 @@ Chunks = AsyncGenerator[dict[str, Any], None]
 
 def event(chunk: dict[str, Any]) -> bytes:
     return b"data: " + dumps(chunk) + b"\n\n"
-
-
-class _Waiting:
-    """The step would wait: ``yielded`` is what it handed to the event loop."""
-
-    __slots__ = ("yielded",)
-
-    def __init__(self, yielded: object) -> None:
-        self.yielded = yielded
-
-
-def _run_until_wait(step: Any) -> dict[str, Any] | _Waiting:
-    """Run an ``__anext__`` awaitable until it finishes (its chunk) or would wait (:class:`_Waiting`). Raises what
-    the step raises (``StopAsyncIteration`` at the end, a ``FedinfError`` ...)."""
-    try:
-        yielded = step.send(None)
-    except StopIteration as done:
-        value: dict[str, Any] = done.value
-        return value
-    return _Waiting(yielded)
-
-
-@types.coroutine
-def _finish(step: Any, yielded: object, error: BaseException | None = None) -> Generator[Any, Any, Any]:
-    """Drive a step that yielded ``yielded`` (or, with ``error``, throw that into it first) to its end through the
-    event loop, passing what the loop sends or throws on to the step; returns its result."""
-    try:
-        if error is not None:
-            yielded = step.throw(error)
-        while True:
-            try:
-                sent = yield yielded
-            except BaseException as exc:  # cancellation (or close) from the loop: the step must see it
-                yielded = step.throw(exc)
-            else:
-                yielded = step.send(sent)
-    except StopIteration as done:
-        return done.value
 
 
 class SSEResponse(StreamingResponse):
@@ -93,13 +54,13 @@ class SSEResponse(StreamingResponse):
         await send({"type": "http.response.start", "status": self.status_code, "headers": self.raw_headers})
         pending: list[bytes] = []
 
-        async def write(data: bytes, step: Any = None, waiting: _Waiting | None = None) -> None:
+        async def write(data: bytes, step: Any = None, waiting: Waiting | None = None) -> None:
             try:
                 await send({"type": "http.response.body", "body": data, "more_body": True})
             except BaseException as exc:  # client gone while the next chunk was half-fetched: end that step too
                 if step is not None and waiting is not None:
                     try:
-                        await _finish(step, waiting.yielded, exc)
+                        await finish(step, waiting, exc)
                     except BaseException:  # noqa: BLE001 - the original exception is the one that matters
                         pass
                 raise
@@ -108,12 +69,12 @@ class SSEResponse(StreamingResponse):
             while True:
                 step = self.chunks.__anext__()
                 try:
-                    got = _run_until_wait(step)
-                    if isinstance(got, _Waiting):
+                    got = run_until_wait(step)
+                    if isinstance(got, Waiting):
                         if pending:  # the next chunk is not there yet: write what is ready first
                             await write(b"".join(pending), step, got)
                             pending = []
-                        got = await _finish(step, got.yielded)
+                        got = await finish(step, got)
                 except StopAsyncIteration:
                     break
                 pending.append(event(got))
