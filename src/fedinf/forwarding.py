@@ -28,6 +28,9 @@ OPENAI_FIELDS: frozenset[str] = frozenset({
     "n", "stop", "seed", "presence_penalty", "frequency_penalty", "logit_bias", "logprobs", "top_logprobs",
     "response_format", "tools", "tool_choice", "parallel_tool_calls", "user", "metadata", "prediction", "functions",
     "function_call", "store", "service_tier", "reasoning_effort", "modalities", "audio", "verbosity",
+    # sampling and decoding extras of OpenAI-compatible servers (vLLM, llama.cpp, TGI): read like the rest
+    "top_k", "min_p", "repetition_penalty", "typical_p", "min_tokens", "ignore_eos", "skip_special_tokens",
+    "guided_json", "guided_regex", "guided_choice", "guided_grammar", "chat_template_kwargs",
 })
 # fields of one message
 MESSAGE_FIELDS: frozenset[str] = frozenset({
