@@ -202,28 +202,35 @@ async def run_batch(runner: TaskRunner, spec: TaskSpec, paths: Iterable[str | os
     emit = on_event or (lambda e: None)
     summary.redefined = log.redefined
     emit({"event": "start", "total": len(files), "already_done": len(log.done), "redefined": log.redefined})
-    queue: asyncio.Queue[Path] = asyncio.Queue()
-    for f in files:
-        queue.put_nowait(f)
-    seen: set[str] = set()  # content hashes met in this run
+    # One reader hashes the inputs in their given order, so which of two identical files is recorded (the first)
+    # does not depend on timing; the bounded queue keeps at most ``concurrency`` documents' bytes waiting.
+    queue: asyncio.Queue[tuple[Path, bytes | None, str, dict[str, Any] | None] | None] = \
+        asyncio.Queue(maxsize=concurrency)
+    workers = min(concurrency, max(1, len(files)))
     started = time.monotonic()
 
+    async def reader() -> None:
+        seen: set[str] = set()  # content hashes met in this run
+        try:
+            for path in files:
+                data, digest, err = await asyncio.to_thread(_read, path, spec.limits.max_document_bytes)
+                if digest in seen:
+                    summary.duplicates += 1
+                    emit({"event": "duplicate", "name": path.name})
+                elif digest in log.done:
+                    seen.add(digest)
+                    summary.skipped += 1
+                    emit({"event": "skipped", "name": path.name})
+                else:
+                    seen.add(digest)
+                    await queue.put((path, data, digest, err))
+        finally:
+            for _ in range(workers):
+                await queue.put(None)
+
     async def worker() -> None:
-        while True:
-            try:
-                path = queue.get_nowait()
-            except asyncio.QueueEmpty:
-                return
-            data, digest, err = await asyncio.to_thread(_read, path, spec.limits.max_document_bytes)
-            if digest in seen:
-                summary.duplicates += 1
-                emit({"event": "duplicate", "name": path.name})
-                continue
-            seen.add(digest)
-            if digest in log.done:
-                summary.skipped += 1
-                emit({"event": "skipped", "name": path.name})
-                continue
+        while (item := await queue.get()) is not None:
+            path, data, digest, err = item
             base: dict[str, Any] = {"task": spec.name, "name": path.name, "path": str(path), "sha256": digest}
             if err is not None:
                 rec = {**base, "status": "error", "error": err}
@@ -237,7 +244,7 @@ async def run_batch(runner: TaskRunner, spec: TaskSpec, paths: Iterable[str | os
                   "code": error.get("code") if isinstance(error, dict) else None})
 
     try:
-        await asyncio.gather(*(worker() for _ in range(min(concurrency, max(1, len(files))))))
+        await asyncio.gather(reader(), *(worker() for _ in range(workers)))
     finally:
         summary.elapsed_s = time.monotonic() - started
         log.close()
