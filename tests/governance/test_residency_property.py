@@ -163,5 +163,7 @@ def test_property_run_exercised_every_path(network: dict[str, Any]) -> None:
     stats = network["stats"]
     if stats["requests"] < EXAMPLES:
         pytest.skip("property test did not run in this session")
-    assert stats["refused"] > 0 and stats["pseudonymized"] > 0 and stats["received"] > stats["requests"] // 4
+    # how much reaches an upstream depends on the random faults (503s, resets) opening breakers and ejecting
+    # replicas, and most generated requests are refused (values in every field): a share, not an exact count
+    assert stats["refused"] > 0 and stats["pseudonymized"] > 0 and stats["received"] > stats["requests"] // 10
     assert any(s >= 502 for s in stats["statuses"]) and stats["statuses"].get(200, 0) > 0
