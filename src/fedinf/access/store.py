@@ -17,7 +17,7 @@ from typing import Any, Iterator
 
 from fedinf.access.keys import KeyRecord, Tenant
 from fedinf.access.principal import Limits, Scopes
-from fedinf.audit.db import check_ident, pg_connect, pg_migrate, sqlite_connect, sqlite_migrate
+from fedinf.audit.db import check_ident, pg_connect, pg_migrate, sqlite_connect, sqlite_migrate, sqlite_tx
 from fedinf.stores import StoreUrl
 
 MIGRATIONS: list[tuple[int, list[str]]] = [
@@ -201,14 +201,8 @@ class SqliteAccessStore(_SqlAccessStore):
 
     @contextmanager
     def _tx(self) -> Iterator[None]:
-        with self._lock:
-            self._conn.execute("BEGIN IMMEDIATE")
-            try:
-                yield
-            except BaseException:
-                self._conn.execute("ROLLBACK")
-                raise
-            self._conn.execute("COMMIT")
+        with self._lock, sqlite_tx(self._conn):
+            yield
 
 
 class PostgresAccessStore(_SqlAccessStore):

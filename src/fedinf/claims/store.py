@@ -15,7 +15,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Iterator
 
-from fedinf.audit.db import check_ident, pg_connect, pg_migrate, sqlite_connect, sqlite_migrate
+from fedinf.audit.db import check_ident, pg_connect, pg_migrate, sqlite_connect, sqlite_migrate, sqlite_tx
 from fedinf.claims.rules import Rule
 from fedinf.errors import NotFound, RequestError
 from fedinf.stores import StoreUrl
@@ -143,14 +143,8 @@ class SqliteRuleStore(_SqlRuleStore):
 
     @contextmanager
     def _tx(self) -> Iterator[None]:
-        with self._lock:
-            self._conn.execute("BEGIN IMMEDIATE")
-            try:
-                yield
-            except BaseException:
-                self._conn.execute("ROLLBACK")
-                raise
-            self._conn.execute("COMMIT")
+        with self._lock, sqlite_tx(self._conn):
+            yield
 
 
 class PostgresRuleStore(_SqlRuleStore):
