@@ -1,14 +1,15 @@
-"""Shared plumbing of the HTTP backends (``openai``, ``anthropic``): one pooled aiohttp session per backend, deadlines,
+"""Shared plumbing of the HTTP backends (``openai``, ``anthropic``): one connection pool per backend, deadlines,
 a fast Server-Sent-Events reader and the mapping of transport failures to :mod:`fedinf.errors`.
 
 Contract of :class:`HttpUpstream`:
 
-- the ``aiohttp.ClientSession`` is created lazily on first use (inside the running loop) and reused: keep-alive
-  connections are pooled per backend instance; :meth:`HttpUpstream.aclose` releases them;
+- the :class:`~fedinf.backends.h1.Pool` (a lean HTTP/1.1 client, see :mod:`fedinf.backends.h1` for why not aiohttp)
+  is created lazily on first use (inside the running loop) and reused: keep-alive connections are pooled per backend
+  instance; :meth:`HttpUpstream.aclose` releases them;
 - every call takes an absolute ``deadline`` (``time.monotonic()``); the call never outlives it. ``connect_s`` bounds
   the TCP/TLS connect, ``read_s`` bounds any silence while waiting for bytes;
 - redirects are not followed (API keys in custom headers must not travel to another host): a 3xx is an error;
-- failures become fedinf errors, never aiohttp's: connection refused/reset and upstream 429/5xx ->
+- failures become fedinf errors, never the transport's: connection refused/reset and upstream 429/5xx ->
   :class:`BackendUnavailable`; timeouts -> :class:`BackendTimeout`; upstream 4xx -> :class:`BackendRejected`;
   messages name the upstream and the status, never the request content.
 """
@@ -21,9 +22,8 @@ from collections.abc import AsyncIterator, Callable, Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
-import aiohttp
-
 from fedinf import jsoncodec
+from fedinf.backends import h1
 from fedinf.errors import (
     BackendError, BackendRejected, BackendTimeout, BackendUnavailable, ConfigError, StreamInterrupted,
 )
@@ -112,26 +112,28 @@ def status_error(name: str, status: int, raw: bytes, *, headers: Any = None, hin
 
 
 def transport_error(name: str, exc: BaseException, *, started: bool) -> BackendError:
-    """Map an aiohttp/asyncio exception; ``started`` = a chunk already reached the caller (never retry then)."""
+    """Map a transport (:mod:`fedinf.backends.h1`) exception; ``started`` = a chunk already reached the caller
+    (never retry then)."""
     if isinstance(exc, BackendError):
         if started and not isinstance(exc, StreamInterrupted):
             return StreamInterrupted(f"stream from upstream {name} failed after it started: {exc.message}",
                                      details={**exc.details, "cause": exc.code})
         return exc
-    if isinstance(exc, asyncio.TimeoutError):  # includes aiohttp.ServerTimeoutError
-        what = "connect" if isinstance(exc, aiohttp.ConnectionTimeoutError) else "read"
-        if isinstance(exc, aiohttp.ServerTimeoutError):
-            msg = f"upstream {name} timed out ({what} timeout)"
-        else:
+    if isinstance(exc, (h1.Timeout, asyncio.TimeoutError)):
+        what = exc.what if isinstance(exc, h1.Timeout) else "deadline"
+        if what == "deadline":
             msg = f"upstream {name} did not finish before the request deadline"
+        else:
+            msg = f"upstream {name} timed out ({what} timeout)"
         if started:
             return StreamInterrupted(msg + " after the stream started", details={"upstream": name,
                                                                                  "cause": "backend_timeout"})
         return BackendTimeout(msg, details={"upstream": name})
-    if isinstance(exc, aiohttp.ClientConnectorError):
-        return BackendUnavailable(f"cannot connect to upstream {name}: {exc.strerror or type(exc).__name__}",
-                                  details={"upstream": name})
+    if isinstance(exc, h1.ConnectFailed):
+        return BackendUnavailable(f"cannot connect to upstream {name}: {exc.strerror}", details={"upstream": name})
     kind = type(exc).__name__
+    if isinstance(exc, h1.BadResponse):
+        return bad_response(name, f"sent a malformed HTTP response: {exc}")
     if started:
         return StreamInterrupted(f"stream from upstream {name} broke after it started ({kind})",
                                  details={"upstream": name})
@@ -188,52 +190,49 @@ class HttpUpstream:
     ) -> None:
         self.name = name
         self.base_headers = {"content-type": "application/json", "accept": "application/json", **base_headers}
+        self._head = h1.header_block(self.base_headers)  # checked and encoded once, sent with every call
         self.connect_s = connect_s
         self.read_s = read_s
         self.max_connections = max_connections
-        self._session: aiohttp.ClientSession | None = None
+        self._pool: h1.Pool | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
 
-    def session(self) -> aiohttp.ClientSession:
-        """The pooled session of the running event loop (a new loop, e.g. a second ``asyncio.run``, gets a new one)."""
-        session = self._session
+    def pool(self) -> h1.Pool:
+        """The connection pool of the running event loop (a new loop, e.g. a second ``asyncio.run``, gets a new
+        one; the old one's idle connections are closed)."""
+        pool = self._pool
         loop = asyncio.get_running_loop()
-        if session is None or session.closed or loop is not self._loop:
-            if session is not None and not session.closed:
-                _abandon(session)
+        if pool is None or loop is not self._loop:
+            if pool is not None:
+                _abandon(pool)
             self._loop = loop
-            connector = aiohttp.TCPConnector(limit=self.max_connections, keepalive_timeout=30, ttl_dns_cache=300,
-                                             enable_cleanup_closed=False)
-            session = self._session = aiohttp.ClientSession(
-                connector=connector, headers=self.base_headers, auto_decompress=True, raise_for_status=False,
-                skip_auto_headers=("User-Agent",),
-            )
-        return session
+            pool = self._pool = h1.Pool(limit=self.max_connections, keepalive_s=30.0)
+        return pool
 
-    def timeout(self, deadline: float, *, read_s: float | None = None) -> aiohttp.ClientTimeout:
-        """aiohttp timeouts for a call ending at ``deadline``; raises :class:`BackendTimeout` if already past."""
-        remaining = deadline - time.monotonic()
-        if remaining <= 0:
+    def _headers(self, extra: Mapping[str, str] | None) -> bytes:
+        return self._head + h1.header_block(extra) if extra else self._head
+
+    async def _send(self, method: str, url: str, body: bytes, deadline: float,
+                    headers: Mapping[str, str] | None, read_s: float | None = None) -> h1.Response:
+        if deadline - time.monotonic() <= 0:
             raise BackendTimeout(f"request deadline passed before calling upstream {self.name}",
                                  details={"upstream": self.name})
-        # ceil_threshold: never round timers up to whole seconds (aiohttp does past 5 s): deadlines are exact
-        return aiohttp.ClientTimeout(total=remaining, sock_connect=min(self.connect_s, remaining),
-                                     sock_read=min(read_s or self.read_s, remaining), ceil_threshold=1e9)
+        return await self.pool().request(method, url, headers=self._headers(headers), body=body, deadline=deadline,
+                                         connect_s=self.connect_s, read_s=read_s or self.read_s)
 
     async def post_json(self, url: str, body: bytes, deadline: float, *, hint: str = "",
                         headers: Mapping[str, str] | None = None) -> Any:
         """POST ``body`` and return the decoded JSON answer (any 2xx); map every failure to a fedinf error.
         ``headers`` are added to the base headers for this call only."""
         try:
-            async with self.session().post(url, data=body, timeout=self.timeout(deadline), allow_redirects=False,
-                                           headers=headers or None) as resp:
-                raw = await resp.read()
-                if resp.status >= 300:
-                    raise status_error(self.name, resp.status, raw, headers=resp.headers, hint=hint)
+            resp = await self._send("POST", url, body, deadline, headers)
+            raw = await resp.read()
         except BackendError:
             raise
-        except (aiohttp.ClientError, asyncio.TimeoutError, OSError) as exc:
+        except (h1.TransportError, asyncio.TimeoutError, OSError) as exc:
             raise transport_error(self.name, exc, started=False) from None
+        if resp.status >= 300:
+            raise status_error(self.name, resp.status, raw, headers=resp.headers, hint=hint)
         return self._decode(raw, resp.status)
 
     def _decode(self, raw: bytes, status: int) -> Any:
@@ -258,67 +257,59 @@ class HttpUpstream:
         started = False
         resp = None
         try:
-            resp = await self.session().post(url, data=body, timeout=self.timeout(deadline), allow_redirects=False,
-                                             headers=headers or None)
+            resp = await self._send("POST", url, body, deadline, headers)
             if resp.status >= 300:
                 raise status_error(self.name, resp.status, await resp.read(), headers=resp.headers, hint=hint)
             if on_json is not None and resp.content_type == "application/json":
-                chunks = on_json(self._decode(await resp.read(), resp.status))
+                chunks: Iterable[dict[str, Any]] = on_json(self._decode(await resp.read(), resp.status))
             else:
                 chunks = ()
             for chunk in chunks:
                 started = True
                 yield chunk
-            async for data in sse_data(resp, self.name):  # read to the end, even past [DONE]: keeps the connection reusable
+            # read to the end, even past [DONE]: keeps the connection reusable
+            async for data in sse_data(resp.pieces(), self.name):
                 for chunk in translate(data):
                     started = True
                     yield chunk
             yield finish()
         except BackendError as exc:
             raise transport_error(self.name, exc, started=started) from None
-        except (aiohttp.ClientError, asyncio.TimeoutError, OSError) as exc:
+        except (h1.TransportError, asyncio.TimeoutError, OSError) as exc:
             raise transport_error(self.name, exc, started=started) from None
         finally:
-            if resp is not None:
-                if resp.content.is_eof():
-                    resp.release()
-                else:  # closed early (client gone, error): drop the connection so the upstream stops generating
-                    resp.close()
+            if resp is not None:  # a body read to its end was released already; otherwise drop the connection
+                resp.close()     # (client gone, error: the upstream stops generating)
 
     async def get_ok(self, url: str, timeout_s: float) -> bool:
         """True when GET ``url`` answers 2xx within ``timeout_s``."""
         try:
-            timeout = aiohttp.ClientTimeout(total=timeout_s, sock_connect=min(self.connect_s, timeout_s))
-            async with self.session().get(url, timeout=timeout, allow_redirects=False) as resp:
-                await resp.read()
-                return 200 <= resp.status < 300
-        except (aiohttp.ClientError, asyncio.TimeoutError, OSError):
+            resp = await self.pool().request("GET", url, headers=self._head, body=b"",
+                                             deadline=time.monotonic() + timeout_s,
+                                             connect_s=min(self.connect_s, timeout_s), read_s=timeout_s)
+            await resp.read()
+            return 200 <= resp.status < 300
+        except (h1.TransportError, asyncio.TimeoutError, OSError):
             return False
 
     async def aclose(self) -> None:
-        """Close the pooled connections (from any loop: a session of a finished loop is just dropped)."""
-        session, self._session = self._session, None
-        if session is None or session.closed:
-            return
-        if self._loop is asyncio.get_running_loop():
-            await session.close()
-        else:
-            _abandon(session)
+        """Close the pooled connections."""
+        pool, self._pool = self._pool, None
+        if pool is not None:
+            _abandon(pool)
 
 
-def _abandon(session: aiohttp.ClientSession) -> None:
-    """Drop a session whose event loop is gone (it cannot be awaited there any more) without leak warnings."""
-    connector = session.connector
+def _abandon(pool: h1.Pool) -> None:
+    """Close a pool's idle connections (from any loop: closing a transport of a finished loop is a no-op)."""
     try:
-        if connector is not None:
-            connector._close()  # sync part of close(); safe when the old loop is closed
-    except Exception:  # pragma: no cover - best effort
+        pool.close()
+    except RuntimeError:  # pragma: no cover - the old loop is closed
         pass
-    session.detach()
 
 
-async def sse_data(resp: aiohttp.ClientResponse, name: str = "") -> AsyncIterator[bytes]:
-    """Yield the ``data`` payload of each Server-Sent Event of ``resp`` (multi-line data joined with ``\\n``).
+async def sse_data(pieces: AsyncIterator[bytes], name: str = "") -> AsyncIterator[bytes]:
+    """Yield the ``data`` payload of each Server-Sent Event in the body ``pieces`` (multi-line data joined with
+    ``\\n``).
 
     Comments, ``event:``/``id:``/``retry:`` fields and unknown lines are skipped (the JSON payloads of OpenAI and
     Anthropic carry their own type). A line longer than :data:`MAX_SSE_LINE` raises
@@ -326,11 +317,7 @@ async def sse_data(resp: aiohttp.ClientResponse, name: str = "") -> AsyncIterato
     """
     buf = b""
     data: list[bytes] = []
-    content = resp.content
-    while True:
-        piece = await content.readany()
-        if not piece:
-            break
+    async for piece in pieces:
         buf = buf + piece if buf else piece
         start = 0
         while True:
