@@ -114,3 +114,31 @@ def test_missing_and_invalid_keys_get_401(server: Any) -> None:
     status, payload, _ = post(server, json.dumps({"model": "echo", "messages": MSG}),
                               headers={"authorization": "Bearer fk_nope_nope"})
     assert status == 401 and payload["error"]["type"] == "authentication_error"
+
+
+async def test_a_bug_on_the_chat_fast_lane_is_a_500_in_openai_shape(caplog: Any) -> None:
+    """The raw chat endpoint maps an unexpected exception like Starlette's handlers do: a 500 with a reference
+    that is in the log, never a dropped connection."""
+    import httpx
+
+    from fedinf.config import Config
+    from fedinf.gateway import Gateway
+    from fedinf.server.app import create_app
+
+    cfg = Config.model_validate({"zones": {"onprem": {"kind": "onprem", "clearance": "restricted"}},
+                                 "models": [{"id": "echo", "backend": "fake", "zone": "onprem",
+                                             "license": "Apache-2.0"}],
+                                 "access": {"require_keys": False}, "audit": {"enabled": False}})
+    gw = Gateway.from_config(cfg)
+
+    async def broken(*a: Any, **kw: Any) -> Any:
+        raise RuntimeError("boom")
+
+    gw.pipeline.chat = broken  # type: ignore[method-assign]
+    app = create_app(gw)
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as client:
+        r = await client.post("/v1/chat/completions", json={"model": "echo", "messages": MSG})
+    assert r.status_code == 500
+    err = r.json()["error"]
+    assert err["code"] == "internal_error" and "ref " in err["message"]
+    assert any("internal error (ref" in rec.getMessage() for rec in caplog.records)

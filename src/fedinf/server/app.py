@@ -15,6 +15,7 @@ from collections.abc import AsyncIterator, Callable
 
 from starlette.applications import Starlette
 from starlette.routing import BaseRoute, Mount
+from starlette.types import Receive, Scope, Send
 
 from fedinf.config import load_config
 from fedinf.gateway import Gateway
@@ -35,6 +36,22 @@ def announce_admin_key(secret: str) -> None:
     sys.stderr.flush()
 
 
+class GatewayApp(Starlette):
+    """The Starlette app with a fast lane: ``POST /v1/chat/completions`` goes straight to its raw ASGI endpoint
+    (:class:`fedinf.server.chat.ChatEndpoint`); every other request takes Starlette's router and handlers."""
+
+    def __init__(self, chat_endpoint: chat.ChatEndpoint, **kw: object) -> None:
+        super().__init__(**kw)  # type: ignore[arg-type]
+        self.chat = chat_endpoint
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope["method"] == "POST" and scope["path"] == chat.PATH:
+            scope["app"] = self
+            await self.chat(scope, receive, send)
+            return
+        await super().__call__(scope, receive, send)
+
+
 def create_app(gateway: Gateway, *, extra_routes: list[BaseRoute] | None = None,
                announce: Callable[[str], None] | None = None) -> Starlette:
     """Create the ASGI app. The gateway is started, warmed up and closed with the app's lifespan. With
@@ -52,7 +69,9 @@ def create_app(gateway: Gateway, *, extra_routes: list[BaseRoute] | None = None,
         finally:
             await gateway.aclose()
 
-    routes: list[BaseRoute] = [*chat.routes(gateway), *health.routes(gateway), *tasks.routes(gateway)]
+    chat_endpoint = chat.ChatEndpoint(gateway)
+    routes: list[BaseRoute] = [*chat.routes(gateway, chat_endpoint), *health.routes(gateway),
+                               *tasks.routes(gateway)]
     ctx = admin.AdminContext.of(gateway)
     routes.append(Mount("/admin", routes=admin.routes(ctx)))
     ui_routes = ui.routes(ctx)
@@ -61,7 +80,7 @@ def create_app(gateway: Gateway, *, extra_routes: list[BaseRoute] | None = None,
     routes += [*claims.routes(gateway), *embeddings.routes(gateway), *collections.routes(gateway),
                *advisories.routes(gateway)]
     routes += extra_routes or []
-    app = Starlette(routes=routes, exception_handlers=HANDLERS, lifespan=lifespan)
+    app = GatewayApp(chat_endpoint, routes=routes, exception_handlers=HANDLERS, lifespan=lifespan)
     app.state.gateway = gateway
     return app
 

@@ -17,6 +17,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
+from starlette.types import Send
 
 from fedinf.errors import FedinfError, MethodNotAllowed, NotFound, PayloadTooLarge, RateLimited, RequestError
 from fedinf.jsoncodec import dumps
@@ -30,6 +31,16 @@ _HTTP_ERRORS: dict[int, type[FedinfError]] = {404: NotFound, 405: MethodNotAllow
 
 def json_response(body: object, status: int = 200, headers: Mapping[str, str] | None = None) -> Response:
     return Response(dumps(body), status_code=status, headers=headers, media_type="application/json")
+
+
+async def send_json(send: Send, body: object, status: int, headers: Mapping[str, str]) -> None:
+    """What :func:`json_response` sends, written straight to ASGI ``send`` (the chat endpoint's hot path: no
+    Response object). Header values are latin-1 (fedinf's own headers are ASCII)."""
+    payload = dumps(body)
+    raw = [(b"content-length", str(len(payload)).encode()), (b"content-type", b"application/json")]
+    raw += [(k.encode("latin-1"), v.encode("latin-1")) for k, v in headers.items()]
+    await send({"type": "http.response.start", "status": status, "headers": raw})
+    await send({"type": "http.response.body", "body": payload})
 
 
 def error_headers(exc: FedinfError, headers: Mapping[str, str] | None = None) -> dict[str, str]:
@@ -67,11 +78,15 @@ async def fedinf_exception(request: Request, exc: Exception) -> Response:
     return error_response(exc)
 
 
-async def unexpected_exception(request: Request, exc: Exception) -> Response:
+def internal_error(method: str, path: str) -> FedinfError:
+    """An unexpected exception (being handled) logged with a reference, as the 500 the client gets."""
     ref = uuid.uuid4().hex[:12]
-    log.exception("internal error (ref %s) on %s %s", ref, request.method, request.url.path)
-    err = FedinfError(f"internal error (ref {ref}); this is a bug in fedinf, please report it")
-    return error_response(err)
+    log.exception("internal error (ref %s) on %s %s", ref, method, path)
+    return FedinfError(f"internal error (ref {ref}); this is a bug in fedinf, please report it")
+
+
+async def unexpected_exception(request: Request, exc: Exception) -> Response:
+    return error_response(internal_error(request.method, request.url.path))
 
 
 HANDLERS: dict[type[Exception] | int, Handler] = {
