@@ -7,6 +7,7 @@ import asyncio
 import gzip
 import time
 from collections.abc import Awaitable, Callable
+from typing import Any
 
 import pytest
 
@@ -232,3 +233,36 @@ def test_origin_parsing() -> None:
     assert (o.port, o.host_header, target) == (8080, "[::1]:8080", "/")
     with pytest.raises(ValueError):
         h1.Origin.parse("ftp://x")
+
+
+def _self_signed(tmp: Any) -> tuple[str, str]:
+    """A self-signed certificate for localhost/127.0.0.1 made with the openssl CLI (skips when it is missing)."""
+    import shutil
+    import subprocess
+
+    if shutil.which("openssl") is None:
+        pytest.skip("the openssl command is not installed (needed to make a test certificate)")
+    cert, key = str(tmp / "cert.pem"), str(tmp / "key.pem")
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=localhost",
+                    "-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1", "-keyout", key, "-out", cert],
+                   check=True, capture_output=True)
+    return cert, key
+
+
+async def test_https_verifies_the_server_certificate(tmp_path: Any, monkeypatch: Any) -> None:
+    import ssl
+
+    cert, key = _self_signed(tmp_path)
+    server_ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    server_ctx.load_cert_chain(cert, key)
+    server = await asyncio.start_server(keep_alive(b'{"tls": true}'), "127.0.0.1", 0, ssl=server_ctx)
+    port = server.sockets[0].getsockname()[1]
+    try:
+        with pytest.raises(BackendUnavailable, match="cannot connect to upstream m@test"):  # not a trusted CA
+            await upstream().post_json(f"https://localhost:{port}/", b"{}", time.monotonic() + 5)
+        monkeypatch.setenv("SSL_CERT_FILE", cert)  # trust it (what an operator does for a private CA)
+        up = upstream()
+        assert await up.post_json(f"https://localhost:{port}/", b"{}", time.monotonic() + 5) == {"tls": True}
+        await up.aclose()
+    finally:
+        server.close()
