@@ -73,9 +73,13 @@ def _standalone(text: str, start: int, end: int) -> tuple[int, int]:
 class _Cues:
     """Context words of the number detectors near runs (split values) or per piece (context elsewhere)."""
 
-    def __init__(self, texts: Sequence[str]) -> None:
+    def __init__(self, texts: Sequence[str], any_cue: re.Pattern[str] | None = None) -> None:
         self.lower = [t.lower() for t in texts]
         self._found: dict[tuple[str, int], list[tuple[int, str]]] = {}
+        # a regex that finds a match wherever a detector's context regex finds one (the union of their words):
+        # one search per piece rules out every detector's words at once in a piece without any
+        self._any_cue = any_cue
+        self._has_cue: dict[int, bool] = {}
 
     def near(self, rx: re.Pattern[str] | None, first: tuple[int, int, int], last: tuple[int, int, int]) -> str:
         """A context word (``rx``: the words of the split detectors) before or among the runs ``first..last``: in the same piece at most
@@ -102,7 +106,17 @@ class _Cues:
         got = self._found.get(key)
         if got is None:
             rx = detector._ctx
-            got = self._found[key] = [] if rx is None else [(m.start(), m.group()) for m in rx.finditer(self.lower[i])]
+            got = self._found[key] = [] if rx is None or not self._may_hold(i) else [
+                (m.start(), m.group()) for m in rx.finditer(self.lower[i])]
+        return got
+
+    def _may_hold(self, i: int) -> bool:
+        """Can piece ``i`` hold a context word at all?"""
+        if self._any_cue is None:
+            return True
+        got = self._has_cue.get(i)
+        if got is None:
+            got = self._has_cue[i] = self._any_cue.search(self.lower[i]) is not None
         return got
 
 
@@ -115,7 +129,8 @@ def across(detectors: Sequence[PatternDetector], texts: Sequence[str], taken: di
     runs = _runs(texts, taken)
     if not runs:
         return
-    cues = _Cues(texts)
+    covered = {id(d) for d in split} >= {id(d) for d in detectors}  # then split_cues holds all their words
+    cues = _Cues(texts, split_cues if covered else None)
     if split and len(runs) > 1:
         yield from _split(split, texts, runs, cues, split_cues)
     yield from _elsewhere(detectors, texts, runs, cues)
@@ -184,12 +199,16 @@ def _elsewhere(detectors: Sequence[PatternDetector], texts: Sequence[str], runs:
         text = texts[i]
         if i == 0 or len(text.strip()) > SHORT:
             continue
+        views: dict[str, TextView] = {}  # one per cue, shared by the detectors (a view is prepared once for all)
         for d in detectors:
             cue = next((found[-1][1] for j in range(i - 1, max(-1, i - 1 - LOOKBACK), -1)
                         if (found := cues._in(d, j))), "")
             if not cue:
                 continue
             prefix = f"{cue}: "
-            for span in d.detect(TextView(prefix + text)):
+            view = views.get(prefix)
+            if view is None:
+                view = views[prefix] = TextView(prefix + text)
+            for span in d.detect(view):
                 if span.start >= len(prefix):
                     yield Part(i, span.start - len(prefix), span.end - len(prefix), span.entity, span.score)

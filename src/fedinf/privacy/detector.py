@@ -8,7 +8,7 @@ must hold before the regex runs at all, context words near the match, and a ``va
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import NamedTuple, Protocol
 
@@ -58,6 +58,11 @@ class TextView:
         if got is None:
             got = self._needles[needle] = self.has_digit if needle == "#digit" else needle in self.lower
         return got
+
+    def record_needles(self, checked: Mapping[str, bool], found: Iterable[str]) -> None:
+        """Record the outcome of a search for many needles at once (the classifier's pre-filter): every needle of
+        ``checked`` (a ``needle -> False`` map) is absent except those in ``found``."""
+        self._needles = {**checked, **dict.fromkeys(found, True)}
 
     @property
     def runs(self) -> list[tuple[int, int, int]]:

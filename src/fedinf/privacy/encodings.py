@@ -29,6 +29,11 @@ MAX_DEPTH = 2
 _BASE64 = re.compile(r"(?<![A-Za-z0-9+/=_\-])[A-Za-z0-9+/_\-]{%d,}={0,2}(?![A-Za-z0-9+/=_\-])" % MIN_BASE64)
 _HEX = re.compile(r"(?<![0-9A-Za-z])(?:[0-9A-Fa-f]{2}){%d,}(?![0-9A-Za-z])" % (MIN_HEX // 2))
 _URL = re.compile(r"[^\s%]*(?:%[0-9A-Fa-f]{2}[^\s%]*)+")
+# the pre-check: in a text's UTF-8 form each byte of the base64/hex alphabet becomes b"a", any other b"."; every
+# match of _BASE64 and _HEX is a run of such characters, so a text without a long enough run of b"a" has no blob
+_MARKS = bytes(ord("a") if chr(b) in "+/_-" or chr(b).isascii() and chr(b).isalnum() else ord(".") for b in range(256))
+_ALPHABET_RUN = b"a" * min(MIN_BASE64, MIN_HEX)
+_NON_SPACE = re.compile(r"\S*")  # \s is what str.split() splits at (Python's Unicode whitespace)
 
 
 class Blob(NamedTuple):
@@ -42,6 +47,7 @@ class Blob(NamedTuple):
 
 
 _ESCAPES = re.compile(r"(?:%[0-9A-Fa-f]{2})+")
+_ESCAPE = re.compile(r"%[0-9A-Fa-f]{2}")
 
 
 def _unquote(text: str, base: int) -> tuple[str, tuple[int, ...]]:
@@ -102,20 +108,44 @@ def _from_hex(blob: str) -> str | None:
         return None
 
 
+def _non_space_end(text: str, pos: int) -> int:
+    """Where the run of non-whitespace characters starting at ``pos`` ends."""
+    m = _NON_SPACE.match(text, pos)
+    assert m is not None  # \S* matches everywhere
+    return m.end()
+
+
+def _long_tokens(text: str) -> Iterator[tuple[int, int]]:
+    """``(start, end)`` of the whitespace-separated tokens of ``text`` (as ``str.split()`` cuts them) that may hold a
+    blob: those with at least :data:`MIN_BASE64` (or :data:`MIN_HEX`) characters of the base64/hex alphabet in a row.
+    Plain prose has none, and finding that out is one ``encode``, one ``translate`` and one ``find`` (all in C)."""
+    data = text.encode("utf-8", "surrogatepass")
+    marks = data.translate(_MARKS)
+    i = marks.find(_ALPHABET_RUN)
+    if i < 0:
+        return
+    n, rev = len(text), text[::-1]
+    char = byte = 0  # a character offset of the text and the offset of its first byte in `data`
+    while i >= 0:
+        char += len(data[byte:i].decode("utf-8", "surrogatepass"))  # i is an ASCII byte: a character boundary
+        start = char - (_non_space_end(rev, n - char) - (n - char))  # backwards: forwards in the reversed text
+        end = _non_space_end(text, char)
+        yield start, end
+        byte, char = i + len(text[char:end].encode("utf-8", "surrogatepass")), end
+        i = marks.find(_ALPHABET_RUN, byte)
+
+
 def decoded_blobs(text: str) -> Iterator[Blob]:
     """Every encoded run of ``text`` that decodes to readable text, with its span (see the module docstring)."""
     if len(text) < 6:
         return
-    if "%" in text:
+    if "%" in text and _ESCAPE.search(text) is not None:  # every URL-encoded run holds a %XX escape
         for m in _URL.finditer(text):
             if m.end() - m.start() <= MAX_BLOB:
                 decoded, offsets = _unquote(m.group(), m.start())
                 yield Blob(m.start(), m.end(), decoded, offsets)
-    pos = 0
-    for token in text.split():  # blobs have no spaces: only long words are scanned (cheap on prose)
-        start = text.find(token, pos)
-        pos = start + len(token)
-        if len(token) < MIN_BASE64 or len(token) > MAX_BLOB:
+    for start, pos in _long_tokens(text):  # blobs have no spaces: only long words are scanned (cheap on prose)
+        if pos - start < MIN_BASE64 or pos - start > MAX_BLOB:
             continue
         for rx, decode in ((_HEX, _from_hex), (_BASE64, _from_base64)):
             for m in rx.finditer(text, start, pos):

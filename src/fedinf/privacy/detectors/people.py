@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from importlib import resources
 
@@ -311,16 +311,20 @@ class PersonDetector:
             return
         seqs = list(self._sequences(text))
         # a capitalised sequence followed by a version or a product noun is a product; so is the same word elsewhere
-        # in the same text ("Wagtail 4.1.4 ... upgrade Wagtail"): one sense per text
-        products: set[str] = set()
-        keep = []
+        # in the same text ("Wagtail 4.1.4 ... upgrade Wagtail"): one sense per text. Both are looked for only where
+        # a sequence reads as a name (in ordinary prose none does: "The", "Please").
+        memo: list[set[str]] = []
+
+        def products() -> set[str]:
+            if not memo:
+                memo.append({text[s:e].rstrip(".").lower() for seq in seqs
+                             if self._product_after(text, view.lower, seq[-1][1]) for s, e in seq})
+            return memo[0]
+
         for seq in seqs:
-            if self._product_after(text, view.lower, seq[-1][1]):
-                products.update(text[s:e].rstrip(".").lower() for s, e in seq)
-            else:
-                keep.append(seq)
-        for seq in keep:
-            yield from self._judge(view, seq, products)
+            for span in self._judge(view, seq, products):
+                if not self._product_after(text, view.lower, seq[-1][1]):
+                    yield span
 
     def _sequences(self, text: str) -> Iterator[list[tuple[int, int]]]:
         """Runs of capitalised tokens separated by one space (or a particle such as "van")."""
@@ -355,7 +359,9 @@ class PersonDetector:
         nxt = lower[end + 1:end + 24].split(maxsplit=1)
         return bool(nxt) and nxt[0].rstrip(".,;:)") in _PRODUCT_NOUNS
 
-    def _judge(self, view: TextView, seq: list[tuple[int, int]], products: set[str]) -> Iterator[Span]:
+    def _judge(self, view: TextView, seq: list[tuple[int, int]],
+               products: Callable[[], set[str]]) -> Iterator[Span]:
+        """A span when the sequence reads as a person's name (``products``: the text's product words)."""
         text, lower = view.text, view.lower
         kinds = [self._kind(text[s:e]) for s, e in seq]
         if _NAMEISH.isdisjoint(kinds) or VETO in kinds:  # fast exit: "The", "It", "Acme Group"
@@ -389,7 +395,7 @@ class PersonDetector:
             return
         strong = titled or (cue is not None and cue not in _WEAK_CUES
                             and (cue in _PERSONAL_CUES or not _technical(view)))
-        if not strong and self._is_product(text, seq, kinds, products):
+        if not strong and self._is_product(text, seq, kinds, products()):
             return
         if score > 0.5 and not strong:
             score = self._weak_evidence(view, kinds, cue, score)
@@ -489,6 +495,8 @@ class PersonDetector:
             i = j
 
     def _lowercase_after_cue(self, view: TextView) -> Iterator[Span]:
+        if "name" not in view.lower and "call me" not in view.lower:  # every cue holds one of them
+            return
         for m in _LOWER_CUE.finditer(view.lower):
             pos, end, count = m.end(), None, 0
             start = pos

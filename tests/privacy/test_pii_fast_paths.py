@@ -1,0 +1,155 @@
+"""The classifier's fast paths find exactly what the plain scans they replace find.
+
+Each fast path is checked against a straightforward reference (the scan it replaced) on hand-picked edge cases and on
+generated text: the one-pass needle search against ``needle in text`` per needle, the encoded-blob pre-check against
+scanning every whitespace-separated token, the digit check against ``\\d``, and the person detector's deferred
+product look-up against texts where a product is named before and after a name-like word.
+"""
+
+from __future__ import annotations
+
+import base64
+import os
+import re
+from collections.abc import Iterator
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from fedinf.privacy import Classifier
+from fedinf.privacy.classifier import _has_digit
+from fedinf.privacy.detector import TextView
+from fedinf.privacy.encodings import _BASE64, _HEX, MAX_BLOB, MIN_BASE64, Blob, decoded_blobs
+
+_SETTINGS = settings(max_examples=int(os.environ.get("PII_EXAMPLES", "300")), deadline=None,
+                     suppress_health_check=[HealthCheck.function_scoped_fixture])
+
+# pieces that generated texts are made of: needles (also upper-cased and cut), non-ASCII letters and whitespace
+_PIECES = ["dob", "born", "birth", "né", "NÉ", "führerschein", "FÜHRERSCHEIN", "contraseña", "passport", "Passwort",
+           "pass", "sk-", "sk-ant-", "ghp_", "akia", "eyj", "@", "://", ":", "[at]", "( at )", "mot de passe",
+           "corner of", "hooks.slack.com", "-----begin", "#", "iban", "swift", "dl", "licen", "İ", "ß", "ﬁ", "ſ", "K",
+           "my name is", "call me", "Name is", "version", "versions", "4111", "٤", "x", " ", "\n", "\xa0", "\u3000",
+           "\u2028", "\x1c", "é", "ü", "—", "’"]
+_texts = st.lists(st.sampled_from(_PIECES) | st.text(max_size=6), max_size=24).map("".join)
+
+
+def _needles(clf: Classifier) -> list[str]:
+    return [n for d in clf.detectors for n in getattr(d, "needs", ())]
+
+
+def _wanted_by_scan(clf: Classifier, text: str) -> list[str]:
+    """The pre-filter as it was: every detector whose needles include one ``in`` the lower-cased text."""
+    view = TextView(text)
+    return [d.name for d in clf.detectors if not getattr(d, "needs", ())
+            or any(view.has_digit if n == "#digit" else n in view.lower for n in d.needs)]
+
+
+def _check_needles(clf: Classifier, text: str) -> None:
+    view = TextView(text)
+    assert [d.name for d in clf._wanted(view)] == _wanted_by_scan(clf, text)
+    for n in set(_needles(clf)):  # what the search recorded in the view is what a scan finds
+        assert view.contains(n) == (view.has_digit if n == "#digit" else n in text.lower()), (n, text)
+
+
+@pytest.mark.parametrize("text", [
+    "", "dob", "DOB: 1980-01-01", "born", "text ending in sk-", "sk-ant-api03", "ghp_" + "a" * 36, "PASSPORT no",
+    "Führerschein", "FÜHRERSCHEIN", "contraseña", "CONTRASEÑA", "né le", "NÉ LE", "mot de passe", "MOT DE PASSE",
+    "corner of", "the corner\nof", "hooks.slack.com/services", "-----BEGIN RSA", "user@example.org", "a://b",
+    "İstanbul", "nothing at all", "the 4th", "https://x", "no needle here but a digit 7",
+])
+def test_needle_search_matches_a_scan_per_needle(clf, text):
+    _check_needles(clf, text)
+
+
+@_SETTINGS
+@given(_texts)
+def test_needle_search_matches_a_scan_per_needle_on_generated_text(clf, text):
+    _check_needles(clf, text)
+
+
+def test_needle_search_with_digit_and_empty_needles():
+    from fedinf.privacy.detector import PatternDetector
+
+    every = PatternDetector(name="every", entity="EVERY", pattern=r"x+", needs=("",))
+    digit = PatternDetector(name="digit", entity="DIGIT", pattern=r"\d+", needs=("#digit",))
+    word = PatternDetector(name="word", entity="WORD", pattern=r"ab+", needs=("ab",))
+    clf = Classifier([every, digit, word])
+    assert [d.name for d in clf._wanted(TextView("xyz"))] == ["every"]
+    assert [d.name for d in clf._wanted(TextView("x 1 AB"))] == ["every", "digit", "word"]
+    assert [e.type for e in clf.detect(["xx 12 abb"])] == ["EVERY", "DIGIT", "WORD"]
+    assert Classifier([digit])._wanted(TextView("none")) == []  # no literal needle at all
+
+
+def _blobs_by_scan(text: str) -> Iterator[Blob]:
+    """The base64/hex half of :func:`decoded_blobs` as it was: every token of 16+ characters scanned."""
+    from fedinf.privacy.encodings import _from_base64, _from_hex
+
+    pos = 0
+    for token in text.split():
+        start = text.find(token, pos)
+        pos = start + len(token)
+        if len(token) < MIN_BASE64 or len(token) > MAX_BLOB:
+            continue
+        for rx, decode in ((_HEX, _from_hex), (_BASE64, _from_base64)):
+            for m in rx.finditer(text, start, pos):
+                text_of = decode(m.group())
+                if text_of is not None:
+                    yield Blob(m.start(), m.end(), text_of)
+
+
+_SECRET = "SSN 078-05-1120 card 4111 1111 1111 1111"
+_ENCODED = [base64.b64encode(_SECRET.encode()).decode(), base64.urlsafe_b64encode(b"\xfb\xff" + _SECRET.encode())
+            .decode(), _SECRET.encode().hex(), _SECRET.encode().hex().upper(), "QUJD" * 4, "a" * 15, "a" * 16,
+            "internationalization", "x" * 40 + "é", "\ud800" + "QUJD" * 5]
+_SPACES = [" ", "\n", "\t", "\xa0", "\u2003", "\u3000", "\x1c", "\x85", "\u2028", "é", "", ".", "=", "%41"]
+
+
+@pytest.mark.parametrize("blob", _ENCODED)
+@pytest.mark.parametrize("space", _SPACES)
+def test_blob_precheck_finds_what_a_scan_of_every_token_finds(blob, space):
+    for text in (blob, f"x{space}{blob}", f"{blob}{space}y", f"café{space}{blob}{space}{blob[::-1]} fin",
+                 f"plain prose here{space}{blob}{space}and more prose — done"):
+        assert [b for b in decoded_blobs(text) if b.offsets is None] == list(_blobs_by_scan(text)), text
+
+
+def test_blob_precheck_skips_prose_and_still_decodes():
+    assert list(decoded_blobs("Our customer support team received the following message this morning.")) == []
+    text = f"note: {base64.b64encode(_SECRET.encode()).decode()} — thanks"
+    (blob,) = decoded_blobs(text)
+    assert blob.decoded == _SECRET and text[blob.start:blob.end].startswith("U1NO")
+
+
+@_SETTINGS
+@given(st.lists(st.sampled_from(_ENCODED + _SPACES + ["word", "Ünïcödé", "’"]) | st.text(max_size=20),
+                max_size=12).map("".join))
+def test_blob_precheck_on_generated_text(text):
+    assert [b for b in decoded_blobs(text) if b.offsets is None] == list(_blobs_by_scan(text))
+
+
+def test_url_encoded_runs_need_an_escape():
+    assert list(decoded_blobs("growth of 12.5% and 40%, up 3%")) == []
+    (blob,) = decoded_blobs("see 078%2D05%2D1120 now")
+    assert blob.decoded == "078-05-1120" and blob.offsets is not None
+
+
+@pytest.mark.parametrize("text", ["", "abc", "a1", "٤", "x\u0664y", "１", "no digits — here", "𝟏"])
+def test_has_digit_is_regex_digit(text):
+    assert _has_digit(text) == (re.search(r"\d", text) is not None)
+
+
+@pytest.mark.parametrize("text, expected", [
+    # a product named after the name-like word ("Wagtail 4.1.4") makes it a product, before and after it
+    ("We talked to Wagtail about it.", [("PERSON", "Wagtail")]),
+    ("We talked to Wagtail about it. Wagtail 4.1.4 is out.", []),
+    ("Wagtail 4.1.4 is out. We talked to Wagtail about it.", []),
+    ("Thanks Wagtail.", [("PERSON", "Wagtail")]),
+    ("Thanks Wagtail. Install the Wagtail plugin.", []),
+    ("Ask Jouko about it. Wagtail 4.1.4 is out.", [("PERSON", "Ask Jouko")]),
+    ("Please ask Maria Gonzalez. The team agreed.", [("PERSON", "Maria Gonzalez")]),
+    ("The team agreed. Please keep it short.", []),
+    ("MY NAME IS jouko", [("PERSON", "jouko")]),
+    ("you can call me jouko", [("PERSON", "jouko")]),
+])
+def test_person_detector_products_and_lower_case_cues(found, text, expected):
+    assert [f for f in found(text) if f[0] == "PERSON"] == expected
