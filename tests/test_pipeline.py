@@ -161,3 +161,21 @@ async def test_unknown_fields_are_dropped_and_logged_once(gw: Gateway, caplog: p
     remote = gw.pool.replicas["remote"][0].backend
     sent = remote.received[-1]  # type: ignore[attr-defined]
     assert "not_an_openai_field" not in sent.upstream_body(model="remote")
+
+
+async def test_request_ids_are_random_uuid4_hex_and_metrics_count_each_request(gw: Gateway) -> None:
+    import uuid
+
+    replies = [await gw.pipeline.chat(body()) for _ in range(3)]
+    ids = [r.headers["x-fedinf-request-id"] for r in replies]
+    assert len(set(ids)) == 3
+    for rid in ids:  # the shape uuid.uuid4().hex had: 32 hex digits, version 4, RFC 4122 variant
+        u = uuid.UUID(hex=rid)
+        assert u.hex == rid and u.version == 4 and u.variant == uuid.RFC_4122
+    text = gw.metrics.render().decode()
+    assert 'fedinf_requests_total{code="ok",endpoint="chat.completions",model="remote"} 3.0' in text
+    assert 'fedinf_attempts_total{kind="first",model="remote",outcome="ok",replica="remote#0"} 3.0' in text
+    # the latency view decide() reads is the snapshot's numbers: measured models, and the pool's others at 0
+    assert dict(gw.metrics.latencies()) == gw.metrics.latency_snapshot()
+    assert gw.metrics.latencies()["local"] == 0.0 and gw.metrics.latencies()["remote"] > 0.0
+    assert gw.metrics.latencies().get("nonexistent", -1.0) == -1.0 and "nonexistent" not in gw.metrics.latencies()

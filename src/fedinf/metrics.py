@@ -8,7 +8,7 @@ health, ejection, breaker state, requests in flight, EWMA latency, and the retry
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from typing import TYPE_CHECKING, Any
 
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram, generate_latest
@@ -54,6 +54,17 @@ class Metrics:
                                      ["model", "replica"], registry=r)
         self._ewma: dict[str, float] = {}
         self._pool: BackendPool | None = None
+        self._latencies = _Latencies(self)
+        # labelled children by (metric, label values): prometheus_client's labels() validates and locks each time
+        self._children: dict[tuple[Any, tuple[str, ...]], Any] = {}
+
+    def _labels(self, metric: Any, *values: str) -> Any:
+        """``metric.labels(*values)``, remembered (the same child prometheus_client keeps for those values)."""
+        key = (metric, values)
+        child = self._children.get(key)
+        if child is None:
+            child = self._children[key] = metric.labels(*values)
+        return child
 
     def watch(self, pool: BackendPool) -> None:
         """Expose the live state of ``pool``'s endpoints (read at each scrape, nothing cached)."""
@@ -61,37 +72,39 @@ class Metrics:
         self.registry.register(_PoolCollector(pool))
 
     def observe(self, trace: Trace) -> None:
+        labels = self._labels
         model = trace.result.target.model_id if trace.result is not None else "-"
         code = trace.error_code or "ok"
         elapsed = time.monotonic() - trace.started
-        self.requests.labels(trace.endpoint, model, code).inc()
+        labels(self.requests, trace.endpoint, model, code).inc()
         if trace.error_code:
-            self.errors.labels(trace.endpoint, trace.error_code, str(trace.status)).inc()
-        self.latency.labels(trace.endpoint, model).observe(elapsed)
+            labels(self.errors, trace.endpoint, trace.error_code, str(trace.status)).inc()
+        labels(self.latency, trace.endpoint, model).observe(elapsed)
         if trace.classification is not None:
-            self.data_class.labels(trace.classification.data_class.label).inc()
+            labels(self.data_class, trace.classification.data_class.label).inc()
         if trace.usage:
-            self.tokens.labels(model, "prompt").inc(trace.usage.get("prompt_tokens", 0) or 0)
-            self.tokens.labels(model, "completion").inc(trace.usage.get("completion_tokens", 0) or 0)
+            labels(self.tokens, model, "prompt").inc(trace.usage.get("prompt_tokens", 0) or 0)
+            labels(self.tokens, model, "completion").inc(trace.usage.get("completion_tokens", 0) or 0)
         if trace.result is not None:
             self._attempts(trace.result.attempts, model)
             if trace.decision is not None and trace.decision.targets and \
                     trace.result.target.model_id != trace.decision.targets[0].model_id:
-                self.fallbacks.labels(model).inc()
+                labels(self.fallbacks, model).inc()
 
     def _attempts(self, attempts: list[Attempt], model: str) -> None:
+        labels = self._labels
         for a in attempts:
             kind = a.kind
-            self.attempts.labels(a.model, a.replica, kind, a.outcome).inc()
+            labels(self.attempts, a.model, a.replica, kind, a.outcome).inc()
             if a.outcome.startswith("skipped"):
                 continue
-            self.attempt_latency.labels(a.model, a.replica).observe(a.latency_ms / 1000.0)
+            labels(self.attempt_latency, a.model, a.replica).observe(a.latency_ms / 1000.0)
             if kind == "retry" and not a.reask:
-                self.retries.labels(a.model).inc()
+                labels(self.retries, a.model).inc()
             elif kind == "escalation" and not a.reask:
-                self.escalations.labels(a.model).inc()
+                labels(self.escalations, a.model).inc()
             elif kind == "hedge":
-                self.hedges.labels(a.model, "won" if a.outcome == "ok" else "lost").inc()
+                labels(self.hedges, a.model, "won" if a.outcome == "ok" else "lost").inc()
             if a.outcome == "ok":
                 prev = self._ewma.get(a.model)
                 self._ewma[a.model] = a.latency_ms if prev is None else 0.8 * prev + 0.2 * a.latency_ms
@@ -99,9 +112,12 @@ class Metrics:
     def latency_snapshot(self) -> dict[str, float]:
         """EWMA latency (ms) of each model's successful attempts, for the ``latency`` strategy. Models of the
         watched pool that were never measured read 0 (optimistic), so they get tried and measured once."""
-        snap = {mid: 0.0 for mid in (self._pool.replicas if self._pool is not None else {})}
-        snap.update(self._ewma)
-        return snap
+        return dict(self._latencies)
+
+    def latencies(self) -> Mapping[str, float]:
+        """:meth:`latency_snapshot` as a live read-only view (nothing copied: ``decide`` reads it at once and
+        most routes never look at it)."""
+        return self._latencies
 
     def set_health(self, health: dict[str, dict[str, bool]]) -> None:
         for model, reps in health.items():
@@ -110,6 +126,41 @@ class Metrics:
 
     def render(self) -> bytes:
         return generate_latest(self.registry)
+
+
+class _Latencies(Mapping[str, float]):
+    """The models' EWMA latencies (ms): measured ones, else 0.0 for the watched pool's models."""
+
+    __slots__ = ("_metrics",)
+
+    def __init__(self, metrics: Metrics) -> None:
+        self._metrics = metrics
+
+    def _unmeasured(self) -> Iterator[str]:
+        pool, ewma = self._metrics._pool, self._metrics._ewma
+        return (m for m in (pool.replicas if pool is not None else ()) if m not in ewma)
+
+    def __getitem__(self, model: str) -> float:
+        value = self._metrics._ewma.get(model)
+        if value is not None:
+            return value
+        pool = self._metrics._pool
+        if pool is not None and model in pool.replicas:
+            return 0.0
+        raise KeyError(model)
+
+    def get(self, model: str, default: Any = None) -> Any:
+        try:
+            return self[model]
+        except KeyError:
+            return default
+
+    def __iter__(self) -> Iterator[str]:
+        yield from self._unmeasured()
+        yield from self._metrics._ewma
+
+    def __len__(self) -> int:
+        return sum(1 for _ in self._unmeasured()) + len(self._metrics._ewma)
 
 
 class _PoolCollector(Collector):

@@ -18,9 +18,9 @@ bodies, SSE error frames, ``Retry-After``) in one place. To add a step, add a me
 from __future__ import annotations
 
 import asyncio
+import os
 import re
 import time
-import uuid
 from collections.abc import AsyncGenerator, AsyncIterator, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -148,7 +148,7 @@ class Pipeline:
                    carrier: Mapping[str, str] | None = None) -> Reply:
         """Run one chat completion through every step. ``authorization`` is the HTTP header's value; ``carrier``
         the caller's W3C trace context headers (``traceparent``, ``tracestate``), if any."""
-        trace = Trace(request_id=request_id or uuid.uuid4().hex, started=time.monotonic())
+        trace = Trace(request_id=request_id or new_request_id(), started=time.monotonic())
         trace.span = self.tracer.start("fedinf.request", {"fedinf.request_id": trace.request_id}, carrier=carrier,
                                        server=True)
         with self.tracer.use(trace.span):  # each step's span is a child of the request's
@@ -203,7 +203,9 @@ class Pipeline:
         principal.check_infer()
         if request.fedinf.route or request.model in self.config.routes:
             principal.check_route(request.fedinf.route or request.model)
-        estimate = sum(len(t) for t in request.texts()) // 4 + (request.output_limit or 256)
+        if principal.limits.unlimited:  # no rate limit or budget: nothing to estimate, take or check
+            return
+        estimate = sum(map(len, request.texts())) // 4 + (request.output_limit or 256)
         await self.access.admit(principal, est_tokens=estimate)
 
     @step("fedinf.classify", classification_facts)
@@ -241,7 +243,7 @@ class Pipeline:
         """The eligible, ordered targets (pure; refuses when none is eligible)."""
         assert trace.requested is not None and trace.classification is not None
         return decide(trace.requested, network=self.network, data_class=trace.classification.data_class,
-                      principal=trace.principal, needs=needs(request), latency_ms=self.metrics.latency_snapshot())
+                      principal=trace.principal, needs=needs(request), latency_ms=self.metrics.latencies())
 
     @step("fedinf.execute", result_facts)
     async def execute(self, request: ChatRequest, trace: Trace) -> Result:
@@ -294,7 +296,8 @@ class Pipeline:
 
     async def settle(self, trace: Trace) -> None:
         """Charge the tokens used to the caller's budget."""
-        if self.access is not None and trace.principal is not None and trace.usage:
+        if self.access is not None and trace.principal is not None and trace.usage \
+                and trace.principal.limits.counts_tokens:
             await self.access.settle(trace.principal, tokens=int(trace.usage.get("total_tokens") or 0))
 
     @step("fedinf.audit")
@@ -320,8 +323,9 @@ class Pipeline:
     def timeout_for(self, request: ChatRequest, decision: Decision) -> float:
         if request.fedinf.timeout_s:
             return request.fedinf.timeout_s
-        specs = [self.network.models[t.model_id].spec for t in decision.targets]
-        return max([s.timeouts.total_s for s in specs] or [self.config.server.request_timeout_s])
+        models = self.network.models
+        return max([models[t.model_id].spec.timeouts.total_s for t in decision.targets]
+                   or [self.config.server.request_timeout_s])
 
     async def _audited(self, trace: Trace, chunks: AsyncIterator[dict[str, Any]], *,
                        include_usage: bool) -> AsyncGenerator[dict[str, Any], None]:
@@ -382,9 +386,23 @@ def needs(request: ChatRequest) -> Needs:
     """The capabilities a request requires of a model."""
     vision = any(isinstance(m.content, list) and any(p.get("type") == "image_url" for p in m.content)
                  for m in request.messages)
-    return Needs(streaming=request.stream, tools=bool(request.tools), vision=vision,
-                 structured=request.response_format is not None and request.response_format.get("type") != "text",
-                 grammar=bool(request.fedinf.regex or request.fedinf.grammar))
+    structured = request.response_format is not None and request.response_format.get("type") != "text"
+    grammar = bool(request.fedinf.regex or request.fedinf.grammar)
+    if not (request.stream or request.tools or vision or structured or grammar):
+        return _NO_NEEDS  # the common case: the same (frozen) value every time
+    return Needs(streaming=request.stream, tools=bool(request.tools), vision=vision, structured=structured,
+                 grammar=grammar)
+
+
+_NO_NEEDS = Needs()
+_UUID4_CLEAR = (0xC000 << 48) | (0xF000 << 64)  # the variant and version bits of a UUID ...
+_UUID4_SET = (0x8000 << 48) | (4 << 76)  # ... as uuid.UUID(version=4) sets them (RFC 4122 variant, version 4)
+
+
+def new_request_id() -> str:
+    """A random request id: what ``uuid.uuid4().hex`` gives (32 hex digits, a version-4 UUID), without building a
+    ``uuid.UUID`` object."""
+    return "%032x" % ((int.from_bytes(os.urandom(16), "big") & ~_UUID4_CLEAR) | _UUID4_SET)
 
 
 async def _replay(completion: dict[str, Any], structured: dict[str, Any] | None) -> AsyncIterator[dict[str, Any]]:
@@ -439,7 +457,7 @@ def _attempt_log(attempts: list[Attempt]) -> str:
 
 
 def _ascii(text: str) -> str:
-    return text.encode("ascii", "replace").decode("ascii")
+    return text if text.isascii() else text.encode("ascii", "replace").decode("ascii")
 
 
 def _flat(d: dict[str, Any]) -> list[tuple[str, str]]:

@@ -108,7 +108,7 @@ class ChatRequest(BaseModel):
     def _check(self) -> "ChatRequest":
         if self.n is not None and self.n > 1:
             raise ValueError("n > 1 is not supported: send one request per completion")
-        if all(not m.texts() for m in self.messages):
+        if not any((isinstance(m.content, str) and m.content) or m.texts() for m in self.messages):
             raise ValueError("messages have no content: at least one message needs non-empty content")
         return self
 
@@ -118,6 +118,8 @@ class ChatRequest(BaseModel):
 
     # The request as plain data, and the strings the classifier reads, computed once per request (the pipeline,
     # the limiter and the backend all ask): a model_copy starts with empty caches. Requests are not mutated in place.
+    # Read and written through ``__pydantic_private__`` (a slot): ``self._data`` would go through pydantic's
+    # Python-level ``__getattr__``/``__setattr__`` on every access.
     _data: dict[str, Any] | None = PrivateAttr(default=None)
     _strings: tuple[str, ...] | None = PrivateAttr(default=None)
 
@@ -128,9 +130,11 @@ class ChatRequest(BaseModel):
 
     def _dump(self) -> dict[str, Any]:
         """``model_dump(exclude_none=True)`` without ``fedinf``, cached (callers copy before changing it)."""
-        if self._data is None:
-            self._data = self.model_dump(exclude_none=True, exclude={"fedinf"})
-        return self._data
+        private: dict[str, Any] = self.__pydantic_private__  # type: ignore[assignment]
+        data: dict[str, Any] | None = private["_data"]
+        if data is None:
+            data = private["_data"] = self.model_dump(exclude_none=True, exclude={"fedinf"})
+        return data
 
     def unknown_fields(self) -> list[str]:
         """Names of the fields that are not forwarded (top level and ``messages[].x``), never their values."""
@@ -144,9 +148,11 @@ class ChatRequest(BaseModel):
     def texts(self) -> list[str]:
         """Every string that is forwarded upstream (content, names, tool calls and definitions, ``user``, ``stop``,
         ``metadata``, ``prediction``, ``response_format`` ...), messages first, in a fixed order."""
-        if self._strings is None:
-            self._strings = tuple(forwarding.strings(self._forwarded()))
-        return list(self._strings)
+        private: dict[str, Any] = self.__pydantic_private__  # type: ignore[assignment]
+        found: tuple[str, ...] | None = private["_strings"]
+        if found is None:
+            found = private["_strings"] = tuple(forwarding.strings(self._forwarded()))
+        return list(found)
 
     def with_texts(self, texts: list[str]) -> "ChatRequest":
         """The same request with the strings of :meth:`texts` replaced, in the same order (pseudonymization).

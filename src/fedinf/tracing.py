@@ -278,7 +278,8 @@ Describe = Callable[[Any], Mapping[str, AttrValue | None]]
 def step(name: str, describe: Describe | None = None) -> Callable[[Any], Any]:
     """Decorate a pipeline step method: with tracing on, it runs inside a span ``name`` whose parent is the span of
     the request's trace (the argument with a recording ``span``), and ``describe(return value)`` adds attributes.
-    With tracing off the method runs directly (one attribute check)."""
+    With tracing off the method runs directly (one attribute check). A coroutine method stays awaitable either
+    way: its wrapper is a plain function returning the method's own coroutine (no second coroutine per call)."""
 
     def parent_of(args: tuple[Any, ...], kwargs: dict[str, Any]) -> Span | None:
         for a in (*args, *kwargs.values()):
@@ -289,15 +290,18 @@ def step(name: str, describe: Describe | None = None) -> Callable[[Any], Any]:
 
     def deco(fn: Callable[..., Any]) -> Callable[..., Any]:
         if inspect.iscoroutinefunction(fn):
-            @functools.wraps(fn)
-            async def run_async(self: Any, *args: Any, **kwargs: Any) -> Any:
-                tracer: Tracer = self.tracer
-                if not tracer.enabled:
-                    return await fn(self, *args, **kwargs)
+            async def traced(tracer: Tracer, self: Any, *args: Any, **kwargs: Any) -> Any:
                 with tracer.span(name, parent=parent_of(args, kwargs)) as span:
                     out = await fn(self, *args, **kwargs)
                     _describe(span, describe, out)
                     return out
+
+            @functools.wraps(fn)
+            def run_async(self: Any, *args: Any, **kwargs: Any) -> Any:
+                tracer: Tracer = self.tracer
+                if not tracer.enabled:
+                    return fn(self, *args, **kwargs)
+                return traced(tracer, self, *args, **kwargs)
             return run_async
 
         @functools.wraps(fn)

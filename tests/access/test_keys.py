@@ -194,3 +194,25 @@ async def test_postgres_store_reconnects(key_store) -> None:
     rec2, _ = new_key(tenant="acme")
     key_store.insert_key(rec2)
     assert len(key_store.list_keys()) == 2
+
+
+async def test_cached_key_still_checked_for_expiry_and_revocation(key_store) -> None:
+    """The cache keeps the key and its principal (no store query, no new Principal per request), but every request
+    checks expiry against the wall clock, and a revocation in this process takes effect on the next request."""
+    wall = [time.time()]
+    ac = AccessControl(key_store, cache_ttl_s=3600.0)
+    ac.authenticator._wall = lambda: wall[0]
+    rec, secret = await ac.create_key(tenant="acme", expires_at=wall[0] + 60)
+    first = await ac.authenticate(f"Bearer {secret}")
+    assert await ac.authenticate(f"Bearer {secret}") is first and ac.authenticator.lookups == 1
+    wall[0] += 61  # expires while cached (the TTL is an hour)
+    assert await auth_code(ac, f"Bearer {secret}") == "expired_api_key"
+    assert ac.authenticator.lookups == 1
+    rec2, secret2 = await ac.create_key(tenant="acme", limits=Limits(token_budget=10))
+    assert (await ac.authenticate(f"Bearer {secret2}")).limits.token_budget == 10
+    await ac.update_key(rec2.key_id, limits=Limits(token_budget=20))  # seen at once: the cached principal is gone
+    assert (await ac.authenticate(f"Bearer {secret2}")).limits.token_budget == 20
+    await ac.revoke_key(rec2.key_id)  # revoked_at: the real time now
+    wall[0] = time.time() + 1
+    assert await auth_code(ac, f"Bearer {secret2}") == "revoked_api_key"
+    assert await auth_code(ac, f"Bearer {secret2[:-1]}x") == "invalid_api_key"  # cached entry, wrong secret

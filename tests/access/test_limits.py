@@ -73,6 +73,37 @@ async def test_memory_tokens_per_minute_and_budget() -> None:
     await lim.admit(p)
 
 
+async def test_budget_period_follows_the_wall_clock_both_ways() -> None:
+    """The current budget period is remembered between requests; crossing its end (or a clock stepped back before
+    its start) still starts the right period, as if it were worked out on every request."""
+    now, wall = [0.0], [1_790_000_000.0]
+    lim = MemoryLimiter(clock=lambda: now[0], wall=lambda: wall[0])
+    p = P(token_budget=100, budget_period="hour")
+    start_pid, end = period_bounds("hour", wall[0])
+    await lim.admit(p)
+    await lim.settle(p, tokens=100)
+    wall[0] = end - 0.001  # the same hour: still spent
+    with pytest.raises(RateLimited) as ei:
+        await lim.admit(p)
+    assert ei.value.code == "budget_exceeded" and ei.value.retry_after == pytest.approx(0.001)
+    wall[0] = end  # the next hour: a fresh budget
+    await lim.admit(p)
+    await lim.settle(p, tokens=40)
+    wall[0] = end - 10  # clock stepped back into the previous hour: that hour's count starts anew, as before
+    await lim.admit(p)
+    await lim.settle(p, tokens=100)
+    with pytest.raises(RateLimited):
+        await lim.admit(p)
+    wall[0] = end + 5
+    await lim.admit(p)  # the later hour again, counted from zero (only the current period is kept)
+    # a key whose limits change to another period kind is charged in that period
+    p_day = P(token_budget=100, budget_period="day")
+    await lim.settle(p_day, tokens=100)
+    with pytest.raises(RateLimited) as ei:
+        await lim.admit(p_day)
+    assert ei.value.retry_after == pytest.approx(period_bounds("day", wall[0])[1] - wall[0])
+
+
 async def test_refused_request_consumes_nothing() -> None:
     now = [0.0]
     lim = MemoryLimiter(clock=lambda: now[0])

@@ -1,7 +1,9 @@
 """Authenticate ``Authorization: Bearer fk_...`` headers into :class:`Principal` objects.
 
 Keys are cached in memory for ``ttl_s`` seconds (unknown key ids too, so a flood of bad keys does not reach the
-database), so the hot path does not touch the store. Concurrent misses for one key id share one lookup. A revocation
+database), so the hot path does not touch the store: per request it parses the key, hashes it (one SHA-256, compared
+in constant time) and checks revocation and expiry against the clock; the :class:`Principal` is built once per
+lookup and shared by the requests it authenticates (it is immutable). Concurrent misses for one key id share one lookup. A revocation
 is seen at once by the process that made it (:meth:`invalidate`) and by other processes within ``ttl_s``, or at
 once when :class:`~fedinf.access.invalidation.KeyInvalidation` relays invalidations through Redis pub/sub (it also
 lowers ``ttl_s`` while that channel is down). A store that cannot be reached gives 503 ``key_store_unavailable``.
@@ -18,7 +20,8 @@ from fedinf.access.keys import KeyRecord, Tenant, matches, parse_key
 from fedinf.access.principal import Principal
 from fedinf.errors import AuthError, ServiceUnavailable
 
-_Entry = tuple[float, "tuple[KeyRecord, Tenant] | None"]
+_Found = tuple[KeyRecord, Tenant, Principal]  # a stored key, its tenant, and the principal they make
+_Entry = tuple[float, "_Found | None"]
 
 
 class Authenticator:
@@ -36,7 +39,7 @@ class Authenticator:
         self._clock = clock
         self._wall = wall
         self._cache: OrderedDict[str, _Entry] = OrderedDict()
-        self._inflight: dict[str, asyncio.Future[tuple[KeyRecord, Tenant] | None]] = {}
+        self._inflight: dict[str, asyncio.Future[_Found | None]] = {}
         self._generation = 0  # bumped by invalidate(): a lookup that raced an invalidation is not cached
         self.lookups = 0
 
@@ -67,15 +70,17 @@ class Authenticator:
             raise AuthError(f"API key {key_id} no longer exists", code="invalid_api_key")
         return self._active(*found)
 
-    def _active(self, rec: KeyRecord, tenant: Tenant) -> Principal:
-        state = rec.state(self._wall())
-        if state == "revoked":
-            raise AuthError(f"API key {rec.key_id} has been revoked", code="revoked_api_key")
-        if state == "expired":
-            raise AuthError(f"API key {rec.key_id} has expired", code="expired_api_key")
-        return rec.principal(log_content=tenant.log_content)
+    def _active(self, rec: KeyRecord, tenant: Tenant, principal: Principal) -> Principal:
+        """``principal`` if the key is active now (revocation and expiry are checked on every call)."""
+        if rec.revoked_at is not None or rec.expires_at is not None:
+            state = rec.state(self._wall())
+            if state == "revoked":
+                raise AuthError(f"API key {rec.key_id} has been revoked", code="revoked_api_key")
+            if state == "expired":
+                raise AuthError(f"API key {rec.key_id} has expired", code="expired_api_key")
+        return principal
 
-    async def _lookup(self, key_id: str) -> tuple[KeyRecord, Tenant] | None:
+    async def _lookup(self, key_id: str) -> _Found | None:
         now = self._clock()
         hit = self._cache.get(key_id)
         if hit is not None and hit[0] > now:
@@ -83,16 +88,17 @@ class Authenticator:
         pending = self._inflight.get(key_id)
         if pending is not None:
             return await asyncio.shield(pending)
-        fut: asyncio.Future[tuple[KeyRecord, Tenant] | None] = asyncio.get_running_loop().create_future()
+        fut: asyncio.Future[_Found | None] = asyncio.get_running_loop().create_future()
         self._inflight[key_id] = fut
         try:
             self.lookups += 1
             generation = self._generation
             try:
-                found = await asyncio.to_thread(self._store.get_key, key_id)
+                stored = await asyncio.to_thread(self._store.get_key, key_id)
             except Exception as exc:  # noqa: BLE001 - database drivers raise many kinds
                 raise ServiceUnavailable(f"the key store is unavailable ({type(exc).__name__}); try again",
                                          code="key_store_unavailable") from exc
+            found = None if stored is None else (*stored, stored[0].principal(log_content=stored[1].log_content))
             if generation == self._generation:  # else it may predate a revocation: use it once, never cache it
                 self._put(key_id, found)
             fut.set_result(found)
@@ -105,7 +111,7 @@ class Authenticator:
             if self._inflight.get(key_id) is fut:
                 del self._inflight[key_id]
 
-    def _put(self, key_id: str, found: tuple[KeyRecord, Tenant] | None) -> None:
+    def _put(self, key_id: str, found: _Found | None) -> None:
         self._cache[key_id] = (self._clock() + self.ttl_s, found)
         self._cache.move_to_end(key_id)
         while len(self._cache) > self._max:

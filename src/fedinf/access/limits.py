@@ -95,6 +95,9 @@ class _State:
     used: int = 0
     fresh: bool = True
     seeded: bool = False
+    # the calendar period ``period`` names, as (kind, start, end) epoch seconds: while the wall clock stays inside
+    # it, the period's id and end are known without working them out again
+    span: tuple[str, float, float] = ("", 0.0, 0.0)
 
 
 class MemoryLimiter:
@@ -144,7 +147,12 @@ class MemoryLimiter:
             st.tok_t = now
 
     def _budget(self, st: _State, lim: Limits) -> float:
-        pid, end = period_bounds(lim.budget_period, self._wall())
+        now = self._wall()
+        kind, start, end = st.span
+        if kind == lim.budget_period and start <= now < end:
+            return end  # still the period of st.period
+        pid, end = period_bounds(lim.budget_period, now)
+        st.span = (lim.budget_period, _period_start(lim.budget_period, end), end)
         if st.period != pid:
             st.period, st.used = pid, 0
         return end
@@ -176,7 +184,7 @@ class MemoryLimiter:
     async def settle(self, principal: Principal, *, tokens: int) -> None:
         """Charge the tokens a finished request used to the per-minute bucket and the budget."""
         lim = principal.limits
-        if tokens <= 0 or not (lim.tokens_per_minute or lim.token_budget):
+        if tokens <= 0 or not lim.counts_tokens:
             return
         st = self._state.setdefault(principal.key_id, _State())
         self._refill(st, lim, self._clock())

@@ -24,7 +24,7 @@ PERIODS: tuple[str, ...] = ("hour", "day", "week", "month")
 
 
 def _match(patterns: tuple[str, ...], name: str) -> bool:
-    return any(fnmatchcase(name, p) for p in patterns)
+    return "*" in patterns or any(fnmatchcase(name, p) for p in patterns)  # "*" matches every name
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,6 +76,11 @@ class Limits:
     @property
     def unlimited(self) -> bool:
         return not (self.requests_per_minute or self.tokens_per_minute or self.token_budget)
+
+    @property
+    def counts_tokens(self) -> bool:
+        """Whether the tokens a request used are charged (a tokens-per-minute limit or a token budget)."""
+        return bool(self.tokens_per_minute or self.token_budget)
 
     def to_dict(self) -> dict[str, Any]:
         return {"requests_per_minute": self.requests_per_minute, "tokens_per_minute": self.tokens_per_minute,

@@ -99,7 +99,7 @@ class RedisLimiter:
 
     async def settle(self, principal: Principal, *, tokens: int) -> None:
         lim = principal.limits
-        if tokens <= 0 or not (lim.tokens_per_minute or lim.token_budget):
+        if tokens <= 0 or not lim.counts_tokens:
             return
         keys, end = self._keys(principal)
         ttl = int(end - time.time()) + 86_400

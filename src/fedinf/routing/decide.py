@@ -77,6 +77,8 @@ class Decision:
 
 
 def _capability_gap(entry: ModelEntry, needs: Needs) -> str | None:
+    if not (needs.streaming or needs.tools or needs.vision or needs.grammar or needs.embeddings):
+        return None  # nothing asked that a model may lack
     caps = entry.capabilities
     missing = [name for name, want, have in (
         ("streaming", needs.streaming, caps.streaming),
