@@ -68,22 +68,25 @@ def forwarded(body: dict[str, Any], fields: frozenset[str] = OPENAI_FIELDS) -> d
 
 def dropped(body: dict[str, Any], fields: frozenset[str] = OPENAI_FIELDS) -> list[str]:
     """Names of the fields :func:`forwarded` leaves out (``"foo"``, ``"messages[].bar"``), sorted; never values."""
-    out = {k for k in body if k not in fields and k != "fedinf"}
+    out = [k for k in body if k not in fields and k != "fedinf"]
     for m in body.get("messages") or ():
         if isinstance(m, dict):
-            out.update(f"messages[].{k}" for k in m if k not in MESSAGE_FIELDS)
-    return sorted(out)
+            for k in m:
+                if k not in MESSAGE_FIELDS:
+                    out.append(f"messages[].{k}")
+    return sorted(set(out)) if out else out
 
 
 def strings(body: Any) -> list[str]:
-    """Every string of ``body`` the walk reads, in walk order (see the module docstring)."""
+    """Every string of ``body`` the walk reads, in walk order (see the module docstring): what :func:`rewrite`
+    would pass to its ``fn``, collected without building the rewritten copy."""
     out: list[str] = []
-
-    def take(s: str) -> str:
-        out.append(s)
-        return s
-
-    rewrite(body, take)
+    if not isinstance(body, dict):
+        _read(body, out, None)
+        return out
+    for k, v in body.items():
+        if not (k in _TYPED and isinstance(v, int)):
+            _read(v, out, k)
     return out
 
 
@@ -115,6 +118,31 @@ def _walk(value: Any, fn: Callable[[str], str], key: str | None) -> Any:
         new = fn(text)
         return value if new == text else new
     return value
+
+
+def _read(value: Any, out: list[str], key: str | None) -> None:
+    """:func:`_walk`'s rules, appending what it would pass to ``fn`` to ``out`` (the same strings, the same order;
+    tests/governance/test_forwarding.py checks the two agree)."""
+    if isinstance(value, str):
+        if key == "role":
+            return
+        if key in ("url", "image_url", "file_data", "data") and value.startswith("data:"):
+            out.append(value.partition(",")[0])
+            return
+        out.append(value)
+    elif isinstance(value, dict):
+        for k, v in value.items():
+            if isinstance(k, str):
+                if k not in _KEYWORDS:
+                    out.append(k)
+                _read(v, out, k)
+            else:
+                _read(v, out, None)
+    elif isinstance(value, list):
+        for v in value:
+            _read(v, out, key)
+    elif isinstance(value, int) and not isinstance(value, bool) and abs(value) >= _BIG_INT:
+        out.append(str(value))
 
 
 @dataclass

@@ -11,10 +11,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from fedinf.data_class import DataClass
 from fedinf.errors import PolicyViolation
-from fedinf.forwarding import FieldWarnings, dropped, forwarded, strings
+from fedinf.forwarding import FieldWarnings, dropped, forwarded, rewrite, strings
 from fedinf.gateway import Gateway
 from fedinf.privacy import Classifier, Pseudonymizer
 from fedinf.protocol import ChatRequest
@@ -217,3 +219,35 @@ def test_tool_names_and_arguments_are_restored_in_answers() -> None:
 
     name, args = asyncio.run(collect())
     assert name == EMAIL and json.loads(args) == {"to": EMAIL}
+
+
+def _rewrite_reads(body: Any) -> list[str]:
+    """What :func:`rewrite` passes to its ``fn``, in order (the reference for :func:`strings`)."""
+    seen: list[str] = []
+
+    def take(s: str) -> str:
+        seen.append(s)
+        return s
+
+    rewrite(body, take)
+    return seen
+
+
+_KEYS = st.sampled_from(["role", "content", "url", "image_url", "data", "file_data", "seed", "max_tokens", "n",
+                         "type", "properties", "q", "note", "jane.roe@example.com", ""]) | st.text(max_size=6)
+_SCALARS = (st.none() | st.booleans() | st.floats(allow_nan=False) | st.integers(-10**9, 10**9)
+            | st.sampled_from(["data:image/png;base64,AAAA,BB", "data:", "user", "4111111111111111"])
+            | st.text(max_size=8))
+_JSON = st.recursive(_SCALARS, lambda inner: st.lists(inner, max_size=4) | st.dictionaries(_KEYS, inner, max_size=4),
+                     max_leaves=25)
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.dictionaries(_KEYS, _JSON, max_size=6) | _JSON)
+def test_strings_reads_exactly_what_rewrite_would(body: Any) -> None:
+    assert strings(body) == _rewrite_reads(body)
+
+
+def test_strings_of_every_field_match_rewrite() -> None:
+    body = forwarded(_everywhere(EMAIL))
+    assert strings(body) == _rewrite_reads(body) and EMAIL in strings(body)
