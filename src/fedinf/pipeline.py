@@ -438,9 +438,9 @@ async def _cite_stream(chunks: AsyncIterator[dict[str, Any]], retrieved: Retriev
 
 
 def _result_headers(result: Result) -> dict[str, str]:
-    sent = [a for a in result.attempts if a.sent]
     h = {"x-fedinf-model": result.target.model_id, "x-fedinf-zone": result.target.zone,
-         "x-fedinf-attempts": str(len(sent)), "x-fedinf-replica": _ascii(result.replica),
+         "x-fedinf-attempts": str(sum(1 for a in result.attempts if a.sent)),
+         "x-fedinf-replica": _ascii(result.replica),
          "x-fedinf-attempt-log": _attempt_log(result.attempts)}
     if result.hedged:
         h["x-fedinf-hedged"] = "true"
@@ -453,7 +453,7 @@ def _result_headers(result: Result) -> dict[str, str]:
 
 def _attempt_log(attempts: list[Attempt]) -> str:
     """``kind model@replica outcome latency`` for every attempt, e.g. ``first a@r0 backend_unavailable 3ms``."""
-    return _ascii(", ".join(f"{a.kind} {a.model}@{a.replica} {a.outcome} {a.latency_ms:.0f}ms" for a in attempts))
+    return _ascii(", ".join([f"{a.kind} {a.model}@{a.replica} {a.outcome} {a.latency_ms:.0f}ms" for a in attempts]))
 
 
 def _ascii(text: str) -> str:

@@ -3,10 +3,11 @@
 Keys are cached in memory for ``ttl_s`` seconds (unknown key ids too, so a flood of bad keys does not reach the
 database), so the hot path does not touch the store: per request it parses the key, hashes it (one SHA-256, compared
 in constant time) and checks revocation and expiry against the clock; the :class:`Principal` is built once per
-lookup and shared by the requests it authenticates (it is immutable). Concurrent misses for one key id share one lookup. A revocation
-is seen at once by the process that made it (:meth:`invalidate`) and by other processes within ``ttl_s``, or at
-once when :class:`~fedinf.access.invalidation.KeyInvalidation` relays invalidations through Redis pub/sub (it also
-lowers ``ttl_s`` while that channel is down). A store that cannot be reached gives 503 ``key_store_unavailable``.
+lookup and shared by the requests it authenticates (it is immutable). Concurrent misses for one key id share one
+lookup. A revocation is seen at once by the process that made it (:meth:`invalidate`) and by other processes within
+``ttl_s``, or at once when :class:`~fedinf.access.invalidation.KeyInvalidation` relays invalidations through Redis
+pub/sub (it also lowers ``ttl_s`` while that channel is down). A store that cannot be reached gives 503
+``key_store_unavailable``.
 """
 
 from __future__ import annotations
