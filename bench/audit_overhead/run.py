@@ -4,16 +4,19 @@
     CI=true PYTHONPATH=src .venv/bin/python bench/audit_overhead/run.py    # CI mode (~1.5 min)
 
 Part 1, through the gateway: a mock OpenAI-compatible upstream (``python -m fedinf.testing.upstream``) on loopback,
-and ``fedinf serve`` in front of it four times: audit off, audit on SQLite (WAL, synchronous=FULL), audit on
-SQLite with synchronous=NORMAL, audit on PostgreSQL (127.0.0.1:5432 db ``test``, its own schema; skipped with a
+and ``fedinf serve`` in front of it five times: audit off, audit on SQLite as configured by default
+(``sqlite_synchronous: full`` with the journal: fdatasync of a journal entry, then a synchronous=NORMAL insert),
+SQLite with the journal off (``sqlite_journal: false``: WAL, synchronous=FULL, the behaviour before the journal),
+SQLite with synchronous=NORMAL, and PostgreSQL (127.0.0.1:5432 db ``test``, its own schema; skipped with a
 note when unreachable). Each has an API key
 (authentication is on in all three, so only the audit differs). A closed-loop load generator (wrk, else aiohttp)
 sends a small chat request at concurrency 1 and 64; cells are interleaved round by round with the target order
 rotated, and medians over rounds are reported, the added latency computed per round against audit off. After the
 load, every 200 response must have its record and the chain must verify.
 
-Part 2, the auditor alone (in-process, no HTTP): durable writes per second and the latency of one durable write at
-concurrency 1 and 64, for SQLite FULL, SQLite NORMAL and PostgreSQL.
+Part 2, the auditor alone (in-process, no HTTP): durable writes per second and the latency (p50/p90/p99) of one
+durable write at concurrency 1, 8 and 64, for SQLite with the journal (the default), SQLite FULL without it, SQLite
+NORMAL and PostgreSQL, configured as ``build_auditor`` does; plus the CPU cost of building and serialising a record.
 
 Writes ``bench/results/audit_overhead.md``.
 """
@@ -24,6 +27,7 @@ import argparse
 import asyncio
 import json
 import os
+import shutil
 import sys
 import time
 import uuid
@@ -44,7 +48,7 @@ WORK = ROOT / "bench" / ".work" / "audit_overhead"
 PG_DSNS = [os.environ.get("FEDINF_BENCH_PG_DSN", ""), "postgresql://postgres@127.0.0.1:5432/test",
            "postgresql://root@127.0.0.1:5432/test"]
 MODES = {"full": {"duration": 5.0, "rounds": 3, "warmup": 2.0, "writes": 2000},
-         "ci": {"duration": 2.0, "rounds": 2, "warmup": 1.0, "writes": 400}}
+         "ci": {"duration": 1.5, "rounds": 2, "warmup": 0.5, "writes": 400}}
 BODY = json.dumps({"model": "mock", "max_tokens": 16, "temperature": 0, "messages": [
     {"role": "user", "content": "Write a two-line poem about the sea and the evening light."}]}).encode()
 
@@ -83,7 +87,7 @@ class Gateway:
         self.dir = WORK / name
         (self.dir / "state").mkdir(parents=True, exist_ok=True)
         for old in (self.dir / "state").glob("audit.db*"):
-            old.unlink()
+            shutil.rmtree(old) if old.is_dir() else old.unlink()
         store = SqliteAccessStore(self.dir / "state" / "keys.db")
         rec, self.secret = new_key(tenant="bench", name=name)
         store.insert_key(rec)
@@ -151,6 +155,9 @@ def check_records(gws: list[Gateway], recs: list[dict], dsn: str | None, schema:
         served = sum(x["requests"] - x["errors"] for x in recs if x["target"] == g.name)
         if g.name.startswith("sqlite"):
             store = SqliteAuditStore(g.dir / "state" / "audit.db")
+            left = sorted(p.name for p in (g.dir / "state").glob("audit.db-journal.d/*.seg"))
+            if left:  # a clean stop applies and removes the journal
+                lines.append(f"- {g.name}: journal segments left after the stop: {left}")
         else:
             from fedinf.audit.pg import PostgresAuditStore
             store = PostgresAuditStore(dsn, schema=schema)  # type: ignore[arg-type]
@@ -169,10 +176,10 @@ def check_records(gws: list[Gateway], recs: list[dict], dsn: str | None, schema:
 
 # ---------------------------------------------------------------- part 2: the auditor alone
 
-async def auditor_bench(factory, writes: int, conc: int) -> dict:
+async def auditor_bench(factory, writes: int, conc: int, **opts) -> dict:
     from fedinf.audit import Auditor, AuditRecord, ClassificationSummary, DecisionSummary
 
-    a = Auditor(factory)
+    a = Auditor(factory, **opts)
     await a.start()
     lat: list[float] = []
     rec = dict(key_id="k", tenant="bench", endpoint="chat.completions", model_requested="auto",
@@ -191,40 +198,128 @@ async def auditor_bench(factory, writes: int, conc: int) -> dict:
     took = time.perf_counter() - t0
     batches, records = a.batches, a.records
     await a.aclose()
-    return {"wps": len(lat) / took, "p50": percentile(lat, 50), "p99": percentile(lat, 99),
-            "batch": records / max(batches, 1)}
+    return {"wps": len(lat) / took, "p50": percentile(lat, 50), "p90": percentile(lat, 90),
+            "p99": percentile(lat, 99), "batch": records / max(batches, 1)}
 
 
-def auditor_part(writes: int, dsn: str | None) -> str:
+AUDITOR_STORES = [  # label, kind, synchronous of the connection, Auditor options (as build_auditor sets them)
+    ("SQLite + journal (default: sqlite_synchronous full)", "journal", "NORMAL", {"journal": True}),
+    ("SQLite FULL, journal off (before)", "full", "FULL", {}),
+    ("SQLite NORMAL (no fsync; not power-loss safe)", "normal", "NORMAL", {"inline": True}),
+]
+
+
+def auditor_part(writes: int, dsn: str | None) -> tuple[str, list[dict]]:
     from fedinf.audit import SqliteAuditStore
 
-    rows = []
-    stores = [("SQLite, synchronous=FULL", "full"), ("SQLite, synchronous=NORMAL", "normal")]
+    rows, recs = [], []
+    stores = list(AUDITOR_STORES)
     if dsn:
-        stores.append(("PostgreSQL (synchronous_commit=on)", "pg"))
-    for label, kind in stores:
-        for conc in (1, 64):
+        stores.append(("PostgreSQL (synchronous_commit=on)", "pg", "", {}))
+    for conc in (1, 8, 64):  # interleaved: each concurrency level measures every store back to back
+        for label, kind, sync, opts in stores:
             schema = f"bench_{uuid.uuid4().hex[:10]}"
             path = WORK / f"auditor-{kind}.db"
             for old in WORK.glob(f"auditor-{kind}.db*"):
-                old.unlink()
+                shutil.rmtree(old) if old.is_dir() else old.unlink()
             if kind == "pg":
                 from fedinf.audit.pg import PostgresAuditStore
 
                 def factory(schema=schema):
                     return PostgresAuditStore(dsn, schema=schema)
             else:
-                def factory(path=path, kind=kind):
-                    return SqliteAuditStore(path, synchronous=kind.upper())
-            n = writes if conc == 64 else max(writes // 4, 100)
-            r = asyncio.run(auditor_bench(factory, n, conc))
+                def factory(path=path, sync=sync):
+                    return SqliteAuditStore(path, synchronous=sync, background_checkpoint=True)
+            n = writes if conc > 1 else max(writes // 2, 100)
+            r = asyncio.run(auditor_bench(factory, n, conc, **opts))
             if kind == "pg":
                 _drop(dsn, schema)
-            print(f"  auditor {label:36s} c={conc:<3d} {r['wps']:8.0f} writes/s  p50 {r['p50']:6.2f} ms  "
-                  f"p99 {r['p99']:6.2f} ms  avg batch {r['batch']:.1f}", flush=True)
-            rows.append([label, conc, f"{r['wps']:,.0f}", f"{r['p50']:.2f}", f"{r['p99']:.2f}", f"{r['batch']:.1f}"])
-    return results.table(["store", "concurrent writers", "durable writes/s", "p50 ms", "p99 ms",
-                          "records per commit"], rows)
+            print(f"  auditor {label:52s} c={conc:<3d} {r['wps']:8.0f} writes/s  p50 {r['p50']:6.3f} ms  "
+                  f"p90 {r['p90']:6.3f} ms  p99 {r['p99']:6.2f} ms  avg batch {r['batch']:.1f}", flush=True)
+            recs.append(dict(r, label=label, kind=kind, conc=conc))
+    for label, kind, _, _ in stores:
+        for r in (x for x in recs if x["kind"] == kind):
+            rows.append([label, r["conc"], f"{r['wps']:,.0f}", f"{r['p50']:.3f}", f"{r['p90']:.3f}", f"{r['p99']:.2f}",
+                         f"{r['batch']:.1f}"])
+    return results.table(["store", "concurrent writers", "durable writes/s", "p50 ms", "p90 ms", "p99 ms",
+                          "records per write batch"], rows), recs
+
+
+def auditor_verdict(recs: list[dict]) -> str:
+    """The before/after line: one durable append at concurrency 1, and appends/s at 64."""
+    by = {(r["kind"], r["conc"]): r for r in recs}
+    new, old, nrm = (by.get((k, 1)) for k in ("journal", "full", "normal"))
+    if not (new and old and nrm):
+        return ""
+    new64, old64 = by.get(("journal", 64)), by.get(("full", 64))
+    return (f"- one durable append (concurrency 1): journal p50 {new['p50']:.3f} ms / p90 {new['p90']:.3f} ms, "
+            f"before (SQLite FULL) p50 {old['p50']:.3f} / p90 {old['p90']:.3f} ms, NORMAL only (not power-loss safe) "
+            f"p50 {nrm['p50']:.3f} / p90 {nrm['p90']:.3f} ms; at concurrency 64 the journal takes "
+            f"{new64['wps']:,.0f} appends/s, SQLite FULL {old64['wps']:,.0f}." if new64 and old64 else "")
+
+
+def durable_step(n: int) -> tuple[str, str]:
+    """The durable step alone, no Auditor (no threads): one record appended to a SQLite FULL store vs one journal
+    entry written and fdatasynced, interleaved one by one; p50/p90 ms."""
+    from fedinf.audit import SqliteAuditStore
+    from fedinf.audit.journal import Journal, encode
+
+    rec = _sample_record()
+    body = rec.to_dict()
+    for old in WORK.glob("step.db*"):
+        shutil.rmtree(old) if old.is_dir() else old.unlink()
+    store = SqliteAuditStore(WORK / "step.db", synchronous="FULL", background_checkpoint=True)
+    journal = Journal(WORK / "step.db-journal.d")
+    full, jour = [], []
+    for _ in range(n):
+        t0 = time.perf_counter()
+        store.append([(body, rec.time)])
+        t1 = time.perf_counter()
+        journal.append([encode(body, rec.time)])
+        t2 = time.perf_counter()
+        full.append((t1 - t0) * 1000)
+        jour.append((t2 - t1) * 1000)
+    store.close()
+    journal.close(remove=True)
+    shutil.rmtree(WORK / "step.db-journal.d")
+    out = (f"SQLite FULL commit of one record p50 {percentile(full, 50):.3f} / p90 {percentile(full, 90):.3f} ms",
+           f"one journal entry written + fdatasynced p50 {percentile(jour, 50):.3f} / p90 {percentile(jour, 90):.3f} ms")
+    print(f"  durable step: {out[0]}; {out[1]}", flush=True)
+    return out
+
+
+def record_cpu() -> str:
+    """CPU per record of the steps every request pays: build the record from a trace-like set of summaries, its
+    body (to_dict), the journal entry, and the chain link (canonical JSON + SHA-256 + index columns)."""
+    import timeit
+
+    from fedinf.audit import Hasher
+    from fedinf.audit.chain import link
+    from fedinf.audit.journal import encode
+
+    rec = _sample_record()
+    body, h = rec.to_dict(), Hasher()
+    steps = [("AuditRecord.to_dict", rec.to_dict), ("journal entry (encode)", lambda: encode(body, rec.time)),
+             ("chain link (canonical JSON, SHA-256, columns)", lambda: link([(body, rec.time)], 7, "a" * 64, h))]
+    rows = []
+    for name, fn in steps:
+        us = min(timeit.repeat(fn, number=5000, repeat=5, timer=time.process_time)) / 5000 * 1e6
+        print(f"  cpu {name:48s} {us:6.2f} µs", flush=True)
+        rows.append([name, f"{us:.2f}"])
+    return results.table(["step", "µs per record (best of 5)"], rows)
+
+
+def _sample_record():
+    from fedinf.audit.record import Attempt, AuditRecord, ClassificationSummary, DecisionSummary, Usage
+
+    return AuditRecord(
+        request_id="0f3c2a9d8e7b4c1a", key_id="key_5c1d", tenant="acme", endpoint="/v1/chat/completions",
+        model_requested="auto", usage=Usage(42, 17), latency_ms=12.345,
+        classification=ClassificationSummary(data_class="internal", entities={"EMAIL": 1, "PERSON": 2},
+                                             detected_class="internal"),
+        decision=DecisionSummary(route="auto", strategy="ordered", eligible=["a", "b"], excluded={"c": "zone: no"},
+                                 chosen_model="a", chosen_zone="z",
+                                 attempts=[Attempt(model="a", zone="z", latency_ms=10.5, replica="r1")]))
 
 
 def fsync_probe(n: int = 200) -> tuple[float, float]:
@@ -260,6 +355,7 @@ def gateway_part(a: argparse.Namespace, m: dict, dsn: str | None, schema: str,
         up_proc, upstream = start_upstream(WORK)
         procs.append(up_proc)
         specs = [("off", "audit: {enabled: false}"), ("sqlite", "audit: {store: 'sqlite:///audit.db'}"),
+                 ("sqlite-nojournal", "audit: {store: 'sqlite:///audit.db', sqlite_journal: false}"),
                  ("sqlite-normal", "audit: {store: 'sqlite:///audit.db', sqlite_synchronous: normal}")]
         if dsn:
             specs.append(("postgres", f"audit: {{store: '{dsn}', schema_name: {schema}}}"))
@@ -313,12 +409,16 @@ def main(argv: list[str] | None = None) -> int:
     print("  auditor alone:")
     fs50, fs99 = fsync_probe()
     print(f"  fsync of 4 KiB on this disk: p50 {fs50:.2f} ms, p99 {fs99:.2f} ms")
-    aud = auditor_part(m["writes"], dsn)
+    step = durable_step(m["writes"] // 2)
+    aud, aud_recs = auditor_part(m["writes"], dsn)
+    cpu = record_cpu()
     names = [g.name for g in gws]
     text = results.header("Audit overhead", mode=a.mode, extra={"load generator": load.tool})
     text += TEMPLATE.format(duration=f"{m['duration']:g}", rounds=m["rounds"], verdict=verdict(recs, names),
                             table=gateway_table(recs, names, [1, 64]), check="\n".join(check),
-                            notes="\n".join(notes), auditor=aud, fs50=f"{fs50:.2f}", fs99=f"{fs99:.2f}")
+                            notes="\n".join(notes), auditor=aud, fs50=f"{fs50:.2f}", fs99=f"{fs99:.2f}",
+                            auditor_verdict=auditor_verdict(aud_recs), cpu=cpu, step_full=step[0],
+                            step_journal=step[1])
     path = results.write("audit_overhead", text)
     print(f"wrote {path.relative_to(ROOT)}")
     return 0
@@ -328,13 +428,16 @@ TEMPLATE = """
 Goal (issue 4): audit on costs at most 10% of throughput and at most 0.5 ms p50.
 
 {verdict}
+{auditor_verdict}
 
 ## Through the gateway
 
 `fedinf serve` (1 worker) in front of a mock upstream on loopback, API keys on in every target; only the audit
-differs. `sqlite` is the default (WAL, synchronous=FULL: an fsync per commit, survives power loss); `sqlite-normal`
-skips that fsync (survives a process crash such as SIGKILL, which the crash test checks, but not a power loss) and
-commits on the event loop. {duration} s per cell, {rounds} interleaved rounds, medians; "added" is per round
+differs. `sqlite` is the default (`sqlite_synchronous: full` with the journal: each record is made durable by an
+fdatasync of its entry in a preallocated journal segment, survives power loss, then inserted with
+synchronous=NORMAL without the reply waiting); `sqlite-nojournal` is `sqlite_journal: false` (WAL, synchronous=FULL:
+an fsync of the WAL per commit; the default before the journal); `sqlite-normal` skips the fsync (survives a process
+crash such as SIGKILL, which the crash test checks, but not a power loss) and commits on the event loop. {duration} s per cell, {rounds} interleaved rounds, medians; "added" is per round
 against audit off. The load generator, the gateway, the upstream and PostgreSQL share 2 cores, with other jobs
 running (the header gives the load average), so absolute numbers are low and noisy; besides throughput and latency
 the table gives the gateway process's CPU time per request, which contention disturbs less: when the gateway is
@@ -350,19 +453,28 @@ After the load:
 
 ## The auditor alone
 
-`Auditor.write()` returns once the record is committed (durable). Concurrent writes are grouped into one
-transaction (one fsync / one WAL flush per commit), which is why throughput rises with concurrency while a lone
-writer pays one commit per record.
+`Auditor.write()` returns once the record is durable: in the journal (default), or committed with an fsync (FULL,
+journal off) or a WAL flush (PostgreSQL); NORMAL is not power-loss safe and is there for comparison. Concurrent
+writes are grouped (one fdatasync / fsync / WAL flush per batch), which is why throughput rises with concurrency while
+a lone writer pays one per record. Stores run interleaved by concurrency level, in one process, one after another.
 
 {auditor}
 
+The durable step alone (no Auditor, no threads; interleaved record by record): {step_full}; {step_journal}.
+The rest of the auditor's latency at concurrency 1 is the hand-off to its thread and back.
+
+CPU per record (in-process, best of 5 × 5000; with the journal the entry encoding is added, the link and insert
+run after the reply):
+
+{cpu}
+
 One fsync of 4 KiB on the disk holding the state dir takes p50 {fs50} ms, p99 {fs99} ms here.
 
-How to read it: at concurrency 1 the p50 is the price of one durable commit on this disk (an fsync for SQLite FULL,
-a WAL flush for PostgreSQL), so audit-on latency at low load is bounded below by the disk's fsync time: with a
-local NVMe disk (fsync well under 1 ms) FULL costs about that much; on this machine's disk it costs the numbers
-above. SQLite NORMAL skips the fsync and costs the CPU work only (serialising, hashing, inserting; WAL checkpoints
-run in a background thread). Under load the cost of a commit is shared by every record in it, which is why
+How to read it: at concurrency 1 the p50 is the price of one durable write on this disk: an fsync of ~7 WAL pages
+for SQLite FULL (the row, six index entries, the chain head), one small fdatasync into an already allocated file
+for the journal, a WAL flush for PostgreSQL. Audit-on latency at low load is bounded below by the disk's flush time.
+SQLite NORMAL skips the flush and costs the CPU work only (serialising, hashing, inserting; WAL checkpoints run in a
+background thread). Under load the cost of a commit is shared by every record in it, which is why
 throughput with audit on stays near the audit-off level.
 """
 

@@ -222,7 +222,16 @@ class AuditSettings(_Strict):
         "Default: sqlite audit.db in server.state_dir."))
     schema_name: str = Field(default="fedinf", description="PostgreSQL schema holding the tables.")
     sqlite_synchronous: Literal["full", "normal"] = Field(default="full", description=(
-        "full: every commit is fsynced (survives power loss); normal: survives a process crash only."))
+        "full: every record is durable (survives a process crash and a power loss) before the reply; normal: "
+        "survives a process crash only (no fsync). How full is achieved: see sqlite_journal."))
+    sqlite_journal: bool = Field(default=True, description=(
+        "With sqlite_synchronous full: make each record durable with one fdatasync of a small entry in a preallocated "
+        "append-only journal (audit.db-journal.d/ next to the database, one journal per process), then insert it "
+        "into SQLite with synchronous=NORMAL without the reply waiting; the journal is replayed after a crash or power "
+        "loss, exactly once. false: fsync every SQLite commit instead (synchronous=FULL; slower, nothing beside the "
+        "database file). Ignored for normal and for PostgreSQL."))
+    journal_segment_mb: int = Field(default=64, ge=1, le=4096, description=(
+        "Size of one preallocated journal segment; a full segment is deleted once its records are synced into SQLite."))
     max_batch: int = Field(default=512, ge=1, description="Most records committed in one transaction.")
     hmac_key_env: str | None = Field(default=None, description=(
         "Environment variable holding a secret: records are then chained with HMAC-SHA256, so a database "

@@ -24,12 +24,18 @@ def canonical_json_stdlib(obj: Any) -> str:
 try:  # orjson, when installed, writes the same canonical form about 10x faster (the hot path of every append)
     import orjson as _orjson
 
-    def canonical_json(obj: Any) -> str:
+    def canonical_bytes(obj: Any) -> bytes:
         """Keys sorted, no whitespace, UTF-8 (non-ASCII kept). Verification hashes the stored text, so the
         serializer only has to be deterministic, not identical across versions."""
-        return _orjson.dumps(obj, option=_orjson.OPT_SORT_KEYS).decode("utf-8")
+        return _orjson.dumps(obj, option=_orjson.OPT_SORT_KEYS)
 except ImportError:  # pragma: no cover - depends on the environment
-    canonical_json = canonical_json_stdlib
+    def canonical_bytes(obj: Any) -> bytes:
+        return canonical_json_stdlib(obj).encode("utf-8")
+
+
+def canonical_json(obj: Any) -> str:
+    """:func:`canonical_bytes` as text."""
+    return canonical_bytes(obj).decode("utf-8")
 
 
 class Hasher:
@@ -45,10 +51,13 @@ class Hasher:
         return self._key is not None
 
     def digest(self, body_text: str) -> str:
-        data = body_text.encode("utf-8")
+        return self.digest_bytes(body_text.encode("utf-8"))
+
+    def digest_bytes(self, data: bytes) -> str:
+        """The hex hash of the UTF-8 body ``data``."""
         if self._key is None:
             return hashlib.sha256(data).hexdigest()
-        return hmac.new(self._key, data, hashlib.sha256).hexdigest()
+        return hmac.digest(self._key, data, "sha256").hex()
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,27 +96,35 @@ COLUMNS = ("seq", "prev_hash", "hash", "ts", "request_id", "key_id", "tenant", "
            "data_class", "status", "error_code", "tokens", "body")
 
 
+_INDEXED = COLUMNS[3:-1]  # ts .. tokens
+IndexValues = tuple[float, Any, Any, Any, Any, Any, Any, Any, Any, Any, Any]
+
+
+def index_values(body: dict[str, Any], ts: float) -> IndexValues:
+    """The indexed column values derived from a body, in :data:`COLUMNS` order (``ts`` .. ``tokens``)."""
+    get = body.get
+    dec = get("decision") or {}
+    return (ts, get("request_id"), get("key_id"), get("tenant"), get("model_requested"),
+            dec.get("chosen_model") or get("model_requested"), dec.get("chosen_zone"),
+            (get("classification") or {}).get("data_class"), get("status"), get("error_code"),
+            (get("usage") or {}).get("total_tokens"))
+
+
 def index_columns(body: dict[str, Any], ts: float) -> dict[str, Any]:
     """The indexed column values derived from a body (verify checks stored columns against these)."""
-    dec = body.get("decision") or {}
-    return {
-        "ts": ts, "request_id": body.get("request_id"), "key_id": body.get("key_id"), "tenant": body.get("tenant"),
-        "model_requested": body.get("model_requested"),
-        "model": dec.get("chosen_model") or body.get("model_requested"), "zone": dec.get("chosen_zone"),
-        "data_class": (body.get("classification") or {}).get("data_class"), "status": body.get("status"),
-        "error_code": body.get("error_code"), "tokens": (body.get("usage") or {}).get("total_tokens"),
-    }
+    return dict(zip(_INDEXED, index_values(body, ts)))
 
 
 def link(bodies: list[tuple[dict[str, Any], float]], head_seq: int, head_hash: str, hasher: Hasher) -> list[ChainedRow]:
     """Chain ``(body, epoch_ts)`` pairs after the head ``(head_seq, head_hash)``; bodies get ``seq``/``prev_hash``."""
     rows = []
     seq, prev = head_seq, head_hash
+    digest = hasher.digest_bytes
     for body, ts in bodies:
         seq += 1
         full = dict(body, seq=seq, prev_hash=prev)
-        text = canonical_json(full)
-        h = hasher.digest(text)
-        rows.append(ChainedRow(seq=seq, prev_hash=prev, hash=h, body=text, **index_columns(full, ts)))
+        raw = canonical_bytes(full)
+        h = digest(raw)
+        rows.append(ChainedRow(seq, prev, h, *index_values(full, ts), raw.decode("utf-8")))
         prev = h
     return rows

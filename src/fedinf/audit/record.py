@@ -9,6 +9,7 @@ tenants that turned content logging on, and then the pipeline must pass pseudony
 
 from __future__ import annotations
 
+import math
 import time
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -101,7 +102,7 @@ class AuditRecord:
     def to_dict(self) -> dict[str, Any]:
         """The JSON-able body (without chain fields); ``time`` is rendered as ISO 8601 UTC with microseconds."""
         c, dec, u = self.classification, self.decision, self.usage
-        return {  # built by hand: dataclasses.asdict deep-copies and is ~10x slower on this hot path
+        body = {  # built by hand: dataclasses.asdict deep-copies and is ~10x slower on this hot path
             "v": SCHEMA_VERSION, "request_id": self.request_id, "key_id": self.key_id, "tenant": self.tenant,
             "endpoint": self.endpoint, "model_requested": self.model_requested,
             "classification": {"data_class": c.data_class, "entities": dict(c.entities),
@@ -118,9 +119,12 @@ class AuditRecord:
                       "total_tokens": u.total_tokens},
             "latency_ms": self.latency_ms, "time": iso_time(self.time), "stream": self.stream,
             "content": self.content,
-            **({"rules": list(self.rules)} if self.rules else {}),  # only when set: older bodies hash unchanged
-            **({"retrieved": list(self.retrieved)} if self.retrieved else {}),
         }
+        if self.rules:  # only when set: older bodies hash unchanged
+            body["rules"] = list(self.rules)
+        if self.retrieved:
+            body["retrieved"] = list(self.retrieved)
+        return body
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> "AuditRecord":
@@ -140,7 +144,15 @@ class AuditRecord:
 
 
 def iso_time(ts: float) -> str:
-    return datetime.fromtimestamp(ts, tz=timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    """``YYYY-MM-DDTHH:MM:SS.ffffffZ`` (UTC), exactly as ``datetime.fromtimestamp(ts, timezone.utc).strftime(...)``
+    renders it (microseconds rounded half to even), at about a third of its cost."""
+    frac, whole = math.modf(ts)
+    us = round(frac * 1e6)
+    if us >= 1_000_000:
+        whole, us = whole + 1, us - 1_000_000
+    elif us < 0:  # before 1970
+        whole, us = whole - 1, us + 1_000_000
+    return f"{time.strftime('%Y-%m-%dT%H:%M:%S', time.gmtime(whole))}.{us:06d}Z"
 
 
 def parse_time(value: str | float) -> float:

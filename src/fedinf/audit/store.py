@@ -2,14 +2,17 @@
 
 A store is synchronous and thread-confined: one store object is used by one thread at a time (the :class:`Auditor`
 runs its store in one dedicated writer thread; readers open their own). ``append`` links a batch onto the chain and
-commits it in one transaction; when it returns, every record in the batch is durable.
+commits it in one transaction; when it returns, every record in the batch is as durable as the connection's
+``synchronous`` setting makes it.
 
-SQLite durability: WAL mode with ``synchronous=FULL`` (the default) fsyncs the WAL at every commit, so a committed
-record survives a process crash *and* a power loss. ``synchronous=NORMAL`` skips that fsync: commits still survive a
-process crash (SIGKILL — the WAL is in the OS page cache) but the last ones may be lost on power loss or kernel
-panic. Because the writer groups concurrent records into one transaction, FULL costs one fsync per batch, not per
-request, so it is the default. Several processes may append to one file: ``BEGIN IMMEDIATE`` takes SQLite's write
-lock before the head is read, so the chain stays linear.
+SQLite durability: WAL mode with ``synchronous=FULL`` fsyncs the WAL at every commit, so a committed record survives a
+process crash *and* a power loss. ``synchronous=NORMAL`` skips that fsync: commits still survive a process crash
+(SIGKILL — the WAL is in the OS page cache) but the last ones may be lost on power loss or kernel panic. The default
+configuration (``audit.sqlite_synchronous: full`` with ``audit.sqlite_journal``) makes records durable in an
+append-only journal first and appends them here with NORMAL (:mod:`fedinf.audit.journal`); the table
+``journal_applied`` records, in the same transaction as the rows, how far each journal segment has been applied.
+Several processes may append to one file: ``BEGIN IMMEDIATE`` takes SQLite's write lock before the head is read, so
+the chain stays linear.
 """
 
 from __future__ import annotations
@@ -22,8 +25,9 @@ from pathlib import Path
 from typing import Any, Iterator, Protocol
 
 from fedinf.audit.chain import COLUMNS, GENESIS, ChainedRow, Hasher, link
-from fedinf.audit.db import sqlite_connect, sqlite_migrate
+from fedinf.audit.db import sqlite_connect, sqlite_migrate, sqlite_tx
 from fedinf.audit.verify import VerifyReport, verify_rows
+from fedinf.errors import ServiceUnavailable
 from fedinf.stores import StoreUrl
 
 log = logging.getLogger(__name__)
@@ -119,9 +123,21 @@ SQLITE_MIGRATIONS: list[tuple[int, list[str]]] = [
         "UPDATE audit_records SET tokens = json_extract(body, '$.usage.total_tokens')",
         "CREATE INDEX audit_records_key_ts ON audit_records (key_id, ts)",
     ]),
+    (3, [  # how far each journal segment has been applied (fedinf.audit.journal); retired: applied and synced
+        "CREATE TABLE journal_applied (journal TEXT PRIMARY KEY, offset INTEGER NOT NULL, "
+        "retired INTEGER NOT NULL DEFAULT 0)",
+    ]),
 ]
 
 _COLS = ", ".join(COLUMNS)
+_INSERT = f"INSERT INTO audit_records ({_COLS}) VALUES ({', '.join('?' * len(COLUMNS))})"
+
+
+class JournalOffsetMismatch(ServiceUnavailable):
+    """A journal batch was not applied: the segment's applied offset is not where the batch starts (see
+    :meth:`SqliteAuditStore.append`). The journal appender then replays the segment from its file."""
+
+    code = "audit_unavailable"
 
 
 class SqliteAuditStore:
@@ -134,6 +150,7 @@ class SqliteAuditStore:
         every second instead. Use it for the long-lived writer."""
         self.path = Path(path)
         self.hasher = hasher or Hasher()
+        self._synchronous = "FULL" if synchronous.upper() == "FULL" else "NORMAL"
         self._conn = sqlite_connect(self.path, synchronous=synchronous, check_same_thread=check_same_thread)
         sqlite_migrate(self._conn, SQLITE_MIGRATIONS)
         self._checkpointer: _Checkpointer | None = None
@@ -142,20 +159,64 @@ class SqliteAuditStore:
             self._conn.execute("PRAGMA journal_size_limit=67108864")  # shrink the WAL file back after a spike
             self._checkpointer = _Checkpointer(self.path, synchronous)
 
-    def append(self, bodies: list[tuple[dict[str, Any], float]]) -> list[ChainedRow]:
+    def append(self, bodies: list[tuple[dict[str, Any], float]], *,
+               journal: tuple[str, int, int] | None = None) -> list[ChainedRow]:
+        """Link ``bodies`` onto the chain and commit. ``journal`` = (segment, start, end): the bodies are that
+        segment's entries from byte ``start`` to ``end``; the segment's applied offset moves from ``start`` to ``end``
+        in the same transaction, and if it is not at ``start`` (already applied) nothing is written and
+        :class:`JournalOffsetMismatch` is raised — so a journal entry is applied exactly once."""
         c = self._conn
         c.execute("BEGIN IMMEDIATE")
         try:
+            if journal is not None:
+                self._advance(*journal)
             seq, prev = c.execute("SELECT seq, hash FROM audit_head WHERE id = 1").fetchone()
             rows = link(bodies, seq, prev, self.hasher)
-            c.executemany(f"INSERT INTO audit_records ({_COLS}) VALUES ({', '.join('?' * len(COLUMNS))})",
-                          [r.columns() for r in rows])
+            c.executemany(_INSERT, [r.columns() for r in rows])
             c.execute("UPDATE audit_head SET seq = ?, hash = ? WHERE id = 1", (rows[-1].seq, rows[-1].hash))
             c.execute("COMMIT")
         except BaseException:
             c.execute("ROLLBACK")
             raise
         return rows
+
+    def _advance(self, segment: str, start: int, end: int) -> None:
+        got = self._conn.execute("SELECT offset, retired FROM journal_applied WHERE journal = ?",
+                                 (segment,)).fetchone()
+        if (got or (0, 0)) != (start, 0):
+            raise JournalOffsetMismatch(f"journal {segment}: applied up to {got}, not {start}")
+        self._conn.execute("INSERT INTO journal_applied (journal, offset) VALUES (?, ?) ON CONFLICT (journal) "
+                           "DO UPDATE SET offset = excluded.offset", (segment, end))
+
+    def journal_applied(self, segment: str) -> tuple[int, bool]:
+        """(bytes of ``segment`` applied, whether it is retired: fully applied and synced, so deletable)."""
+        got = self._conn.execute("SELECT offset, retired FROM journal_applied WHERE journal = ?",
+                                 (segment,)).fetchone()
+        return (int(got[0]), bool(got[1])) if got else (0, False)
+
+    def retire_journals(self, segments: list[str]) -> None:
+        """Mark ``segments`` retired in a commit with synchronous=FULL: its WAL fsync makes every earlier commit
+        (of any connection; the WAL is one file) durable too, so the segments' applied entries can no longer be lost
+        and the files may be deleted."""
+        c = self._conn
+        c.execute("PRAGMA synchronous=FULL")
+        try:
+            c.execute("BEGIN IMMEDIATE")
+            try:
+                c.executemany("INSERT INTO journal_applied (journal, offset, retired) VALUES (?, 0, 1) "
+                              "ON CONFLICT (journal) DO UPDATE SET retired = 1", [(s,) for s in segments])
+                c.execute("COMMIT")
+            except BaseException:
+                c.execute("ROLLBACK")
+                raise
+        finally:
+            c.execute(f"PRAGMA synchronous={self._synchronous}")
+
+    def forget_journals(self, segments: list[str]) -> None:
+        """Drop the rows of retired segments whose files are gone (their deletion must be durable first)."""
+        with sqlite_tx(self._conn):
+            self._conn.executemany("DELETE FROM journal_applied WHERE journal = ? AND retired = 1",
+                                   [(s,) for s in segments])
 
     def head(self) -> tuple[int, str]:
         seq, h = self._conn.execute("SELECT seq, hash FROM audit_head WHERE id = 1").fetchone()

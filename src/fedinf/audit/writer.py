@@ -1,10 +1,15 @@
 """The Auditor: durable writes with group commit.
 
-``await auditor.write(record)`` returns a :class:`Receipt` only once the record is committed (durable). Records
-written while a commit is in flight wait in a queue; the next commit takes all of them (up to ``max_batch``) in one
-transaction, so under load the cost of a commit (an fsync) is shared by many requests and throughput holds, while a
-lone request pays exactly one commit. The store is used from a single dedicated thread (it is thread-confined), so
-the event loop never blocks on the database.
+``await auditor.write(record)`` returns a :class:`Receipt` only once the record is durable. Records written while a
+commit is in flight wait in a queue; the next commit takes all of them (up to ``max_batch``) at once, so under load
+the cost of making them durable (an fsync) is shared by many requests and throughput holds, while a lone request pays
+exactly one. The store is used from a single dedicated thread (it is thread-confined), so the event loop never blocks
+on the database.
+
+Durable means committed to the store, or, with the journal on (SQLite, see :mod:`fedinf.audit.journal`), written
+and fdatasynced to this process's journal by a second thread: the callers are woken at once and the store thread
+inserts the batch into SQLite (``synchronous=NORMAL``) meanwhile, merging batches that queued up; whatever an insert
+misses is replayed from the journal. After a failed insert, writes fail closed until the replay succeeds.
 
 If the store fails, every waiting ``write`` raises :class:`ServiceUnavailable` (``audit_unavailable``): the caller
 must not deliver a response whose record is not durable (fail closed).
@@ -15,23 +20,32 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import logging
+from collections import deque
 from dataclasses import dataclass
 from typing import Any, Callable, Protocol, TypeVar
 
+from fedinf.audit.chain import ChainedRow
+from fedinf.audit.journal import SEGMENT_BYTES, JournalAppender
 from fedinf.audit.record import AuditRecord
-from fedinf.audit.store import AuditStore
-from fedinf.errors import ServiceUnavailable
+from fedinf.audit.store import AuditStore, SqliteAuditStore
+from fedinf.errors import ConfigError, FedinfError, ServiceUnavailable
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
+_Item = tuple[dict[str, Any], float, "asyncio.Future[Receipt]"]
+_MAX_QUEUED_INSERTS = 64  # journaled batches waiting for the store thread before journaling waits too
 
 
 @dataclass(frozen=True, slots=True)
 class Receipt:
-    """Where a durable record landed in the chain."""
+    """Where a durable record landed. Without the journal: its chain position (``seq``, ``hash``). With the journal:
+    ``seq`` and ``hash`` are None (the record is linked into the chain just after the reply) and ``journal`` /
+    ``offset`` name the segment file and byte offset of its entry."""
 
-    seq: int
-    hash: str
+    seq: int | None
+    hash: str | None
+    journal: str | None = None
+    offset: int | None = None
 
 
 class AuditSink(Protocol):
@@ -48,16 +62,29 @@ class AuditSink(Protocol):
 class Auditor:
     """Group-committing writer over an :class:`AuditStore` built by ``store_factory`` in the writer thread."""
 
-    def __init__(self, store_factory: Callable[[], AuditStore], *, max_batch: int = 512, inline: bool = False) -> None:
+    def __init__(self, store_factory: Callable[[], AuditStore], *, max_batch: int = 512, inline: bool = False,
+                 journal: bool = False, segment_bytes: int = SEGMENT_BYTES) -> None:
         """``inline``: commit on the event loop instead of the writer thread. Only for stores whose commit never
         waits on a disk flush or a network (SQLite with synchronous=NORMAL): it saves two thread hand-offs per
-        commit, which cost milliseconds on a busy machine; with an fsync per commit it would stall the loop."""
+        commit, which cost milliseconds on a busy machine; with an fsync per commit it would stall the loop.
+
+        ``journal``: make records durable in a journal next to the database before inserting them (the store must
+        be a :class:`SqliteAuditStore`, normally opened with synchronous=NORMAL); ``segment_bytes``: its segment
+        size. Dead writers' journals are replayed at start."""
+        if journal and inline:
+            raise ValueError("the journal waits on fdatasync: it cannot run inline")
         self._factory = store_factory
         self._max_batch = max_batch
         self._inline = inline
+        self._use_journal = journal
+        self._segment_bytes = segment_bytes
+        self._journal: JournalAppender | None = None
+        self._journal_executor = (concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="fedinf-audit-journal")
+                                  if journal else None)
+        self._inserts: deque[asyncio.Future[None]] = deque()  # queued store-thread inserts (journal on)
         self._executor = concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="fedinf-audit")
         self._store: AuditStore | None = None
-        self._queue: asyncio.Queue[tuple[dict[str, Any], float, asyncio.Future[Receipt]] | None] | None = None
+        self._queue: asyncio.Queue[_Item | None] | None = None
         self._task: asyncio.Task[None] | None = None
         self._starting: asyncio.Future[None] | None = None
         self._closing = False
@@ -80,13 +107,27 @@ class Auditor:
 
     async def _open(self) -> None:
         self._store = await self._in_writer(self._factory)
+        if self._use_journal:
+            self._journal = await self._in_writer(self._open_journal, self._store)
         self._queue = asyncio.Queue()
         self._task = asyncio.create_task(self._run(), name="fedinf-audit-writer")
+
+    def _open_journal(self, store: AuditStore) -> JournalAppender:
+        if not isinstance(store, SqliteAuditStore):
+            raise ConfigError("the audit journal needs a SQLite audit store")
+        return JournalAppender(store, segment_bytes=self._segment_bytes)
 
     async def write(self, record: AuditRecord) -> Receipt:
         """Append ``record`` to the chain; return once it is durable. Raises ServiceUnavailable if it cannot be."""
         if self._queue is None:
-            await self.start()
+            try:
+                await self.start()
+            except FedinfError:
+                raise
+            except Exception as exc:  # e.g. the journal directory cannot be written: fail closed
+                log.error("audit writer failed to start: %s", exc)
+                raise ServiceUnavailable("the audit trail is unavailable; request not completed",
+                                         code="audit_unavailable") from exc
         assert self._queue is not None
         if self._closing or self._task is None or self._task.done():  # never queue behind a stopped writer: that would wait forever
             raise ServiceUnavailable("the audit writer is stopped; request not completed", code="audit_unavailable")
@@ -118,29 +159,80 @@ class Auditor:
                         fut.set_exception(ServiceUnavailable("the audit trail is unavailable",
                                                              code="audit_unavailable"))
 
-    async def _commit(self, loop: asyncio.AbstractEventLoop,
-                      batch: list[tuple[dict[str, Any], float, asyncio.Future[Receipt]]]) -> None:
+    async def _commit(self, loop: asyncio.AbstractEventLoop, batch: list[_Item]) -> None:
+        if self._journal is not None:
+            return await self._commit_journaled(loop, self._journal, batch)
         try:
             rows = await self._in_writer(self._append, [(b, t) for b, t, _ in batch])
         except Exception as exc:  # the database failed: nobody gets a receipt
             log.error("audit commit of %d record(s) failed: %s", len(batch), exc)
             await self._in_writer(self._drop_store)
-            for _, _, fut in batch:
-                if not fut.done():
-                    fut.set_exception(ServiceUnavailable("the audit trail is unavailable; request not completed",
-                                                         code="audit_unavailable"))
+            _fail(batch)
             return
         self.batches += 1
         self.records += len(rows)
-        for (_, _, fut), row in zip(batch, rows):
-            if not fut.done():
-                fut.set_result(Receipt(row.seq, row.hash))
+        _settle(batch, [Receipt(row.seq, row.hash) for row in rows])
 
-    def _append(self, bodies: list[tuple[dict[str, Any], float]]) -> Any:
+    def _append(self, bodies: list[tuple[dict[str, Any], float]]) -> list[ChainedRow]:
         """In the writer thread: (re)open the store if a failure dropped it, then append."""
         if self._store is None:
             self._store = self._factory()
         return self._store.append(bodies)
+
+    async def _commit_journaled(self, loop: asyncio.AbstractEventLoop, journal: JournalAppender,
+                                batch: list[_Item]) -> None:
+        """Journal the batch in the journal thread and acknowledge it; then queue its insert in the store thread
+        (the next batch does not wait for it, but waits while too many inserts are queued)."""
+        bodies = [(b, t) for b, t, _ in batch]
+        try:
+            if journal.behind:  # an insert failed: the store must have caught up before more is acknowledged
+                await self._in_writer(self._catch_up, journal)
+            while len(self._inserts) >= _MAX_QUEUED_INSERTS:
+                await asyncio.wait([self._inserts[0]])
+                self._inserts.popleft()
+            assert self._journal_executor is not None
+            segment, offsets = await loop.run_in_executor(self._journal_executor, journal.write, bodies)
+        except Exception as exc:  # not durable: nobody gets a receipt
+            log.error("audit journal write of %d record(s) failed: %s", len(batch), exc)
+            _fail(batch)
+            return
+        self.batches += 1
+        self.records += len(batch)
+        _settle(batch, [Receipt(None, None, segment, o) for o in offsets])
+        while self._inserts and self._inserts[0].done():
+            self._inserts.popleft()
+        self._inserts.append(asyncio.ensure_future(self._in_writer(self._insert, journal)))
+
+    def _insert(self, journal: JournalAppender) -> None:
+        """Store thread: insert what the journal has queued. A failure is logged, not raised: the records are
+        acknowledged and in the journal; the next batch first replays them (failing closed until it can)."""
+        try:
+            if self._store is None:
+                self._store = self._factory()
+            assert isinstance(self._store, SqliteAuditStore)
+            journal.apply(self._store)
+        except Exception as exc:  # noqa: BLE001
+            log.error("audit insert failed (the records are in the journal and will be replayed): %s", exc)
+            journal.behind = True
+            self._drop_store()
+
+    def _catch_up(self, journal: JournalAppender) -> None:
+        if self._store is None:
+            self._store = self._factory()
+        assert isinstance(self._store, SqliteAuditStore)
+        try:
+            journal.catch_up(self._store)
+        except BaseException:
+            self._drop_store()
+            raise
+
+    def _close_journal(self, journal: JournalAppender) -> None:
+        if self._store is None:
+            try:
+                self._store = self._factory()
+            except Exception as exc:  # noqa: BLE001 - the journal stays on disk for the next start
+                log.error("audit store unavailable at close: %s", exc)
+        journal.close(self._store if isinstance(self._store, SqliteAuditStore) else None)
 
     def _drop_store(self) -> None:
         """After a failure the connection may be dead (database restarted): close it; the next batch reconnects.
@@ -185,12 +277,20 @@ class Auditor:
         return await loop.run_in_executor(self._reader_executor, call)
 
     async def aclose(self) -> None:
-        """Commit everything queued, stop the writer and close the store."""
+        """Commit everything queued, stop the writer and close the store (with the journal: apply and remove it)."""
         self._closing = True
         if self._task is not None and self._queue is not None:
             self._queue.put_nowait(None)
             await self._task
             self._task = None
+        if self._inserts:
+            await asyncio.gather(*self._inserts)
+            self._inserts.clear()
+        if self._journal is not None:
+            journal, self._journal = self._journal, None
+            await self._in_writer(self._close_journal, journal)
+        if self._journal_executor is not None:
+            self._journal_executor.shutdown(wait=True)
         if self._store is not None:
             store, self._store = self._store, None
             await self._in_writer(store.close)
@@ -200,6 +300,19 @@ class Auditor:
                 reader, self._reader = self._reader, None
                 await asyncio.get_running_loop().run_in_executor(self._reader_executor, reader.close)
             self._reader_executor.shutdown(wait=True)
+
+
+def _settle(batch: list[_Item], receipts: list[Receipt]) -> None:
+    for (_, _, fut), receipt in zip(batch, receipts):
+        if not fut.done():
+            fut.set_result(receipt)
+
+
+def _fail(batch: list[_Item]) -> None:
+    for _, _, fut in batch:
+        if not fut.done():
+            fut.set_exception(ServiceUnavailable("the audit trail is unavailable; request not completed",
+                                                 code="audit_unavailable"))
 
 
 class NullAuditor:
