@@ -2,8 +2,9 @@
 
 Each fast path is checked against a straightforward reference (the scan it replaced) on hand-picked edge cases and on
 generated text: the one-pass needle search against ``needle in text`` per needle, the encoded-blob pre-check against
-scanning every whitespace-separated token, the digit check against ``\\d``, and the person detector's deferred
-product look-up against texts where a product is named before and after a name-like word.
+scanning every whitespace-separated token, the digit check against ``\\d``, the person detector's deferred
+product look-up against texts where a product is named before and after a name-like word, and the code-shape check
+(technical text) against the one alternation it was.
 """
 
 from __future__ import annotations
@@ -153,3 +154,28 @@ def test_has_digit_is_regex_digit(text):
 ])
 def test_person_detector_products_and_lower_case_cues(found, text, expected):
     assert [f for f in found(text) if f[0] == "PERSON"] == expected
+
+
+# the code-shape check as it was: one alternation
+_CODE_SHAPES_ONE_REGEX = re.compile(
+    r"\b\d+\.\d+\.\d+\b|`|\w\(\)|\b[a-z]+_[a-z_]+\b|\b\w+\.(?:py|js|ts|c|h|go|rs|rb|php|java|so|dll|json|ya?ml|xml|"
+    r"html?|cfg|ini|toml)\b|</?[a-z]+>|\bcve-\d")
+_SHAPES = ["1.2.3", "v1.2.3", "a1.2.3", "10.20.30", "1.2", "1.2.3a", "é1.2.3", "_1.2.3", "`", "f()", "()", " ()", "é()",
+           "a_b", "_a", "a_", "x.py", ".py", "é.py", "_.json", "x.pyc", "x.yml", "<a>", "</b>", "< a>", "cve-1", "xcve-1",
+           "cve-", "٣.٤.٥", "x", " ", ".", "\n", "1", "a", "_", "-"]
+
+
+@pytest.mark.parametrize("shape", _SHAPES)
+def test_code_shapes_match_the_one_regex(shape):
+    from fedinf.privacy.detectors.people import _code_shaped
+
+    for text in (shape, f"see {shape} here", f"{shape}{shape}", f"x{shape}", f"{shape}x"):
+        assert _code_shaped(text) == (_CODE_SHAPES_ONE_REGEX.search(text) is not None), text
+
+
+@_SETTINGS
+@given(st.lists(st.sampled_from(_SHAPES) | st.text(alphabet="ab1_.()<>/`- é٣", max_size=6), max_size=10).map("".join))
+def test_code_shapes_match_the_one_regex_on_generated_text(text):
+    from fedinf.privacy.detectors.people import _code_shaped
+
+    assert _code_shaped(text) == (_CODE_SHAPES_ONE_REGEX.search(text) is not None)

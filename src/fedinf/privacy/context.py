@@ -46,7 +46,7 @@ def _runs(texts: Sequence[str], taken: dict[int, list[tuple[int, int]]]) -> list
     for i, text in enumerate(texts):
         for m in _RUN.finditer(text):
             start, end = _standalone(text, m.start(), m.end())
-            if start < 0 or sum(c.isdigit() for c in text[start:end]) < 3:
+            if start < 0 or sum(map(str.isdigit, text[start:end])) < 3:
                 continue
             if any(a < end and start < b for a, b in taken.get(i, ())):
                 continue
@@ -138,12 +138,13 @@ def across(detectors: Sequence[PatternDetector], texts: Sequence[str], taken: di
 
 def _split(detectors: Sequence[PatternDetector], texts: Sequence[str], runs: list[tuple[int, int, int]],
            cues: _Cues, rx: re.Pattern[str] | None) -> Iterator[Part]:
+    digits = [sum(map(str.isdigit, texts[i][a:b])) for i, a, b in runs]
     for k in range(len(runs)):
         for n in (2, 3):
             group = runs[k:k + n]
             if len(group) < n or not all(_near(texts, a, b) for a, b in zip(group, group[1:])):
                 break
-            ndigits = sum(c.isdigit() for i, a, b in group for c in texts[i][a:b])
+            ndigits = sum(digits[k:k + n])
             if not 9 <= ndigits <= 34:
                 continue
             cue = cues.near(rx, group[0], group[-1])
@@ -199,10 +200,12 @@ def _elsewhere(detectors: Sequence[PatternDetector], texts: Sequence[str], runs:
         text = texts[i]
         if i == 0 or len(text.strip()) > SHORT:
             continue
+        before = [j for j in range(i - 1, max(-1, i - 1 - LOOKBACK), -1) if cues._may_hold(j)]
+        if not before:
+            continue
         views: dict[str, TextView] = {}  # one per cue, shared by the detectors (a view is prepared once for all)
         for d in detectors:
-            cue = next((found[-1][1] for j in range(i - 1, max(-1, i - 1 - LOOKBACK), -1)
-                        if (found := cues._in(d, j))), "")
+            cue = next((found[-1][1] for j in before if (found := cues._in(d, j))), "")
             if not cue:
                 continue
             prefix = f"{cue}: "

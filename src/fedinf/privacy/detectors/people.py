@@ -149,8 +149,19 @@ _GERMAN_WORDS = frozenset("und der die das nicht ist mit für sie ein eine ich w
 _FRENCH_WORDS = frozenset("le la les et est une des pour avec dans sur nous vous pas que qui du au aux merci ce "
                           "cette je il elle sont mais ou leur très".split())
 _LOWER_WORD = re.compile(r"[^\W\d_][^\W\d_\-]*(?:-[^\W\d_]+)*")
-_CODE_SHAPES = re.compile(r"\b\d+\.\d+\.\d+\b|`|\w\(\)|\b[a-z]+_[a-z_]+\b|\b\w+\.(?:py|js|ts|c|h|go|rs|rb|php|java|so|"
-                          r"dll|json|ya?ml|xml|html?|cfg|ini|toml)\b|</?[a-z]+>|\bcve-\d")
+# code-shaped tokens: a three-part version, a backtick, "f()", an identifier with "_", a file name, an HTML tag, a CVE
+# id. Each shape is its own regex behind a cheap ``in`` check (one alternation of them all cost a regex attempt at
+# every position of the text); the version and file-name regexes start with a class or a literal so that the regex
+# engine skips ahead (``\d(?<!\w\d)\d*`` is ``\b\d+``, ``\.(?<=\w\.)`` is the ``.`` of ``\b\w+\.``).
+_CODE_SHAPES: tuple[tuple[str, re.Pattern[str] | None], ...] = (
+    (".", re.compile(r"\d(?<!\w\d)\d*\.\d+\.\d+\b")),
+    ("`", None),
+    ("()", re.compile(r"\w\(\)")),
+    ("_", re.compile(r"\b[a-z]+_[a-z_]+\b")),
+    (".", re.compile(r"\.(?<=\w\.)(?:py|js|ts|c|h|go|rs|rb|php|java|so|dll|json|ya?ml|xml|html?|cfg|ini|toml)\b")),
+    ("<", re.compile(r"</?[a-z]+>")),
+    ("cve-", re.compile(r"\bcve-\d")),
+)
 
 NAME, AMBIGUOUS, WORD, UNKNOWN, TITLE, PROPER, INITIAL, VETO, CUT = range(9)
 _NAMEISH = frozenset({NAME, AMBIGUOUS, UNKNOWN, PROPER})
@@ -241,11 +252,16 @@ def _technical(view: TextView) -> bool:
     def compute() -> bool:
         words = _words(view)
         found = set(words & _TECH_TERMS)
-        found.update(p for p in _TECH_PREFIXES for w in words if w.startswith(p))
+        found.update(p for w in words if w.startswith(_TECH_PREFIXES) for p in _TECH_PREFIXES if w.startswith(p))
         if len(found) < 2:
             found.update(p for p in _TECH_PHRASES if p in view.lower)
-        return len(found) >= 2 or (len(found) == 1 and _CODE_SHAPES.search(view.lower) is not None)
+        return len(found) >= 2 or (len(found) == 1 and _code_shaped(view.lower))
     return bool(view.memo("people.technical", compute))
+
+
+def _code_shaped(lower: str) -> bool:
+    """Does the (lower-case) text hold a code-shaped token (see ``_CODE_SHAPES``)?"""
+    return any(need in lower and (rx is None or rx.search(lower) is not None) for need, rx in _CODE_SHAPES)
 
 
 _IDENT_PUNCT = "._/-:"
