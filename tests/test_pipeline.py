@@ -179,3 +179,15 @@ async def test_request_ids_are_random_uuid4_hex_and_metrics_count_each_request(g
     assert dict(gw.metrics.latencies()) == gw.metrics.latency_snapshot()
     assert gw.metrics.latencies()["local"] == 0.0 and gw.metrics.latencies()["remote"] > 0.0
     assert gw.metrics.latencies().get("nonexistent", -1.0) == -1.0 and "nonexistent" not in gw.metrics.latencies()
+
+
+def test_completion_ids_keep_their_shape() -> None:
+    import uuid
+
+    from fedinf.protocol import new_completion_id, uuid4_hex
+
+    cid = new_completion_id()
+    assert cid.startswith("chatcmpl-") and uuid.UUID(hex=cid.removeprefix("chatcmpl-")).version == 4
+    values = {uuid4_hex() for _ in range(2000)}
+    assert len(values) == 2000 and all(uuid.UUID(hex=v).variant == uuid.RFC_4122 for v in values)
+    assert {v[12] for v in values} == {"4"} and {v[16] for v in values} == set("89ab")

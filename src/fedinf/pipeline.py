@@ -18,7 +18,6 @@ bodies, SSE error frames, ``Retry-After``) in one place. To add a step, add a me
 from __future__ import annotations
 
 import asyncio
-import os
 import re
 import time
 from collections.abc import AsyncGenerator, AsyncIterator, Callable, Mapping
@@ -29,7 +28,7 @@ from pydantic import ValidationError
 
 from fedinf.errors import FedinfError, RequestError
 from fedinf.forwarding import FieldWarnings
-from fedinf.protocol import ChatRequest, chunk
+from fedinf.protocol import ChatRequest, chunk, uuid4_hex
 from fedinf.routing.decide import Decision, Needs, decide
 from fedinf.tracing import (
     NOOP, NOOP_SPAN, Span, Tracer, classification_facts, decision_facts, principal_facts, request_facts,
@@ -388,21 +387,19 @@ def needs(request: ChatRequest) -> Needs:
                  for m in request.messages)
     structured = request.response_format is not None and request.response_format.get("type") != "text"
     grammar = bool(request.fedinf.regex or request.fedinf.grammar)
-    if not (request.stream or request.tools or vision or structured or grammar):
-        return _NO_NEEDS  # the common case: the same (frozen) value every time
+    if not (request.tools or vision or structured or grammar):
+        return _STREAMING if request.stream else _NO_NEEDS
     return Needs(streaming=request.stream, tools=bool(request.tools), vision=vision, structured=structured,
                  grammar=grammar)
 
 
-_NO_NEEDS = Needs()
-_UUID4_CLEAR = (0xC000 << 48) | (0xF000 << 64)  # the variant and version bits of a UUID ...
-_UUID4_SET = (0x8000 << 48) | (4 << 76)  # ... as uuid.UUID(version=4) sets them (RFC 4122 variant, version 4)
+_NO_NEEDS = Needs()  # the common cases: the same (frozen) values every time
+_STREAMING = Needs(streaming=True)
 
 
 def new_request_id() -> str:
-    """A random request id: what ``uuid.uuid4().hex`` gives (32 hex digits, a version-4 UUID), without building a
-    ``uuid.UUID`` object."""
-    return "%032x" % ((int.from_bytes(os.urandom(16), "big") & ~_UUID4_CLEAR) | _UUID4_SET)
+    """A random request id: what ``uuid.uuid4().hex`` gives (32 hex digits, a version-4 UUID)."""
+    return uuid4_hex()
 
 
 async def _replay(completion: dict[str, Any], structured: dict[str, Any] | None) -> AsyncIterator[dict[str, Any]]:

@@ -9,8 +9,8 @@ shape: they are produced by backends and passed through, so re-validating them w
 
 from __future__ import annotations
 
+import os
 import time
-import uuid
 from collections.abc import Mapping
 from typing import Any, Literal, Self
 
@@ -172,8 +172,17 @@ class ChatRequest(BaseModel):
         return body
 
 
+_UUID4_CLEAR = (0xC000 << 48) | (0xF000 << 64)  # the variant and version bits of a UUID ...
+_UUID4_SET = (0x8000 << 48) | (4 << 76)  # ... as uuid.UUID(version=4) sets them (RFC 4122 variant, version 4)
+
+
+def uuid4_hex() -> str:
+    """``uuid.uuid4().hex`` (32 hex digits of a random version-4 UUID) without building a ``uuid.UUID`` object."""
+    return "%032x" % ((int.from_bytes(os.urandom(16), "big") & ~_UUID4_CLEAR) | _UUID4_SET)
+
+
 def new_completion_id() -> str:
-    return "chatcmpl-" + uuid.uuid4().hex
+    return "chatcmpl-" + uuid4_hex()
 
 
 def completion(
