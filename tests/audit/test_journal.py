@@ -287,3 +287,13 @@ def test_a_queued_insert_of_a_retired_segment_is_not_applied_twice(tmp_path) -> 
     assert _ids(store) == Counter({f"{t}{i}": 1 for t in "xyz" for i in range(2)})
     appender.close(store)
     assert store.verify().ok and _files(tmp_path / "audit.db") == []
+
+
+async def test_reads_in_the_serving_process_see_every_acknowledged_record(tmp_path) -> None:
+    """The reply does not wait for the SQLite insert, but the auditor's own readers (admin API, UI) wait for the
+    inserts queued before them, so a query right after a reply finds its record."""
+    auditor = Auditor(lambda: _normal(tmp_path / "audit.db"), journal=True)
+    for i in range(30):
+        await asyncio.gather(*(auditor.write(AuditRecord(request_id=f"r{i}-{j}")) for j in range(i % 4 + 1)))
+        assert await auditor.read(lambda s: s.count()) == sum(k % 4 + 1 for k in range(i + 1))
+    await auditor.aclose()

@@ -257,7 +257,10 @@ class Auditor:
 
     async def read(self, fn: Callable[[AuditStore], T]) -> T:
         """Run ``fn(store)`` on a second, read-only-use connection in its own thread, so queries, exports and
-        verification never hold up the writer."""
+        verification never hold up the writer. With the journal, the inserts queued when it is called run first, so
+        it sees every record this auditor has acknowledged (read your writes)."""
+        if self._inserts:
+            await asyncio.gather(*list(self._inserts))
         loop = asyncio.get_running_loop()
         if self._reader_executor is None:
             self._reader_executor = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="fedinf-audit-read")
