@@ -1,7 +1,7 @@
 """Audit overhead: what the durable, hash-chained audit trail costs a request, with SQLite and with PostgreSQL.
 
     PYTHONPATH=src .venv/bin/python bench/audit_overhead/run.py            # full mode
-    CI=true PYTHONPATH=src .venv/bin/python bench/audit_overhead/run.py    # CI mode (~1.5 min)
+    CI=true PYTHONPATH=src .venv/bin/python bench/audit_overhead/run.py    # CI mode (~1 min)
 
 Part 1, through the gateway: a mock OpenAI-compatible upstream (``python -m fedinf.testing.upstream``) on loopback,
 and ``fedinf serve`` in front of it five times: audit off, audit on SQLite as configured by default
