@@ -8,7 +8,7 @@ must hold before the regex runs at all, context words near the match, and a ``va
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Container, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import NamedTuple, Protocol
 
@@ -34,15 +34,17 @@ class TextView:
     number detectors only look at windows around runs with enough digits, instead of scanning the whole text.
     """
 
-    __slots__ = ("text", "lower", "has_digit", "_runs", "_runs_min", "_needles", "_cache")
+    __slots__ = ("text", "lower", "has_digit", "_runs", "_runs_min", "_needles", "_searched", "_found", "_cache")
 
     def __init__(self, text: str) -> None:
         self.text = text
         self.lower = text.lower()
-        self.has_digit = any(c in text for c in "0123456789")
+        self.has_digit = any(map(text.__contains__, "0123456789"))
         self._runs: list[tuple[int, int, int]] | None = None
         self._runs_min: dict[int, list[tuple[int, int]]] = {}
         self._needles: dict[str, bool] = {}
+        self._searched: Container[str] = ()
+        self._found: Container[str] = ()
         self._cache: dict[str, object] = {}
 
     def runs_with(self, min_digits: int) -> list[tuple[int, int]]:
@@ -56,13 +58,17 @@ class TextView:
         """``needle in lower`` (``"#digit"``: any digit), memoised: detectors share needles."""
         got = self._needles.get(needle)
         if got is None:
-            got = self._needles[needle] = self.has_digit if needle == "#digit" else needle in self.lower
+            if needle in self._searched:
+                got = needle in self._found
+            else:
+                got = self.has_digit if needle == "#digit" else needle in self.lower
+            self._needles[needle] = got
         return got
 
-    def record_needles(self, checked: Mapping[str, bool], found: Iterable[str]) -> None:
-        """Record the outcome of a search for many needles at once (the classifier's pre-filter): every needle of
-        ``checked`` (a ``needle -> False`` map) is absent except those in ``found``."""
-        self._needles = {**checked, **dict.fromkeys(found, True)}
+    def record_needles(self, searched: Container[str], found: Container[str]) -> None:
+        """Record the outcome of a search for many needles at once (the classifier's pre-filter): of the needles in
+        ``searched``, those in ``found`` occur and the others do not (:meth:`contains` answers from it)."""
+        self._searched, self._found = searched, found
 
     @property
     def runs(self) -> list[tuple[int, int, int]]:

@@ -338,7 +338,10 @@ class PersonDetector:
             return memo[0]
 
         for seq in seqs:
-            for span in self._judge(view, seq, products):
+            kinds = [self._kind(text[s:e]) for s, e in seq]
+            if _NAMEISH.isdisjoint(kinds) or VETO in kinds:  # fast exit: "The", "It", "Acme Group"
+                continue
+            for span in self._judge(view, seq, kinds, products):
                 if not self._product_after(text, view.lower, seq[-1][1]):
                     yield span
 
@@ -375,13 +378,11 @@ class PersonDetector:
         nxt = lower[end + 1:end + 24].split(maxsplit=1)
         return bool(nxt) and nxt[0].rstrip(".,;:)") in _PRODUCT_NOUNS
 
-    def _judge(self, view: TextView, seq: list[tuple[int, int]],
+    def _judge(self, view: TextView, seq: list[tuple[int, int]], kinds: list[int],
                products: Callable[[], set[str]]) -> Iterator[Span]:
-        """A span when the sequence reads as a person's name (``products``: the text's product words)."""
+        """A span when the sequence (its tokens' ``kinds``: a name-like one, no veto word) reads as a person's name
+        (``products``: the text's product words)."""
         text, lower = view.text, view.lower
-        kinds = [self._kind(text[s:e]) for s, e in seq]
-        if _NAMEISH.isdisjoint(kinds) or VETO in kinds:  # fast exit: "The", "It", "Acme Group"
-            return
         if kinds[0] == INITIAL and text[seq[0][1] - 1] != "." and _sentence_start(text, seq[0][0]):
             kinds, seq = kinds[1:], seq[1:]  # "A Dask cluster": the article, not an initial
         titled = False
