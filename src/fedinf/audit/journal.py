@@ -337,10 +337,15 @@ class JournalAppender:
         done = 0
         try:
             for seg, start, end, bodies in _merge(items):
-                store.append(bodies, journal=(seg, start, end))
-                done += len(bodies)
-        except JournalOffsetMismatch:  # a replay got there first (at rotation or after a failure): finish from file
-            done += self.catch_up(store)
+                try:
+                    store.append(bodies, journal=(seg, start, end))
+                    done += len(bodies)
+                except JournalOffsetMismatch:  # a replay got there first (retiring a full segment, a catch-up)
+                    offset, retired = store.journal_applied(seg)
+                    if retired or offset >= end:
+                        continue  # all of it is applied already
+                    done += self.catch_up(store)  # part of it: finish from the files (they hold every item)
+                    break
         except BaseException:
             self.behind = True
             raise
