@@ -297,3 +297,46 @@ async def test_reads_in_the_serving_process_see_every_acknowledged_record(tmp_pa
         await asyncio.gather(*(auditor.write(AuditRecord(request_id=f"r{i}-{j}")) for j in range(i % 4 + 1)))
         assert await auditor.read(lambda s: s.count()) == sum(k % 4 + 1 for k in range(i + 1))
     await auditor.aclose()
+
+
+async def test_journal_writes_leave_the_event_loop_while_the_disk_is_slow(tmp_path, monkeypatch) -> None:
+    """Fast journal writes run on the event loop (no thread hand-offs); one slow write sends the next ones to the
+    journal thread for a while, and they come back to the loop when that time has passed and writes are fast."""
+    import threading
+    import time
+
+    from fedinf.audit import writer
+    from fedinf.audit.journal import JournalAppender
+
+    where: list[str] = []
+    slow = {"on": False}
+    real = JournalAppender.write
+
+    def write(self, bodies):
+        where.append(threading.current_thread().name)
+        if slow["on"]:
+            time.sleep(writer.SLOW_SYNC_S * 2)
+        return real(self, bodies)
+
+    monkeypatch.setattr(JournalAppender, "write", write)
+    monkeypatch.setattr(writer, "SLOW_BACKOFF_S", 0.2)
+    db = tmp_path / "audit.db"
+    auditor = Auditor(lambda: _normal(db), journal=True)
+    main = threading.current_thread().name
+    for i in range(3):
+        await auditor.write(AuditRecord(request_id=f"fast{i}"))
+    assert where == [main] * 3
+    slow["on"] = True
+    await auditor.write(AuditRecord(request_id="slow"))  # measured slow (on the loop, once)
+    slow["on"] = False
+    for i in range(3):
+        await auditor.write(AuditRecord(request_id=f"after{i}"))
+    assert where[3] == main and all(w.startswith("fedinf-audit-journal") for w in where[4:7])
+    await asyncio.sleep(0.25)  # the back-off passed; the average of recent writes decides
+    for i in range(20):
+        await auditor.write(AuditRecord(request_id=f"back{i}"))
+    assert where[-1] == main
+    await auditor.aclose()
+    store = _normal(db)
+    assert store.count() == 27 and store.verify().ok
+    store.close()

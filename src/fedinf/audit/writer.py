@@ -7,9 +7,11 @@ exactly one. The store is used from a single dedicated thread (it is thread-conf
 on the database.
 
 Durable means committed to the store, or, with the journal on (SQLite, see :mod:`fedinf.audit.journal`), written
-and fdatasynced to this process's journal by a second thread: the callers are woken at once and the store thread
-inserts the batch into SQLite (``synchronous=NORMAL``) meanwhile, merging batches that queued up; whatever an insert
-misses is replayed from the journal. After a failed insert, writes fail closed until the replay succeeds.
+and fdatasynced to this process's journal: on the event loop while those writes take well under a millisecond
+(cheaper than two thread hand-offs), in a journal thread as soon as one is slow. The callers are woken at once and the
+store thread inserts the batch into SQLite (``synchronous=NORMAL``) meanwhile, merging batches that queued up;
+whatever an insert misses is replayed from the journal. After a failed insert, writes fail closed until the replay
+succeeds.
 
 If the store fails, every waiting ``write`` raises :class:`ServiceUnavailable` (``audit_unavailable``): the caller
 must not deliver a response whose record is not durable (fail closed).
@@ -20,6 +22,7 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import logging
+import time
 from collections import deque
 from dataclasses import dataclass
 from typing import Any, Callable, Protocol, TypeVar
@@ -34,6 +37,14 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 _Item = tuple[dict[str, Any], float, "asyncio.Future[Receipt]"]
 _MAX_QUEUED_INSERTS = 64  # journaled batches waiting for the store thread before journaling waits too
+#: A journal write whose recent duration (moving average) is at most this runs on the event loop: on a disk that
+#: syncs ~900 bytes in ~0.1 ms that is cheaper than two thread hand-offs (measured: one durable write at
+#: concurrency 1, p50 0.48 -> 0.33 ms, bench/gateway_overhead/NOTES.md "Session 3: audit hand-offs").
+INLINE_SYNC_S = 0.0005
+#: One journal write slower than this sends the next ones to the journal thread for SLOW_BACKOFF_S (a busy or slow
+#: disk must not stall the event loop); they come back to the loop once writes are fast again.
+SLOW_SYNC_S = 0.002
+SLOW_BACKOFF_S = 10.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,6 +93,8 @@ class Auditor:
         self._journal_executor = (concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="fedinf-audit-journal")
                                   if journal else None)
         self._inserts: deque[asyncio.Future[None]] = deque()  # queued store-thread inserts (journal on)
+        self._sync_avg = 0.0  # moving average of journal write durations (s)
+        self._threaded_until = 0.0  # monotonic time until which journal writes go to the journal thread
         self._executor = concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="fedinf-audit")
         self._store: AuditStore | None = None
         self._queue: asyncio.Queue[_Item | None] | None = None
@@ -181,8 +194,8 @@ class Auditor:
 
     async def _commit_journaled(self, loop: asyncio.AbstractEventLoop, journal: JournalAppender,
                                 batch: list[_Item]) -> None:
-        """Journal the batch in the journal thread and acknowledge it; then queue its insert in the store thread
-        (the next batch does not wait for it, but waits while too many inserts are queued)."""
+        """Journal the batch and acknowledge it; then make sure an insert into the store is gathering (the next
+        batch does not wait for it, but waits while too many inserts are queued)."""
         bodies = [(b, t) for b, t, _ in batch]
         try:
             if journal.behind:  # an insert failed: the store must have caught up before more is acknowledged
@@ -190,8 +203,7 @@ class Auditor:
             while len(self._inserts) >= _MAX_QUEUED_INSERTS:
                 await asyncio.wait([self._inserts[0]])
                 self._inserts.popleft()
-            assert self._journal_executor is not None
-            segment, offsets = await loop.run_in_executor(self._journal_executor, journal.write, bodies)
+            segment, offsets = await self._journal_write(loop, journal, bodies)
         except Exception as exc:  # not durable: nobody gets a receipt
             log.error("audit journal write of %d record(s) failed: %s", len(batch), exc)
             _fail(batch)
@@ -202,6 +214,30 @@ class Auditor:
         while self._inserts and self._inserts[0].done():
             self._inserts.popleft()
         self._inserts.append(asyncio.ensure_future(self._in_writer(self._insert, journal)))
+
+    async def _journal_write(self, loop: asyncio.AbstractEventLoop, journal: JournalAppender,
+                             bodies: list[tuple[dict[str, Any], float]]) -> tuple[str, list[int]]:
+        """Journal ``bodies`` on the loop while writes are fast (see :data:`INLINE_SYNC_S`), else in the journal
+        thread. Either way exactly one write runs at a time (the writer task awaits each)."""
+        if self._sync_avg <= INLINE_SYNC_S and time.monotonic() >= self._threaded_until:
+            t0 = time.perf_counter()
+            out = journal.write(bodies)
+            self._observe_sync(time.perf_counter() - t0)
+            return out
+        assert self._journal_executor is not None
+        out, took = await loop.run_in_executor(self._journal_executor, _timed, journal.write, bodies)
+        self._observe_sync(took)
+        return out
+
+    def _observe_sync(self, took: float) -> None:
+        self._sync_avg = 0.8 * self._sync_avg + 0.2 * took
+        if took > SLOW_SYNC_S:
+            self._threaded_until = time.monotonic() + SLOW_BACKOFF_S
+
+    async def _flush_inserts(self) -> None:
+        """Wait for every queued insert."""
+        if self._inserts:
+            await asyncio.gather(*list(self._inserts))
 
     def _insert(self, journal: JournalAppender) -> None:
         """Store thread: insert what the journal has queued. A failure is logged, not raised: the records are
@@ -245,9 +281,11 @@ class Auditor:
                 pass
 
     async def run(self, fn: Callable[[AuditStore], T]) -> T:
-        """Run ``fn(store)`` in the writer thread (queries from the serving process; keep them short)."""
+        """Run ``fn(store)`` in the writer thread (queries from the serving process; keep them short). The inserts
+        queued when it is called run first (it sees every record acknowledged so far)."""
         if self._queue is None:
             await self.start()
+        await self._flush_inserts()
 
         def call() -> T:
             if self._store is None:
@@ -259,8 +297,7 @@ class Auditor:
         """Run ``fn(store)`` on a second, read-only-use connection in its own thread, so queries, exports and
         verification never hold up the writer. With the journal, the inserts queued when it is called run first, so
         it sees every record this auditor has acknowledged (read your writes)."""
-        if self._inserts:
-            await asyncio.gather(*list(self._inserts))
+        await self._flush_inserts()
         loop = asyncio.get_running_loop()
         if self._reader_executor is None:
             self._reader_executor = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="fedinf-audit-read")
@@ -286,9 +323,8 @@ class Auditor:
             self._queue.put_nowait(None)
             await self._task
             self._task = None
-        if self._inserts:
-            await asyncio.gather(*self._inserts)
-            self._inserts.clear()
+        await self._flush_inserts()
+        self._inserts.clear()
         if self._journal is not None:
             journal, self._journal = self._journal, None
             await self._in_writer(self._close_journal, journal)
@@ -303,6 +339,11 @@ class Auditor:
                 reader, self._reader = self._reader, None
                 await asyncio.get_running_loop().run_in_executor(self._reader_executor, reader.close)
             self._reader_executor.shutdown(wait=True)
+
+
+def _timed(fn: Callable[..., T], *args: Any) -> tuple[T, float]:
+    t0 = time.perf_counter()
+    return fn(*args), time.perf_counter() - t0
 
 
 def _settle(batch: list[_Item], receipts: list[Receipt]) -> None:
