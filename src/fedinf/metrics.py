@@ -149,12 +149,6 @@ class _Latencies(Mapping[str, float]):
             return 0.0
         raise KeyError(model)
 
-    def get(self, model: str, default: Any = None) -> Any:
-        try:
-            return self[model]
-        except KeyError:
-            return default
-
     def __iter__(self) -> Iterator[str]:
         yield from self._unmeasured()
         yield from self._metrics._ewma

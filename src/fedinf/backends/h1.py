@@ -178,8 +178,10 @@ class _Connection(asyncio.Protocol):
     def send(self, head: bytes, body: bytes) -> None:
         self._reset()
         assert self.transport is not None
-        self.transport.write(head + body if len(body) < 16384 else head)
-        if len(body) >= 16384:
+        if len(body) < 16384:  # one write (one TCP segment) for the usual small request
+            self.transport.write(head + body)
+        else:  # a large body is not copied
+            self.transport.write(head)
             self.transport.write(body)
 
     def take(self) -> bytes:
@@ -203,7 +205,7 @@ class _Connection(asyncio.Protocol):
         if when <= now:
             raise Timeout(what)
         waiter = self._waiter = self.loop.create_future()
-        timer = self.loop.call_at(self.loop.time() + (when - now), _expire, waiter)
+        timer = self.loop.call_later(when - now, _expire, waiter)
         try:
             await waiter
         except _TimedOut:
@@ -251,10 +253,6 @@ class Response:
     def content_type(self) -> str:
         return self.headers.get("content-type", "").split(";", 1)[0].strip().lower()
 
-    @property
-    def complete(self) -> bool:
-        return self._conn.complete and not self._conn.has_data()
-
     async def read(self) -> bytes:
         """The whole body (decoded), then the connection goes back to the pool."""
         parts = [piece async for piece in self.pieces()]
@@ -275,16 +273,13 @@ class Response:
                     continue
                 if conn.complete:
                     break
-                await self._wait()
+                await conn.wait(self._deadline, self._read_s)
             if self._decoder is not None and (tail := self._decoder.flush()):
                 yield tail
         except BaseException:
             self.close()
             raise
         self.release()
-
-    async def _wait(self) -> None:
-        await self._conn.wait(self._deadline, self._read_s)
 
     def release(self) -> None:
         if not self._done:

@@ -1,7 +1,7 @@
 """Reading request bodies safely: size limit enforced while streaming, JSON errors made clear.
 
-Two readers share the checks: :func:`read_json` for Starlette routes, :func:`receive_json` for the raw ASGI chat
-endpoint (:mod:`fedinf.server.chat`), which skips Starlette's request object on the hot path.
+:func:`receive_json` reads from a raw ASGI ``receive`` (the chat endpoint, :mod:`fedinf.server.chat`, skips
+Starlette's request object on the hot path); :func:`read_json` is the same for Starlette routes.
 """
 
 from __future__ import annotations
@@ -26,20 +26,8 @@ def check_declared(declared: str | None, limit: int) -> None:
                               f"(server.max_body_bytes)")
 
 
-def _too_large(limit: int) -> PayloadTooLarge:
-    return PayloadTooLarge(f"request body exceeds the limit of {limit} bytes (server.max_body_bytes)")
-
-
 async def read_json(request: Request, limit: int) -> Any:
-    check_declared(request.headers.get("content-length"), limit)
-    chunks = []
-    size = 0
-    async for part in request.stream():
-        size += len(part)
-        if size > limit:
-            raise _too_large(limit)
-        chunks.append(part)
-    return decode_json(b"".join(chunks))
+    return await receive_json(request.receive, request.headers.get("content-length"), limit)
 
 
 async def receive_json(receive: Receive, declared: str | None, limit: int) -> Any:
@@ -54,7 +42,7 @@ async def receive_json(receive: Receive, declared: str | None, limit: int) -> An
         part = message.get("body", b"")
         size += len(part)
         if size > limit:
-            raise _too_large(limit)
+            raise PayloadTooLarge(f"request body exceeds the limit of {limit} bytes (server.max_body_bytes)")
         chunks.append(part)
         if not message.get("more_body", False):
             break
