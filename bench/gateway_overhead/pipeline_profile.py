@@ -168,7 +168,8 @@ def steps(loop: asyncio.AbstractEventLoop, gw: Any, auth: str) -> dict[str, floa
     }
 
 
-def profile_top(loop: asyncio.AbstractEventLoop, gw: Any, auth: str | None, n: int = 2000, top: int = 30) -> str:
+def _profiled(loop: asyncio.AbstractEventLoop, gw: Any, auth: str | None, n: int) -> Any:
+    """cProfile stats of ``n`` ``Pipeline.chat`` calls with the bench request."""
     import cProfile  # after main() took this directory off sys.path (its profile.py shadows the stdlib's)
     import pstats
 
@@ -182,29 +183,21 @@ def profile_top(loop: asyncio.AbstractEventLoop, gw: Any, auth: str | None, n: i
     prof.enable()
     loop.run_until_complete(many())
     prof.disable()
+    return pstats.Stats(prof)
+
+
+def profile_top(loop: asyncio.AbstractEventLoop, gw: Any, auth: str | None, n: int = 2000, top: int = 30) -> str:
     out = io.StringIO()
-    stats = pstats.Stats(prof, stream=out)
-    out.write(f"function calls per request: {stats.total_calls / n:.0f}\n")  # type: ignore[attr-defined]
+    stats = _profiled(loop, gw, auth, n)
+    stats.stream = out
+    out.write(f"function calls per request: {stats.total_calls / n:.0f}\n")
     stats.sort_stats("tottime").print_stats(top)
     return out.getvalue()
 
 
 def calls_per_request(loop: asyncio.AbstractEventLoop, gw: Any, auth: str | None, n: int = 300) -> float:
     """Python function calls per ``Pipeline.chat`` (cProfile's count): a measure of work that load does not blur."""
-    import cProfile  # see profile_top
-    import pstats
-
-    pipe, b = gw.pipeline, body()
-
-    async def many() -> None:
-        for _ in range(n):
-            await pipe.chat(b, authorization=auth)
-
-    prof = cProfile.Profile()
-    prof.enable()
-    loop.run_until_complete(many())
-    prof.disable()
-    return float(pstats.Stats(prof).total_calls) / n  # type: ignore[attr-defined]
+    return float(_profiled(loop, gw, auth, n).total_calls) / n
 
 
 def measure(args: argparse.Namespace) -> dict[str, Any]:
