@@ -97,7 +97,7 @@ class Gateway:
                  metrics: Metrics | None = None, tasks: TaskRegistry | None = None,
                  tracer: Tracer | None = None) -> Gateway:
         """Build the parts not given, and the pipeline over them. ``access=None``: no API keys (``operator``)."""
-        from fedinf.audit import build_auditor
+        from fedinf.audit import Auditor, build_auditor
         from fedinf.metrics import Metrics
         from fedinf.privacy import Classifier
         from fedinf.tasks import TaskRegistry
@@ -108,6 +108,8 @@ class Gateway:
         tracer = tracer or build_tracer(config.tracing)
         executor = Executor(pool, pseudonymizer_factory=_pseudonymizer_factory(config, classifier), tracer=tracer)
         auditor = auditor or build_auditor(config)
+        if isinstance(auditor, Auditor):  # journal writes leave the loop while other requests are being served
+            auditor.busy = lambda: pool.inflight > 0
         metrics = metrics or Metrics()
         metrics.watch(pool)  # per-endpoint health, breaker and budget gauges, read at scrape time
         pipeline = Pipeline(config=config, network=network, executor=executor, classifier=classifier,

@@ -340,3 +340,88 @@ async def test_journal_writes_leave_the_event_loop_while_the_disk_is_slow(tmp_pa
     store = _normal(db)
     assert store.count() == 27 and store.verify().ok
     store.close()
+
+
+async def test_inserts_are_batched_after_the_replies(tmp_path, monkeypatch) -> None:
+    """Journaled records reach SQLite in batches: one store-thread insert for what waited INSERT_DELAY_S, or at once
+    when INSERT_BATCH wait; another connection (another process) sees them then, the auditor's own reader at once."""
+    from fedinf.audit import writer
+    from fedinf.audit.journal import JournalAppender
+
+    applied: list[int] = []
+    real = JournalAppender.apply
+
+    def apply(self, store):
+        n = real(self, store)
+        applied.append(n)
+        return n
+
+    monkeypatch.setattr(JournalAppender, "apply", apply)
+    monkeypatch.setattr(writer, "INSERT_DELAY_S", 0.4)
+    db = tmp_path / "audit.db"
+    auditor = Auditor(lambda: _normal(db), journal=True)
+    other = _normal(db)
+    for i in range(10):
+        receipt = await auditor.write(AuditRecord(request_id=f"r{i}"))
+        assert receipt.journal is not None and receipt.seq is None  # durable in the journal, not yet inserted
+    assert applied == [] and other.count() == 0
+    await asyncio.sleep(0.8)
+    assert applied == [10] and other.count() == 10  # one insert for the ten
+    monkeypatch.setattr(writer, "INSERT_BATCH", 4)
+    monkeypatch.setattr(writer, "INSERT_DELAY_S", 30.0)
+    for i in range(9):
+        await auditor.write(AuditRecord(request_id=f"b{i}"))
+    for _ in range(100):  # handed over at the fourth and the eighth, without waiting for the delay (an insert
+        if other.count() >= 18:  # takes every record journaled by the time it runs, so it may hold the ninth too)
+            break
+        await asyncio.sleep(0.02)
+    assert other.count() >= 18 and len(applied) == 3
+    assert await auditor.read(lambda s: s.count()) == 19  # the auditor's reader hands anything left over first
+    assert other.count() == 19
+    await auditor.aclose()
+    assert other.verify().ok
+    other.close()
+
+
+async def test_journal_writes_leave_the_event_loop_while_other_requests_are_served(tmp_path, monkeypatch) -> None:
+    """Alone, a journal write runs on the loop; while ``busy`` (other requests in flight) it runs in the journal
+    thread, so the loop keeps serving them during the fdatasync. The gateway wires ``busy`` to its pool."""
+    import threading
+
+    from fedinf.audit.journal import JournalAppender
+    from fedinf.gateway import Gateway
+
+    where: list[str] = []
+    real = JournalAppender.write
+
+    def write(self, bodies):
+        where.append(threading.current_thread().name)
+        return real(self, bodies)
+
+    monkeypatch.setattr(JournalAppender, "write", write)
+    auditor = Auditor(lambda: _normal(tmp_path / "audit.db"), journal=True)
+    await auditor.write(AuditRecord(request_id="alone"))
+    busy = {"on": True}
+    auditor.busy = lambda: busy["on"]
+    await asyncio.gather(*(auditor.write(AuditRecord(request_id=f"busy{i}")) for i in range(3)))
+    busy["on"] = False
+    await auditor.write(AuditRecord(request_id="alone again"))
+    main = threading.current_thread().name
+    assert where[0] == main and where[-1] == main
+    assert where[1:-1] and all(w.startswith("fedinf-audit-journal") for w in where[1:-1])
+    assert await auditor.read(lambda s: s.count()) == 5
+    await auditor.aclose()
+
+    from fedinf.config import Config
+
+    cfg = Config.model_validate({
+        "server": {"state_dir": str(tmp_path / "state")}, "zones": {"cloud": {"kind": "cloud", "clearance": "public"}},
+        "models": [{"id": "m", "backend": "openai", "zone": "cloud", "license": "proprietary-api",
+                    "endpoints": [{"url": "http://127.0.0.1:9/v1"}]}]})
+    gw = Gateway.assemble(cfg, access=None)
+    assert isinstance(gw.auditor, Auditor) and not gw.auditor.busy()
+    gw.pool.enter()
+    assert gw.auditor.busy()
+    gw.pool.leave()
+    assert not gw.auditor.busy()
+    await gw.auditor.aclose()

@@ -38,13 +38,24 @@ T = TypeVar("T")
 _Item = tuple[dict[str, Any], float, "asyncio.Future[Receipt]"]
 _MAX_QUEUED_INSERTS = 64  # journaled batches waiting for the store thread before journaling waits too
 #: A journal write whose recent duration (moving average) is at most this runs on the event loop: on a disk that
-#: syncs ~900 bytes in ~0.1 ms that is cheaper than two thread hand-offs (measured: one durable write at
-#: concurrency 1, p50 0.48 -> 0.33 ms, bench/gateway_overhead/NOTES.md "Session 3: audit hand-offs").
-INLINE_SYNC_S = 0.0005
-#: One journal write slower than this sends the next ones to the journal thread for SLOW_BACKOFF_S (a busy or slow
-#: disk must not stall the event loop); they come back to the loop once writes are fast again.
-SLOW_SYNC_S = 0.002
+#: syncs ~900 bytes in 0.1-0.5 ms that is cheaper than the thread hand-offs (measured: one durable write at
+#: concurrency 1, p50 0.48 -> 0.33 ms, bench/gateway_overhead/NOTES.md "Session 3: audit hand-offs"). 0.5 ms was too
+#: tight: under load this VM's fdatasync takes ~0.5 ms at the median, and writes kept flipping to the thread.
+INLINE_SYNC_S = 0.002
+#: One journal write slower than this sends the next ones to the journal thread for SLOW_BACKOFF_S (a stalling disk
+#: must not stall the event loop again); they come back to the loop once writes are fast again. Not lower: on a VM
+#: disk whose fdatasync takes ~0.15 ms, single writes of 2-10 ms come every few seconds, and a 2 ms threshold kept
+#: nearly every write in the thread (~3 more context switches and a loop wake-up per write; bench NOTES, session 4).
+#: Jitter below this still moves the moving average above, which hands a few writes to the thread.
+SLOW_SYNC_S = 0.02
 SLOW_BACKOFF_S = 10.0
+#: Journaled records are inserted into SQLite in batches: the store thread is handed the records waiting
+#: INSERT_DELAY_S after the first of them, or at once when INSERT_BATCH wait. Waking a thread per record (and the loop
+#: again when it is done) cost more than the insert itself at low load, and one transaction per record writes every
+#: index page to the WAL again (~130 us per record alone, ~30 us each in tens). Readers in this process (admin API,
+#: UI) hand over what waits first; another process sees a record at most about this long after its reply.
+INSERT_DELAY_S = 0.005
+INSERT_BATCH = 64
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,6 +104,14 @@ class Auditor:
         self._journal_executor = (concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="fedinf-audit-journal")
                                   if journal else None)
         self._inserts: deque[asyncio.Future[None]] = deque()  # queued store-thread inserts (journal on)
+        self._unhanded = 0  # journaled records not yet handed to the store thread
+        self._insert_timer: asyncio.TimerHandle | None = None
+        self._committing = False  # the writer task is between taking a batch and acknowledging it
+        #: Whether other requests are being served right now (the gateway wires this to its backend pool's count of
+        #: requests in flight). While they are, journal writes go to the journal thread, so that the loop keeps
+        #: serving them during the fdatasync and the writes that queue up meanwhile share the next one; when the
+        #: writer is alone, the write runs on the loop (see INLINE_SYNC_S).
+        self.busy: Callable[[], bool] = _never
         self._sync_avg = 0.0  # moving average of journal write durations (s)
         self._threaded_until = 0.0  # monotonic time until which journal writes go to the journal thread
         self._executor = concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="fedinf-audit")
@@ -144,9 +163,39 @@ class Auditor:
         assert self._queue is not None
         if self._closing or self._task is None or self._task.done():  # never queue behind a stopped writer: that would wait forever
             raise ServiceUnavailable("the audit writer is stopped; request not completed", code="audit_unavailable")
+        if self._journal is not None and self._can_write_now(self._journal):
+            return self._write_now(self._journal, record)
         fut: asyncio.Future[Receipt] = asyncio.get_running_loop().create_future()
         self._queue.put_nowait((record.to_dict(), record.time, fut))
         return await asyncio.shield(fut)
+
+    def _can_write_now(self, journal: JournalAppender) -> bool:
+        """Whether ``write`` may journal its record itself, on the loop: nothing queued or being committed (so the
+        journal order stays the order of ``write`` calls), the disk fast, no catch-up or back-pressure wait due."""
+        assert self._queue is not None
+        return (not self._committing and self._queue.empty() and not journal.behind
+                and len(self._inserts) < _MAX_QUEUED_INSERTS and self._inline_ok())
+
+    def _inline_ok(self) -> bool:
+        """Journal writes may run on the loop: the disk is fast and nothing else is being served."""
+        return self._sync_avg <= INLINE_SYNC_S and time.monotonic() >= self._threaded_until and not self.busy()
+
+    def _write_now(self, journal: JournalAppender, record: AuditRecord) -> Receipt:
+        """The unloaded case of ``write``: one durable journal write, no hand-off to the writer task (it runs without
+        an ``await``, so no other write can come in between)."""
+        bodies = [(record.to_dict(), record.time)]
+        t0 = time.perf_counter()
+        try:
+            segment, offsets = journal.write(bodies)
+        except Exception as exc:  # not durable: no receipt
+            log.error("audit journal write of 1 record failed: %s", exc)
+            raise ServiceUnavailable("the audit trail is unavailable; request not completed",
+                                     code="audit_unavailable") from exc
+        self._observe_sync(time.perf_counter() - t0)
+        self.batches += 1
+        self.records += 1
+        self._hand_over_later(journal, 1)
+        return Receipt(None, None, segment, offsets[0])
 
     async def _run(self) -> None:
         assert self._queue is not None
@@ -163,6 +212,7 @@ class Auditor:
                     stop = True
                     break
                 batch.append(nxt)
+            self._committing = True
             try:
                 await self._commit(loop, batch)
             except Exception:  # a bug must not kill the writer and leave every later write waiting
@@ -171,6 +221,8 @@ class Auditor:
                     if not fut.done():
                         fut.set_exception(ServiceUnavailable("the audit trail is unavailable",
                                                              code="audit_unavailable"))
+            finally:
+                self._committing = False
 
     async def _commit(self, loop: asyncio.AbstractEventLoop, batch: list[_Item]) -> None:
         if self._journal is not None:
@@ -211,6 +263,23 @@ class Auditor:
         self.batches += 1
         self.records += len(batch)
         _settle(batch, [Receipt(None, None, segment, o) for o in offsets])
+        self._hand_over_later(journal, len(batch))
+
+    def _hand_over_later(self, journal: JournalAppender, n: int) -> None:
+        """``n`` more records are journaled: hand what waits to the store thread once INSERT_BATCH wait, else
+        INSERT_DELAY_S after the first."""
+        self._unhanded += n
+        if self._unhanded >= INSERT_BATCH:
+            self._hand_over(journal)
+        elif self._insert_timer is None:
+            self._insert_timer = asyncio.get_running_loop().call_later(INSERT_DELAY_S, self._hand_over, journal)
+
+    def _hand_over(self, journal: JournalAppender) -> None:
+        """Queue one store-thread insert of everything journaled so far."""
+        if self._insert_timer is not None:
+            self._insert_timer.cancel()
+            self._insert_timer = None
+        self._unhanded = 0
         while self._inserts and self._inserts[0].done():
             self._inserts.popleft()
         self._inserts.append(asyncio.ensure_future(self._in_writer(self._insert, journal)))
@@ -219,7 +288,7 @@ class Auditor:
                              bodies: list[tuple[dict[str, Any], float]]) -> tuple[str, list[int]]:
         """Journal ``bodies`` on the loop while writes are fast (see :data:`INLINE_SYNC_S`), else in the journal
         thread. Either way exactly one write runs at a time (the writer task awaits each)."""
-        if self._sync_avg <= INLINE_SYNC_S and time.monotonic() >= self._threaded_until:
+        if self._inline_ok():
             t0 = time.perf_counter()
             out = journal.write(bodies)
             self._observe_sync(time.perf_counter() - t0)
@@ -235,7 +304,9 @@ class Auditor:
             self._threaded_until = time.monotonic() + SLOW_BACKOFF_S
 
     async def _flush_inserts(self) -> None:
-        """Wait for every queued insert."""
+        """Hand over what waits and wait for every queued insert."""
+        if self._unhanded and self._journal is not None:
+            self._hand_over(self._journal)
         if self._inserts:
             await asyncio.gather(*list(self._inserts))
 
@@ -339,6 +410,10 @@ class Auditor:
                 reader, self._reader = self._reader, None
                 await asyncio.get_running_loop().run_in_executor(self._reader_executor, reader.close)
             self._reader_executor.shutdown(wait=True)
+
+
+def _never() -> bool:
+    return False
 
 
 def _timed(fn: Callable[..., T], *args: Any) -> tuple[T, float]:
