@@ -8,7 +8,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -63,6 +63,24 @@ class ThreadServer:
     def __exit__(self, *exc: Any) -> None:
         self.server.should_exit = True
         self.thread.join(timeout=10)
+
+
+def audit_rows(config: Any, until: Callable[[list[dict[str, Any]]], bool], *, limit: int = 5000,
+               timeout_s: float = 10.0) -> list[dict[str, Any]]:
+    """The audit records as another connection (another process) sees them, polled until ``until(rows)`` holds or
+    ``timeout_s`` passes: the serving process inserts its journaled records in batches, ~5 ms after the replies."""
+    from fedinf.audit import AuditQuery, open_audit_store
+
+    store = open_audit_store(config.audit, state_dir=config.server.state_dir)
+    try:
+        deadline = time.monotonic() + timeout_s
+        while True:
+            rows = store.query(AuditQuery(limit=limit))
+            if until(rows) or time.monotonic() > deadline:
+                return rows
+            time.sleep(0.01)
+    finally:
+        store.close()
 
 
 def make_config(config_text: str, *, require_keys: bool = True, state_dir: str | None = None) -> Any:

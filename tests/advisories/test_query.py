@@ -14,7 +14,6 @@ from fedinf.access.principal import Scopes
 from fedinf.advisories.ingest import ingest, merge_files
 from fedinf.data_class import DataClass
 from fedinf.advisories.query import affected, fixed_version, parse_blocks, parse_requirements
-from fedinf.audit import AuditQuery, open_audit_store
 from fedinf.config import Config
 from fedinf.errors import RequestError
 from fedinf.gateway import Gateway
@@ -22,6 +21,7 @@ from fedinf.privacy import Classifier
 from fedinf.retrieval import HashingEmbedder, Retrieval, render_osv
 from fedinf.retrieval.store import open_store
 from fedinf.server.app import create_app
+from tests.conftest import audit_rows
 
 OSV = {"id": "PYSEC-2021-11", "modified": "2021-04-06T18:40:00Z", "aliases": ["CVE-2021-21416"],
        "details": "django-registration before 3.1.2 leaks data.",
@@ -164,11 +164,12 @@ async def test_http_api(tmp_path: Path):
             async with s.post(f"{url}/v1/advisories/fixed", headers=narrow_headers,
                               json={"collection": "adv", "package": "django-registration"}) as r:
                 assert r.status == 200
-        store = open_audit_store(cfg.audit, state_dir=cfg.server.state_dir)
-        try:
-            rows = store.query(AuditQuery(limit=1000))
-        finally:
-            store.close()
+        def seen(rows: list[dict]) -> bool:  # another connection sees them once the batched inserts ran
+            mine = [r for r in rows if r["endpoint"].startswith("advisories.")]
+            return {"advisories.affected", "advisories.fixed", "advisories.merge"} <= {r["endpoint"] for r in mine} \
+                and any(r["model_requested"] == "notes" and r["status"] == 403 for r in mine)
+
+        rows = await asyncio.to_thread(audit_rows, cfg, seen, limit=1000)
         mine = [r for r in rows if r["endpoint"].startswith("advisories.")]
         assert {"advisories.affected", "advisories.fixed", "advisories.merge"} <= {r["endpoint"] for r in mine}
         assert any(r["model_requested"] == "notes" and r["status"] == 403 for r in mine)

@@ -14,6 +14,7 @@ from fedinf.audit.store import AuditQuery
 from fedinf.config import Config
 from fedinf.gateway import Gateway
 from fedinf.server.app import create_app
+from tests.conftest import audit_rows
 
 
 def config(state_dir) -> Config:
@@ -78,6 +79,7 @@ async def test_validate_derive_review_cycle_is_audited(served):
             assert r.status == 200 and not (await r.json())["accepted"]
         async with s.post(f"{url}/v1/claims/rules/{rule_id}/retire", headers=admin) as r:
             assert (await r.json())["status"] == "retired"
+    await asyncio.to_thread(audit_rows, cfg, lambda rows: sum(r.get("endpoint") == "claims.validate" for r in rows) >= 5)
     store = open_audit_store(cfg.audit, state_dir=cfg.server.state_dir)
     try:
         records = store.query(AuditQuery(limit=100))
@@ -132,9 +134,7 @@ async def test_refusals_are_audited(served):
         async with s.post(f"{url}/v1/claims/validate", data=Claim837().x12(),
                           headers={"authorization": "Bearer sk-nope"}) as r:
             assert r.status == 401
-    store = open_audit_store(cfg.audit, state_dir=cfg.server.state_dir)
-    try:
-        recs = [r for r in store.query(AuditQuery(limit=50)) if r.get("endpoint") == "claims.validate"]
-        assert recs and recs[-1]["status"] == 401
-    finally:
-        store.close()
+    rows = await asyncio.to_thread(audit_rows, cfg, lambda rows: any(r.get("endpoint") == "claims.validate"
+                                                                      for r in rows), limit=50)
+    recs = [r for r in rows if r.get("endpoint") == "claims.validate"]
+    assert recs and recs[-1]["status"] == 401

@@ -15,7 +15,7 @@ import openai
 import pytest
 
 from fedinf.testing.upstream import FakeOpenAIUpstream
-from tests.conftest import gateway_server
+from tests.conftest import audit_rows, gateway_server
 
 ADVISORY = ("PYSEC-2099-7: libdemo before 4.2.1 allows remote attackers to read arbitrary files through crafted "
             "archive paths. The fixed version is 4.2.1; upgrade libdemo to 4.2.1 or later.")
@@ -240,6 +240,7 @@ def test_collection_scope_and_audit_records(stack: dict[str, Any]) -> None:
         extra_body={"fedinf": {"collections": ["team-b"]}})
     chat_id = raw.headers["x-fedinf-request-id"]
     cfg = gw.config
+    audit_rows(cfg, lambda rows: any(r["request_id"] == chat_id for r in rows))
     store = open_audit_store(cfg.audit, state_dir=cfg.server.state_dir)
     try:
         rows = store.query(AuditQuery(limit=5000))

@@ -7,7 +7,7 @@ from typing import Any
 import openai
 import pytest
 
-from tests.conftest import gateway_server
+from tests.conftest import audit_rows, gateway_server
 
 CONFIG = """
 zones:
@@ -151,6 +151,8 @@ def test_every_request_has_a_durable_audit_record_without_content(server: Any, c
     with pytest.raises(openai.PermissionDeniedError):
         client.chat.completions.create(model="cloudonly", messages=[{"role": "user", "content": "SSN 536-22-1234"}])
     cfg = server.gateway.config
+    audit_rows(cfg, lambda rows: any(r["request_id"] == rid for r in rows)
+               and any(r["error_code"] == "policy_violation" for r in rows))
     store = open_audit_store(cfg.audit, state_dir=cfg.server.state_dir)
     try:
         rows = store.query(AuditQuery(limit=1000))
