@@ -103,7 +103,9 @@ class Auditor:
         self._journal: JournalAppender | None = None
         self._journal_executor = (concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="fedinf-audit-journal")
                                   if journal else None)
-        self._inserts: deque[asyncio.Future[None]] = deque()  # queued store-thread inserts (journal on)
+        #: Queued store-thread inserts (journal on). Plain executor futures: the loop is not woken when one is done
+        #: (only readers, back-pressure and close wait for them).
+        self._inserts: deque[concurrent.futures.Future[None]] = deque()
         self._unhanded = 0  # journaled records not yet handed to the store thread
         self._insert_timer: asyncio.TimerHandle | None = None
         self._committing = False  # the writer task is between taking a batch and acknowledging it
@@ -253,7 +255,7 @@ class Auditor:
             if journal.behind:  # an insert failed: the store must have caught up before more is acknowledged
                 await self._in_writer(self._catch_up, journal)
             while len(self._inserts) >= _MAX_QUEUED_INSERTS:
-                await asyncio.wait([self._inserts[0]])
+                await asyncio.wrap_future(self._inserts[0])
                 self._inserts.popleft()
             segment, offsets = await self._journal_write(loop, journal, bodies)
         except Exception as exc:  # not durable: nobody gets a receipt
@@ -282,7 +284,7 @@ class Auditor:
         self._unhanded = 0
         while self._inserts and self._inserts[0].done():
             self._inserts.popleft()
-        self._inserts.append(asyncio.ensure_future(self._in_writer(self._insert, journal)))
+        self._inserts.append(self._executor.submit(self._insert, journal))
 
     async def _journal_write(self, loop: asyncio.AbstractEventLoop, journal: JournalAppender,
                              bodies: list[tuple[dict[str, Any], float]]) -> tuple[str, list[int]]:
@@ -308,7 +310,7 @@ class Auditor:
         if self._unhanded and self._journal is not None:
             self._hand_over(self._journal)
         if self._inserts:
-            await asyncio.gather(*list(self._inserts))
+            await asyncio.gather(*(asyncio.wrap_future(f) for f in list(self._inserts)))
 
     def _insert(self, journal: JournalAppender) -> None:
         """Store thread: insert what the journal has queued. A failure is logged, not raised: the records are
