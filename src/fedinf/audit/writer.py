@@ -193,7 +193,7 @@ class Auditor:
             log.error("audit journal write of 1 record failed: %s", exc)
             raise ServiceUnavailable("the audit trail is unavailable; request not completed",
                                      code="audit_unavailable") from exc
-        self._observe_sync(time.perf_counter() - t0)
+        self._observe_sync(time.perf_counter() - t0, inline=True)
         self.batches += 1
         self.records += 1
         self._hand_over_later(journal, 1)
@@ -293,16 +293,19 @@ class Auditor:
         if self._inline_ok():
             t0 = time.perf_counter()
             out = journal.write(bodies)
-            self._observe_sync(time.perf_counter() - t0)
+            self._observe_sync(time.perf_counter() - t0, inline=True)
             return out
         assert self._journal_executor is not None
         out, took = await loop.run_in_executor(self._journal_executor, _timed, journal.write, bodies)
-        self._observe_sync(took)
+        self._observe_sync(took, inline=False)
         return out
 
-    def _observe_sync(self, took: float) -> None:
+    def _observe_sync(self, took: float, *, inline: bool) -> None:
+        """Feed the moving average; a stall of the loop itself (an inline write over SLOW_SYNC_S) also keeps writes
+        off the loop for SLOW_BACKOFF_S. A stall in the journal thread (under load: queued behind other I/O) only
+        moves the average, which a few fast writes bring back down once the load is gone."""
         self._sync_avg = 0.8 * self._sync_avg + 0.2 * took
-        if took > SLOW_SYNC_S:
+        if inline and took > SLOW_SYNC_S:
             self._threaded_until = time.monotonic() + SLOW_BACKOFF_S
 
     async def _flush_inserts(self) -> None:
