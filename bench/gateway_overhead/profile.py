@@ -1,6 +1,6 @@
 """Profile fedinf's serve process under load with py-spy (installed into ``bench/.venvs/tools``) and summarise
-where its CPU goes: by layer (uvicorn/httptools, Starlette, fedinf, pydantic, aiohttp client, json, event loop),
-by function (self time) and by fedinf function (inclusive time).
+where its CPU goes: by layer (uvicorn/httptools, Starlette, fedinf with its upstream client, pydantic, json, event
+loop), by function (self time) and by fedinf function (inclusive time).
 
 py-spy samples the process from outside (ptrace), so the gateway runs unmodified; sampling costs it a little CPU,
 so throughput during profiling is lower than in the measured cells.

@@ -185,8 +185,9 @@ def render(records: list[dict], *, rss: dict[str, tuple[float, float, float]], s
         parts += ["## Where fedinf's CPU goes (in-process, per step)", "",
                   "Each step of the non-streamed hot path timed alone (`bench/gateway_overhead/breakdown.py`), then "
                   "the whole pipeline against the in-process `fake` backend (lean config: no keys, no audit). The "
-                  "rest of the gateway's CPU per request above is the HTTP layers (uvicorn/httptools, Starlette, "
-                  "the aiohttp client, loopback sockets).", "", markdown(steps), ""]
+                  "rest of the gateway's CPU per request above is the HTTP layers (uvicorn/httptools, the raw-ASGI "
+                  "chat endpoint, the upstream client `backends/h1.py`, loopback sockets) and the audit store.", "",
+                  markdown(steps), ""]
     return "\n".join(parts)
 
 

@@ -79,7 +79,8 @@ async def test_validate_derive_review_cycle_is_audited(served):
             assert r.status == 200 and not (await r.json())["accepted"]
         async with s.post(f"{url}/v1/claims/rules/{rule_id}/retire", headers=admin) as r:
             assert (await r.json())["status"] == "retired"
-    await asyncio.to_thread(audit_rows, cfg, lambda rows: sum(r.get("endpoint") == "claims.validate" for r in rows) >= 5)
+    await asyncio.to_thread(audit_rows, cfg,  # the five validations above are visible to another connection
+                            lambda rows: sum(r.get("endpoint") == "claims.validate" for r in rows) >= 5)
     store = open_audit_store(cfg.audit, state_dir=cfg.server.state_dir)
     try:
         records = store.query(AuditQuery(limit=100))
