@@ -7,11 +7,12 @@ exactly one. The store is used from a single dedicated thread (it is thread-conf
 on the database.
 
 Durable means committed to the store, or, with the journal on (SQLite, see :mod:`fedinf.audit.journal`), written
-and fdatasynced to this process's journal: on the event loop while those writes take well under a millisecond
-(cheaper than two thread hand-offs), in a journal thread as soon as one is slow. The callers are woken at once and the
-store thread inserts the batch into SQLite (``synchronous=NORMAL``) meanwhile, merging batches that queued up;
-whatever an insert misses is replayed from the journal. After a failed insert, writes fail closed until the replay
-succeeds.
+and fdatasynced to this process's journal. A lone write (nothing queued, nothing else being served: :attr:`Auditor.
+busy`) does that itself on the event loop while such writes are fast, which is cheaper than any thread hand-off;
+under load, or while the disk is slow, the writer task does it in a journal thread, so the loop keeps serving. The
+callers are acknowledged at once; the store thread inserts the journaled records into SQLite (``synchronous=NORMAL``)
+in batches (:data:`INSERT_DELAY_S`, :data:`INSERT_BATCH`); whatever an insert misses is replayed from the journal.
+After a failed insert, writes fail closed until the replay succeeds.
 
 If the store fails, every waiting ``write`` raises :class:`ServiceUnavailable` (``audit_unavailable``): the caller
 must not deliver a response whose record is not durable (fail closed).
