@@ -7,8 +7,8 @@ exactly one. The store is used from a single dedicated thread (it is thread-conf
 on the database.
 
 Durable means committed to the store, or, with the journal on (SQLite, see :mod:`fedinf.audit.journal`), written
-and fdatasynced to this process's journal. A lone write (nothing queued, nothing else being served: :attr:`Auditor.
-busy`) does that itself on the event loop while such writes are fast, which is cheaper than any thread hand-off;
+and fdatasynced to this process's journal. A lone write (nothing queued, and ``Auditor.busy`` says nothing
+else is being served) does that itself on the event loop while such writes are fast, cheaper than a thread hand-off;
 under load, or while the disk is slow, the writer task does it in a journal thread, so the loop keeps serving. The
 callers are acknowledged at once; the store thread inserts the journaled records into SQLite (``synchronous=NORMAL``)
 in batches (:data:`INSERT_DELAY_S`, :data:`INSERT_BATCH`); whatever an insert misses is replayed from the journal.
