@@ -68,7 +68,7 @@ class ThreadServer:
 def audit_rows(config: Any, until: Callable[[list[dict[str, Any]]], bool], *, limit: int = 5000,
                timeout_s: float = 10.0) -> list[dict[str, Any]]:
     """The audit records as another connection (another process) sees them, polled until ``until(rows)`` holds or
-    ``timeout_s`` passes: the serving process inserts its journaled records in batches, ~5 ms after the replies."""
+    ``timeout_s`` passes: the serving process inserts its journaled records in batches, ~50 ms after the replies."""
     from fedinf.audit import AuditQuery, open_audit_store
 
     store = open_audit_store(config.audit, state_dir=config.server.state_dir)

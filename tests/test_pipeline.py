@@ -40,7 +40,10 @@ class Recorder:
     async def start(self) -> None:
         return None
 
-    async def write(self, record: AuditRecord) -> None:
+    def begin(self, record: AuditRecord) -> None:
+        return None
+
+    async def write(self, record: AuditRecord, intent: object = None) -> None:
         if self.fail:
             raise ServiceUnavailable("the audit trail is unavailable", code="audit_unavailable")
         self.records.append(record)

@@ -216,7 +216,8 @@ class AccessSettings(_Strict):
 class AuditSettings(_Strict):
     """`audit:` — the hash-chained audit trail."""
 
-    enabled: bool = Field(default=True, description="Write one audit record per request (durable before the reply).")
+    enabled: bool = Field(default=True, description=(
+        "Write one audit record per request (durable before the reply; see intents)."))
     store: str | None = Field(default=None, description=(
         "Audit store URL: sqlite:///path.db (relative to server.state_dir) or postgresql://user@host/db. "
         "Default: sqlite audit.db in server.state_dir."))
@@ -230,6 +231,13 @@ class AuditSettings(_Strict):
         "into SQLite with synchronous=NORMAL without the reply waiting; the journal is replayed after a crash or power "
         "loss, exactly once. false: fsync every SQLite commit instead (synchronous=FULL; slower, nothing beside the "
         "database file). Ignored for normal and for PostgreSQL."))
+    intents: bool = Field(default=True, description=(
+        "With the journal: a request served alone journals an intent record (who, data class, eligible models and "
+        "zones) before its upstream call, fdatasynced while the call runs; its final record is then written before "
+        "the reply and fdatasynced within 10 ms (a process crash keeps it; a power loss in those 10 ms keeps the "
+        "intent). A gateway that dies mid-request leaves the intent, recorded with error code interrupted at the "
+        "next start. Under load (other requests in flight) no intent is written and the final record is fdatasynced "
+        "before the reply. false: always the latter."))
     journal_segment_mb: int = Field(default=64, ge=1, le=4096, description=(
         "Size of one preallocated journal segment; a full segment is deleted once its records are synced into SQLite."))
     max_batch: int = Field(default=512, ge=1, description="Most records committed in one transaction.")

@@ -38,6 +38,8 @@ from fedinf.tracing import (
 if TYPE_CHECKING:
     from fedinf.access import AccessControl, Principal
     from fedinf.audit import AuditSink
+    from fedinf.audit.record import AuditRecord
+    from fedinf.audit.writer import Intent
     from fedinf.config import Config
     from fedinf.metrics import Metrics
     from fedinf.network import Network
@@ -70,6 +72,7 @@ class Trace:
     retrieved: Retrieved | None = None  # what the retrieve step added (the request named collections)
     rules: list[str] = field(default_factory=list)  # claim rule ids applied (claims workload)
     span: Span = field(default=NOOP_SPAN, repr=False)  # the request's OpenTelemetry span (fedinf.tracing)
+    intent: Intent | None = None  # the audit intent journaled before the upstream call, if any
 
     def failed(self, exc: FedinfError, *, status: int | None = None) -> None:
         self.status, self.error_code = status or exc.status_code, exc.code
@@ -250,6 +253,7 @@ class Pipeline:
         assert trace.decision is not None
         output = self.output_spec(request)
         deadline = trace.started + self.timeout_for(request, trace.decision)
+        trace.intent = self.auditor.begin(self._record(trace))  # synced while the upstream call is under way
         return await self.executor.run(request, trace.decision, request_id=trace.request_id, deadline=deadline,
                                        output=output, attempts=trace.attempts)
 
@@ -301,12 +305,17 @@ class Pipeline:
 
     @step("fedinf.audit")
     async def audit(self, trace: Trace) -> None:
-        """Write the request's audit record; returns once it is durable (raises ServiceUnavailable if it cannot be)."""
+        """Write the request's audit record; returns once it is durable (raises ServiceUnavailable if it cannot be).
+        A request whose intent was journaled before its upstream call (:meth:`execute`) returns once the intent is
+        durable and the record written (:meth:`fedinf.audit.Auditor.begin`)."""
+        self.metrics.observe(trace)
+        await self.auditor.write(self._record(trace), trace.intent)
+
+    def _record(self, trace: Trace) -> AuditRecord:
         from fedinf.audit.from_trace import record_from_trace
 
-        self.metrics.observe(trace)
         content = trace.content if trace.principal is not None and trace.principal.log_content else None
-        await self.auditor.write(record_from_trace(trace, content=content))
+        return record_from_trace(trace, content=content)
 
     # ------------------------------------------------------------------ helpers of the steps
 

@@ -42,7 +42,7 @@ def test_entries_round_trip(tmp_path) -> None:
     assert os.path.getsize(j.dir / seg) == 1 << 16  # preallocated
     got = list(iter_entries(j.dir / seg))
     assert [e for e, _ in got][4] == end and got[-1][0] == end2
-    assert [decode(p) for _, p in got] == [(r.to_dict(), r.time) for r in records]
+    assert [decode(p) for _, p in got] == [(r.to_dict(), r.time, None) for r in records]
     assert [p for _, p in iter_entries(j.dir / seg, starts2[3])] == [p for _, p in got[8:]]  # from an offset
     j.close(remove=True)
 
@@ -275,7 +275,7 @@ def test_a_queued_insert_of_a_retired_segment_is_not_applied_twice(tmp_path) -> 
     store = _normal(tmp_path / "audit.db")
     appender = JournalAppender(store, segment_bytes=1024)
     records = [[AuditRecord(request_id=f"{tag}{i}") for i in range(2)] for tag in "xyz"]
-    bodies = [[(r.to_dict(), r.time) for r in batch] for batch in records]
+    bodies = [[(r.to_dict(), r.time, None) for r in batch] for batch in records]
     seg_x, offsets_x = appender.write(bodies[0])  # segment 1 at offset 0 (queued for insert)
     seg_y, _ = appender.write(bodies[1])  # does not fit: segment 1 is sealed, segment 2 starts (queued too)
     assert offsets_x[0] == 0 and seg_y != seg_x and appender.journal.sealed == [seg_x]

@@ -88,4 +88,5 @@ def build_auditor(config: "Config") -> Auditor | NullAuditor:
     # SQLite with synchronous=NORMAL commits in microseconds: the event loop commits inline (no thread hand-off)
     inline = engine_for(settings.store or DEFAULT_STORE).name == "sqlite" and settings.sqlite_synchronous == "normal"
     return Auditor(lambda: open_audit_store(settings, state_dir=state_dir, writer=True), max_batch=settings.max_batch,
-                   inline=inline, journal=journaled(settings), segment_bytes=settings.journal_segment_mb << 20)
+                   inline=inline, journal=journaled(settings), segment_bytes=settings.journal_segment_mb << 20,
+                   intents=settings.intents)

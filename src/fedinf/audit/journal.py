@@ -12,14 +12,26 @@ when full. An entry is an 8-byte header (payload length, CRC32 of length and pay
 ``[epoch_ts, body]``). Reading stops at the first header that is zero (preallocated space), runs past the file, or
 fails its CRC: a torn tail left by a crash is ignored. Only entries whose ``fdatasync`` returned were acknowledged.
 
+Intents (write-ahead records of requests in flight): a lone request journals an *intent* entry (``[ts, body,
+"i:<key>"]``, the record as known before the upstream call: who, data class, eligible models and zones) whose
+``fdatasync`` runs while the upstream call is under way; its final record (``[ts, body, "f:<key>"]``) is written
+before the reply and synced within :data:`fedinf.audit.writer.OUTCOME_SYNC_S` (see :class:`fedinf.audit.Auditor`).
+Intents are never inserted while their writer lives. When a segment is rotated, open intents are written again at
+the start of the next one, so a segment can be retired whatever is in flight. Recovery inserts each intent of a
+dead writer that has no final record anywhere in its journal as a record of its own, status 503 and error code
+``interrupted`` (the gateway stopped before the outcome was durable): a request whose data may have left still
+has its record. The store thread inserts only entries whose ``fdatasync`` has returned.
+
 Exactly once: the store keeps, per segment, how many bytes of it are applied (table ``journal_applied``), updated in
 the same transaction that inserts those entries. With ``synchronous=NORMAL`` a power loss may drop the last commits,
 but their offset update goes with them, so replaying from the stored offset restores exactly those records.
 
 Durability argument, step by step:
 
-1. ``Auditor.write`` returns only after the record's entry is ``fdatasync``ed into a segment whose size (preallocated)
-   and directory entry were made durable when it was created: it survives a process crash and a power loss.
+1. ``Auditor.write`` returns only after the record's entry (or, for a lone request, its intent entry; the final
+   entry is then written, in the page cache, and synced shortly after) is ``fdatasync``ed into a segment whose size
+   (preallocated) and directory entry were made durable when it was created: it survives a process crash and a
+   power loss.
 2. A SQLite commit may be lost (power loss, NORMAL) only together with its offset update: replay redoes it.
 3. A segment is deleted only once every entry in it is applied *and* durable: it is marked retired in a commit with
    ``synchronous=FULL`` (its WAL fsync makes every earlier commit durable, the WAL being one file), then unlinked
@@ -45,7 +57,7 @@ import time
 import uuid
 import zlib
 from collections import deque
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -64,6 +76,12 @@ _CHUNK = 1 << 20
 _fdatasync = getattr(os, "fdatasync", os.fsync)
 
 Bodies = list[tuple[dict[str, Any], float]]
+#: What is journaled: (body, epoch ts, tag). ``tag`` is None for a plain record, ``"i:<key>"`` for an intent and
+#: ``"f:<key>"`` for the final record that closes intent ``<key>``.
+Entries = list[tuple[dict[str, Any], float, "str | None"]]
+Mark = tuple[int, int]  # (segment number, byte offset in it): how far this journal is written or durable
+#: The error code of a record made at recovery from an intent whose outcome never became durable.
+INTERRUPTED = "interrupted"
 
 
 def journal_dir(db_path: Path) -> Path:
@@ -71,16 +89,26 @@ def journal_dir(db_path: Path) -> Path:
     return db_path.with_name(db_path.name + "-journal.d")
 
 
-def encode(body: dict[str, Any], ts: float) -> bytes:
-    """One framed entry: header + JSON ``[ts, body]``."""
-    payload = orjson.dumps([ts, body])
+def encode(body: dict[str, Any], ts: float, tag: str | None = None) -> bytes:
+    """One framed entry: header + JSON ``[ts, body]`` (``[ts, body, tag]`` for intents and their finals)."""
+    payload = orjson.dumps([ts, body] if tag is None else [ts, body, tag])
     head = struct.pack("<I", len(payload))
     return head + struct.pack("<I", zlib.crc32(payload, zlib.crc32(head))) + payload
 
 
-def decode(payload: bytes) -> tuple[dict[str, Any], float]:
-    ts, body = orjson.loads(payload)
-    return body, float(ts)
+def decode(payload: bytes) -> tuple[dict[str, Any], float, str | None]:
+    """``(body, ts, tag)`` of one entry's payload."""
+    vals = orjson.loads(payload)
+    return vals[1], float(vals[0]), (vals[2] if len(vals) > 2 else None)
+
+
+def is_intent(tag: str | None) -> bool:
+    return tag is not None and tag.startswith("i:")
+
+
+def interrupted(body: dict[str, Any]) -> dict[str, Any]:
+    """The record of a request whose intent is all that became durable (its writer stopped mid-request)."""
+    return {**body, "status": 503, "error_code": INTERRUPTED, "latency_ms": None}
 
 
 def iter_entries(path: Path, offset: int = 0) -> Iterator[tuple[int, bytes]]:
@@ -143,21 +171,51 @@ def _exclusive(path: Path) -> Iterator[None]:
         os.close(fd)
 
 
-def replay_segment(store: SqliteAuditStore, path: Path) -> int:
-    """Apply the entries of ``path`` after its applied offset (exactly once); return how many were applied."""
+def replay_segment(store: SqliteAuditStore, path: Path, upto: int | None = None) -> int:
+    """Apply the records of ``path`` after its applied offset, up to byte ``upto`` (exactly once; intents are passed
+    over); return how many were applied."""
     offset, retired = store.journal_applied(path.name)
     if retired:
         return 0
-    done, batch, start, end = 0, [], offset, offset
-    for end, payload in iter_entries(path, offset):
-        batch.append(decode(payload))
-        if len(batch) >= REPLAY_BATCH:
+    done, batch, start, end, seen = 0, [], offset, offset, 0
+    for stop, payload in iter_entries(path, offset):
+        if upto is not None and stop > upto:
+            break
+        end, seen = stop, seen + 1
+        body, ts, tag = decode(payload)
+        if not is_intent(tag):
+            batch.append((body, ts))
+        if seen >= REPLAY_BATCH:
             store.append(batch, journal=(path.name, start, end))
-            done, batch, start = done + len(batch), [], end
-    if batch:
+            done, batch, start, seen = done + len(batch), [], end, 0
+    if end > start:
         store.append(batch, journal=(path.name, start, end))
         done += len(batch)
     return done
+
+
+def insert_interrupted(store: SqliteAuditStore, jid: str, segments: list[Path]) -> int:
+    """Insert (once) a record for each intent in ``segments`` (all of dead journal ``jid``) that no final closes."""
+    opened: dict[str, tuple[dict[str, Any], float]] = {}
+    closed: set[str] = set()
+    for seg in segments:
+        for _, payload in iter_entries(seg):
+            body, ts, tag = decode(payload)
+            if is_intent(tag):
+                opened.setdefault(tag[2:], (body, ts))  # type: ignore[index]
+            elif tag is not None:
+                closed.add(tag[2:])
+    orphans = sorted(((interrupted(b), ts) for key, (b, ts) in opened.items() if key not in closed),
+                     key=lambda item: item[1])
+    if not orphans:
+        return 0
+    try:  # the marker row makes this exactly once, like a segment's applied offset
+        store.append(orphans, journal=(f"{jid}.interrupted", 0, 1))
+    except JournalOffsetMismatch:
+        return 0
+    log.warning("audit journal recovery: %d request(s) of a stopped writer were in flight; recorded as %r",
+                len(orphans), INTERRUPTED)
+    return len(orphans)
 
 
 def retire(store: SqliteAuditStore, directory: Path, names: list[str], *, forget: bool = True) -> None:
@@ -192,7 +250,8 @@ def recover(store: SqliteAuditStore) -> int:
                 segments = sorted(d.glob(f"{jid}.*.seg"))
                 for seg in segments:
                     applied += replay_segment(store, seg)
-                retire(store, d, [s.name for s in segments])
+                applied += insert_interrupted(store, jid, segments)
+                retire(store, d, [s.name for s in segments] + [f"{jid}.interrupted"])
                 lock.unlink(missing_ok=True)
                 _fsync_dir(d)
             finally:
@@ -205,7 +264,8 @@ def recover(store: SqliteAuditStore) -> int:
 
 class Journal:
     """This writer's journal: its lock, the segment being appended to, and full segments awaiting retirement.
-    Used from one thread."""
+    One thread writes at a time (the Auditor's rule); :meth:`sync` may run in another thread meanwhile (``_io``
+    guards the segment's state; the fdatasync itself runs on a duplicate of the descriptor, outside the lock)."""
 
     def __init__(self, directory: Path, *, segment_bytes: int = SEGMENT_BYTES) -> None:
         self.dir = directory
@@ -221,6 +281,8 @@ class Journal:
         self._n = 0
         self._fd: int | None = None
         self._pos = 0
+        self._synced = 0  # bytes of the current segment known durable
+        self._io = threading.Lock()
         self.current: str | None = None
         self.sealed: list[str] = []  # rotated out (or abandoned after an error): retire once applied
         self._sealed_lock = threading.Lock()  # the journal thread seals, the store thread retires
@@ -228,28 +290,78 @@ class Journal:
     def append(self, entries: list[bytes]) -> tuple[str, list[int], int]:
         """Write framed ``entries`` and fdatasync them: ``(segment, start offset of each entry, end offset)``.
         On an error nothing is acknowledged and the segment is abandoned (the next append starts a new one)."""
+        seg, _, starts, end = self.put(entries)
+        self.sync()
+        return seg, starts, end
+
+    def put(self, entries: list[bytes], carry: Callable[[], list[bytes]] | None = None
+            ) -> tuple[str, int, list[int], int]:
+        """Write framed ``entries`` after what is there, not synced (:meth:`sync`): ``(segment, first byte written,
+        start offset of each entry, end offset)``. When they do not fit, the segment is synced and sealed and the
+        next one started with ``carry()``'s entries (the open intents) before them. On an error the segment is
+        abandoned (the next put starts a new one) and nothing in it after the last sync may be taken as durable."""
         data = b"".join(entries)
-        if self._fd is None or (self._pos and self._pos + len(data) > self.segment_bytes):
-            self._rotate()
-        assert self._fd is not None and self.current is not None
-        start = self._pos
+        with self._io:
+            first_entries: list[bytes] = []
+            if self._fd is None or (self._pos and self._pos + len(data) > self.segment_bytes):
+                self._rotate()
+                first_entries = carry() if carry is not None else []
+            assert self._fd is not None and self.current is not None
+            first = self._pos
+            if first_entries:
+                data = b"".join(first_entries) + data
+            try:
+                view, written = memoryview(data), 0
+                while written < len(data):
+                    written += os.pwrite(self._fd, view[written:], first + written)
+            except OSError:
+                self._seal()
+                raise
+            self._pos += len(data)
+            starts, at = [], first + sum(map(len, first_entries))
+            for e in entries:
+                starts.append(at)
+                at += len(e)
+            return self.current, first, starts, self._pos
+
+    def sync(self) -> None:
+        """fdatasync what is written: every :meth:`put` that returned before this call is then durable
+        (:meth:`durable_mark`). On an error the segment is abandoned and the error raised."""
+        with self._io:
+            if self._fd is None or self._synced >= self._pos:
+                return
+            fd, n, target = os.dup(self._fd), self._n, self._pos
         try:
-            view, written = memoryview(data), 0
-            while written < len(data):
-                written += os.pwrite(self._fd, view[written:], start + written)
-            _fdatasync(self._fd)
+            _fdatasync(fd)
         except OSError:
-            self.seal()
+            with self._io:
+                if self._n == n:
+                    self._seal()
             raise
-        self._pos += len(data)
-        starts, at = [], start
-        for e in entries:
-            starts.append(at)
-            at += len(e)
-        return self.current, starts, self._pos
+        finally:
+            os.close(fd)
+        with self._io:
+            if self._n == n and target > self._synced:
+                self._synced = target
+
+    def written_mark(self) -> Mark:
+        return self._n, self._pos
+
+    def durable_offset(self) -> int:
+        """Bytes of the current segment known durable."""
+        return self._synced
+
+    def durable(self, mark: Mark) -> bool:
+        """Whether everything up to ``mark`` is durable (an earlier segment was synced when it was rotated)."""
+        n, synced = self._n, self._synced
+        return mark[0] < n or (mark[0] == n and mark[1] <= synced)
 
     def seal(self) -> None:
         """Stop appending to the current segment (it joins :attr:`sealed`)."""
+        with self._io:
+            self._seal()
+
+    def _seal(self) -> None:
         if self._fd is not None:
             os.close(self._fd)
             self._fd = None
@@ -259,9 +371,15 @@ class Journal:
             self.current = None
 
     def _rotate(self) -> None:
-        """Seal the current segment and start the next: preallocated and synced, so appends into it change no
-        metadata (an fdatasync then flushes just the data), and its directory entry is durable."""
-        self.seal()
+        """Sync and seal the current segment and start the next: preallocated and synced, so appends into it change
+        no metadata (an fdatasync then flushes just the data), and its directory entry is durable."""
+        if self._fd is not None and self._synced < self._pos:
+            try:
+                _fdatasync(self._fd)
+            except OSError:
+                self._seal()
+                raise
+        self._seal()
         self._n += 1
         name = f"{self.id}.{self._n:06d}.seg"
         fd = os.open(self.dir / name, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o600)
@@ -274,7 +392,7 @@ class Journal:
             os.close(fd)
             (self.dir / name).unlink(missing_ok=True)
             raise
-        self._fd, self._pos, self.current = fd, 0, name
+        self._fd, self._pos, self._synced, self.current = fd, 0, 0, name
 
     def segments(self) -> list[str]:
         """Every segment of this journal still on disk, oldest first."""
@@ -314,24 +432,58 @@ class JournalAppender:
             log.error("audit journal recovery failed (retried at the next start): %s", exc)
         self.journal = Journal(journal_dir(store.path), segment_bytes=segment_bytes)
         self.behind = False  # an insert failed: the journal holds acknowledged entries the store lacks
-        self._pending: deque[tuple[str, int, int, Bodies]] = deque()  # journaled, not yet inserted
+        #: journaled, not yet inserted: (segment, start, end, records, mark); inserted once durable (mark)
+        self._pending: deque[tuple[str, int, int, Bodies, Mark]] = deque()
+        self.open: dict[str, tuple[float, dict[str, Any]]] = {}  # intents without a final yet, by key
         self._retry_retire = 0.0
         self._retired: list[str] = []  # deleted segments whose rows are kept until close
 
-    def write(self, bodies: Bodies) -> tuple[str, list[int]]:
-        """Journal thread: encode, append and fdatasync ``bodies``; return (segment, entry offsets) once durable.
-        Raises (nothing acknowledged) if they cannot be made durable."""
-        seg, starts, end = self.journal.append([encode(b, t) for b, t in bodies])
-        self._pending.append((seg, starts[0], end, bodies))
+    def write(self, entries: Entries) -> tuple[str, list[int]]:
+        """Encode, append and fdatasync ``entries``; return (segment, entry offsets) once durable. Raises (nothing
+        acknowledged) if they cannot be made durable."""
+        out = self.put(entries)
+        self.journal.sync()
+        return out
+
+    def put(self, entries: Entries) -> tuple[str, list[int]]:
+        """Encode and append ``entries`` without syncing (durable after the next :meth:`sync`); return (segment,
+        entry offsets). Intents are remembered until their final is put (and carried into the next segment)."""
+        seg, first, starts, end = self.journal.put([encode(b, t, tag) for b, t, tag in entries], self._carry)
+        records: Bodies = []
+        for body, ts, tag in entries:
+            if tag is None:
+                records.append((body, ts))
+            elif is_intent(tag):
+                self.open[tag[2:]] = (ts, body)
+            else:
+                self.open.pop(tag[2:], None)
+                records.append((body, ts))
+        self._pending.append((seg, first, end, records, self.journal.written_mark()))
         return seg, starts
+
+    def sync(self) -> None:
+        """fdatasync what is put (raises if it cannot: see :meth:`Journal.sync`)."""
+        self.journal.sync()
+
+    def mark(self) -> Mark:
+        """How far this journal is written."""
+        return self.journal.written_mark()
+
+    def durable(self, mark: Mark | None = None) -> bool:
+        """Whether what was put up to ``mark`` (default: everything) is durable."""
+        return self.journal.durable(mark if mark is not None else self.journal.written_mark())
+
+    def _carry(self) -> list[bytes]:
+        return [encode(body, ts, "i:" + key) for key, (ts, body) in self.open.items()]
 
     def apply(self, store: SqliteAuditStore) -> int:
         """Store thread: insert every queued batch (exactly once: each moves its segment's applied offset), then
         retire full segments. Raises if the store fails; :attr:`behind` is then set and the entries stay in the
         journal for :meth:`catch_up`."""
         items = []
-        while self._pending:
-            items.append(self._pending.popleft())
+        while self._pending and self.journal.durable(self._pending[0][4]):  # never a record not yet durable
+            seg, start, end, bodies, _ = self._pending.popleft()
+            items.append((seg, start, end, bodies))
         if self.behind:
             return 0  # catch_up replays them from the journal
         done = 0
@@ -354,8 +506,10 @@ class JournalAppender:
         return done
 
     def catch_up(self, store: SqliteAuditStore) -> int:
-        """Store thread: apply what this journal holds beyond the store's applied offsets."""
-        n = sum(replay_segment(store, self.journal.dir / s) for s in self.journal.segments())
+        """Store thread: apply what this journal holds beyond the store's applied offsets (what is durable of it)."""
+        current, synced = self.journal.current, self.journal.durable_offset()
+        n = sum(replay_segment(store, self.journal.dir / s, synced if s == current else None)
+                for s in self.journal.segments())
         if self.behind and n:
             log.warning("audit journal: %d acknowledged record(s) inserted after a failure", n)
         self.behind = False
@@ -381,9 +535,12 @@ class JournalAppender:
         try:
             if store is None:
                 raise RuntimeError("no audit store")
+            self.journal.sync()
             self.journal.seal()
             self.catch_up(store)
-            retire(store, self.journal.dir, self.journal.segments())
+            segments = self.journal.segments()
+            insert_interrupted(store, self.journal.id, [self.journal.dir / s for s in segments])  # never finished
+            retire(store, self.journal.dir, segments + [f"{self.journal.id}.interrupted"])
             store.forget_journals(self._retired)  # nothing is queued any more
         except Exception as exc:  # noqa: BLE001
             log.error("audit journal %s left for recovery at the next start: %s", self.journal.id, exc)

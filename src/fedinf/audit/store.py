@@ -170,6 +170,9 @@ class SqliteAuditStore:
         try:
             if journal is not None:
                 self._advance(*journal)
+            if not bodies:  # journal entries that are not records (intents): only the offset moves
+                c.execute("COMMIT")
+                return []
             seq, prev = c.execute("SELECT seq, hash FROM audit_head WHERE id = 1").fetchone()
             rows = link(bodies, seq, prev, self.hasher)
             c.executemany(_INSERT, [r.columns() for r in rows])

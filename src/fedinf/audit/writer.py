@@ -14,6 +14,11 @@ callers are acknowledged at once; the store thread inserts the journaled records
 in batches (:data:`INSERT_DELAY_S`, :data:`INSERT_BATCH`); whatever an insert misses is replayed from the journal.
 After a failed insert, writes fail closed until the replay succeeds.
 
+Intents (journal on, ``intents=True``): :meth:`Auditor.begin` journals a lone request's record as known before its
+upstream call and fdatasyncs it on the loop's next turn, which comes while that call is under way; ``write`` of the
+final record with that intent then only writes it (durable within :data:`OUTCOME_SYNC_S`, by the next request's
+intent sync or by a check in the journal thread), so the reply no longer waits for an fdatasync after the call.
+
 If the store fails, every waiting ``write`` raises :class:`ServiceUnavailable` (``audit_unavailable``): the caller
 must not deliver a response whose record is not durable (fail closed).
 """
@@ -29,14 +34,14 @@ from dataclasses import dataclass
 from typing import Any, Callable, Protocol, TypeVar
 
 from fedinf.audit.chain import ChainedRow
-from fedinf.audit.journal import SEGMENT_BYTES, JournalAppender
+from fedinf.audit.journal import SEGMENT_BYTES, JournalAppender, Mark
 from fedinf.audit.record import AuditRecord
 from fedinf.audit.store import AuditStore, SqliteAuditStore
 from fedinf.errors import ConfigError, FedinfError, ServiceUnavailable
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
-_Item = tuple[dict[str, Any], float, "asyncio.Future[Receipt]"]
+_Item = tuple[dict[str, Any], float, "str | None", "asyncio.Future[Receipt]"]  # body, ts, journal tag, receipt
 _MAX_QUEUED_INSERTS = 64  # journaled batches waiting for the store thread before journaling waits too
 #: A journal write whose recent duration (moving average) is at most this runs on the event loop: on a disk that
 #: syncs ~900 bytes in 0.1-0.5 ms that is cheaper than the thread hand-offs (measured: one durable write at
@@ -54,9 +59,25 @@ SLOW_BACKOFF_S = 10.0
 #: INSERT_DELAY_S after the first of them, or at once when INSERT_BATCH wait. Waking a thread per record (and the loop
 #: again when it is done) cost more than the insert itself at low load, and one transaction per record writes every
 #: index page to the WAL again (~130 us per record alone, ~30 us each in tens). Readers in this process (admin API,
-#: UI) hand over what waits first; another process sees a record at most about this long after its reply.
-INSERT_DELAY_S = 0.005
-INSERT_BATCH = 64
+#: UI) hand over what waits first; another process sees a record at most about this long after its reply. 5 ms
+#: (session 4) still meant a store-thread batch of ~3 records every few requests at concurrency 1, each holding the
+#: GIL against the loop (strace: 200-300 us GIL waits next to it); 50 ms batches ~25 (CPU per request at c=1 -0.1 ms,
+#: bench/gateway_overhead/NOTES.md "Session 5").
+INSERT_DELAY_S = 0.05
+INSERT_BATCH = 256
+#: A lone request's final record (its intent durable already, see :meth:`Auditor.begin`) is written to the journal
+#: before the reply and fdatasynced at most this long after it; in practice the next request's intent sync covers it
+#: sooner. Until then it survives a process crash (it is in the page cache) but not a power loss; the intent does.
+OUTCOME_SYNC_S = 0.01
+
+
+@dataclass(frozen=True, slots=True)
+class Intent:
+    """A request's write-ahead record, journaled before its upstream call (:meth:`Auditor.begin`); ``mark`` is where
+    the journal had to be durable for it to be."""
+
+    key: str
+    mark: Mark
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,7 +98,9 @@ class AuditSink(Protocol):
 
     async def start(self) -> None: ...
 
-    async def write(self, record: AuditRecord) -> object: ...
+    def begin(self, record: AuditRecord) -> Intent | None: ...
+
+    async def write(self, record: AuditRecord, intent: Intent | None = None) -> object: ...
 
     async def aclose(self) -> None: ...
 
@@ -86,14 +109,15 @@ class Auditor:
     """Group-committing writer over an :class:`AuditStore` built by ``store_factory`` in the writer thread."""
 
     def __init__(self, store_factory: Callable[[], AuditStore], *, max_batch: int = 512, inline: bool = False,
-                 journal: bool = False, segment_bytes: int = SEGMENT_BYTES) -> None:
+                 journal: bool = False, segment_bytes: int = SEGMENT_BYTES, intents: bool = True) -> None:
         """``inline``: commit on the event loop instead of the writer thread. Only for stores whose commit never
         waits on a disk flush or a network (SQLite with synchronous=NORMAL): it saves two thread hand-offs per
         commit, which cost milliseconds on a busy machine; with an fsync per commit it would stall the loop.
 
         ``journal``: make records durable in a journal next to the database before inserting them (the store must
         be a :class:`SqliteAuditStore`, normally opened with synchronous=NORMAL); ``segment_bytes``: its segment
-        size. Dead writers' journals are replayed at start."""
+        size. Dead writers' journals are replayed at start. ``intents``: lone requests journal intents
+        (:meth:`begin`); off, ``begin`` always declines."""
         if journal and inline:
             raise ValueError("the journal waits on fdatasync: it cannot run inline")
         self._factory = store_factory
@@ -115,6 +139,11 @@ class Auditor:
         #: serving them during the fdatasync and the writes that queue up meanwhile share the next one; when the
         #: writer is alone, the write runs on the loop (see INLINE_SYNC_S).
         self.busy: Callable[[], bool] = _never
+        self._use_intents = intents
+        self._intents = 0  # intents journaled (their keys)
+        self._sync_armed = False  # an intent's fdatasync is due at the loop's next turn
+        self._outcome_timer: asyncio.TimerHandle | None = None  # checks that finals written behind become durable
+        self._outcome_mark: Mark | None = None
         self._sync_avg = 0.0  # moving average of journal write durations (s)
         self._threaded_until = 0.0  # monotonic time until which journal writes go to the journal thread
         self._executor = concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="fedinf-audit")
@@ -152,8 +181,46 @@ class Auditor:
             raise ConfigError("the audit journal needs a SQLite audit store")
         return JournalAppender(store, segment_bytes=self._segment_bytes)
 
-    async def write(self, record: AuditRecord) -> Receipt:
-        """Append ``record`` to the chain; return once it is durable. Raises ServiceUnavailable if it cannot be."""
+    def begin(self, record: AuditRecord) -> Intent | None:
+        """Journal ``record`` (a request as known before its upstream call: who, data class, eligible models and
+        zones) as an intent, and schedule its fdatasync on the loop's next turn, which comes once the caller has sent
+        its upstream request and waits: the sync overlaps the upstream call instead of following it. The caller
+        passes the intent to :meth:`write` with the final record, which is then only written before the reply (and
+        synced within :data:`OUTCOME_SYNC_S`). Only for a lone request (the inline rule of :meth:`write`) with the
+        journal on; otherwise None, and the final record is made durable before the reply as usual."""
+        journal = self._journal
+        if (journal is None or not self._use_intents or self._queue is None or self._closing
+                or not self._can_write_now(journal)):
+            return None
+        self._intents += 1
+        key = str(self._intents)
+        try:
+            journal.put([(record.to_dict(), record.time, "i:" + key)])
+        except Exception as exc:  # noqa: BLE001 - the final record is then made durable the usual way
+            log.warning("audit journal: intent not written (%s); the record is made durable after the call", exc)
+            return None
+        if not self._sync_armed:
+            self._sync_armed = True
+            asyncio.get_running_loop().call_soon(self._sync_intents, journal)
+        return Intent(key, journal.mark())
+
+    def _sync_intents(self, journal: JournalAppender) -> None:
+        """On the loop: fdatasync the journal (the intents just written). A failure is logged; the finals of those
+        intents then find them not durable and take the synchronous path, which fails closed if it must."""
+        self._sync_armed = False
+        if journal is not self._journal or journal.durable():
+            return
+        t0 = time.perf_counter()
+        try:
+            journal.sync()
+        except Exception as exc:  # noqa: BLE001
+            log.error("audit journal sync failed: %s", exc)
+            return
+        self._observe_sync(time.perf_counter() - t0, inline=True)
+
+    async def write(self, record: AuditRecord, intent: Intent | None = None) -> Receipt:
+        """Append ``record`` to the chain; return once it is durable (with a durable ``intent`` of the same request:
+        once it is written, see :meth:`begin`). Raises ServiceUnavailable if it cannot be."""
         if self._queue is None:
             try:
                 await self.start()
@@ -166,10 +233,13 @@ class Auditor:
         assert self._queue is not None
         if self._closing or self._task is None or self._task.done():  # never queue behind a stopped writer: that would wait forever
             raise ServiceUnavailable("the audit writer is stopped; request not completed", code="audit_unavailable")
+        tag = None if intent is None else "f:" + intent.key
         if self._journal is not None and self._can_write_now(self._journal):
-            return self._write_now(self._journal, record)
+            if intent is not None and self._journal.durable(intent.mark):
+                return self._write_behind(self._journal, record, tag)
+            return self._write_now(self._journal, record, tag)
         fut: asyncio.Future[Receipt] = asyncio.get_running_loop().create_future()
-        self._queue.put_nowait((record.to_dict(), record.time, fut))
+        self._queue.put_nowait((record.to_dict(), record.time, tag, fut))
         return await asyncio.shield(fut)
 
     def _can_write_now(self, journal: JournalAppender) -> bool:
@@ -183,13 +253,44 @@ class Auditor:
         """Journal writes may run on the loop: the disk is fast and nothing else is being served."""
         return self._sync_avg <= INLINE_SYNC_S and time.monotonic() >= self._threaded_until and not self.busy()
 
-    def _write_now(self, journal: JournalAppender, record: AuditRecord) -> Receipt:
+    def _write_behind(self, journal: JournalAppender, record: AuditRecord, tag: str | None) -> Receipt:
+        """The final record of a request whose intent is durable: written now, synced within OUTCOME_SYNC_S."""
+        try:
+            segment, offsets = journal.put([(record.to_dict(), record.time, tag)])
+        except Exception as exc:  # not written: no receipt (the intent stays, recorded as interrupted at close)
+            log.error("audit journal write of 1 record failed: %s", exc)
+            raise ServiceUnavailable("the audit trail is unavailable; request not completed",
+                                     code="audit_unavailable") from exc
+        self.batches += 1
+        self.records += 1
+        if self._outcome_timer is None:
+            self._outcome_mark = None
+            self._outcome_timer = asyncio.get_running_loop().call_later(OUTCOME_SYNC_S / 2, self._check_outcomes,
+                                                                        journal)
+        self._hand_over_later(journal, 1)
+        return Receipt(None, None, segment, offsets[0])
+
+    def _check_outcomes(self, journal: JournalAppender) -> None:
+        """Every OUTCOME_SYNC_S / 2 while finals are written behind: sync in the journal thread what was written
+        by the previous check and is still not durable (at concurrency 1 the next intent's sync has covered it)."""
+        self._outcome_timer = None
+        if journal is not self._journal or self._journal_executor is None:
+            return
+        if self._outcome_mark is not None and not journal.durable(self._outcome_mark):
+            self._journal_executor.submit(_sync_quietly, journal)
+            return
+        if not journal.durable():
+            self._outcome_mark = journal.mark()
+            self._outcome_timer = asyncio.get_running_loop().call_later(OUTCOME_SYNC_S / 2, self._check_outcomes,
+                                                                        journal)
+
+    def _write_now(self, journal: JournalAppender, record: AuditRecord, tag: str | None = None) -> Receipt:
         """The unloaded case of ``write``: one durable journal write, no hand-off to the writer task (it runs without
         an ``await``, so no other write can come in between)."""
-        bodies = [(record.to_dict(), record.time)]
+        entries = [(record.to_dict(), record.time, tag)]
         t0 = time.perf_counter()
         try:
-            segment, offsets = journal.write(bodies)
+            segment, offsets = journal.write(entries)
         except Exception as exc:  # not durable: no receipt
             log.error("audit journal write of 1 record failed: %s", exc)
             raise ServiceUnavailable("the audit trail is unavailable; request not completed",
@@ -220,7 +321,7 @@ class Auditor:
                 await self._commit(loop, batch)
             except Exception:  # a bug must not kill the writer and leave every later write waiting
                 log.exception("audit writer: unexpected error")
-                for _, _, fut in batch:
+                for *_, fut in batch:
                     if not fut.done():
                         fut.set_exception(ServiceUnavailable("the audit trail is unavailable",
                                                              code="audit_unavailable"))
@@ -231,7 +332,7 @@ class Auditor:
         if self._journal is not None:
             return await self._commit_journaled(loop, self._journal, batch)
         try:
-            rows = await self._in_writer(self._append, [(b, t) for b, t, _ in batch])
+            rows = await self._in_writer(self._append, [(b, t) for b, t, _, _ in batch])
         except Exception as exc:  # the database failed: nobody gets a receipt
             log.error("audit commit of %d record(s) failed: %s", len(batch), exc)
             await self._in_writer(self._drop_store)
@@ -251,14 +352,14 @@ class Auditor:
                                 batch: list[_Item]) -> None:
         """Journal the batch and acknowledge it; then make sure an insert into the store is gathering (the next
         batch does not wait for it, but waits while too many inserts are queued)."""
-        bodies = [(b, t) for b, t, _ in batch]
+        entries = [(b, t, tag) for b, t, tag, _ in batch]
         try:
             if journal.behind:  # an insert failed: the store must have caught up before more is acknowledged
                 await self._in_writer(self._catch_up, journal)
             while len(self._inserts) >= _MAX_QUEUED_INSERTS:
                 await asyncio.wrap_future(self._inserts[0])
                 self._inserts.popleft()
-            segment, offsets = await self._journal_write(loop, journal, bodies)
+            segment, offsets = await self._journal_write(loop, journal, entries)
         except Exception as exc:  # not durable: nobody gets a receipt
             log.error("audit journal write of %d record(s) failed: %s", len(batch), exc)
             _fail(batch)
@@ -278,26 +379,29 @@ class Auditor:
             self._insert_timer = asyncio.get_running_loop().call_later(INSERT_DELAY_S, self._hand_over, journal)
 
     def _hand_over(self, journal: JournalAppender) -> None:
-        """Queue one store-thread insert of everything journaled so far."""
+        """Queue one store-thread insert of everything journaled and durable so far (what is not durable yet waits
+        for the next one)."""
         if self._insert_timer is not None:
             self._insert_timer.cancel()
             self._insert_timer = None
         self._unhanded = 0
+        if not journal.durable():
+            self._hand_over_later(journal, 1)
         while self._inserts and self._inserts[0].done():
             self._inserts.popleft()
         self._inserts.append(self._executor.submit(self._insert, journal))
 
     async def _journal_write(self, loop: asyncio.AbstractEventLoop, journal: JournalAppender,
-                             bodies: list[tuple[dict[str, Any], float]]) -> tuple[str, list[int]]:
+                             entries: list[tuple[dict[str, Any], float, str | None]]) -> tuple[str, list[int]]:
         """Journal ``bodies`` on the loop while writes are fast (see :data:`INLINE_SYNC_S`), else in the journal
         thread. Either way exactly one write runs at a time (the writer task awaits each)."""
         if self._inline_ok():
             t0 = time.perf_counter()
-            out = journal.write(bodies)
+            out = journal.write(entries)
             self._observe_sync(time.perf_counter() - t0, inline=True)
             return out
         assert self._journal_executor is not None
-        out, took = await loop.run_in_executor(self._journal_executor, _timed, journal.write, bodies)
+        out, took = await loop.run_in_executor(self._journal_executor, _timed, journal.write, entries)
         self._observe_sync(took, inline=False)
         return out
 
@@ -310,9 +414,12 @@ class Auditor:
             self._threaded_until = time.monotonic() + SLOW_BACKOFF_S
 
     async def _flush_inserts(self) -> None:
-        """Hand over what waits and wait for every queued insert."""
-        if self._unhanded and self._journal is not None:
-            self._hand_over(self._journal)
+        """Make what is written durable, hand over what waits and wait for every queued insert."""
+        journal = self._journal
+        if journal is not None and not journal.durable() and self._journal_executor is not None:
+            await asyncio.get_running_loop().run_in_executor(self._journal_executor, _sync_quietly, journal)
+        if self._unhanded and journal is not None:
+            self._hand_over(journal)
         if self._inserts:
             await asyncio.gather(*(asyncio.wrap_future(f) for f in list(self._inserts)))
 
@@ -396,6 +503,9 @@ class Auditor:
     async def aclose(self) -> None:
         """Commit everything queued, stop the writer and close the store (with the journal: apply and remove it)."""
         self._closing = True
+        if self._outcome_timer is not None:
+            self._outcome_timer.cancel()
+            self._outcome_timer = None
         if self._task is not None and self._queue is not None:
             self._queue.put_nowait(None)
             await self._task
@@ -422,19 +532,28 @@ def _never() -> bool:
     return False
 
 
+def _sync_quietly(journal: JournalAppender) -> None:
+    """Journal thread: fdatasync what is written; a failure is logged (what it held is in the page cache and is
+    inserted from there; its intents, already durable, say where the requests went)."""
+    try:
+        journal.sync()
+    except Exception as exc:  # noqa: BLE001
+        log.error("audit journal sync failed: %s", exc)
+
+
 def _timed(fn: Callable[..., T], *args: Any) -> tuple[T, float]:
     t0 = time.perf_counter()
     return fn(*args), time.perf_counter() - t0
 
 
 def _settle(batch: list[_Item], receipts: list[Receipt]) -> None:
-    for (_, _, fut), receipt in zip(batch, receipts):
+    for (*_, fut), receipt in zip(batch, receipts):
         if not fut.done():
             fut.set_result(receipt)
 
 
 def _fail(batch: list[_Item]) -> None:
-    for _, _, fut in batch:
+    for *_, fut in batch:
         if not fut.done():
             fut.set_exception(ServiceUnavailable("the audit trail is unavailable; request not completed",
                                                  code="audit_unavailable"))
@@ -449,7 +568,10 @@ class NullAuditor:
     async def start(self) -> None:
         return None
 
-    async def write(self, record: AuditRecord) -> Receipt:
+    def begin(self, record: AuditRecord) -> Intent | None:
+        return None
+
+    async def write(self, record: AuditRecord, intent: Intent | None = None) -> Receipt:
         return Receipt(0, "")
 
     async def aclose(self) -> None:
