@@ -40,7 +40,7 @@ class Recorder:
     async def start(self) -> None:
         return None
 
-    def begin(self, record: AuditRecord) -> None:
+    def begin(self, make: Any) -> None:
         return None
 
     async def write(self, record: AuditRecord, intent: object = None) -> None:

@@ -253,7 +253,7 @@ class Pipeline:
         assert trace.decision is not None
         output = self.output_spec(request)
         deadline = trace.started + self.timeout_for(request, trace.decision)
-        trace.intent = self.auditor.begin(self._record(trace))  # synced while the upstream call is under way
+        trace.intent = self.auditor.begin(lambda: self._record(trace))  # synced while the upstream call runs
         return await self.executor.run(request, trace.decision, request_id=trace.request_id, deadline=deadline,
                                        output=output, attempts=trace.attempts)
 

@@ -64,7 +64,7 @@ async def test_the_intent_is_synced_at_the_next_turn_and_the_final_follows_witho
     await auditor.start()
     journal = auditor._journal
     assert journal is not None
-    intent = auditor.begin(_intent("r1"))
+    intent = auditor.begin(lambda: _intent("r1"))
     assert intent is not None and not journal.durable(intent.mark) and syncs == []  # written, not synced yet
     await asyncio.sleep(0)  # the loop's next turn: the caller is waiting on its upstream call
     assert journal.durable(intent.mark) and len(syncs) == 1
@@ -86,7 +86,7 @@ async def test_back_to_back_requests_share_the_intent_syncs(tmp_path, syncs) -> 
     auditor = Auditor(lambda: _normal(tmp_path / "audit.db"), journal=True)
     await auditor.start()
     for i in range(20):
-        intent = auditor.begin(_intent(f"r{i}"))
+        intent = auditor.begin(lambda: _intent(f"r{i}"))
         assert intent is not None
         await asyncio.sleep(0)
         await auditor.write(_final(f"r{i}"), intent)
@@ -102,7 +102,7 @@ async def test_back_to_back_requests_share_the_intent_syncs(tmp_path, syncs) -> 
 async def test_a_final_whose_intent_is_not_durable_yet_is_synced_before_it_returns(tmp_path, syncs) -> None:
     auditor = Auditor(lambda: _normal(tmp_path / "audit.db"), journal=True)
     await auditor.start()
-    intent = auditor.begin(_intent("fast"))
+    intent = auditor.begin(lambda: _intent("fast"))
     await auditor.write(_final("fast"), intent)  # no loop turn in between: the upstream answered at once
     assert auditor._journal is not None and auditor._journal.durable() and len(syncs) == 1
     await auditor.aclose()
@@ -121,7 +121,7 @@ async def test_a_failed_intent_sync_makes_the_final_take_the_synchronous_path(tm
     monkeypatch.setattr(journal_mod, "_fdatasync", flaky)
     auditor = Auditor(lambda: _normal(tmp_path / "audit.db"), journal=True)
     await auditor.start()
-    intent = auditor.begin(_intent("r1"))
+    intent = auditor.begin(lambda: _intent("r1"))
     assert intent is not None
     await asyncio.sleep(0)  # the sync fails (logged); the segment is abandoned
     assert auditor._journal is not None and not auditor._journal.durable(intent.mark)
@@ -138,7 +138,7 @@ async def test_under_load_no_intent_is_journaled(tmp_path) -> None:
     auditor = Auditor(lambda: _normal(tmp_path / "audit.db"), journal=True)
     auditor.busy = lambda: True
     await auditor.start()
-    assert auditor.begin(_intent("r1")) is None
+    assert auditor.begin(lambda: _intent("r1")) is None
     await auditor.write(_final("r1"), None)
     assert auditor._journal is not None and auditor._journal.durable()
     await auditor.aclose()
@@ -147,10 +147,10 @@ async def test_under_load_no_intent_is_journaled(tmp_path) -> None:
 async def test_an_intent_left_open_at_close_is_recorded_as_interrupted(tmp_path) -> None:
     auditor = Auditor(lambda: _normal(tmp_path / "audit.db"), journal=True)
     await auditor.start()
-    done = auditor.begin(_intent("done"))
+    done = auditor.begin(lambda: _intent("done"))
     await asyncio.sleep(0)
     await auditor.write(_final("done"), done)
-    assert auditor.begin(_intent("abandoned")) is not None  # its request never finished
+    assert auditor.begin(lambda: _intent("abandoned")) is not None  # its request never finished
     await auditor.aclose()
     store = _normal(tmp_path / "audit.db")
     got = {r["request_id"]: (r["status"], r["error_code"]) for r in _rows(store)}
@@ -223,10 +223,10 @@ async def main():
     a = Auditor(lambda: SqliteAuditStore(db, synchronous="NORMAL"), journal=True)
     await a.start()
     for i in range(3):  # finished requests
-        intent = a.begin(AuditRecord(request_id=f"ok{i}", decision=dec))
+        intent = a.begin(lambda: AuditRecord(request_id=f"ok{i}", decision=dec))
         await asyncio.sleep(0)
         await a.write(AuditRecord(request_id=f"ok{i}", decision=dec), intent)
-    intent = a.begin(AuditRecord(request_id="in-flight", decision=dec))
+    intent = a.begin(lambda: AuditRecord(request_id="in-flight", decision=dec))
     await asyncio.sleep(0)  # durable: the upstream call is under way
     print("intent durable", flush=True)
     if where == "after-final":
@@ -269,9 +269,10 @@ async def test_the_pipeline_journals_an_intent_before_the_upstream_call(tmp_path
     seen: list[Any] = []
     begin = gw.auditor.begin
 
-    def spy(record: AuditRecord) -> Any:
+    def spy(make: Any) -> Any:
+        record = make()
         seen.append((record.request_id, record.decision.eligible, record.decision.chosen_model))
-        return begin(record)
+        return begin(lambda: record)
     gw.auditor.begin = spy  # type: ignore[method-assign]
     async with gw:
         for i in range(5):
@@ -302,7 +303,7 @@ async def test_intents_off_makes_every_final_durable_before_it_returns(tmp_path)
     auditor = build_auditor(cfg)
     assert isinstance(auditor, Auditor)
     await auditor.start()
-    assert auditor.begin(_intent("r1")) is None
+    assert auditor.begin(lambda: _intent("r1")) is None
     await auditor.write(_final("r1"))
     assert auditor._journal is not None and auditor._journal.durable()
     await auditor.aclose()

@@ -126,7 +126,7 @@ async def test_attempts_reach_the_audit_trail(tmp_path: Any) -> None:
             async def start(self) -> None:
                 return None
 
-            def begin(self, record: Any) -> None:
+            def begin(self, make: Any) -> None:
                 return None
 
             async def write(self, record: Any, intent: Any = None) -> None:

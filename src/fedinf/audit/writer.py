@@ -98,7 +98,7 @@ class AuditSink(Protocol):
 
     async def start(self) -> None: ...
 
-    def begin(self, record: AuditRecord) -> Intent | None: ...
+    def begin(self, make: Callable[[], AuditRecord]) -> Intent | None: ...
 
     async def write(self, record: AuditRecord, intent: Intent | None = None) -> object: ...
 
@@ -181,9 +181,9 @@ class Auditor:
             raise ConfigError("the audit journal needs a SQLite audit store")
         return JournalAppender(store, segment_bytes=self._segment_bytes)
 
-    def begin(self, record: AuditRecord) -> Intent | None:
-        """Journal ``record`` (a request as known before its upstream call: who, data class, eligible models and
-        zones) as an intent, and schedule its fdatasync on the loop's next turn, which comes once the caller has sent
+    def begin(self, make: Callable[[], AuditRecord]) -> Intent | None:
+        """Journal ``make()`` (the record of a request as known before its upstream call: who, data class, eligible
+        models and zones; built only when an intent is written) as an intent, and schedule its fdatasync on the loop's next turn, which comes once the caller has sent
         its upstream request and waits: the sync overlaps the upstream call instead of following it. The caller
         passes the intent to :meth:`write` with the final record, which is then only written before the reply (and
         synced within :data:`OUTCOME_SYNC_S`). Only for a lone request (the inline rule of :meth:`write`) with the
@@ -194,6 +194,7 @@ class Auditor:
             return None
         self._intents += 1
         key = str(self._intents)
+        record = make()
         try:
             journal.put([(record.to_dict(), record.time, "i:" + key)])
         except Exception as exc:  # noqa: BLE001 - the final record is then made durable the usual way
@@ -568,7 +569,7 @@ class NullAuditor:
     async def start(self) -> None:
         return None
 
-    def begin(self, record: AuditRecord) -> Intent | None:
+    def begin(self, make: Callable[[], AuditRecord]) -> Intent | None:
         return None
 
     async def write(self, record: AuditRecord, intent: Intent | None = None) -> Receipt:
