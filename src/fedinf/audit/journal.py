@@ -205,16 +205,20 @@ def insert_interrupted(store: SqliteAuditStore, jid: str, segments: list[Path]) 
                 opened.setdefault(tag[2:], (body, ts))  # type: ignore[index]
             elif tag is not None:
                 closed.add(tag[2:])
-    orphans = sorted(((interrupted(b), ts) for key, (b, ts) in opened.items() if key not in closed),
-                     key=lambda item: item[1])
+    return record_interrupted(store, jid, [(b, ts) for key, (b, ts) in opened.items() if key not in closed])
+
+
+def record_interrupted(store: SqliteAuditStore, jid: str, intents: Bodies) -> int:
+    """Insert (once per journal ``jid``) a record for each of ``intents``, requests that never finished."""
+    orphans = sorted(((interrupted(b), ts) for b, ts in intents), key=lambda item: item[1])
     if not orphans:
         return 0
     try:  # the marker row makes this exactly once, like a segment's applied offset
         store.append(orphans, journal=(f"{jid}.interrupted", 0, 1))
     except JournalOffsetMismatch:
         return 0
-    log.warning("audit journal recovery: %d request(s) of a stopped writer were in flight; recorded as %r",
-                len(orphans), INTERRUPTED)
+    log.warning("audit journal: %d request(s) of writer %s never finished; recorded as %r", len(orphans), jid,
+                INTERRUPTED)
     return len(orphans)
 
 
@@ -539,7 +543,7 @@ class JournalAppender:
             self.journal.seal()
             self.catch_up(store)
             segments = self.journal.segments()
-            insert_interrupted(store, self.journal.id, [self.journal.dir / s for s in segments])  # never finished
+            record_interrupted(store, self.journal.id, [(b, ts) for ts, b in self.open.values()])  # never finished
             retire(store, self.journal.dir, segments + [f"{self.journal.id}.interrupted"])
             store.forget_journals(self._retired)  # nothing is queued any more
         except Exception as exc:  # noqa: BLE001
