@@ -201,9 +201,11 @@ def insert_interrupted(store: SqliteAuditStore, jid: str, segments: list[Path]) 
     for seg in segments:
         for _, payload in iter_entries(seg):
             body, ts, tag = decode(payload)
+            if tag is None:
+                continue
             if is_intent(tag):
-                opened.setdefault(tag[2:], (body, ts))  # type: ignore[index]
-            elif tag is not None:
+                opened.setdefault(tag[2:], (body, ts))
+            else:
                 closed.add(tag[2:])
     return record_interrupted(store, jid, [(b, ts) for key, (b, ts) in opened.items() if key not in closed])
 
@@ -330,7 +332,7 @@ class Journal:
 
     def sync(self) -> None:
         """fdatasync what is written: every :meth:`put` that returned before this call is then durable
-        (:meth:`durable_mark`). On an error the segment is abandoned and the error raised."""
+        (:meth:`durable`). On an error the segment is abandoned and the error raised."""
         with self._io:
             if self._fd is None or self._synced >= self._pos:
                 return

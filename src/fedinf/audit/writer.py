@@ -34,7 +34,7 @@ from dataclasses import dataclass
 from typing import Any, Callable, Protocol, TypeVar
 
 from fedinf.audit.chain import ChainedRow
-from fedinf.audit.journal import SEGMENT_BYTES, JournalAppender, Mark
+from fedinf.audit.journal import SEGMENT_BYTES, Entries, JournalAppender, Mark
 from fedinf.audit.record import AuditRecord
 from fedinf.audit.store import AuditStore, SqliteAuditStore
 from fedinf.errors import ConfigError, FedinfError, ServiceUnavailable
@@ -183,8 +183,9 @@ class Auditor:
 
     def begin(self, make: Callable[[], AuditRecord]) -> Intent | None:
         """Journal ``make()`` (the record of a request as known before its upstream call: who, data class, eligible
-        models and zones; built only when an intent is written) as an intent, and schedule its fdatasync on the loop's next turn, which comes once the caller has sent
-        its upstream request and waits: the sync overlaps the upstream call instead of following it. The caller
+        models and zones; built only when an intent is written) as an intent, and schedule its fdatasync on the
+        loop's next turn, which comes once the caller has sent its upstream request and waits: the sync overlaps the
+        upstream call instead of following it. The caller
         passes the intent to :meth:`write` with the final record, which is then only written before the reply (and
         synced within :data:`OUTCOME_SYNC_S`). Only for a lone request (the inline rule of :meth:`write`) with the
         journal on; otherwise None, and the final record is made durable before the reply as usual."""
@@ -235,10 +236,9 @@ class Auditor:
         if self._closing or self._task is None or self._task.done():  # never queue behind a stopped writer: that would wait forever
             raise ServiceUnavailable("the audit writer is stopped; request not completed", code="audit_unavailable")
         tag = None if intent is None else "f:" + intent.key
-        if self._journal is not None and self._can_write_now(self._journal):
-            if intent is not None and self._journal.durable(intent.mark):
-                return self._write_behind(self._journal, record, tag)
-            return self._write_now(self._journal, record, tag)
+        journal = self._journal
+        if journal is not None and self._can_write_now(journal):
+            return self._write_now(journal, record, tag, behind=intent is not None and journal.durable(intent.mark))
         fut: asyncio.Future[Receipt] = asyncio.get_running_loop().create_future()
         self._queue.put_nowait((record.to_dict(), record.time, tag, fut))
         return await asyncio.shield(fut)
@@ -254,22 +254,9 @@ class Auditor:
         """Journal writes may run on the loop: the disk is fast and nothing else is being served."""
         return self._sync_avg <= INLINE_SYNC_S and time.monotonic() >= self._threaded_until and not self.busy()
 
-    def _write_behind(self, journal: JournalAppender, record: AuditRecord, tag: str | None) -> Receipt:
-        """The final record of a request whose intent is durable: written now, synced within OUTCOME_SYNC_S."""
-        try:
-            segment, offsets = journal.put([(record.to_dict(), record.time, tag)])
-        except Exception as exc:  # not written: no receipt (the intent stays, recorded as interrupted at close)
-            log.error("audit journal write of 1 record failed: %s", exc)
-            raise ServiceUnavailable("the audit trail is unavailable; request not completed",
-                                     code="audit_unavailable") from exc
-        self.batches += 1
-        self.records += 1
-        if self._outcome_timer is None:
-            self._outcome_mark = None
-            self._outcome_timer = asyncio.get_running_loop().call_later(OUTCOME_SYNC_S / 2, self._check_outcomes,
-                                                                        journal)
-        self._hand_over_later(journal, 1)
-        return Receipt(None, None, segment, offsets[0])
+    def _arm_outcome_check(self, journal: JournalAppender, mark: Mark | None) -> None:
+        self._outcome_mark = mark
+        self._outcome_timer = asyncio.get_running_loop().call_later(OUTCOME_SYNC_S / 2, self._check_outcomes, journal)
 
     def _check_outcomes(self, journal: JournalAppender) -> None:
         """Every OUTCOME_SYNC_S / 2 while finals are written behind: sync in the journal thread what was written
@@ -281,22 +268,25 @@ class Auditor:
             self._journal_executor.submit(_sync_quietly, journal)
             return
         if not journal.durable():
-            self._outcome_mark = journal.mark()
-            self._outcome_timer = asyncio.get_running_loop().call_later(OUTCOME_SYNC_S / 2, self._check_outcomes,
-                                                                        journal)
+            self._arm_outcome_check(journal, journal.mark())
 
-    def _write_now(self, journal: JournalAppender, record: AuditRecord, tag: str | None = None) -> Receipt:
-        """The unloaded case of ``write``: one durable journal write, no hand-off to the writer task (it runs without
-        an ``await``, so no other write can come in between)."""
+    def _write_now(self, journal: JournalAppender, record: AuditRecord, tag: str | None = None, *,
+                   behind: bool = False) -> Receipt:
+        """The unloaded case of ``write``, with no hand-off to the writer task (it runs without an ``await``, so no
+        other write can come in between): one durable journal write; with ``behind`` (the request's intent is
+        durable) the record is only written, and synced within OUTCOME_SYNC_S."""
         entries = [(record.to_dict(), record.time, tag)]
         t0 = time.perf_counter()
         try:
-            segment, offsets = journal.write(entries)
-        except Exception as exc:  # not durable: no receipt
+            segment, offsets = journal.put(entries) if behind else journal.write(entries)
+        except Exception as exc:  # not durable: no receipt (an intent of it is recorded as interrupted at close)
             log.error("audit journal write of 1 record failed: %s", exc)
             raise ServiceUnavailable("the audit trail is unavailable; request not completed",
                                      code="audit_unavailable") from exc
-        self._observe_sync(time.perf_counter() - t0, inline=True)
+        if not behind:
+            self._observe_sync(time.perf_counter() - t0, inline=True)
+        elif self._outcome_timer is None:
+            self._arm_outcome_check(journal, None)
         self.batches += 1
         self.records += 1
         self._hand_over_later(journal, 1)
@@ -393,8 +383,8 @@ class Auditor:
         self._inserts.append(self._executor.submit(self._insert, journal))
 
     async def _journal_write(self, loop: asyncio.AbstractEventLoop, journal: JournalAppender,
-                             entries: list[tuple[dict[str, Any], float, str | None]]) -> tuple[str, list[int]]:
-        """Journal ``bodies`` on the loop while writes are fast (see :data:`INLINE_SYNC_S`), else in the journal
+                             entries: Entries) -> tuple[str, list[int]]:
+        """Journal ``entries`` on the loop while writes are fast (see :data:`INLINE_SYNC_S`), else in the journal
         thread. Either way exactly one write runs at a time (the writer task awaits each)."""
         if self._inline_ok():
             t0 = time.perf_counter()
