@@ -233,7 +233,7 @@ class AuditSettings(_Strict):
         "database file). Ignored for normal and for PostgreSQL."))
     intents: bool = Field(default=True, description=(
         "With the journal: a request served alone journals an intent record (who, data class, eligible models and "
-        "zones) before its upstream call, fdatasynced while the call runs; its final record is then written before "
+        "zones) once its upstream request is sent, fdatasynced while the call runs; its final record is then written before "
         "the reply and fdatasynced within 10 ms (a process crash keeps it; a power loss in those 10 ms keeps the "
         "intent). A gateway that dies mid-request leaves the intent, recorded with error code interrupted at the "
         "next start. Under load (other requests in flight) no intent is written and the final record is fdatasynced "

@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import ValidationError
 
+from fedinf.audit.from_trace import completion, record_from_trace
 from fedinf.errors import FedinfError, RequestError
 from fedinf.forwarding import FieldWarnings
 from fedinf.protocol import ChatRequest, chunk, uuid4_hex
@@ -38,7 +39,7 @@ from fedinf.tracing import (
 if TYPE_CHECKING:
     from fedinf.access import AccessControl, Principal
     from fedinf.audit import AuditSink
-    from fedinf.audit.record import AuditRecord
+    from fedinf.audit.record import AuditRecord, Recordable
     from fedinf.audit.writer import Intent
     from fedinf.config import Config
     from fedinf.metrics import Metrics
@@ -253,7 +254,8 @@ class Pipeline:
         assert trace.decision is not None
         output = self.output_spec(request)
         deadline = trace.started + self.timeout_for(request, trace.decision)
-        trace.intent = self.auditor.begin(lambda: self._record(trace))  # synced while the upstream call runs
+        # journaled and synced at the loop's next turn, while the upstream call runs (fedinf.audit.Auditor.begin)
+        trace.intent = self.auditor.begin(lambda: self._record(trace))
         return await self.executor.run(request, trace.decision, request_id=trace.request_id, deadline=deadline,
                                        output=output, attempts=trace.attempts)
 
@@ -309,13 +311,23 @@ class Pipeline:
         A request whose intent was journaled before its upstream call (:meth:`execute`) returns once the intent is
         durable and the record written (:meth:`fedinf.audit.Auditor.begin`)."""
         self.metrics.observe(trace)
-        await self.auditor.write(self._record(trace), trace.intent)
+        await self.auditor.write(self._final(trace), trace.intent)
 
     def _record(self, trace: Trace) -> AuditRecord:
-        from fedinf.audit.from_trace import record_from_trace
+        """The request's audit record as the trace stands (content only for tenants with content logging on)."""
+        return record_from_trace(trace, content=self._content(trace))
 
-        content = trace.content if trace.principal is not None and trace.principal.log_content else None
-        return record_from_trace(trace, content=content)
+    def _final(self, trace: Trace) -> Recordable:
+        """The request's final audit record; once its intent is journaled, that intent's body completed with the
+        outcome (the request's summaries are not built a second time on the reply's path)."""
+        intent = trace.intent
+        if intent is not None and intent.body is not None:
+            return completion(intent.body, trace, content=self._content(trace))
+        return self._record(trace)
+
+    @staticmethod
+    def _content(trace: Trace) -> dict[str, Any] | None:
+        return trace.content if trace.principal is not None and trace.principal.log_content else None
 
     # ------------------------------------------------------------------ helpers of the steps
 

@@ -1,6 +1,6 @@
-"""Audit intents (write-ahead records of requests in flight): a lone request journals its record before the upstream
-call, the fdatasync runs while the call is under way, and the final record is written before the reply and synced
-within OUTCOME_SYNC_S. A writer that dies mid-request leaves a durable intent, which recovery records as
+"""Audit intents (write-ahead records of requests in flight): a lone request's record as known before its upstream
+call is journaled and fdatasynced at the loop's next turn, while the call is under way, and the final record (that
+body completed with the outcome) is written before the reply and synced within OUTCOME_SYNC_S. A writer that dies mid-request leaves a durable intent, which recovery records as
 ``interrupted``. Real files, real SQLite, real process deaths (SIGKILL)."""
 
 from __future__ import annotations
@@ -59,15 +59,24 @@ def syncs(monkeypatch: pytest.MonkeyPatch) -> list[int]:
     return calls
 
 
-async def test_the_intent_is_synced_at_the_next_turn_and_the_final_follows_without_waiting(tmp_path, syncs) -> None:
+async def test_the_intent_is_journaled_at_the_next_turn_and_the_final_follows_without_waiting(tmp_path,
+                                                                                             syncs) -> None:
     auditor = Auditor(lambda: _normal(tmp_path / "audit.db"), journal=True)
     await auditor.start()
     journal = auditor._journal
     assert journal is not None
-    intent = auditor.begin(lambda: _intent("r1"))
-    assert intent is not None and not journal.durable(intent.mark) and syncs == []  # written, not synced yet
+    made: list[str] = []
+
+    def make() -> AuditRecord:
+        made.append("r1")
+        return _intent("r1")
+    before = journal.mark()
+    intent = auditor.begin(make)
+    assert intent is not None and not intent.journaled and made == [] and syncs == []
+    assert journal.mark() == before  # nothing built or written before the caller sends its upstream request
     await asyncio.sleep(0)  # the loop's next turn: the caller is waiting on its upstream call
-    assert journal.durable(intent.mark) and len(syncs) == 1
+    assert made == ["r1"] and intent.mark is not None and journal.durable(intent.mark) and len(syncs) == 1
+    assert intent.body == _intent("r1").to_dict() | {"time": intent.body["time"]}
     receipt = await auditor.write(_final("r1"), intent)
     assert receipt.journal is not None and len(syncs) == 1  # the reply did not wait for an fdatasync
     assert not journal.durable()  # the final is written, in the page cache
@@ -99,14 +108,22 @@ async def test_back_to_back_requests_share_the_intent_syncs(tmp_path, syncs) -> 
     assert all(r["status"] == 200 for r in _rows(store)) and store.verify().ok
 
 
-async def test_a_final_whose_intent_is_not_durable_yet_is_synced_before_it_returns(tmp_path, syncs) -> None:
+async def test_a_final_that_comes_before_its_intent_cancels_it_and_is_synced_before_it_returns(tmp_path,
+                                                                                              syncs) -> None:
+    """No loop turn between ``begin`` and the final (the call failed before anything was sent): the intent is
+    never journaled and the final record is durable before ``write`` returns."""
     auditor = Auditor(lambda: _normal(tmp_path / "audit.db"), journal=True)
     await auditor.start()
     intent = auditor.begin(lambda: _intent("fast"))
-    await auditor.write(_final("fast"), intent)  # no loop turn in between: the upstream answered at once
+    assert intent is not None
+    await auditor.write(_final("fast"), intent)
     assert auditor._journal is not None and auditor._journal.durable() and len(syncs) == 1
+    assert not intent.journaled and intent.make is None
+    await asyncio.sleep(0)  # the turn the intent was due at: nothing to journal, nothing to sync
+    assert len(syncs) == 1 and not auditor._journal.open
     await auditor.aclose()
-    assert [r["request_id"] for r in _rows(_normal(tmp_path / "audit.db"))] == ["fast"]
+    rows = _rows(_normal(tmp_path / "audit.db"))
+    assert [(r["request_id"], r["status"]) for r in rows] == [("fast", 200)]
 
 
 async def test_a_failed_intent_sync_makes_the_final_take_the_synchronous_path(tmp_path, monkeypatch) -> None:
@@ -151,6 +168,7 @@ async def test_an_intent_left_open_at_close_is_recorded_as_interrupted(tmp_path)
     await asyncio.sleep(0)
     await auditor.write(_final("done"), done)
     assert auditor.begin(lambda: _intent("abandoned")) is not None  # its request never finished
+    await asyncio.sleep(0)  # journaled: its upstream call is under way
     await auditor.aclose()
     store = _normal(tmp_path / "audit.db")
     got = {r["request_id"]: (r["status"], r["error_code"]) for r in _rows(store)}
@@ -307,3 +325,49 @@ async def test_intents_off_makes_every_final_durable_before_it_returns(tmp_path)
     await auditor.write(_final("r1"))
     assert auditor._journal is not None and auditor._journal.durable()
     await auditor.aclose()
+
+
+@pytest.mark.parametrize("case", ["served", "fallback", "all-failed"])
+async def test_a_final_completed_from_its_intent_equals_the_record_built_from_the_trace(tmp_path, case: str) -> None:
+    """The final record of a request with a journaled intent is that intent's body with the outcome put in
+    (:func:`fedinf.audit.from_trace.completion`); it must say exactly what the record built from the whole trace
+    says (but for when it was made), whatever the outcome: served, served after a fallback, every target failed."""
+    from fedinf.audit.record import Completion
+    from fedinf.config import Config
+    from fedinf.gateway import Gateway
+
+    good = {"id": "good", "backend": "fake", "zone": "cloud", "license": "proprietary-api",
+            "options": {"reply": "fine"}}
+    bad = {"id": "bad", "backend": "fake", "zone": "cloud", "license": "proprietary-api",
+           "options": {"fail": "unavailable"}}
+    models = {"served": [good], "fallback": [bad, good], "all-failed": [bad]}[case]
+    cfg = Config.model_validate({
+        "server": {"state_dir": str(tmp_path / "state")}, "zones": {"cloud": {"kind": "cloud", "clearance": "public"}},
+        "models": models, "routes": {"auto": [m["id"] for m in models]}})
+    gw = Gateway.assemble(cfg, access=None)
+    finals: list[tuple[Any, dict[str, Any]]] = []
+    real = gw.pipeline._final
+
+    def spy(trace: Any) -> Any:
+        final = real(trace)
+        finals.append((final, gw.pipeline._record(trace).to_dict()))  # built from the trace alone
+        return final
+    gw.pipeline._final = spy  # type: ignore[method-assign]
+    async with gw:
+        reply = await gw.pipeline.chat({"model": "auto", "messages": [{"role": "user", "content": "hi"}]})
+    assert (reply.status >= 500) if case == "all-failed" else (reply.status == 200)
+    assert (reply.status, reply.error is None) == (finals[0][1]["status"], case != "all-failed")
+    [(final, whole)] = finals
+    assert isinstance(final, Completion)  # the intent was journaled: the final was completed from it
+    got = final.to_dict()
+    assert set(got) == set(whole)
+    assert {k: v for k, v in got.items() if k not in ("time", "latency_ms")} == \
+        {k: v for k, v in whole.items() if k not in ("time", "latency_ms")}
+    chosen = {"served": "good", "fallback": "good", "all-failed": None}[case]
+    assert got["decision"]["chosen_model"] == chosen and len(got["decision"]["attempts"]) >= len(models)
+    store = open_audit_store(cfg.audit, state_dir=cfg.server.state_dir)
+    try:
+        [row] = _rows(store)
+        assert row["decision"] == got["decision"] and row["status"] == got["status"] and store.verify().ok
+    finally:
+        store.close()

@@ -12,7 +12,7 @@ import time
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from fedinf.audit.record import Attempt, AuditRecord, ClassificationSummary, DecisionSummary, Usage
+from fedinf.audit.record import Attempt, AuditRecord, ClassificationSummary, Completion, DecisionSummary, Usage, iso_time
 
 if TYPE_CHECKING:
     from fedinf.access import Principal
@@ -59,6 +59,34 @@ def record_from_trace(trace: Trace, *, content: dict[str, Any] | None = None) ->
                     completion_tokens=int(usage.get("completion_tokens") or 0)),
         latency_ms=round((time.monotonic() - trace.started) * 1000, 3), stream=bool(trace.stream), content=content,
         rules=tuple(trace.rules), retrieved=_retrieved(trace.retrieved))
+
+
+def completion(intent_body: dict[str, Any], trace: Trace, *, content: dict[str, Any] | None = None) -> Completion:
+    """The final record of a request whose intent (``intent_body``, journaled when its decision was final) is
+    durable: that body with the outcome put in, equal to ``record_from_trace(trace).to_dict()`` (but for the time
+    it is made) at a fraction of the cost on the reply's path."""
+    result = trace.result
+    raw = result.attempts if result is not None else (trace.attempts or [])
+    decision = dict(intent_body["decision"])
+    decision["chosen_model"] = result.target.model_id if result is not None else None
+    decision["chosen_zone"] = result.target.zone if result is not None else None
+    decision["attempts"] = [{"model": a.model, "zone": a.zone, "outcome": "ok" if a.outcome == "ok" else "error",
+                             "error_code": None if a.outcome == "ok" else a.outcome,
+                             "latency_ms": round(a.latency_ms, 2), "replica": a.replica, "reask": a.reask}
+                            for a in raw]
+    usage = trace.usage or {}
+    prompt, completed = int(usage.get("prompt_tokens") or 0), int(usage.get("completion_tokens") or 0)
+    now = time.time()
+    outcome = {"decision": decision, "status": trace.status, "error_code": trace.error_code,
+               "usage": {"prompt_tokens": prompt, "completion_tokens": completed,
+                         "total_tokens": prompt + completed},
+               "latency_ms": round((time.monotonic() - trace.started) * 1000, 3), "time": iso_time(now),
+               "stream": bool(trace.stream), "content": content}
+    if trace.rules:
+        outcome["rules"] = list(trace.rules)
+    if trace.retrieved is not None and (retrieved := _retrieved(trace.retrieved)):
+        outcome["retrieved"] = list(retrieved)
+    return Completion(intent_body, outcome, now)
 
 
 def _retrieved(retrieved: Any) -> tuple[str, ...]:

@@ -143,6 +143,29 @@ class AuditRecord:
         )
 
 
+class Completion:
+    """A request's final record as the body of its journaled intent (:meth:`fedinf.audit.Auditor.begin`) with the
+    outcome fields put in: what :meth:`AuditRecord.to_dict` of the finished request gives (the chain hashes
+    canonical JSON, so key order does not matter), without building the request's summaries and record a second
+    time on the reply's path (made by :func:`fedinf.audit.from_trace.completion`; a test checks the two agree).
+    The identity, classification and the decision's route, strategy, eligible and excluded models come from the
+    intent, which the pipeline journals once they are final; the rest from ``outcome``."""
+
+    __slots__ = ("intent_body", "outcome", "time")
+
+    def __init__(self, intent_body: dict[str, Any], outcome: dict[str, Any], time: float) -> None:
+        self.intent_body = intent_body
+        self.outcome = outcome
+        self.time = time
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**self.intent_body, **self.outcome}
+
+
+#: What an audit sink's ``write`` takes: a record, or an intent's body completed with its outcome.
+Recordable = AuditRecord | Completion
+
+
 def iso_time(ts: float) -> str:
     """``YYYY-MM-DDTHH:MM:SS.ffffffZ`` (UTC), exactly as ``datetime.fromtimestamp(ts, timezone.utc).strftime(...)``
     renders it (microseconds rounded half to even), at about a third of its cost."""

@@ -35,7 +35,7 @@ from typing import Any, Callable, Protocol, TypeVar
 
 from fedinf.audit.chain import ChainedRow
 from fedinf.audit.journal import SEGMENT_BYTES, Entries, JournalAppender, Mark
-from fedinf.audit.record import AuditRecord
+from fedinf.audit.record import AuditRecord, Recordable
 from fedinf.audit.store import AuditStore, SqliteAuditStore
 from fedinf.errors import ConfigError, FedinfError, ServiceUnavailable
 
@@ -71,13 +71,21 @@ INSERT_BATCH = 256
 OUTCOME_SYNC_S = 0.01
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True, eq=False)
 class Intent:
-    """A request's write-ahead record, journaled before its upstream call (:meth:`Auditor.begin`); ``mark`` is where
-    the journal had to be durable for it to be."""
+    """A request's write-ahead record (:meth:`Auditor.begin`). It is journaled at the loop's next turn, once the
+    caller has sent its upstream request: then ``mark`` is where the journal has to be durable for it to be and
+    ``body`` what was journaled (the final record is that body completed, :class:`~fedinf.audit.record.Completion`).
+    Until then both are None; a final that comes first cancels it (``make`` is dropped, nothing is journaled)."""
 
     key: str
-    mark: Mark
+    make: Callable[[], AuditRecord] | None = None
+    mark: Mark | None = None
+    body: dict[str, Any] | None = None
+
+    @property
+    def journaled(self) -> bool:
+        return self.mark is not None
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,7 +108,7 @@ class AuditSink(Protocol):
 
     def begin(self, make: Callable[[], AuditRecord]) -> Intent | None: ...
 
-    async def write(self, record: AuditRecord, intent: Intent | None = None) -> object: ...
+    async def write(self, record: Recordable, intent: Intent | None = None) -> object: ...
 
     async def aclose(self) -> None: ...
 
@@ -141,7 +149,8 @@ class Auditor:
         self.busy: Callable[[], bool] = _never
         self._use_intents = intents
         self._intents = 0  # intents journaled (their keys)
-        self._sync_armed = False  # an intent's fdatasync is due at the loop's next turn
+        self._sync_armed = False  # intents are due to be journaled and fdatasynced at the loop's next turn
+        self._due: list[Intent] = []  # intents begun, to be journaled at the loop's next turn
         self._outcome_timer: asyncio.TimerHandle | None = None  # checks that finals written behind become durable
         self._outcome_mark: Mark | None = None
         self._sync_avg = 0.0  # moving average of journal write durations (s)
@@ -182,34 +191,51 @@ class Auditor:
         return JournalAppender(store, segment_bytes=self._segment_bytes)
 
     def begin(self, make: Callable[[], AuditRecord]) -> Intent | None:
-        """Journal ``make()`` (the record of a request as known before its upstream call: who, data class, eligible
-        models and zones; built only when an intent is written) as an intent, and schedule its fdatasync on the
-        loop's next turn, which comes once the caller has sent its upstream request and waits: the sync overlaps the
-        upstream call instead of following it. The caller
-        passes the intent to :meth:`write` with the final record, which is then only written before the reply (and
-        synced within :data:`OUTCOME_SYNC_S`). Only for a lone request (the inline rule of :meth:`write`) with the
-        journal on; otherwise None, and the final record is made durable before the reply as usual."""
+        """Schedule ``make()`` (the record of a request as known before its upstream call: who, data class, eligible
+        models and zones) to be journaled as an intent and fdatasynced at the loop's next turn, which comes once the
+        caller has sent its upstream request and waits for the answer: building, writing and syncing the intent
+        overlap the upstream call instead of delaying or following it. The caller passes the intent to
+        :meth:`write` with the final record, which is then only written before the reply (and synced within
+        :data:`OUTCOME_SYNC_S`). Only for a lone request (the inline rule of :meth:`write`) with the journal on;
+        otherwise None, and the final record is made durable before the reply as usual."""
         journal = self._journal
         if (journal is None or not self._use_intents or self._queue is None or self._closing
                 or not self._can_write_now(journal)):
             return None
         self._intents += 1
-        key = str(self._intents)
-        record = make()
-        try:
-            journal.put([(record.to_dict(), record.time, "i:" + key)])
-        except Exception as exc:  # noqa: BLE001 - the final record is then made durable the usual way
-            log.warning("audit journal: intent not written (%s); the record is made durable after the call", exc)
-            return None
+        intent = Intent(str(self._intents), make)
+        self._due.append(intent)
         if not self._sync_armed:
             self._sync_armed = True
             asyncio.get_running_loop().call_soon(self._sync_intents, journal)
-        return Intent(key, journal.mark())
+        return intent
+
+    def _journal_due(self, journal: JournalAppender) -> None:
+        """Journal the intents begun since the last turn (not those whose final came first)."""
+        due, self._due = [i for i in self._due if i.make is not None], []
+        if not due or journal is not self._journal:
+            return
+        entries: Entries = []
+        for intent in due:
+            assert intent.make is not None
+            record, intent.make = intent.make(), None
+            entries.append((record.to_dict(), record.time, "i:" + intent.key))
+        try:
+            journal.put(entries)
+        except Exception as exc:  # noqa: BLE001 - their finals are then made durable the usual way
+            log.warning("audit journal: %d intent(s) not written (%s); their records are made durable after the "
+                        "call", len(due), exc)
+            return
+        mark = journal.mark()
+        for intent, (body, _, _) in zip(due, entries):
+            intent.mark, intent.body = mark, body
 
     def _sync_intents(self, journal: JournalAppender) -> None:
-        """On the loop: fdatasync the journal (the intents just written). A failure is logged; the finals of those
-        intents then find them not durable and take the synchronous path, which fails closed if it must."""
+        """On the loop, at the turn after :meth:`begin`: journal the intents due and fdatasync them. A failure is
+        logged; the finals of those intents then find them not journaled or not durable and take the synchronous
+        path, which fails closed if it must."""
         self._sync_armed = False
+        self._journal_due(journal)
         if journal is not self._journal or journal.durable():
             return
         t0 = time.perf_counter()
@@ -220,9 +246,12 @@ class Auditor:
             return
         self._observe_sync(time.perf_counter() - t0, inline=True)
 
-    async def write(self, record: AuditRecord, intent: Intent | None = None) -> Receipt:
+    async def write(self, record: Recordable, intent: Intent | None = None) -> Receipt:
         """Append ``record`` to the chain; return once it is durable (with a durable ``intent`` of the same request:
         once it is written, see :meth:`begin`). Raises ServiceUnavailable if it cannot be."""
+        if intent is not None and not intent.journaled:  # the final came first: the intent is never journaled
+            intent.make = None
+            intent = None
         if self._queue is None:
             try:
                 await self.start()
@@ -238,7 +267,8 @@ class Auditor:
         tag = None if intent is None else "f:" + intent.key
         journal = self._journal
         if journal is not None and self._can_write_now(journal):
-            return self._write_now(journal, record, tag, behind=intent is not None and journal.durable(intent.mark))
+            durable = intent is not None and intent.mark is not None and journal.durable(intent.mark)
+            return self._write_now(journal, record, tag, behind=durable)
         fut: asyncio.Future[Receipt] = asyncio.get_running_loop().create_future()
         self._queue.put_nowait((record.to_dict(), record.time, tag, fut))
         return await asyncio.shield(fut)
@@ -270,7 +300,7 @@ class Auditor:
         if not journal.durable():
             self._arm_outcome_check(journal, journal.mark())
 
-    def _write_now(self, journal: JournalAppender, record: AuditRecord, tag: str | None = None, *,
+    def _write_now(self, journal: JournalAppender, record: Recordable, tag: str | None = None, *,
                    behind: bool = False) -> Receipt:
         """The unloaded case of ``write``, with no hand-off to the writer task (it runs without an ``await``, so no
         other write can come in between): one durable journal write; with ``behind`` (the request's intent is
@@ -562,7 +592,7 @@ class NullAuditor:
     def begin(self, make: Callable[[], AuditRecord]) -> Intent | None:
         return None
 
-    async def write(self, record: AuditRecord, intent: Intent | None = None) -> Receipt:
+    async def write(self, record: Recordable, intent: Intent | None = None) -> Receipt:
         return Receipt(0, "")
 
     async def aclose(self) -> None:
