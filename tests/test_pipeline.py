@@ -3,6 +3,7 @@ or broken - gets exactly one audit record, and no reply is complete before its r
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 from typing import Any
@@ -175,6 +176,7 @@ async def test_request_ids_are_random_uuid4_hex_and_metrics_count_each_request(g
     for rid in ids:  # the shape uuid.uuid4().hex had: 32 hex digits, version 4, RFC 4122 variant
         u = uuid.UUID(hex=rid)
         assert u.hex == rid and u.version == 4 and u.variant == uuid.RFC_4122
+    await asyncio.sleep(0)  # a request's metrics are counted at the loop's turn after its reply
     text = gw.metrics.render().decode()
     assert 'fedinf_requests_total{code="ok",endpoint="chat.completions",model="remote"} 3.0' in text
     assert 'fedinf_attempts_total{kind="first",model="remote",outcome="ok",replica="remote#0"} 3.0' in text

@@ -309,8 +309,9 @@ class Pipeline:
     async def audit(self, trace: Trace) -> None:
         """Write the request's audit record; returns once it is durable (raises ServiceUnavailable if it cannot be).
         A request whose intent was journaled before its upstream call (:meth:`execute`) returns once the intent is
-        durable and the record written (:meth:`fedinf.audit.Auditor.begin`)."""
-        self.metrics.observe(trace)
+        durable and the record written (:meth:`fedinf.audit.Auditor.begin`). The request's metrics are counted at
+        the loop's next turn: after the reply is written, not on its path (a scrape sees them a turn later)."""
+        asyncio.get_running_loop().call_soon(self.metrics.observe, trace)
         await self.auditor.write(self._final(trace), trace.intent)
 
     def _record(self, trace: Trace) -> AuditRecord:
