@@ -14,10 +14,11 @@ callers are acknowledged at once; the store thread inserts the journaled records
 in batches (:data:`INSERT_DELAY_S`, :data:`INSERT_BATCH`); whatever an insert misses is replayed from the journal.
 After a failed insert, writes fail closed until the replay succeeds.
 
-Intents (journal on, ``intents=True``): :meth:`Auditor.begin` journals a lone request's record as known before its
-upstream call and fdatasyncs it on the loop's next turn, which comes while that call is under way; ``write`` of the
-final record with that intent then only writes it (durable within :data:`OUTCOME_SYNC_S`, by the next request's
-intent sync or by a check in the journal thread), so the reply no longer waits for an fdatasync after the call.
+Intents (journal on, ``intents=True``): after :meth:`Auditor.begin`, a lone request's record as known before its
+upstream call is built, journaled and fdatasynced on the loop's next turn, which comes once that call is sent and
+under way; ``write`` of the final record with that intent (the pipeline completes the intent's body with the outcome)
+then only writes it (durable within :data:`OUTCOME_SYNC_S`, by the next request's intent sync or by a check in the
+journal thread), so the reply neither waits for an fdatasync after the call nor for the intent before it.
 
 If the store fails, every waiting ``write`` raises :class:`ServiceUnavailable` (``audit_unavailable``): the caller
 must not deliver a response whose record is not durable (fail closed).
