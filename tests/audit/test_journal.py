@@ -425,3 +425,26 @@ async def test_journal_writes_leave_the_event_loop_while_other_requests_are_serv
     gw.pool.leave()
     assert not gw.auditor.busy()
     await gw.auditor.aclose()
+
+
+async def test_concurrent_writers_share_commits_even_when_nothing_says_busy(tmp_path) -> None:
+    """A standalone Auditor (nothing wires ``busy``): a write from another task in the same turn of the loop as an
+    inline one takes the queue, so concurrent writers share fdatasyncs; one task writing in a loop stays inline."""
+    auditor = Auditor(lambda: _normal(tmp_path / "audit.db"), journal=True)
+    await auditor.start()
+
+    async def writer(i: int) -> None:
+        for j in range(10):
+            receipt = await auditor.write(AuditRecord(request_id=f"w{i}-{j}"))
+            assert receipt.journal is not None  # durable when it returns, either way
+
+    await asyncio.gather(*(writer(i) for i in range(32)))
+    assert auditor.records == 320 and auditor.batches < 320 // 4  # group commits, not one fdatasync each
+    before = auditor.batches
+    for j in range(20):  # one task alone: each write journaled inline (a batch of one), in order
+        await auditor.write(AuditRecord(request_id=f"solo{j}"))
+    assert auditor.batches == before + 20
+    await auditor.aclose()
+    store = _normal(tmp_path / "audit.db")
+    assert store.count() == 340 and store.verify().ok
+    store.close()

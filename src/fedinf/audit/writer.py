@@ -152,6 +152,10 @@ class Auditor:
         self._intents = 0  # intents journaled (their keys)
         self._sync_armed = False  # intents are due to be journaled and fdatasynced at the loop's next turn
         self._due: list[Intent] = []  # intents begun, to be journaled at the loop's next turn
+        #: The task that journaled a record on the loop in this turn of it: a write from another task in the same
+        #: turn means concurrent writers (whatever ``busy`` says), so it takes the queue and the writes of this turn
+        #: share one commit. (One task writing in a loop keeps writing inline.)
+        self._turn_writer: asyncio.Task[Any] | None = None
         self._outcome_timer: asyncio.TimerHandle | None = None  # checks that finals written behind become durable
         self._outcome_mark: Mark | None = None
         self._sync_avg = 0.0  # moving average of journal write durations (s)
@@ -279,6 +283,7 @@ class Auditor:
         journal order stays the order of ``write`` calls), the disk fast, no catch-up or back-pressure wait due."""
         assert self._queue is not None
         return (not self._committing and self._queue.empty() and not journal.behind
+                and (self._turn_writer is None or self._turn_writer is asyncio.current_task())
                 and len(self._inserts) < _MAX_QUEUED_INSERTS and self._inline_ok())
 
     def _inline_ok(self) -> bool:
@@ -321,7 +326,13 @@ class Auditor:
         self.batches += 1
         self.records += 1
         self._hand_over_later(journal, 1)
+        if self._turn_writer is None:
+            self._turn_writer = asyncio.current_task()
+            asyncio.get_running_loop().call_soon(self._turn_over)
         return Receipt(None, None, segment, offsets[0])
+
+    def _turn_over(self) -> None:
+        self._turn_writer = None
 
     async def _run(self) -> None:
         assert self._queue is not None
