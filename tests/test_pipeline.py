@@ -49,6 +49,9 @@ class Recorder:
             raise ServiceUnavailable("the audit trail is unavailable", code="audit_unavailable")
         self.records.append(record)
 
+    async def flush(self) -> None:
+        return None
+
     async def aclose(self) -> None:
         return None
 

@@ -451,3 +451,22 @@ async def test_concurrent_writers_share_commits_even_when_nothing_says_busy(tmp_
     store = _normal(tmp_path / "audit.db")
     assert store.count() == 340 and store.verify().ok
     store.close()
+
+
+async def test_flush_puts_every_written_record_in_the_store(tmp_path) -> None:
+    """A batch worker's loop stops between batches (a Ray actor), and with it the timers that sync and insert what
+    was written: ``flush`` at the end of a batch makes the batch's records visible to other processes at once."""
+    auditor = Auditor(lambda: _normal(tmp_path / "audit.db"), journal=True)
+    await auditor.start()
+    intent = auditor.begin(lambda: AuditRecord(request_id="r0"))
+    await asyncio.sleep(0)  # journaled while its call runs
+    await auditor.write(AuditRecord(request_id="r0"), intent)  # written behind: not yet synced nor inserted
+    for i in range(1, 4):
+        await auditor.write(AuditRecord(request_id=f"r{i}"))
+    other = _normal(tmp_path / "audit.db")
+    assert other.count() < 4  # nothing has had time to reach the store yet
+    await auditor.flush()
+    assert other.count() == 4 and other.verify().ok
+    assert auditor._journal is not None and auditor._journal.durable()
+    other.close()
+    await auditor.aclose()

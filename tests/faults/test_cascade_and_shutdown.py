@@ -132,6 +132,9 @@ async def test_attempts_reach_the_audit_trail(tmp_path: Any) -> None:
             async def write(self, record: Any, intent: Any = None) -> None:
                 records.append(record)
 
+            async def flush(self) -> None:
+                return None
+
             async def aclose(self) -> None:
                 return None
 

@@ -111,6 +111,8 @@ class AuditSink(Protocol):
 
     async def write(self, record: Recordable, intent: Intent | None = None) -> object: ...
 
+    async def flush(self) -> None: ...
+
     async def aclose(self) -> None: ...
 
 
@@ -446,6 +448,13 @@ class Auditor:
         if inline and took > SLOW_SYNC_S:
             self._threaded_until = time.monotonic() + SLOW_BACKOFF_S
 
+    async def flush(self) -> None:
+        """Return once every record written so far is in the store, where other processes see it. A caller whose
+        loop stops between bursts of work (a batch worker: a Ray actor between batches) calls it at the end of each
+        burst: the timers that sync and insert written records only run while the loop runs."""
+        if self._journal is not None:
+            await self._flush_inserts()
+
     async def _flush_inserts(self) -> None:
         """Make what is written durable, hand over what waits and wait for every queued insert."""
         journal = self._journal
@@ -606,6 +615,9 @@ class NullAuditor:
 
     async def write(self, record: Recordable, intent: Intent | None = None) -> Receipt:
         return Receipt(0, "")
+
+    async def flush(self) -> None:
+        return None
 
     async def aclose(self) -> None:
         return None

@@ -65,6 +65,8 @@ class DocumentMapper:
                 for name, path, digest, data in zip(batch["name"], batch["path"], batch["sha256"], batch["data"])))
 
         records = self._loop.run_until_complete(run_all())
+        # the loop stops until the next batch: the batch's audit records reach the store now, not at the next batch
+        self._loop.run_until_complete(self._gateway.auditor.flush())
         return {"record": np.array([json.dumps(r, ensure_ascii=False) for r in records], dtype=object)}
 
     def __del__(self) -> None:  # Ray ends actors without a hook: close what can be closed (records are durable)
