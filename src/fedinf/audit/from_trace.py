@@ -31,11 +31,22 @@ def classification_summary(cls: Classified | None, principal: Principal | None) 
         adjusted_by=principal.key_id if principal is not None and cls.adjustment else None)
 
 
-def decision_summary(d: Decision | None, result: Result | None, attempts_seen: Sequence[Tried]) -> DecisionSummary:
+def attempts_summary(result: Result | None, attempts_seen: Sequence[Tried]) -> list[Attempt]:
+    """The attempts made (the result's, else those seen before a failure) as audit summaries."""
     raw = result.attempts if result is not None else (attempts_seen or [])
-    attempts = [Attempt(model=a.model, zone=a.zone, outcome="ok" if a.outcome == "ok" else "error",
-                        error_code=None if a.outcome == "ok" else a.outcome, latency_ms=round(a.latency_ms, 2),
-                        replica=a.replica, reask=a.reask) for a in raw]
+    return [Attempt(model=a.model, zone=a.zone, outcome="ok" if a.outcome == "ok" else "error",
+                    error_code=None if a.outcome == "ok" else a.outcome, latency_ms=round(a.latency_ms, 2),
+                    replica=a.replica, reask=a.reask) for a in raw]
+
+
+def usage_summary(usage: dict[str, int] | None) -> Usage:
+    usage = usage or {}
+    return Usage(prompt_tokens=int(usage.get("prompt_tokens") or 0),
+                 completion_tokens=int(usage.get("completion_tokens") or 0))
+
+
+def decision_summary(d: Decision | None, result: Result | None, attempts_seen: Sequence[Tried]) -> DecisionSummary:
+    attempts = attempts_summary(result, attempts_seen)
     if d is None:
         return DecisionSummary(attempts=attempts)
     return DecisionSummary(
@@ -48,15 +59,13 @@ def decision_summary(d: Decision | None, result: Result | None, attempts_seen: S
 def record_from_trace(trace: Trace, *, content: dict[str, Any] | None = None) -> AuditRecord:
     """The audit record of one finished (or refused) request."""
     principal = trace.principal
-    usage = trace.usage or {}
     return AuditRecord(
         request_id=trace.request_id, key_id=principal.key_id if principal is not None else None,
         tenant=principal.tenant if principal is not None else None, endpoint=trace.endpoint, model_requested=trace.requested,
         classification=classification_summary(trace.classification, principal),
         decision=decision_summary(trace.decision, trace.result, trace.attempts),
         status=trace.status, error_code=trace.error_code,
-        usage=Usage(prompt_tokens=int(usage.get("prompt_tokens") or 0),
-                    completion_tokens=int(usage.get("completion_tokens") or 0)),
+        usage=usage_summary(trace.usage),
         latency_ms=round((time.monotonic() - trace.started) * 1000, 3), stream=bool(trace.stream), content=content,
         rules=tuple(trace.rules), retrieved=_retrieved(trace.retrieved))
 
@@ -66,20 +75,13 @@ def completion(intent_body: dict[str, Any], trace: Trace, *, content: dict[str, 
     durable: that body with the outcome put in, equal to ``record_from_trace(trace).to_dict()`` (but for the time
     it is made) at a fraction of the cost on the reply's path."""
     result = trace.result
-    raw = result.attempts if result is not None else (trace.attempts or [])
     decision = dict(intent_body["decision"])
     decision["chosen_model"] = result.target.model_id if result is not None else None
     decision["chosen_zone"] = result.target.zone if result is not None else None
-    decision["attempts"] = [{"model": a.model, "zone": a.zone, "outcome": "ok" if a.outcome == "ok" else "error",
-                             "error_code": None if a.outcome == "ok" else a.outcome,
-                             "latency_ms": round(a.latency_ms, 2), "replica": a.replica, "reask": a.reask}
-                            for a in raw]
-    usage = trace.usage or {}
-    prompt, completed = int(usage.get("prompt_tokens") or 0), int(usage.get("completion_tokens") or 0)
+    decision["attempts"] = [a.to_dict() for a in attempts_summary(result, trace.attempts)]
     now = time.time()
     outcome = {"decision": decision, "status": trace.status, "error_code": trace.error_code,
-               "usage": {"prompt_tokens": prompt, "completion_tokens": completed,
-                         "total_tokens": prompt + completed},
+               "usage": usage_summary(trace.usage).to_dict(),
                "latency_ms": round((time.monotonic() - trace.started) * 1000, 3), "time": iso_time(now),
                "stream": bool(trace.stream), "content": content}
     if trace.rules:

@@ -45,6 +45,10 @@ class Attempt:
     replica: str | None = None
     reask: int = 0
 
+    def to_dict(self) -> dict[str, Any]:
+        return {"model": self.model, "zone": self.zone, "outcome": self.outcome, "error_code": self.error_code,
+                "latency_ms": self.latency_ms, "replica": self.replica, "reask": self.reask}
+
 
 @dataclass(frozen=True, slots=True)
 class DecisionSummary:
@@ -67,6 +71,10 @@ class Usage:
     @property
     def total_tokens(self) -> int:
         return self.prompt_tokens + self.completion_tokens
+
+    def to_dict(self) -> dict[str, int]:
+        return {"prompt_tokens": self.prompt_tokens, "completion_tokens": self.completion_tokens,
+                "total_tokens": self.total_tokens}
 
 
 @dataclass(frozen=True, slots=True)
@@ -110,13 +118,8 @@ class AuditRecord:
                                "adjusted_by": c.adjusted_by},
             "decision": {"route": dec.route, "strategy": dec.strategy, "eligible": list(dec.eligible),
                          "excluded": dict(dec.excluded), "chosen_model": dec.chosen_model,
-                         "chosen_zone": dec.chosen_zone,
-                         "attempts": [{"model": a.model, "zone": a.zone, "outcome": a.outcome,
-                                       "error_code": a.error_code, "latency_ms": a.latency_ms,
-                                       "replica": a.replica, "reask": a.reask} for a in dec.attempts]},
-            "status": self.status, "error_code": self.error_code,
-            "usage": {"prompt_tokens": u.prompt_tokens, "completion_tokens": u.completion_tokens,
-                      "total_tokens": u.total_tokens},
+                         "chosen_zone": dec.chosen_zone, "attempts": [a.to_dict() for a in dec.attempts]},
+            "status": self.status, "error_code": self.error_code, "usage": u.to_dict(),
             "latency_ms": self.latency_ms, "time": iso_time(self.time), "stream": self.stream,
             "content": self.content,
         }

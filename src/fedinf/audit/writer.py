@@ -449,14 +449,10 @@ class Auditor:
             self._threaded_until = time.monotonic() + SLOW_BACKOFF_S
 
     async def flush(self) -> None:
-        """Return once every record written so far is in the store, where other processes see it. A caller whose
-        loop stops between bursts of work (a batch worker: a Ray actor between batches) calls it at the end of each
-        burst: the timers that sync and insert written records only run while the loop runs."""
-        if self._journal is not None:
-            await self._flush_inserts()
-
-    async def _flush_inserts(self) -> None:
-        """Make what is written durable, hand over what waits and wait for every queued insert."""
+        """Return once every record written so far is in the store, where other processes see it: make what is
+        written durable, hand over what waits and wait for every queued insert. A caller whose loop stops between
+        bursts of work (a batch worker: a Ray actor between batches) calls it at the end of each burst: the timers
+        that sync and insert written records only run while the loop runs."""
         journal = self._journal
         if journal is not None and not journal.durable() and self._journal_executor is not None:
             await asyncio.get_running_loop().run_in_executor(self._journal_executor, _sync_quietly, journal)
@@ -511,7 +507,7 @@ class Auditor:
         queued when it is called run first (it sees every record acknowledged so far)."""
         if self._queue is None:
             await self.start()
-        await self._flush_inserts()
+        await self.flush()
 
         def call() -> T:
             if self._store is None:
@@ -523,7 +519,7 @@ class Auditor:
         """Run ``fn(store)`` on a second, read-only-use connection in its own thread, so queries, exports and
         verification never hold up the writer. With the journal, the inserts queued when it is called run first, so
         it sees every record this auditor has acknowledged (read your writes)."""
-        await self._flush_inserts()
+        await self.flush()
         loop = asyncio.get_running_loop()
         if self._reader_executor is None:
             self._reader_executor = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="fedinf-audit-read")
@@ -552,7 +548,7 @@ class Auditor:
             self._queue.put_nowait(None)
             await self._task
             self._task = None
-        await self._flush_inserts()
+        await self.flush()
         self._inserts.clear()
         if self._journal is not None:
             journal, self._journal = self._journal, None
