@@ -319,7 +319,8 @@ async def test_journal_writes_leave_the_event_loop_while_the_disk_is_slow(tmp_pa
         return real(self, bodies)
 
     monkeypatch.setattr(JournalAppender, "write", write)
-    monkeypatch.setattr(writer, "SLOW_BACKOFF_S", 0.2)
+    monkeypatch.setattr(writer, "FIRST_BACKOFF_S", 0.2)
+    monkeypatch.setattr(writer, "SLOW_SYNC_S", 0.1)  # a real fdatasync on a busy disk (seen: 35 ms) is no stall here
     # what this checks is the back-off after one stall, not the moving average: a busy CI disk can take >10 ms for
     # the first fdatasync of a new segment, which alone lifts the average above the default 2 ms for a few writes
     monkeypatch.setattr(writer, "INLINE_SYNC_S", 0.5)
@@ -342,6 +343,56 @@ async def test_journal_writes_leave_the_event_loop_while_the_disk_is_slow(tmp_pa
     await auditor.aclose()
     store = _normal(db)
     assert store.count() == 27 and store.verify().ok
+    store.close()
+
+
+async def test_the_stall_back_off_is_short_for_a_lone_stall_and_doubles_while_stalls_recur(tmp_path, monkeypatch,
+                                                                                             caplog) -> None:
+    """A lone stall keeps writes off the loop for FIRST_BACKOFF_S only (CI: one slow fdatasync after a burst of
+    inserts used to cost 10 s of thread hand-offs); each stall that recurs within STALL_MEMORY_S doubles it, up to
+    SLOW_BACKOFF_S; a stall long after the last starts again from FIRST_BACKOFF_S. Each stall is logged."""
+    import time
+
+    from fedinf.audit import writer
+    from fedinf.audit.journal import JournalAppender
+
+    slow = {"on": False}
+    real = JournalAppender.write
+
+    def write(self, bodies):
+        if slow["on"]:
+            time.sleep(writer.SLOW_SYNC_S * 1.5)
+        return real(self, bodies)
+
+    monkeypatch.setattr(JournalAppender, "write", write)
+    monkeypatch.setattr(writer, "FIRST_BACKOFF_S", 0.05)
+    monkeypatch.setattr(writer, "SLOW_SYNC_S", 0.1)  # a real fdatasync on a busy disk (seen: 35 ms) is no stall here
+    monkeypatch.setattr(writer, "SLOW_BACKOFF_S", 0.3)
+    monkeypatch.setattr(writer, "STALL_MEMORY_S", 5.0)
+    monkeypatch.setattr(writer, "INLINE_SYNC_S", 0.5)  # the back-off is the subject, not the moving average
+    auditor = Auditor(lambda: _normal(tmp_path / "audit.db"), journal=True)
+    await auditor.write(AuditRecord(request_id="first"))
+    backoffs = []
+    for i in range(5):
+        while not auditor._inline_ok():  # wait out the back-off: writes then run on the loop again
+            await asyncio.sleep(0.01)
+        slow["on"] = True
+        await auditor.write(AuditRecord(request_id=f"slow{i}"))
+        slow["on"] = False
+        backoffs.append(auditor._backoff_s)
+        assert not auditor._inline_ok()
+    assert backoffs == [0.05, 0.1, 0.2, 0.3, 0.3] and auditor.stalls == 5
+    assert sum("journal writes go to the journal thread" in r.getMessage() for r in caplog.records) == 5
+    monkeypatch.setattr(writer, "STALL_MEMORY_S", 0.0)  # the next stall comes "long" after the last
+    while not auditor._inline_ok():
+        await asyncio.sleep(0.01)
+    slow["on"] = True
+    await auditor.write(AuditRecord(request_id="later"))
+    slow["on"] = False
+    assert auditor._backoff_s == 0.05
+    await auditor.aclose()
+    store = _normal(tmp_path / "audit.db")
+    assert store.count() == 7 and store.verify().ok
     store.close()
 
 

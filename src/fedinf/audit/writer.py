@@ -49,13 +49,21 @@ _MAX_QUEUED_INSERTS = 64  # journaled batches waiting for the store thread befor
 #: concurrency 1, p50 0.48 -> 0.33 ms, bench/gateway_overhead/NOTES.md "Session 3: audit hand-offs"). 0.5 ms was too
 #: tight: under load this VM's fdatasync takes ~0.5 ms at the median, and writes kept flipping to the thread.
 INLINE_SYNC_S = 0.002
-#: One journal write slower than this sends the next ones to the journal thread for SLOW_BACKOFF_S (a stalling disk
+#: One journal write slower than this sends the next ones to the journal thread for a while (a stalling disk
 #: must not stall the event loop again); they come back to the loop once writes are fast again. Not lower: on a VM
 #: disk whose fdatasync takes ~0.15 ms, single writes of 2-10 ms come every few seconds, and a 2 ms threshold kept
 #: nearly every write in the thread (~3 more context switches and a loop wake-up per write; bench NOTES, session 4).
 #: Jitter below this still moves the moving average above, which hands a few writes to the thread.
 SLOW_SYNC_S = 0.02
+#: How long writes stay in the journal thread after such a stall: FIRST_BACKOFF_S after a lone one, doubled for each
+#: stall that recurs within STALL_MEMORY_S of the last, up to SLOW_BACKOFF_S. A lone stall (one slow fdatasync while
+#: another process - or this one's own SQLite checkpoint - flushes the disk) used to cost 10 s of thread hand-offs,
+#: ~+0.5 ms per request at concurrency 1 (CI's gateway runs: the first c=1 cell after the c=16 warm-up); a disk that
+#: keeps stalling still reaches 10 s after five stalls. Writes come back to the loop only once the journal thread's
+#: own writes have brought the moving average under INLINE_SYNC_S again.
+FIRST_BACKOFF_S = 0.5
 SLOW_BACKOFF_S = 10.0
+STALL_MEMORY_S = 60.0
 #: Journaled records are inserted into SQLite in batches: the store thread is handed the records waiting
 #: INSERT_DELAY_S after the first of them, or at once when INSERT_BATCH wait. Waking a thread per record (and the loop
 #: again when it is done) cost more than the insert itself at low load, and one transaction per record writes every
@@ -162,6 +170,9 @@ class Auditor:
         self._outcome_mark: Mark | None = None
         self._sync_avg = 0.0  # moving average of journal write durations (s)
         self._threaded_until = 0.0  # monotonic time until which journal writes go to the journal thread
+        self._backoff_s = 0.0  # the last stall's back-off (see FIRST_BACKOFF_S)
+        self._last_stall = -STALL_MEMORY_S  # monotonic time of the last stall on the loop
+        self.stalls = 0  # journal writes on the loop that took over SLOW_SYNC_S
         self._executor = concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="fedinf-audit")
         self._store: AuditStore | None = None
         self._queue: asyncio.Queue[_Item | None] | None = None
@@ -442,11 +453,22 @@ class Auditor:
 
     def _observe_sync(self, took: float, *, inline: bool) -> None:
         """Feed the moving average; a stall of the loop itself (an inline write over SLOW_SYNC_S) also keeps writes
-        off the loop for SLOW_BACKOFF_S. A stall in the journal thread (under load: queued behind other I/O) only
+        off the loop for a back-off (see :meth:`_stalled`). A stall in the journal thread (under load: queued behind other I/O) only
         moves the average, which a few fast writes bring back down once the load is gone."""
         self._sync_avg = 0.8 * self._sync_avg + 0.2 * took
         if inline and took > SLOW_SYNC_S:
-            self._threaded_until = time.monotonic() + SLOW_BACKOFF_S
+            self._stalled(took)
+
+    def _stalled(self, took: float) -> None:
+        """A journal write stalled the loop: keep writes in the journal thread for a back-off that doubles while
+        stalls recur (see :data:`FIRST_BACKOFF_S`)."""
+        now = time.monotonic()
+        recurs = now - self._last_stall < STALL_MEMORY_S
+        self._backoff_s = min(SLOW_BACKOFF_S, self._backoff_s * 2) if recurs else FIRST_BACKOFF_S
+        self._last_stall, self._threaded_until = now, now + self._backoff_s
+        self.stalls += 1
+        log.warning("audit journal: a write took %.1f ms on the event loop; journal writes go to the journal thread "
+                    "for %.1f s", took * 1000, self._backoff_s)
 
     async def flush(self) -> None:
         """Return once every record written so far is in the store, where other processes see it: make what is
