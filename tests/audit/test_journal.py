@@ -348,9 +348,10 @@ async def test_journal_writes_leave_the_event_loop_while_the_disk_is_slow(tmp_pa
 
 async def test_the_stall_back_off_is_short_for_a_lone_stall_and_doubles_while_stalls_recur(tmp_path, monkeypatch,
                                                                                              caplog) -> None:
-    """A lone stall keeps writes off the loop for FIRST_BACKOFF_S only (CI: one slow fdatasync after a burst of
-    inserts used to cost 10 s of thread hand-offs); each stall that recurs within STALL_MEMORY_S doubles it, up to
-    SLOW_BACKOFF_S; a stall long after the last starts again from FIRST_BACKOFF_S. Each stall is logged."""
+    """A lone stall keeps writes off the loop for FIRST_BACKOFF_S only (one slow fdatasync every ~5 s, in step with
+    the kernel's writeback, used to cost 10 s of thread hand-offs each); a stall within STALL_MEMORY_S of the end of
+    the previous back-off doubles it, up to SLOW_BACKOFF_S; a stall long after starts again from FIRST_BACKOFF_S.
+    Each stall is logged."""
     import time
 
     from fedinf.audit import writer
@@ -383,7 +384,7 @@ async def test_the_stall_back_off_is_short_for_a_lone_stall_and_doubles_while_st
         assert not auditor._inline_ok()
     assert backoffs == [0.05, 0.1, 0.2, 0.3, 0.3] and auditor.stalls == 5
     assert sum("journal writes go to the journal thread" in r.getMessage() for r in caplog.records) == 5
-    monkeypatch.setattr(writer, "STALL_MEMORY_S", 0.0)  # the next stall comes "long" after the last
+    monkeypatch.setattr(writer, "STALL_MEMORY_S", 0.0)  # the next stall comes "long" after the last back-off
     while not auditor._inline_ok():
         await asyncio.sleep(0.01)
     slow["on"] = True

@@ -55,15 +55,16 @@ INLINE_SYNC_S = 0.002
 #: nearly every write in the thread (~3 more context switches and a loop wake-up per write; bench NOTES, session 4).
 #: Jitter below this still moves the moving average above, which hands a few writes to the thread.
 SLOW_SYNC_S = 0.02
-#: How long writes stay in the journal thread after such a stall: FIRST_BACKOFF_S after a lone one, doubled for each
-#: stall that recurs within STALL_MEMORY_S of the last, up to SLOW_BACKOFF_S. A lone stall (one slow fdatasync while
-#: another process - or this one's own SQLite checkpoint - flushes the disk) used to cost 10 s of thread hand-offs,
-#: ~+0.5 ms per request at concurrency 1 (CI's gateway runs: the first c=1 cell after the c=16 warm-up); a disk that
-#: keeps stalling still reaches 10 s after five stalls. Writes come back to the loop only once the journal thread's
-#: own writes have brought the moving average under INLINE_SYNC_S again.
-FIRST_BACKOFF_S = 0.5
+#: How long writes stay in the journal thread after such a stall: FIRST_BACKOFF_S after a lone one; doubled, up to
+#: SLOW_BACKOFF_S, for a stall that comes within STALL_MEMORY_S of the end of the previous back-off (a disk that
+#: keeps stalling). Lone stalls are the common case: on these VMs one fdatasync in ~5 s takes 50-150 ms, in step with
+#: the kernel's periodic writeback and ext4 journal commit, while a checkpoint of SQLite's own writes does not line up
+#: with them. A flat 10 s back-off after each of those kept every write in the thread (intents off, ~+0.4 ms per
+#: request at concurrency 1; CI's gateway runs: the first c=1 cell after the c=16 warm-up). Writes come back to the
+#: loop only once the journal thread's own writes have brought the moving average under INLINE_SYNC_S again.
+FIRST_BACKOFF_S = 0.25
 SLOW_BACKOFF_S = 10.0
-STALL_MEMORY_S = 60.0
+STALL_MEMORY_S = 2.0
 #: Journaled records are inserted into SQLite in batches: the store thread is handed the records waiting
 #: INSERT_DELAY_S after the first of them, or at once when INSERT_BATCH wait. Waking a thread per record (and the loop
 #: again when it is done) cost more than the insert itself at low load, and one transaction per record writes every
@@ -171,7 +172,6 @@ class Auditor:
         self._sync_avg = 0.0  # moving average of journal write durations (s)
         self._threaded_until = 0.0  # monotonic time until which journal writes go to the journal thread
         self._backoff_s = 0.0  # the last stall's back-off (see FIRST_BACKOFF_S)
-        self._last_stall = -STALL_MEMORY_S  # monotonic time of the last stall on the loop
         self.stalls = 0  # journal writes on the loop that took over SLOW_SYNC_S
         self._executor = concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="fedinf-audit")
         self._store: AuditStore | None = None
@@ -461,11 +461,11 @@ class Auditor:
 
     def _stalled(self, took: float) -> None:
         """A journal write stalled the loop: keep writes in the journal thread for a back-off that doubles while
-        stalls recur (see :data:`FIRST_BACKOFF_S`)."""
+        stalls recur soon after it (see :data:`FIRST_BACKOFF_S`)."""
         now = time.monotonic()
-        recurs = now - self._last_stall < STALL_MEMORY_S
+        recurs = self.stalls and now - self._threaded_until < STALL_MEMORY_S
         self._backoff_s = min(SLOW_BACKOFF_S, self._backoff_s * 2) if recurs else FIRST_BACKOFF_S
-        self._last_stall, self._threaded_until = now, now + self._backoff_s
+        self._threaded_until = now + self._backoff_s
         self.stalls += 1
         log.warning("audit journal: a write took %.1f ms on the event loop; journal writes go to the journal thread "
                     "for %.1f s", took * 1000, self._backoff_s)
