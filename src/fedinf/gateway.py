@@ -108,10 +108,11 @@ class Gateway:
         tracer = tracer or build_tracer(config.tracing)
         executor = Executor(pool, pseudonymizer_factory=_pseudonymizer_factory(config, classifier), tracer=tracer)
         auditor = auditor or build_auditor(config)
-        if isinstance(auditor, Auditor):  # journal writes leave the loop while other requests are being served
-            auditor.busy = lambda: pool.inflight > 0
         metrics = metrics or Metrics()
         metrics.watch(pool)  # per-endpoint health, breaker and budget gauges, read at scrape time
+        if isinstance(auditor, Auditor):  # journal writes leave the loop while other requests are being served
+            auditor.busy = lambda: pool.inflight > 0
+            metrics.watch_audit(auditor.stats)
         pipeline = Pipeline(config=config, network=network, executor=executor, classifier=classifier,
                             auditor=auditor, metrics=metrics, specs=SpecCache(), access=access, operator=operator,
                             tracer=tracer)

@@ -2,20 +2,22 @@
 
 Per request (from the audit trace): requests and errors by code, end-to-end latency, tokens, attempts by kind and
 outcome, retries, hedges, fallbacks. Per endpoint, read from the pool at scrape time (:meth:`Metrics.watch`):
-health, ejection, breaker state, requests in flight, EWMA latency, and the retry budget.
+health, ejection, breaker state, requests in flight, EWMA latency, and the retry budget. The audit writer's
+records, commits, journal stalls and journal write time, read from it at scrape time (:meth:`Metrics.watch_audit`).
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from typing import TYPE_CHECKING, Any
 
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram, generate_latest
-from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
 
 if TYPE_CHECKING:
+    from fedinf.audit.writer import AuditorStats
     from fedinf.pipeline import Trace
     from fedinf.routing.executor import Attempt
     from fedinf.routing.pool import BackendPool
@@ -70,6 +72,10 @@ class Metrics:
         """Expose the live state of ``pool``'s endpoints (read at each scrape, nothing cached)."""
         self._pool = pool
         self.registry.register(_PoolCollector(pool))
+
+    def watch_audit(self, stats: Callable[[], AuditorStats]) -> None:
+        """Expose the audit writer's ``stats()`` (read at each scrape)."""
+        self.registry.register(_AuditCollector(stats))
 
     def observe(self, trace: Trace) -> None:
         labels = self._labels
@@ -194,3 +200,24 @@ class _PoolCollector(Collector):
         denied = GaugeMetricFamily("fedinf_retry_budget_denied", "Retries refused by the retry budget since start")
         denied.add_metric([], float(budget.denied))
         yield from (usable, ejected, breaker, outstanding, ewma, active, retries, denied)
+
+
+class _AuditCollector(Collector):
+    """The audit writer's counters and journal state, read at scrape time."""
+
+    def __init__(self, stats: Callable[[], AuditorStats]) -> None:
+        self.stats = stats
+
+    def collect(self) -> Iterator[CounterMetricFamily | GaugeMetricFamily]:
+        st = self.stats()
+        yield CounterMetricFamily("fedinf_audit_records", "Audit records made durable since start", value=st.records)
+        yield CounterMetricFamily("fedinf_audit_commits", "Journal writes or store commits that made them durable",
+                                  value=st.commits)
+        yield CounterMetricFamily(
+            "fedinf_audit_journal_stalls", "Journal writes on the event loop that took over 20 ms (each keeps writes "
+            "in the journal thread for a back-off; frequent stalls: a slow or overloaded disk)", value=st.stalls)
+        yield GaugeMetricFamily("fedinf_audit_journal_write_seconds",
+                                "Moving average of one journal write with its fdatasync", value=st.write_s)
+        yield GaugeMetricFamily("fedinf_audit_journal_off_loop",
+                                "1 while journal writes run in the journal thread (after a stall, or slow writes)",
+                                value=1.0 if st.off_loop else 0.0)

@@ -397,6 +397,53 @@ async def test_the_stall_back_off_is_short_for_a_lone_stall_and_doubles_while_st
     store.close()
 
 
+async def test_the_metrics_show_the_writers_records_commits_and_stalls(tmp_path, monkeypatch) -> None:
+    """``Metrics.watch_audit``: records, commits, journal stalls and whether writes are off the loop, at scrape
+    time (a stall is a disk health signal an operator alerts on, not only a log line)."""
+    import time
+
+    from fedinf.audit import writer
+    from fedinf.audit.journal import JournalAppender
+    from fedinf.metrics import Metrics
+
+    slow = {"on": False}
+    real = JournalAppender.write
+
+    def write(self, bodies):
+        if slow["on"]:
+            time.sleep(0.15)
+        return real(self, bodies)
+
+    monkeypatch.setattr(JournalAppender, "write", write)
+    monkeypatch.setattr(writer, "SLOW_SYNC_S", 0.1)
+    monkeypatch.setattr(writer, "INLINE_SYNC_S", 0.5)
+    auditor = Auditor(lambda: _normal(tmp_path / "audit.db"), journal=True)
+    metrics = Metrics()
+    metrics.watch_audit(auditor.stats)
+
+    def scraped() -> dict[str, float]:
+        out = {}
+        for line in metrics.render().decode().splitlines():
+            if line.startswith("fedinf_audit_"):
+                name, value = line.rsplit(" ", 1)
+                out[name] = float(value)
+        return out
+
+    for i in range(3):
+        await auditor.write(AuditRecord(request_id=f"r{i}"))
+    got = scraped()
+    assert got["fedinf_audit_records_total"] == 3 and got["fedinf_audit_commits_total"] == 3
+    assert got["fedinf_audit_journal_stalls_total"] == 0 and got["fedinf_audit_journal_off_loop"] == 0
+    assert 0 < got["fedinf_audit_journal_write_seconds"] < 0.5
+    slow["on"] = True
+    await auditor.write(AuditRecord(request_id="slow"))
+    slow["on"] = False
+    got = scraped()
+    assert got["fedinf_audit_journal_stalls_total"] == 1 and got["fedinf_audit_journal_off_loop"] == 1
+    assert got["fedinf_audit_records_total"] == 4
+    await auditor.aclose()
+
+
 async def test_inserts_are_batched_after_the_replies(tmp_path, monkeypatch) -> None:
     """Journaled records reach SQLite in batches: one store-thread insert for what waited INSERT_DELAY_S, or at once
     when INSERT_BATCH wait; another connection (another process) sees them then, the auditor's own reader at once."""

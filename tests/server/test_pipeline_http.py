@@ -139,7 +139,7 @@ def test_health_ready_metrics(server: Any) -> None:
     assert ready["models"]["local-a"] and not any(ready["models"]["broken"].values())
     with urllib.request.urlopen(server.url + "/metrics") as r:
         text = r.read().decode()
-    assert "fedinf_requests_total" in text
+    assert "fedinf_requests_total" in text and "fedinf_audit_journal_stalls_total" in text
 
 
 def test_every_request_has_a_durable_audit_record_without_content(server: Any, client: openai.OpenAI) -> None:

@@ -99,6 +99,17 @@ class Intent:
 
 
 @dataclass(frozen=True, slots=True)
+class AuditorStats:
+    """What the metrics read of an :class:`Auditor` at scrape time (:meth:`Auditor.stats`)."""
+
+    records: int  # records made durable since start (each final; intents are not counted)
+    commits: int  # journal writes / store commits that made them durable
+    stalls: int  # journal writes on the event loop slower than SLOW_SYNC_S
+    write_s: float  # moving average of a journal write's duration (write + fdatasync)
+    off_loop: bool  # journal writes go to the journal thread now (a stall's back-off, or slow writes)
+
+
+@dataclass(frozen=True, slots=True)
 class Receipt:
     """Where a durable record landed. Without the journal: its chain position (``seq``, ``hash``). With the journal:
     ``seq`` and ``hash`` are None (the record is linked into the chain just after the reply) and ``journal`` /
@@ -298,6 +309,11 @@ class Auditor:
         return (not self._committing and self._queue.empty() and not journal.behind
                 and (self._turn_writer is None or self._turn_writer is asyncio.current_task())
                 and len(self._inserts) < _MAX_QUEUED_INSERTS and self._inline_ok())
+
+    def stats(self) -> AuditorStats:
+        return AuditorStats(self.records, self.batches, self.stalls, self._sync_avg,
+                            self._use_journal and (self._sync_avg > INLINE_SYNC_S
+                                                   or time.monotonic() < self._threaded_until))
 
     def _inline_ok(self) -> bool:
         """Journal writes may run on the loop: the disk is fast and nothing else is being served."""
