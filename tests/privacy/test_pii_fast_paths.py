@@ -179,3 +179,64 @@ def test_code_shapes_match_the_one_regex_on_generated_text(text):
     from fedinf.privacy.detectors.people import _code_shaped
 
     assert _code_shaped(text) == (_CODE_SHAPES_ONE_REGEX.search(text) is not None)
+
+
+# --------------------------------------------------------------------------- the per-piece memo
+
+def _fresh_detect(clf: Classifier, texts: list[str], monkeypatch: pytest.MonkeyPatch) -> tuple:
+    """``clf.detect(texts)`` with the memo out of the way (nothing looked up, nothing stored)."""
+    from fedinf.privacy import classifier as mod
+
+    with monkeypatch.context() as m:
+        m.setattr(mod, "MEMO_CHARS", -1)
+        return clf.detect(texts)
+
+
+_MEMO_CASES = [
+    ["You are a helpful assistant.", "Mail bob@example.org about the order."],
+    ["card 4111 1111", "1111 1111 please"],  # a card number split over two pieces: `taken` comes from the memo
+    ["my name is anna lindqvist", "call me"], ["SSN: 536-22-1234", "SSN: 536-22-1234"],
+    ["c2tfbGl2ZV9hYmNkZWZnaGlqa2xtbm9wcXJzdHV2d3h5ejAx", ""],  # an encoded blob: decoded entities are memoised too
+    ["Ｍｙ ｐｈｏｎｅ： ＋４４ ２０ ７９４６ ０９５８", "IBAN DE89 3704 0044 0532 0130 00"],  # normalised offsets map back
+]
+
+
+@pytest.mark.parametrize("texts", _MEMO_CASES)
+def test_memoised_pieces_give_what_a_fresh_classification_gives(clf, texts, monkeypatch):
+    """A piece's entities from the memo equal those detected afresh, in every position of the request (sources,
+    offsets in the original text, split values across pieces, decoded blobs, normalised text)."""
+    fresh = _fresh_detect(clf, texts, monkeypatch)
+    assert clf.detect(texts) == fresh  # stores (or hits, if an earlier test sent the same piece)
+    assert all(t in clf._memo for t in texts)
+    assert clf.detect(texts) == fresh  # hits
+    assert clf.detect(list(reversed(texts))) == _fresh_detect(clf, list(reversed(texts)), monkeypatch)
+
+
+@_SETTINGS
+@given(st.lists(_texts, min_size=1, max_size=3))
+def test_memoised_pieces_match_on_generated_text(clf, texts):
+    from fedinf.privacy import classifier as mod
+
+    first, again = clf.detect(texts), clf.detect(texts)
+    saved = mod.MEMO_CHARS
+    mod.MEMO_CHARS = -1  # (not monkeypatch: hypothesis runs this body many times in one test)
+    try:
+        fresh = clf.detect(texts)
+    finally:
+        mod.MEMO_CHARS = saved
+    assert first == again == fresh
+
+
+def test_the_memo_is_bounded_and_skips_long_pieces(monkeypatch):
+    """At most MEMO_PIECES pieces, the oldest dropped first; pieces over MEMO_CHARS are never kept."""
+    from fedinf.privacy import classifier as mod
+
+    monkeypatch.setattr(mod, "MEMO_PIECES", 8)
+    clf = Classifier(Classifier.from_config().detectors)
+    for i in range(30):
+        clf.detect([f"note number {i} for the team"])
+    assert len(clf._memo) == 8 and "note number 29 for the team" in clf._memo
+    assert "note number 0 for the team" not in clf._memo
+    long = "plain words " * (mod.MEMO_CHARS // 12 + 1)
+    clf.detect([long])
+    assert long not in clf._memo and len(clf._memo) == 8

@@ -1,7 +1,7 @@
 """Classification of a request's text pieces: entities (types, spans, scores) and the resulting data class.
 
 :class:`Classifier` is built once from config (:meth:`Classifier.from_config`) and is safe to share: it holds no
-per-request state. :meth:`Classifier.classify` runs every detector over every text piece (normalised first, see
+per-request state (only a bounded memo of what short, repeated text pieces yield, see :data:`MEMO_CHARS`). :meth:`Classifier.classify` runs every detector over every text piece (normalised first, see
 :mod:`fedinf.privacy.normalize`), resolves overlaps (higher score, then longer span wins) and maps each entity type to
 a data class. Spans are reported in offsets of the ORIGINAL text pieces. A :class:`Classification` never holds the
 values themselves, only types, spans and counts; :meth:`Classification.summary` is safe to log.
@@ -28,9 +28,23 @@ from fedinf.privacy.encodings import MAX_DEPTH, decoded_blobs
 from fedinf.privacy.normalize import Normalizer
 
 _DIGIT = re.compile(r"\d")
+#: Text pieces up to this many characters have what was detected in them remembered, by their exact text, for the
+#: next request that sends the same piece: system prompts, role instructions, tool names and short fixed strings
+#: repeat across requests, and each piece costs the detectors' fixed work however short it is (the bench's 28-character
+#: system message: ~27 µs of a ~114 µs classify warm, more in a busy server). Longer pieces are mostly the unique
+#: content of one request and are always classified afresh. Bounded (MEMO_PIECES, oldest dropped first); in memory
+#: only, never logged or stored; per classifier, so a change of detectors or custom patterns starts empty.
+MEMO_CHARS = 512
+MEMO_PIECES = 2048
 
 if TYPE_CHECKING:
     from fedinf.config import Governance
+    from fedinf.privacy.normalize import Normalized
+
+#: What one text piece yields on its own (:meth:`Classifier._piece`): its normalised form, its entities as
+#: ``(type, start, end, score)`` in the piece's original offsets, and the spans (normalised offsets) of the
+#: restricted-class ones, which values split across pieces must not overlap.
+_Piece = tuple["Normalized", tuple[tuple[str, int, int, float], ...], tuple[tuple[int, int], ...]]
 
 
 def _has_digit(text: str) -> bool:
@@ -114,7 +128,8 @@ def apply_declared(c: Classification, declared: DataClass | None, *, may_lower: 
 
 
 class Classifier:
-    """Detectors + entity -> class map. Build with :meth:`from_config`; share freely (no per-request state).
+    """Detectors + entity -> class map. Build with :meth:`from_config`; share freely (no per-request state; the
+    memo of short pieces is safe to use from several threads).
 
     ``min_score``: candidates below it are dropped. ``class_min_score``: weaker entities (a single unknown
     capitalised word mid-sentence, score 0.5) are still reported and pseudonymized but do not raise the data class on
@@ -153,6 +168,7 @@ class Classifier:
         numbers = [d for d in patterns if d.scope == "digits" and d.context]
         self._split_detectors = tuple(d for d in numbers if self.class_of(d.entity) >= DataClass.RESTRICTED)
         self._split_cues = words_regex(w for d in self._split_detectors for w in d.context)
+        self._memo: dict[str, _Piece] = {}  # short pieces seen recently (see MEMO_CHARS); insertion-ordered
 
     @classmethod
     def from_config(cls, governance: "Governance | None" = None) -> "Classifier":
@@ -175,19 +191,10 @@ class Classifier:
         encoded blobs decoded (:mod:`~fedinf.privacy.encodings`), then values split over pieces or with their
         context in another piece (:mod:`~fedinf.privacy.context`). Overlapping entities of one piece are merged
         into one span (the higher class names it), so pseudonymization replaces the whole value."""
-        texts = list(texts)
-        norms = [self._normalizer.normalize(t) for t in texts]
-        out: list[Entity] = []
-        taken: dict[int, list[tuple[int, int]]] = {}
-        for i, norm in enumerate(norms):
-            if not norm.text:
-                continue
-            for s in self._spans(norm.text):
-                if self.class_of(s.entity) >= DataClass.RESTRICTED:  # weaker ones may be part of a split value
-                    taken.setdefault(i, []).append((s.start, s.end))
-                start, end = norm.to_original(s.start, s.end)
-                out.append(Entity(s.entity, start, end, i, round(s.score, 3)))
-            out += self._decoded(texts[i], i, 0)
+        pieces = [self._piece(t) for t in texts]
+        norms = [p[0] for p in pieces]
+        out = [Entity(etype, start, end, i, score) for i, p in enumerate(pieces) for etype, start, end, score in p[1]]
+        taken = {i: list(p[2]) for i, p in enumerate(pieces) if p[2]}
         if any(_has_digit(n.text) for n in norms):
             for p in across(self._split_detectors, [n.text for n in norms], taken,
                             split=self._split_detectors, split_cues=self._split_cues):
@@ -195,6 +202,33 @@ class Classifier:
                     start, end = norms[p.source].to_original(p.start, p.end)
                     out.append(Entity(p.entity, start, end, p.source, round(p.score, 3)))
         return self._merged(out)
+
+    def _piece(self, text: str) -> _Piece:
+        """What ``text`` yields on its own; remembered for short pieces (see :data:`MEMO_CHARS`)."""
+        memo = self._memo
+        if len(text) <= MEMO_CHARS:
+            got = memo.get(text)
+            if got is not None:
+                return got
+        norm = self._normalizer.normalize(text)
+        found: list[tuple[str, int, int, float]] = []
+        taken: list[tuple[int, int]] = []
+        if norm.text:
+            for s in self._spans(norm.text):
+                if self.class_of(s.entity) >= DataClass.RESTRICTED:  # weaker ones may be part of a split value
+                    taken.append((s.start, s.end))
+                start, end = norm.to_original(s.start, s.end)
+                found.append((s.entity, start, end, round(s.score, 3)))
+            found += [(e.type, e.start, e.end, e.score) for e in self._decoded(text, 0, 0)]
+        piece = (norm, tuple(found), tuple(taken))
+        if len(text) <= MEMO_CHARS:
+            if len(memo) >= MEMO_PIECES:
+                try:  # the oldest entry (another thread may have dropped it meanwhile)
+                    del memo[next(iter(memo))]
+                except (KeyError, StopIteration, RuntimeError):
+                    pass
+            memo[text] = piece
+        return piece
 
     def _spans(self, text: str) -> list[Span]:
         view = TextView(text)
