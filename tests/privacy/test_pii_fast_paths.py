@@ -240,3 +240,9 @@ def test_the_memo_is_bounded_and_skips_long_pieces(monkeypatch):
     long = "plain words " * (mod.MEMO_CHARS // 12 + 1)
     clf.detect([long])
     assert long not in clf._memo and len(clf._memo) == 8
+
+
+def test_the_memo_can_be_turned_off():
+    clf = Classifier.from_config(memo=False)
+    assert clf.detect(["Mail bob@example.org"]) == Classifier.from_config().detect(["Mail bob@example.org"])
+    assert clf._memo == {}

@@ -144,7 +144,10 @@ class Classifier:
         default_class: DataClass = DataClass.PUBLIC,
         min_score: float = 0.5,
         class_min_score: float = 0.55,
+        memo: bool = True,
     ) -> None:
+        """``memo``: remember what short pieces yield (see :data:`MEMO_CHARS`); off for benchmarks of the
+        detectors themselves."""
         self.detectors = tuple(detectors)
         # pre-filter index: each distinct `needs` string -> the detectors it wakes up (all found in one pass per text)
         self._always: list[int] = []
@@ -169,9 +172,10 @@ class Classifier:
         self._split_detectors = tuple(d for d in numbers if self.class_of(d.entity) >= DataClass.RESTRICTED)
         self._split_cues = words_regex(w for d in self._split_detectors for w in d.context)
         self._memo: dict[str, _Piece] = {}  # short pieces seen recently (see MEMO_CHARS); insertion-ordered
+        self._memo_on = memo
 
     @classmethod
-    def from_config(cls, governance: "Governance | None" = None) -> "Classifier":
+    def from_config(cls, governance: "Governance | None" = None, *, memo: bool = True) -> "Classifier":
         """All built-in detectors plus ``governance.custom_patterns``; ``governance.entity_classes`` overrides the
         default map (custom pattern ``class`` entries come first, explicit ``entity_classes`` win)."""
         if governance is None:
@@ -181,7 +185,7 @@ class Classifier:
         classes = {**extra_classes, **governance.entity_classes}
         detectors: list[Detector] = [*build_all()]
         detectors += extra
-        return cls(detectors, entity_classes=classes, default_class=governance.default_class)
+        return cls(detectors, entity_classes=classes, default_class=governance.default_class, memo=memo)
 
     def class_of(self, entity_type: str) -> DataClass:
         return self.entity_classes.get(entity_type, _classes.UNKNOWN_ENTITY_CLASS)
@@ -205,8 +209,8 @@ class Classifier:
 
     def _piece(self, text: str) -> _Piece:
         """What ``text`` yields on its own; remembered for short pieces (see :data:`MEMO_CHARS`)."""
-        memo = self._memo
-        if len(text) <= MEMO_CHARS:
+        memo, limit = self._memo, (MEMO_CHARS if self._memo_on else -1)
+        if len(text) <= limit:
             got = memo.get(text)
             if got is not None:
                 return got
@@ -221,7 +225,7 @@ class Classifier:
                 found.append((s.entity, start, end, round(s.score, 3)))
             found += [(e.type, e.start, e.end, e.score) for e in self._decoded(text, 0, 0)]
         piece = (norm, tuple(found), tuple(taken))
-        if len(text) <= MEMO_CHARS:
+        if len(text) <= limit:
             if len(memo) >= MEMO_PIECES:
                 try:  # the oldest entry (another thread may have dropped it meanwhile)
                     del memo[next(iter(memo))]
