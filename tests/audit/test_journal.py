@@ -299,40 +299,59 @@ async def test_reads_in_the_serving_process_see_every_acknowledged_record(tmp_pa
     await auditor.aclose()
 
 
-async def test_journal_writes_leave_the_event_loop_while_the_disk_is_slow(tmp_path, monkeypatch) -> None:
-    """Fast journal writes run on the event loop (no thread hand-offs); one slow write sends the next ones to the
-    journal thread for a while, and they come back to the loop when that time has passed and writes are fast."""
+class _SlowDisk:
+    """Journal writes that stall while ``on`` (see the ``slow_disk`` fixture); ``where``: each write's thread."""
+
+    def __init__(self) -> None:
+        self.on = False
+        self.where: list[str] = []
+
+
+@pytest.fixture
+def slow_disk(monkeypatch: pytest.MonkeyPatch) -> _SlowDisk:
+    """``JournalAppender.write`` sleeps 1.5 x SLOW_SYNC_S while ``slow_disk.on``. SLOW_SYNC_S is 100 ms, so that a real
+    fdatasync on a busy disk (seen: 35 ms) is no stall here, and INLINE_SYNC_S 500 ms: what these tests check is the
+    stall back-off, not the moving average (a busy CI disk can take >10 ms for the first fdatasync of a new segment,
+    which alone lifts the average above the default 2 ms for a few writes)."""
     import threading
     import time
 
     from fedinf.audit import writer
     from fedinf.audit.journal import JournalAppender
 
-    where: list[str] = []
-    slow = {"on": False}
+    disk = _SlowDisk()
     real = JournalAppender.write
 
     def write(self, bodies):
-        where.append(threading.current_thread().name)
-        if slow["on"]:
-            time.sleep(writer.SLOW_SYNC_S * 2)
+        disk.where.append(threading.current_thread().name)
+        if disk.on:
+            time.sleep(writer.SLOW_SYNC_S * 1.5)
         return real(self, bodies)
 
     monkeypatch.setattr(JournalAppender, "write", write)
-    monkeypatch.setattr(writer, "FIRST_BACKOFF_S", 0.2)
-    monkeypatch.setattr(writer, "SLOW_SYNC_S", 0.1)  # a real fdatasync on a busy disk (seen: 35 ms) is no stall here
-    # what this checks is the back-off after one stall, not the moving average: a busy CI disk can take >10 ms for
-    # the first fdatasync of a new segment, which alone lifts the average above the default 2 ms for a few writes
+    monkeypatch.setattr(writer, "SLOW_SYNC_S", 0.1)
     monkeypatch.setattr(writer, "INLINE_SYNC_S", 0.5)
+    return disk
+
+
+async def test_journal_writes_leave_the_event_loop_while_the_disk_is_slow(tmp_path, monkeypatch, slow_disk) -> None:
+    """Fast journal writes run on the event loop (no thread hand-offs); one slow write sends the next ones to the
+    journal thread for a while, and they come back to the loop when that time has passed and writes are fast."""
+    import threading
+
+    from fedinf.audit import writer
+
+    where, slow = slow_disk.where, slow_disk
+    monkeypatch.setattr(writer, "FIRST_BACKOFF_S", 0.2)
     db = tmp_path / "audit.db"
     auditor = Auditor(lambda: _normal(db), journal=True)
     main = threading.current_thread().name
     for i in range(3):
         await auditor.write(AuditRecord(request_id=f"fast{i}"))
     assert where == [main] * 3
-    slow["on"] = True
+    slow.on = True
     await auditor.write(AuditRecord(request_id="slow"))  # measured slow (on the loop, once)
-    slow["on"] = False
+    slow.on = False
     for i in range(3):
         await auditor.write(AuditRecord(request_id=f"after{i}"))
     assert where[3] == main and all(w.startswith("fedinf-audit-journal") for w in where[4:7])
@@ -347,39 +366,26 @@ async def test_journal_writes_leave_the_event_loop_while_the_disk_is_slow(tmp_pa
 
 
 async def test_the_stall_back_off_is_short_for_a_lone_stall_and_doubles_while_stalls_recur(tmp_path, monkeypatch,
-                                                                                             caplog) -> None:
+                                                                                             caplog, slow_disk) -> None:
     """A lone stall keeps writes off the loop for FIRST_BACKOFF_S only (one slow fdatasync every ~5 s, in step with
     the kernel's writeback, used to cost 10 s of thread hand-offs each); a stall within STALL_MEMORY_S of the end of
     the previous back-off doubles it, up to SLOW_BACKOFF_S; a stall long after starts again from FIRST_BACKOFF_S.
     Each stall is logged."""
-    import time
-
     from fedinf.audit import writer
-    from fedinf.audit.journal import JournalAppender
 
-    slow = {"on": False}
-    real = JournalAppender.write
-
-    def write(self, bodies):
-        if slow["on"]:
-            time.sleep(writer.SLOW_SYNC_S * 1.5)
-        return real(self, bodies)
-
-    monkeypatch.setattr(JournalAppender, "write", write)
+    slow = slow_disk
     monkeypatch.setattr(writer, "FIRST_BACKOFF_S", 0.05)
-    monkeypatch.setattr(writer, "SLOW_SYNC_S", 0.1)  # a real fdatasync on a busy disk (seen: 35 ms) is no stall here
     monkeypatch.setattr(writer, "SLOW_BACKOFF_S", 0.3)
     monkeypatch.setattr(writer, "STALL_MEMORY_S", 5.0)
-    monkeypatch.setattr(writer, "INLINE_SYNC_S", 0.5)  # the back-off is the subject, not the moving average
     auditor = Auditor(lambda: _normal(tmp_path / "audit.db"), journal=True)
     await auditor.write(AuditRecord(request_id="first"))
     backoffs = []
     for i in range(5):
         while not auditor._inline_ok():  # wait out the back-off: writes then run on the loop again
             await asyncio.sleep(0.01)
-        slow["on"] = True
+        slow.on = True
         await auditor.write(AuditRecord(request_id=f"slow{i}"))
-        slow["on"] = False
+        slow.on = False
         backoffs.append(auditor._backoff_s)
         assert not auditor._inline_ok()
     assert backoffs == [0.05, 0.1, 0.2, 0.3, 0.3] and auditor.stalls == 5
@@ -387,9 +393,9 @@ async def test_the_stall_back_off_is_short_for_a_lone_stall_and_doubles_while_st
     monkeypatch.setattr(writer, "STALL_MEMORY_S", 0.0)  # the next stall comes "long" after the last back-off
     while not auditor._inline_ok():
         await asyncio.sleep(0.01)
-    slow["on"] = True
+    slow.on = True
     await auditor.write(AuditRecord(request_id="later"))
-    slow["on"] = False
+    slow.on = False
     assert auditor._backoff_s == 0.05
     await auditor.aclose()
     store = _normal(tmp_path / "audit.db")
@@ -397,26 +403,12 @@ async def test_the_stall_back_off_is_short_for_a_lone_stall_and_doubles_while_st
     store.close()
 
 
-async def test_the_metrics_show_the_writers_records_commits_and_stalls(tmp_path, monkeypatch) -> None:
+async def test_the_metrics_show_the_writers_records_commits_and_stalls(tmp_path, slow_disk) -> None:
     """``Metrics.watch_audit``: records, commits, journal stalls and whether writes are off the loop, at scrape
     time (a stall is a disk health signal an operator alerts on, not only a log line)."""
-    import time
-
-    from fedinf.audit import writer
-    from fedinf.audit.journal import JournalAppender
     from fedinf.metrics import Metrics
 
-    slow = {"on": False}
-    real = JournalAppender.write
-
-    def write(self, bodies):
-        if slow["on"]:
-            time.sleep(0.15)
-        return real(self, bodies)
-
-    monkeypatch.setattr(JournalAppender, "write", write)
-    monkeypatch.setattr(writer, "SLOW_SYNC_S", 0.1)
-    monkeypatch.setattr(writer, "INLINE_SYNC_S", 0.5)
+    slow = slow_disk
     auditor = Auditor(lambda: _normal(tmp_path / "audit.db"), journal=True)
     metrics = Metrics()
     metrics.watch_audit(auditor.stats)
@@ -435,9 +427,9 @@ async def test_the_metrics_show_the_writers_records_commits_and_stalls(tmp_path,
     assert got["fedinf_audit_records_total"] == 3 and got["fedinf_audit_commits_total"] == 3
     assert got["fedinf_audit_journal_stalls_total"] == 0 and got["fedinf_audit_journal_off_loop"] == 0
     assert 0 < got["fedinf_audit_journal_write_seconds"] < 0.5
-    slow["on"] = True
+    slow.on = True
     await auditor.write(AuditRecord(request_id="slow"))
-    slow["on"] = False
+    slow.on = False
     got = scraped()
     assert got["fedinf_audit_journal_stalls_total"] == 1 and got["fedinf_audit_journal_off_loop"] == 1
     assert got["fedinf_audit_records_total"] == 4

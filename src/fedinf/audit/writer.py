@@ -312,12 +312,15 @@ class Auditor:
 
     def stats(self) -> AuditorStats:
         return AuditorStats(self.records, self.batches, self.stalls, self._sync_avg,
-                            self._use_journal and (self._sync_avg > INLINE_SYNC_S
-                                                   or time.monotonic() < self._threaded_until))
+                            self._use_journal and not self._disk_fast())
+
+    def _disk_fast(self) -> bool:
+        """Journal writes are fast (moving average) and no stall's back-off is running."""
+        return self._sync_avg <= INLINE_SYNC_S and time.monotonic() >= self._threaded_until
 
     def _inline_ok(self) -> bool:
         """Journal writes may run on the loop: the disk is fast and nothing else is being served."""
-        return self._sync_avg <= INLINE_SYNC_S and time.monotonic() >= self._threaded_until and not self.busy()
+        return self._disk_fast() and not self.busy()
 
     def _arm_outcome_check(self, journal: JournalAppender, mark: Mark | None) -> None:
         self._outcome_mark = mark
@@ -469,8 +472,8 @@ class Auditor:
 
     def _observe_sync(self, took: float, *, inline: bool) -> None:
         """Feed the moving average; a stall of the loop itself (an inline write over SLOW_SYNC_S) also keeps writes
-        off the loop for a back-off (see :meth:`_stalled`). A stall in the journal thread (under load: queued behind other I/O) only
-        moves the average, which a few fast writes bring back down once the load is gone."""
+        off the loop for a back-off (see :meth:`_stalled`). A stall in the journal thread (under load: queued behind
+        other I/O) only moves the average, which a few fast writes bring back down once the load is gone."""
         self._sync_avg = 0.8 * self._sync_avg + 0.2 * took
         if inline and took > SLOW_SYNC_S:
             self._stalled(took)

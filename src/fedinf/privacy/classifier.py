@@ -1,7 +1,8 @@
 """Classification of a request's text pieces: entities (types, spans, scores) and the resulting data class.
 
 :class:`Classifier` is built once from config (:meth:`Classifier.from_config`) and is safe to share: it holds no
-per-request state (only a bounded memo of what short, repeated text pieces yield, see :data:`MEMO_CHARS`). :meth:`Classifier.classify` runs every detector over every text piece (normalised first, see
+per-request state (only a bounded memo of what short, repeated text pieces yield, see :data:`MEMO_CHARS`).
+:meth:`Classifier.classify` runs every detector over every text piece (normalised first, see
 :mod:`fedinf.privacy.normalize`), resolves overlaps (higher score, then longer span wins) and maps each entity type to
 a data class. Spans are reported in offsets of the ORIGINAL text pieces. A :class:`Classification` never holds the
 values themselves, only types, spans and counts; :meth:`Classification.summary` is safe to log.
