@@ -39,7 +39,7 @@ from fedinf.tracing import (
 if TYPE_CHECKING:
     from fedinf.access import AccessControl, Principal
     from fedinf.audit import AuditSink
-    from fedinf.audit.record import AuditRecord, Recordable
+    from fedinf.audit.record import RecordBody, Recordable
     from fedinf.audit.writer import Intent
     from fedinf.config import Config
     from fedinf.metrics import Metrics
@@ -314,7 +314,7 @@ class Pipeline:
         asyncio.get_running_loop().call_soon(self.metrics.observe, trace)
         await self.auditor.write(self._final(trace), trace.intent)
 
-    def _record(self, trace: Trace) -> AuditRecord:
+    def _record(self, trace: Trace) -> RecordBody:
         """The request's audit record as the trace stands (content only for tenants with content logging on)."""
         return record_from_trace(trace, content=self._content(trace))
 

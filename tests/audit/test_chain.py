@@ -6,6 +6,8 @@ import json
 import time
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from fedinf.audit import (Attempt, AuditQuery, AuditRecord, ClassificationSummary, DecisionSummary, Hasher,
                           Usage, canonical_json)
@@ -297,3 +299,17 @@ def test_fast_canonical_json_matches_stdlib() -> None:
         d = make_record(i, content={"messages": ["héllo <PERSON_1> \u2028 \"q\" \\ \n"], "pseudonymized": True}).to_dict()
         d["seq"], d["prev_hash"] = i, GENESIS
         assert canonical_json(d) == canonical_json_stdlib(d)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.floats(min_value=-2e9, max_value=4e9, allow_nan=False))
+def test_iso_time_renders_what_datetime_renders(ts: float) -> None:
+    """``iso_time`` (its whole seconds cached) says what ``datetime.strftime`` says, microseconds rounded half to
+    even, for any time, including a second already in its cache and times before 1970."""
+    from datetime import datetime, timezone
+
+    from fedinf.audit.record import iso_time
+
+    want = datetime.fromtimestamp(ts, timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    assert iso_time(ts) == want
+    assert iso_time(ts) == want  # the second time from the cache

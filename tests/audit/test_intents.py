@@ -289,7 +289,8 @@ async def test_the_pipeline_journals_an_intent_before_the_upstream_call(tmp_path
 
     def spy(make: Any) -> Any:
         record = make()
-        seen.append((record.request_id, record.decision.eligible, record.decision.chosen_model))
+        body = record.to_dict()
+        seen.append((body["request_id"], body["decision"]["eligible"], body["decision"]["chosen_model"]))
         return begin(lambda: record)
     gw.auditor.begin = spy  # type: ignore[method-assign]
     async with gw:
@@ -332,7 +333,7 @@ async def test_a_final_completed_from_its_intent_equals_the_record_built_from_th
     """The final record of a request with a journaled intent is that intent's body with the outcome put in
     (:func:`fedinf.audit.from_trace.completion`); it must say exactly what the record built from the whole trace
     says (but for when it was made), whatever the outcome: served, served after a fallback, every target failed."""
-    from fedinf.audit.record import Completion
+    from fedinf.audit.record import AuditRecord, Completion
     from fedinf.config import Config
     from fedinf.gateway import Gateway
 
@@ -361,6 +362,8 @@ async def test_a_final_completed_from_its_intent_equals_the_record_built_from_th
     assert isinstance(final, Completion)  # the intent was journaled: the final was completed from it
     got = final.to_dict()
     assert set(got) == set(whole)
+    for body in (got, whole):  # both are the record schema's body: they read back as the same record
+        assert AuditRecord.from_dict(body).to_dict() == body
     assert {k: v for k, v in got.items() if k not in ("time", "latency_ms")} == \
         {k: v for k, v in whole.items() if k not in ("time", "latency_ms")}
     chosen = {"served": "good", "fallback": "good", "all-failed": None}[case]

@@ -36,7 +36,7 @@ from typing import Any, Callable, Protocol, TypeVar
 
 from fedinf.audit.chain import ChainedRow
 from fedinf.audit.journal import SEGMENT_BYTES, Entries, JournalAppender, Mark
-from fedinf.audit.record import AuditRecord, Recordable
+from fedinf.audit.record import Recordable
 from fedinf.audit.store import AuditStore, SqliteAuditStore
 from fedinf.errors import ConfigError, FedinfError, ServiceUnavailable
 
@@ -89,7 +89,7 @@ class Intent:
     Until then both are None; a final that comes first cancels it (``make`` is dropped, nothing is journaled)."""
 
     key: str
-    make: Callable[[], AuditRecord] | None = None
+    make: Callable[[], Recordable] | None = None
     mark: Mark | None = None
     body: dict[str, Any] | None = None
 
@@ -127,7 +127,7 @@ class AuditSink(Protocol):
 
     async def start(self) -> None: ...
 
-    def begin(self, make: Callable[[], AuditRecord]) -> Intent | None: ...
+    def begin(self, make: Callable[[], Recordable]) -> Intent | None: ...
 
     async def write(self, record: Recordable, intent: Intent | None = None) -> object: ...
 
@@ -219,7 +219,7 @@ class Auditor:
             raise ConfigError("the audit journal needs a SQLite audit store")
         return JournalAppender(store, segment_bytes=self._segment_bytes)
 
-    def begin(self, make: Callable[[], AuditRecord]) -> Intent | None:
+    def begin(self, make: Callable[[], Recordable]) -> Intent | None:
         """Schedule ``make()`` (the record of a request as known before its upstream call: who, data class, eligible
         models and zones) to be journaled as an intent and fdatasynced at the loop's next turn, which comes once the
         caller has sent its upstream request and waits for the answer: building, writing and syncing the intent
@@ -647,7 +647,7 @@ class NullAuditor:
     async def start(self) -> None:
         return None
 
-    def begin(self, make: Callable[[], AuditRecord]) -> Intent | None:
+    def begin(self, make: Callable[[], Recordable]) -> Intent | None:
         return None
 
     async def write(self, record: Recordable, intent: Intent | None = None) -> Receipt:
