@@ -40,4 +40,7 @@ def serve(
                           FEDINF_SERVE_PORT=str(cfg.server.port))
     uvicorn.run(create_app(gateway, announce=announce_admin_key) if workers == 1 else "fedinf.server.app:create_app_from_env",
                 factory=workers > 1, workers=workers, host=cfg.server.host, port=cfg.server.port,
-                log_level=log_level, access_log=False, timeout_graceful_shutdown=int(cfg.server.shutdown_grace_s))
+                log_level=log_level, access_log=False, timeout_graceful_shutdown=int(cfg.server.shutdown_grace_s),
+                # nothing in fedinf reads the client address (the UI reads X-Forwarded-Proto itself), so uvicorn's
+                # proxy-headers middleware would only be a layer per request; no `server: uvicorn` header either
+                proxy_headers=False, server_header=False)
