@@ -58,6 +58,7 @@ def _check_needles(clf: Classifier, text: str) -> None:
     "Führerschein", "FÜHRERSCHEIN", "contraseña", "CONTRASEÑA", "né le", "NÉ LE", "mot de passe", "MOT DE PASSE",
     "corner of", "the corner\nof", "hooks.slack.com/services", "-----BEGIN RSA", "user@example.org", "a://b",
     "İstanbul", "nothing at all", "the 4th", "https://x", "no needle here but a digit 7",
+    "born \ud800 in DOB", "\udcff", "passport\udc80sk-",  # lone surrogates: not UTF-8, scanned needle by needle
 ])
 def test_needle_search_matches_a_scan_per_needle(clf, text):
     _check_needles(clf, text)
