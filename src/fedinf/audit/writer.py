@@ -186,6 +186,9 @@ class Auditor:
         self.stalls = 0  # journal writes on the loop that took over SLOW_SYNC_S
         self._executor = concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="fedinf-audit")
         self._store: AuditStore | None = None
+        #: The event loop the writer runs on (set at start): its own calls on the request path use it rather than
+        #: ``asyncio.get_running_loop()``, which costs a getpid() system call each on CPython 3.11.
+        self._loop: asyncio.AbstractEventLoop = None  # type: ignore[assignment]
         self._queue: asyncio.Queue[_Item | None] | None = None
         self._task: asyncio.Task[None] | None = None
         self._starting: asyncio.Future[None] | None = None
@@ -208,6 +211,7 @@ class Auditor:
         return await asyncio.get_running_loop().run_in_executor(self._executor, fn, *args)
 
     async def _open(self) -> None:
+        self._loop = asyncio.get_running_loop()
         self._store = await self._in_writer(self._factory)
         if self._use_journal:
             self._journal = await self._in_writer(self._open_journal, self._store)
@@ -236,7 +240,7 @@ class Auditor:
         self._due.append(intent)
         if not self._sync_armed:
             self._sync_armed = True
-            asyncio.get_running_loop().call_soon(self._sync_intents, journal)
+            self._loop.call_soon(self._sync_intents, journal)
         return intent
 
     def _journal_due(self, journal: JournalAppender) -> None:
@@ -307,7 +311,7 @@ class Auditor:
         journal order stays the order of ``write`` calls), the disk fast, no catch-up or back-pressure wait due."""
         assert self._queue is not None
         return (not self._committing and self._queue.empty() and not journal.behind
-                and (self._turn_writer is None or self._turn_writer is asyncio.current_task())
+                and (self._turn_writer is None or self._turn_writer is asyncio.current_task(self._loop))
                 and len(self._inserts) < _MAX_QUEUED_INSERTS and self._inline_ok())
 
     def stats(self) -> AuditorStats:
@@ -324,7 +328,7 @@ class Auditor:
 
     def _arm_outcome_check(self, journal: JournalAppender, mark: Mark | None) -> None:
         self._outcome_mark = mark
-        self._outcome_timer = asyncio.get_running_loop().call_later(OUTCOME_SYNC_S / 2, self._check_outcomes, journal)
+        self._outcome_timer = self._loop.call_later(OUTCOME_SYNC_S / 2, self._check_outcomes, journal)
 
     def _check_outcomes(self, journal: JournalAppender) -> None:
         """Every OUTCOME_SYNC_S / 2 while finals are written behind: sync in the journal thread what was written
@@ -359,8 +363,8 @@ class Auditor:
         self.records += 1
         self._hand_over_later(journal, 1)
         if self._turn_writer is None:
-            self._turn_writer = asyncio.current_task()
-            asyncio.get_running_loop().call_soon(self._turn_over)
+            self._turn_writer = asyncio.current_task(self._loop)
+            self._loop.call_soon(self._turn_over)
         return Receipt(None, None, segment, offsets[0])
 
     def _turn_over(self) -> None:
@@ -441,7 +445,7 @@ class Auditor:
         if self._unhanded >= INSERT_BATCH:
             self._hand_over(journal)
         elif self._insert_timer is None:
-            self._insert_timer = asyncio.get_running_loop().call_later(INSERT_DELAY_S, self._hand_over, journal)
+            self._insert_timer = self._loop.call_later(INSERT_DELAY_S, self._hand_over, journal)
 
     def _hand_over(self, journal: JournalAppender) -> None:
         """Queue one store-thread insert of everything journaled and durable so far (what is not durable yet waits

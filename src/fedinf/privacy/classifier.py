@@ -93,7 +93,7 @@ class Classification:
 
     def counts(self) -> dict[str, int]:
         """Entity type -> number of occurrences."""
-        return dict(Counter(e.type for e in self.entities))
+        return dict(Counter(e.type for e in self.entities)) if self.entities else {}
 
     def summary(self) -> dict[str, Any]:
         """Loggable summary: classes and entity types with counts; never values or spans."""
