@@ -247,3 +247,58 @@ def test_the_memo_can_be_turned_off():
     clf = Classifier.from_config(memo=False)
     assert clf.detect(["Mail bob@example.org"]) == Classifier.from_config().detect(["Mail bob@example.org"])
     assert clf._memo == {}
+
+
+_CUE_PIECES = ["account", "acct", "iban", "card", "ssn", "routing", "number", "account number", "no", "#", " ", "\n",
+               "-", ":", "x", "é", "İ", "7", "1234", "0000 1111"]
+
+
+@_SETTINGS
+@given(pieces=st.lists(st.lists(st.sampled_from(_CUE_PIECES) | st.text(max_size=4), max_size=30).map("".join),
+                       min_size=1, max_size=3),
+       windows=st.lists(st.tuples(st.integers(0, 2), st.integers(0, 120), st.integers(0, 120)), min_size=1,
+                        max_size=12))
+def test_context_windows_answered_from_a_piece_scan_match_a_search_per_window(clf, pieces, windows):
+    """``_Cues._search`` answers a window from the piece's matches found once; it must give what searching the
+    window gives (``rx.search(lower, lo, hi)``) for any window: matches straddling its start, ending past its end,
+    words cut short by it, a letter right after it, Unicode that lower-casing changes."""
+    from fedinf.privacy.context import _Cues
+
+    rx = clf._split_cues
+    cues = _Cues(pieces, rx)
+    for j, lo, hi in windows:
+        j = min(j, len(pieces) - 1)
+        lower = cues.lower[j]
+        lo, hi = min(lo, len(lower)), min(max(lo, hi), len(lower))
+        m = rx.search(lower, lo, hi)
+        assert cues._search(rx, j, lo, hi) == (m.group() if m is not None else ""), (lower, lo, hi)
+
+
+def test_a_table_of_numbers_is_classified_in_milliseconds_per_kilobyte_not_tens(clf):
+    """Regression guard for the context search per pair of digit runs (number-heavy text: a CSV table): the
+    split-value pass must not search the text once per run (this asserts the work, not a time: the window search
+    runs only where a piece's own matches cannot answer)."""
+    import random
+    from unittest import mock
+
+    rng = random.Random(1)
+    table = "\n".join(f"{rng.randint(1, 99999)},{rng.randint(1, 9999)}.{rng.randint(0, 99):02d},"
+                      f"2024-{rng.randint(1, 12):02d}-{rng.randint(1, 28):02d},{rng.randint(100, 999)}"
+                      for _ in range(200))
+    text = "Account statement\n" + table
+    real = clf._split_cues
+    calls = {"search": 0}
+
+    class Counting:
+        pattern = real.pattern
+
+        def search(self, *a):
+            calls["search"] += 1
+            return real.search(*a)
+
+        def finditer(self, *a):
+            return real.finditer(*a)
+
+    with mock.patch.object(clf, "_split_cues", Counting()):
+        clf.classify([text])
+    assert calls["search"] < 20  # was one per pair of neighbouring runs: ~1,600 here
