@@ -302,3 +302,24 @@ def test_a_table_of_numbers_is_classified_in_milliseconds_per_kilobyte_not_tens(
     with mock.patch.object(clf, "_split_cues", Counting()):
         clf.classify([text])
     assert calls["search"] < 20  # was one per pair of neighbouring runs: ~1,600 here
+
+
+_NUMBER_PIECES = _CUE_PIECES + ["4539 7709", "1453-4169", "DE89 3704", "0044 0532 0130 00", "123-45-6789", "000123456789",
+                                "ends", "starts", "card number", "iban:", "routing 021000021", "x7", "7x"]
+
+
+@_SETTINGS
+@given(st.lists(st.lists(st.sampled_from(_NUMBER_PIECES) | st.text(max_size=3), max_size=16).map(" ".join),
+                min_size=1, max_size=4))
+def test_the_split_value_pass_skipped_without_any_context_word_finds_what_it_would_find(clf, monkeypatch, texts):
+    """``_Cues.may_be_near`` lets the split-value pass skip a text where no window can hold a context word; with
+    the check forced to say yes, the pass must find exactly the same parts."""
+    from fedinf.privacy.context import _Cues, across
+
+    def run() -> list:
+        return list(across(clf._split_detectors, texts, {}, split=clf._split_detectors, split_cues=clf._split_cues))
+
+    fast = run()
+    with monkeypatch.context() as patched:  # undone after each example
+        patched.setattr(_Cues, "may_be_near", lambda self, rx, runs: True)
+        assert run() == fast

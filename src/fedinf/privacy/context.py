@@ -116,10 +116,7 @@ class _Cues:
         if hi < len(lower) and lower[hi] in _WORD_CHARS:
             m = rx.search(lower, lo, hi)
             return m.group() if m is not None else ""
-        key = (id(rx), j)
-        found = self._matches.get(key)
-        if found is None:
-            found = self._matches[key] = [(m.start(), m.end(), m.group()) for m in rx.finditer(lower)]
+        found = self._piece_matches(rx, j)
         k = bisect_left(found, (lo,))
         if k > 0 and found[k - 1][1] > lo:
             m = rx.search(lower, lo, hi)
@@ -130,6 +127,22 @@ class _Cues:
             return found[k][2]
         m = rx.search(lower, lo, hi)
         return m.group() if m is not None else ""
+
+    def _piece_matches(self, rx: re.Pattern[str], j: int) -> list[tuple[int, int, str]]:
+        """``(start, end, word)`` of each match of ``rx`` in piece ``j``, found once."""
+        key = (id(rx), j)
+        found = self._matches.get(key)
+        if found is None:
+            found = self._matches[key] = [(m.start(), m.end(), m.group()) for m in rx.finditer(self.lower[j])]
+        return found
+
+    def may_be_near(self, rx: re.Pattern[str], runs: list[tuple[int, int, int]]) -> bool:
+        """Whether :meth:`near` can find a word for any of ``runs``: some piece has a match of ``rx``, or a run's
+        end is followed by a word character (its window is searched as such, see :meth:`_search`). When not, the
+        split-value pass has nothing to look at (a table of numbers without any context word)."""
+        if any(self._piece_matches(rx, j) for j in range(len(self.lower))):
+            return True
+        return any(b < len(self.lower[i]) and self.lower[i][b] in _WORD_CHARS for i, _, b in runs)
 
     def _in(self, detector: PatternDetector, i: int) -> list[tuple[int, str]]:
         key = (detector.name, i)
@@ -168,6 +181,8 @@ def across(detectors: Sequence[PatternDetector], texts: Sequence[str], taken: di
 
 def _split(detectors: Sequence[PatternDetector], texts: Sequence[str], runs: list[tuple[int, int, int]],
            cues: _Cues, rx: re.Pattern[str] | None) -> Iterator[Part]:
+    if rx is None or not cues.may_be_near(rx, runs):
+        return
     digits = [sum(map(str.isdigit, texts[i][a:b])) for i, a, b in runs]
     for k in range(len(runs)):
         for n in (2, 3):
