@@ -73,7 +73,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--python-loadgen", action="store_true", help="use the aiohttp load generator, not wrk")
     p.add_argument("--no-breakdown", action="store_true", help="skip the in-process per-step timing")
     p.add_argument("--profile", type=float, default=0.0, metavar="S",
-                   help="after measuring, profile fedinf with py-spy for S seconds under load (c=64)")
+                   help="after measuring, profile fedinf with py-spy for S seconds under load")
+    p.add_argument("--profile-concurrency", type=int, default=64, metavar="C",
+                   help="concurrency while profiling (default 64; 1 shows one request's path)")
     p.add_argument("--fedinf-profiles", default=None,
                    help="fedinf configs to measure: default (keys + durable audit, as shipped), nofsync (audit commits "
                    "not fsynced), lean (neither keys nor audit); by mode: full all three, ci default,lean")
@@ -179,7 +181,8 @@ def main(argv: list[str] | None = None) -> int:
 
             fed = next(t for t in tgts if t.name.startswith("fedinf"))
             bodies = {"non-streamed": request_body(False), "streamed": request_body(True)}
-            path = profile.run(fed, load, bodies, seconds=a.profile, work=WORK, out=a.out + "_profile")
+            path = profile.run(fed, load, bodies, seconds=a.profile, work=WORK, out=a.out + "_profile",
+                               concurrency=a.profile_concurrency)
             print(f"wrote {path.relative_to(ROOT)}")
     finally:
         for p in reversed(procs):
