@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 
 from fedinf.audit import AuditRecord
+from fedinf.audit.record import Recordable
 from fedinf.config import parse_config
 from fedinf.errors import FedinfError, ServiceUnavailable
 from fedinf.gateway import Gateway
@@ -44,10 +45,10 @@ class Recorder:
     def begin(self, make: Any) -> None:
         return None
 
-    async def write(self, record: AuditRecord, intent: object = None) -> None:
+    async def write(self, record: Recordable, intent: object = None) -> None:
         if self.fail:
             raise ServiceUnavailable("the audit trail is unavailable", code="audit_unavailable")
-        self.records.append(record)
+        self.records.append(AuditRecord.from_dict(record.to_dict()))  # the body, read back as the schema reads it
 
     async def flush(self) -> None:
         return None

@@ -11,6 +11,7 @@ import aiohttp
 import pytest
 
 from fault_harness import ZONES, build_gateway, chat_count, model_yaml, serve, upstreams, user
+from fedinf.audit import AuditRecord
 from fedinf.errors import ServiceUnavailable
 
 SCHEMA = {"type": "object", "properties": {"n": {"type": "integer"}}, "required": ["n"], "additionalProperties": False}
@@ -130,7 +131,7 @@ async def test_attempts_reach_the_audit_trail(tmp_path: Any) -> None:
                 return None
 
             async def write(self, record: Any, intent: Any = None) -> None:
-                records.append(record)
+                records.append(AuditRecord.from_dict(record.to_dict()))  # read back as the schema reads it
 
             async def flush(self) -> None:
                 return None

@@ -2,13 +2,15 @@
 
 ``options``: ``reply`` (text, default echoes the last user message), ``replies`` (a list used in turn),
 ``fail`` (an error code raised on every call: ``unavailable``, ``timeout``, ``rejected``), ``delay_s``.
-Every request it receives is kept in ``received`` so tests can assert on what a model saw.
+The last :data:`KEEP` requests it received are kept in ``received`` (oldest first) so tests can assert on what a
+model saw; a fake serving a long benchmark or demo does not grow without bound.
 """
 
 from __future__ import annotations
 
 import asyncio
 import time
+from collections import deque
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -18,6 +20,7 @@ from fedinf.errors import BackendRejected, BackendTimeout, BackendUnavailable, C
 from fedinf.protocol import ChatRequest, chunk, completion, new_completion_id, usage
 
 _OPTIONS = {"reply", "replies", "fail", "delay_s"}
+KEEP = 1000  # requests kept in ``received``
 _FAILS = {"unavailable": BackendUnavailable, "timeout": BackendTimeout, "rejected": BackendRejected}
 
 
@@ -37,7 +40,7 @@ class FakeBackend:
             raise ConfigError(f"models[{spec.id}].options: unknown option(s) {sorted(unknown)} for backend fake")
         self.spec = spec
         self.capabilities: Capabilities = self.capabilities_for(spec)
-        self.received: list[ChatRequest] = []
+        self.received: deque[ChatRequest] = deque(maxlen=KEEP)
         self._turn = 0
 
     def _answer(self, request: ChatRequest) -> str:
