@@ -147,25 +147,6 @@ class AuditRecord:
         )
 
 
-class Completion:
-    """A request's final record as the body of its journaled intent (:meth:`fedinf.audit.Auditor.begin`) with the
-    outcome fields put in: what :meth:`AuditRecord.to_dict` of the finished request gives (the chain hashes
-    canonical JSON, so key order does not matter), without building the request's summaries and record a second
-    time on the reply's path (made by :func:`fedinf.audit.from_trace.completion`; a test checks the two agree).
-    The identity, classification and the decision's route, strategy, eligible and excluded models come from the
-    intent, which the pipeline journals once they are final; the rest from ``outcome``."""
-
-    __slots__ = ("intent_body", "outcome", "time")
-
-    def __init__(self, intent_body: dict[str, Any], outcome: dict[str, Any], time: float) -> None:
-        self.intent_body = intent_body
-        self.outcome = outcome
-        self.time = time
-
-    def to_dict(self) -> dict[str, Any]:
-        return {**self.intent_body, **self.outcome}
-
-
 class RecordBody:
     """A record already rendered as its body (what :meth:`AuditRecord.to_dict` gives), made on the request path by
     :func:`fedinf.audit.from_trace.record_from_trace` without building the record's dataclasses."""
@@ -180,8 +161,22 @@ class RecordBody:
         return self.body
 
 
-#: What an audit sink's ``write`` takes: a record, a record's body, or an intent's body completed with its outcome.
-Recordable = AuditRecord | RecordBody | Completion
+class Completion(RecordBody):
+    """A request's final record as the body of its journaled intent (:meth:`fedinf.audit.Auditor.begin`) with the
+    ``outcome`` fields put in: what :meth:`AuditRecord.to_dict` of the finished request gives (the chain hashes
+    canonical JSON, so key order does not matter), without building the request's summaries and record a second
+    time on the reply's path (made by :func:`fedinf.audit.from_trace.completion`; a test checks the two agree).
+    The identity, classification and the decision's route, strategy, eligible and excluded models come from the
+    intent, which the pipeline journals once they are final; the rest from ``outcome``."""
+
+    __slots__ = ()
+
+    def __init__(self, intent_body: dict[str, Any], outcome: dict[str, Any], time: float) -> None:
+        super().__init__({**intent_body, **outcome}, time)
+
+
+#: What an audit sink's ``write`` takes: a record, or a record's body (a :class:`Completion` among them).
+Recordable = AuditRecord | RecordBody
 
 
 def iso_time(ts: float) -> str:

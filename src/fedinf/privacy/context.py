@@ -113,18 +113,14 @@ class _Cues:
         piece match straddles ``lo``, the first one ends past ``hi`` (a shorter word may fit), or a letter or digit
         follows ``hi`` (the window's end would pass a lookahead that the piece fails)."""
         lower = self.lower[j]
-        if hi < len(lower) and lower[hi] in _WORD_CHARS:
-            m = rx.search(lower, lo, hi)
-            return m.group() if m is not None else ""
-        found = self._piece_matches(rx, j)
-        k = bisect_left(found, (lo,))
-        if k > 0 and found[k - 1][1] > lo:
-            m = rx.search(lower, lo, hi)
-            return m.group() if m is not None else ""
-        if k == len(found) or found[k][0] >= hi:
-            return ""
-        if found[k][1] <= hi:
-            return found[k][2]
+        if hi >= len(lower) or lower[hi] not in _WORD_CHARS:
+            found = self._piece_matches(rx, j)
+            k = bisect_left(found, (lo,))
+            if k == 0 or found[k - 1][1] <= lo:  # no piece match straddles lo
+                if k == len(found) or found[k][0] >= hi:
+                    return ""
+                if found[k][1] <= hi:
+                    return found[k][2]
         m = rx.search(lower, lo, hi)
         return m.group() if m is not None else ""
 
